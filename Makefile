@@ -1,0 +1,39 @@
+GO      ?= go
+GOBIN   := $(shell $(GO) env GOPATH)/bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN     := bin/attestor
+
+export PATH := $(GOBIN):$(PATH)
+
+.PHONY: build demo test test-short bench compare fuzz vet clean
+
+## build: the static attestor binary in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/attestor
+
+## demo: a local dry-run of the whole pipeline on the demo project (no server needed)
+demo: build
+	ATTESTOR=$(CURDIR)/$(BIN) bash testdata/demo/pipeline.sh
+
+## test: install what the tests need (Debian in-toto, cosign), then run every test
+test:
+	bash .ci/setup
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+## test-short: unit tests only, no external tools
+test-short:
+	$(GO) test -short -count=1 ./...
+
+## bench: Go benchmarks of the hasher
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./attestor/
+
+## compare: attestor against in-toto-golang and Python in-toto on a generated tree
+compare: build
+	bash .ci/setup
+	ATTESTOR=$(CURDIR)/$(BIN) bash .ci/compare.sh
+
+clean:
+	rm -rf bin

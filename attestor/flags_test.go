@@ -1,0 +1,7 @@
+package attestor
+
+import "flag"
+
+// update makes golden-file tests rewrite their golden files instead of
+// comparing against them: go test ./attestor -run X -update.
+var update = flag.Bool("update", false, "rewrite golden files under testdata")

@@ -1,0 +1,522 @@
+package attestor
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	ita1 "github.com/in-toto/attestation/go/v1"
+	"github.com/in-toto/in-toto-golang/in_toto"
+	"github.com/secure-systems-lab/go-securesystemslib/cjson"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+)
+
+// PayloadTypeInToto is the DSSE payload type of an in-toto statement.
+const PayloadTypeInToto = "application/vnd.in-toto+json"
+
+// Format selects what a Recorder writes for a step.
+type Format string
+
+// Formats.
+const (
+	// FormatDSSE writes a DSSE envelope of an in-toto Statement v1 with the
+	// link predicate. It is the default.
+	FormatDSSE Format = "dsse"
+	// FormatLegacy writes the classic in-toto v0.9 signed link.
+	FormatLegacy Format = "legacy"
+	// FormatBoth writes both.
+	FormatBoth Format = "both"
+)
+
+// ParseFormat parses a --format value.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case FormatDSSE, FormatLegacy, FormatBoth:
+		return f, nil
+	}
+	return "", invalidf("unknown format %q: use dsse, legacy or both", s)
+}
+
+func (f Format) dsse() bool   { return f == FormatDSSE || f == FormatBoth }
+func (f Format) legacy() bool { return f == FormatLegacy || f == FormatBoth }
+
+// Option configures a Recorder.
+type Option func(*recorderOptions) error
+
+type recorderOptions struct {
+	hashOpts       []HashOption
+	format         Format
+	stdout, stderr io.Writer
+	timeout        time.Duration
+	maxCapture     int
+	ci             map[string]any
+	redact         []string
+	clock          func() time.Time
+	logger         *slog.Logger
+}
+
+// WithHashOptions sets the options of the Recorder's Hasher (base
+// directory, excludes, lstrip, symlinks, line endings). The workspace is
+// always excluded as well.
+func WithHashOptions(opts ...HashOption) Option {
+	return func(o *recorderOptions) error {
+		o.hashOpts = append(o.hashOpts, opts...)
+		return nil
+	}
+}
+
+// WithFormat selects what is written. The default is FormatDSSE.
+func WithFormat(f Format) Option {
+	return func(o *recorderOptions) error {
+		if _, err := ParseFormat(string(f)); err != nil {
+			return err
+		}
+		o.format = f
+		return nil
+	}
+}
+
+// WithOutput sets where the wrapped command's output streams live while it
+// runs. The default discards it (it is still captured for the record).
+func WithOutput(stdout, stderr io.Writer) Option {
+	return func(o *recorderOptions) error {
+		o.stdout, o.stderr = stdout, stderr
+		return nil
+	}
+}
+
+// WithTimeout bounds the wrapped command: when it expires the command's
+// process group is killed and the step is recorded with the exit code the
+// kill gave. The default is no timeout.
+func WithTimeout(d time.Duration) Option {
+	return func(o *recorderOptions) error {
+		if d < 0 {
+			return invalidf("invalid timeout %s: must not be negative", d)
+		}
+		o.timeout = d
+		return nil
+	}
+}
+
+// DefaultMaxCapture is how much of each output stream a record keeps unless
+// WithMaxCapture says otherwise.
+const DefaultMaxCapture = 64 << 10
+
+// WithMaxCapture bounds how many bytes of stdout and of stderr the record
+// keeps as byproducts (the first n; the record says when it was
+// truncated). 0 keeps none. The default is DefaultMaxCapture.
+func WithMaxCapture(n int) Option {
+	return func(o *recorderOptions) error {
+		if n < 0 {
+			return invalidf("invalid capture size %d: must not be negative", n)
+		}
+		o.maxCapture = n
+		return nil
+	}
+}
+
+// WithCI records the facts of the CI platform in the record's environment.
+// Values must be JSON values: strings, booleans, integers, objects, lists.
+func WithCI(facts map[string]any) Option {
+	return func(o *recorderOptions) error {
+		o.ci = facts
+		return nil
+	}
+}
+
+// WithRedact sets the secret values that never reach a record: they are
+// replaced by "***" in the captured output. The default is the values of
+// the secret variables in the environment (SecretsFromEnv).
+func WithRedact(secrets []string) Option {
+	return func(o *recorderOptions) error {
+		o.redact = secrets
+		return nil
+	}
+}
+
+// WithClock sets the clock that dates records. The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(o *recorderOptions) error {
+		if now == nil {
+			return invalidf("nil clock")
+		}
+		o.clock = now
+		return nil
+	}
+}
+
+// WithLogger sets the logger. The default discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *recorderOptions) error {
+		if l == nil {
+			return invalidf("nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// Recorder records steps into a workspace and signs them.
+type Recorder struct {
+	ws     *Workspace
+	signer Signer
+	hasher *Hasher
+	o      recorderOptions
+}
+
+// NewRecorder returns a Recorder that writes into ws and signs with signer.
+// A signer that is not a LegacySigner cannot write FormatLegacy or
+// FormatBoth.
+func NewRecorder(ws *Workspace, signer Signer, opts ...Option) (*Recorder, error) {
+	if ws == nil {
+		return nil, invalidf("no workspace")
+	}
+	if signer == nil {
+		return nil, invalidf("no signer: pass a signing key")
+	}
+	o := recorderOptions{
+		format:     FormatDSSE,
+		stdout:     io.Discard,
+		stderr:     io.Discard,
+		maxCapture: DefaultMaxCapture,
+		clock:      time.Now,
+		logger:     slog.New(slog.DiscardHandler),
+	}
+	o.redact = SecretsFromEnv(os.Environ())
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := signer.(LegacySigner); o.format.legacy() && !ok {
+		return nil, invalidf("format %q needs a key that can sign classic in-toto links (a key file); this signer cannot", o.format)
+	}
+	exclude, err := workspaceExclude(ws, o.hashOpts)
+	if err != nil {
+		return nil, err
+	}
+	h, err := NewHasher(append(append([]HashOption(nil), o.hashOpts...), exclude...)...)
+	if err != nil {
+		return nil, err
+	}
+	return &Recorder{ws: ws, signer: signer, hasher: h, o: o}, nil
+}
+
+// workspaceExclude returns the option that keeps the workspace out of the
+// record when it lies below the hasher's base directory.
+func workspaceExclude(ws *Workspace, hashOpts []HashOption) ([]HashOption, error) {
+	var ho hashOptions
+	for _, opt := range hashOpts {
+		if err := opt(&ho); err != nil {
+			return nil, err
+		}
+	}
+	base := ho.baseDir
+	if base == "" {
+		base = "."
+	}
+	absBase, err := filepath.Abs(base)
+	if err != nil {
+		return nil, fmt.Errorf("resolving base directory %q: %w", base, err)
+	}
+	absWS, err := filepath.Abs(ws.Dir())
+	if err != nil {
+		return nil, fmt.Errorf("resolving workspace %q: %w", ws.Dir(), err)
+	}
+	rel, err := filepath.Rel(absBase, absWS)
+	if err != nil || rel == "." || !filepath.IsLocal(rel) {
+		return nil, nil
+	}
+	return []HashOption{WithExcludes("/" + filepath.ToSlash(rel) + "/")}, nil
+}
+
+// Step names a step and what to record of it.
+type Step struct {
+	// Name names the step (see ValidateStepName).
+	Name string
+	// Materials and Products are the paths hashed before and after the
+	// command: files, or directories recorded with everything below them.
+	Materials, Products []string
+	// Command is the command to run (Run), or the command to record for a
+	// phase recorded with Start and Stop (optional there).
+	Command []string
+}
+
+// Result is what recording a step produced.
+type Result struct {
+	// Record is the step record that was signed.
+	Record *Record
+	// Envelope is the signed DSSE envelope (nil for FormatLegacy).
+	Envelope *dsse.Envelope
+	// Files are the workspace files written, in order.
+	Files []string
+	// TimedOut says the command was killed by the timeout.
+	TimedOut bool
+}
+
+// Run records a step that is one command: it hashes the materials, runs the
+// command (its output streams live and is captured, bounded, as
+// byproducts), hashes the products, signs the record and writes it into the
+// workspace. A command that fails is recorded all the same: its exit code
+// is in the result, and the error is nil. A command that cannot start
+// returns an error wrapping ErrCommandStart and records nothing. A command
+// killed by the timeout is recorded, and ErrTimeout is returned with the
+// result.
+func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
+	if err := ValidateStepName(s.Name); err != nil {
+		return nil, err
+	}
+	if len(s.Command) == 0 {
+		return nil, invalidf("step %q: no command to run", s.Name)
+	}
+	log := r.o.logger.With("step", s.Name)
+	started := r.o.clock()
+	materials, err := r.hash(ctx, "materials", s.Materials)
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("materials recorded", "count", len(materials))
+	cr, runErr := runCommand(ctx, s.Command, runConfig{
+		Stdout:     r.o.stdout,
+		Stderr:     r.o.stderr,
+		MaxCapture: r.o.maxCapture,
+		Timeout:    r.o.timeout,
+		Redact:     r.o.redact,
+		Clock:      r.o.clock,
+	})
+	if cr == nil {
+		return nil, runErr
+	}
+	if runErr != nil && !errors.Is(runErr, ErrTimeout) {
+		// Cancelled: the step did not finish, so nothing is recorded.
+		return nil, runErr
+	}
+	log.Debug("command finished", "exitCode", cr.ExitCode, "timedOut", cr.TimedOut)
+	products, err := r.hash(ctx, "products", s.Products)
+	if err != nil {
+		return nil, err
+	}
+	code := cr.ExitCode
+	rec := &Record{
+		Step:            s.Name,
+		Command:         s.Command,
+		Materials:       materials,
+		Products:        products,
+		ExitCode:        &code,
+		Stdout:          string(cr.Stdout),
+		Stderr:          string(cr.Stderr),
+		StdoutTruncated: cr.StdoutTruncated,
+		StderrTruncated: cr.StderrTruncated,
+		CI:              r.o.ci,
+		StartedOn:       started,
+		FinishedOn:      r.o.clock(),
+	}
+	res, err := r.write(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	res.TimedOut = cr.TimedOut
+	return res, runErr
+}
+
+func (r *Recorder) hash(ctx context.Context, what string, paths []string) ([]*ita1.ResourceDescriptor, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	rds, err := r.hasher.Hash(ctx, paths)
+	if err != nil {
+		return nil, fmt.Errorf("recording %s: %w", what, err)
+	}
+	return rds, nil
+}
+
+// pending is the state a Start leaves for the Stop of the same step.
+type pending struct {
+	Version   int        `json:"version"`
+	Step      string     `json:"step"`
+	Command   []string   `json:"command,omitempty"`
+	Materials []artifact `json:"materials"`
+	StartedOn time.Time  `json:"startedOn"`
+}
+
+type artifact struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
+}
+
+func pendingName(step string) string { return step + suffixPending }
+
+// Start begins recording a phase that is not one command (Cloud Build
+// steps run in separate containers that share the workspace): it hashes the
+// materials and keeps them, pending, in the workspace for Stop. Starting a
+// step that is already pending returns ErrPending.
+func (r *Recorder) Start(ctx context.Context, s Step) error {
+	if err := ValidateStepName(s.Name); err != nil {
+		return err
+	}
+	name := pendingName(s.Name)
+	if _, err := os.Stat(r.ws.Path(name)); err == nil {
+		return fmt.Errorf("step %q (%s): %w", s.Name, r.ws.Path(name), ErrPending)
+	}
+	started := r.o.clock()
+	materials, err := r.hash(ctx, "materials", s.Materials)
+	if err != nil {
+		return err
+	}
+	p := pending{Version: 1, Step: s.Name, Command: s.Command, StartedOn: started.UTC()}
+	for _, m := range materials {
+		p.Materials = append(p.Materials, artifact{Name: m.GetName(), Digest: m.GetDigest()})
+	}
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding pending record: %w", err)
+	}
+	if err := r.ws.Write(name, data); err != nil {
+		return err
+	}
+	r.o.logger.Debug("step started", "step", s.Name, "materials", len(materials))
+	return nil
+}
+
+// Stop finishes a phase begun with Start: it hashes the products, signs the
+// record and writes it, and removes the pending state. Stopping a step that
+// was not started returns ErrNoPending. A Command given to Stop replaces the
+// one given to Start.
+func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
+	if err := ValidateStepName(s.Name); err != nil {
+		return nil, err
+	}
+	name := pendingName(s.Name)
+	data, err := r.ws.Read(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("step %q: %w", s.Name, ErrNoPending)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading pending record of step %q: %w", s.Name, err)
+	}
+	var p pending
+	if err := json.Unmarshal(data, &p); err != nil || p.Version != 1 || p.Step != s.Name {
+		return nil, invalidf("pending record %s is corrupt: remove it and start the step again", r.ws.Path(name))
+	}
+	products, err := r.hash(ctx, "products", s.Products)
+	if err != nil {
+		return nil, err
+	}
+	command := p.Command
+	if len(s.Command) > 0 {
+		command = s.Command
+	}
+	rec := &Record{
+		Step:       s.Name,
+		Command:    command,
+		Products:   products,
+		CI:         r.o.ci,
+		StartedOn:  p.StartedOn,
+		FinishedOn: r.o.clock(),
+	}
+	for _, m := range p.Materials {
+		rec.Materials = append(rec.Materials, &ita1.ResourceDescriptor{Name: m.Name, Digest: m.Digest})
+	}
+	res, err := r.write(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.ws.Remove(name); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// write signs rec in every format asked for and writes the files. Every
+// output is built and signed before the first file is written.
+func (r *Recorder) write(ctx context.Context, rec *Record) (*Result, error) {
+	keyID, err := r.signer.KeyID()
+	if err != nil {
+		return nil, fmt.Errorf("reading key id: %w", err)
+	}
+	type file struct {
+		name string
+		data []byte
+	}
+	var files []file
+	res := &Result{Record: rec}
+	if r.o.format.dsse() {
+		st, err := rec.Statement()
+		if err != nil {
+			return nil, err
+		}
+		env, data, err := SignStatement(ctx, r.signer, st)
+		if err != nil {
+			return nil, err
+		}
+		res.Envelope = env
+		files = append(files, file{EnvelopeName(rec.Step, keyID), data})
+	}
+	if r.o.format.legacy() {
+		data, err := signLink(ctx, r.signer.(LegacySigner), keyID, rec.Link())
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, file{LinkName(rec.Step, keyID), data})
+	}
+	for _, f := range files {
+		if err := r.ws.Write(f.name, f.data); err != nil {
+			return nil, err
+		}
+		res.Files = append(res.Files, r.ws.Path(f.name))
+		r.o.logger.Info("step recorded", "step", rec.Step, "file", r.ws.Path(f.name))
+	}
+	return res, nil
+}
+
+// SignStatement signs st into a DSSE envelope and returns it with its JSON
+// encoding (what is written to files and pushed).
+func SignStatement(ctx context.Context, signer Signer, st *ita1.Statement) (*dsse.Envelope, []byte, error) {
+	payload, err := MarshalStatement(st)
+	if err != nil {
+		return nil, nil, err
+	}
+	es, err := dsse.NewEnvelopeSigner(signer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("signing statement: %w", err)
+	}
+	env, err := es.SignPayload(ctx, PayloadTypeInToto, payload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("signing statement: %w", err)
+	}
+	data, err := json.Marshal(env)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding envelope: %w", err)
+	}
+	return env, data, nil
+}
+
+// signLink signs a classic in-toto link: the signature is over the
+// canonical JSON of the link, as in-toto verifies it.
+func signLink(ctx context.Context, signer LegacySigner, keyID string, link in_toto.Link) ([]byte, error) {
+	canonical, err := cjson.EncodeCanonical(link)
+	if err != nil {
+		return nil, fmt.Errorf("encoding link %q: %w", link.Name, err)
+	}
+	sig, err := signer.SignLegacy(ctx, canonical)
+	if err != nil {
+		return nil, fmt.Errorf("signing link %q: %w", link.Name, err)
+	}
+	mb := in_toto.Metablock{
+		Signed:     link,
+		Signatures: []in_toto.Signature{{KeyID: keyID, Sig: hex.EncodeToString(sig)}},
+	}
+	data, err := json.MarshalIndent(mb, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding link %q: %w", link.Name, err)
+	}
+	return data, nil
+}

@@ -1,0 +1,67 @@
+// Package grafeas stores attestations as occurrences on a Grafeas metadata
+// server, in one of two API dialects behind one store.Store:
+//
+//   - V1Beta1, the open-source Grafeas server (github.com/grafeas/grafeas
+//     v0.2.3, go/v1beta1), encoded with that module's v1beta1 protos;
+//   - V1, Google Container Analysis (https://containeranalysis.googleapis.com/v1),
+//     encoded with genproto's grafeas/v1 types. The grafeas module's own v1
+//     protos are never imported: they register the same protobuf names as
+//     genproto's and a binary must not link both.
+//
+// Both speak REST with protojson bodies over go-retryablehttp: bounded
+// retries with exponential backoff and jitter, Retry-After honoured; a
+// server that still fails returns an error matching
+// attestor.ErrUnavailable (exit 3).
+//
+// # Mapping
+//
+// The exact signed bytes travel as the occurrence's DSSE envelope
+// (Occurrence.envelope: payload bytes, payload type, and each signature's
+// key id and decoded signature). Get reads that field only and re-encodes
+// the envelope as attestor writes envelopes (encoding/json, compact), so an
+// envelope that attestor signed comes back byte for byte, and any envelope
+// comes back with the same store Digest. The structured fields are a
+// search aid, never verified, and are left out for payloads over 1 MiB so
+// that an occurrence fits the server's 4 MiB message limit. Sigstore
+// bundles are not stored (Get returns none): the registry store holds them.
+//
+//	attestation          v1beta1 note / occurrence              v1 note / occurrence
+//	in-toto step record  INTOTO PREFIX-step-STEP /              ATTESTATION PREFIX-step-STEP /
+//	                     INTOTO: signed link (command,          ATTESTATION: serialized payload,
+//	                     materials, products), signatures       signatures
+//	SLSA provenance      BUILD PREFIX-provenance /              BUILD PREFIX-provenance /
+//	                     BUILD: provenance.id (required by      BUILD: provenance.id,
+//	                     the open-source server),               inTotoSlsaProvenanceV1
+//	                     inTotoSlsaProvenanceV1
+//	anything else        ATTESTATION PREFIX-attestation /       ATTESTATION PREFIX-attestation /
+//	(promotions, VSAs)   ATTESTATION: generic signed            ATTESTATION: serialized payload,
+//	                     attestation (payload, signatures)      signatures
+//
+// Kind is always set explicitly (the open-source server never sets it).
+// Notes are got or created, in the note project (WithNoteProject), which
+// may differ from the occurrences' project. Occurrences are on the
+// resource https://NAME@DIGEST; Get also reads the scheme-less NAME@DIGEST.
+//
+// # Idempotence
+//
+// Occurrence ids are chosen by the server and the open-source server
+// accepts duplicates, so Put lists the subject's occurrences first and
+// skips an attestation whose store Digest (payload type, payload, key ids
+// and signatures) is there. A create that fails is retried only after
+// looking again, so a write that the server committed before its response
+// was lost is not repeated. Two processes putting the same attestation at
+// once may still both create it; Get returns it once.
+//
+// # Reads
+//
+// Listings use the largest page size and end on an empty page, an empty
+// token, or a token seen before (a pagination bug of the server's
+// PostgreSQL store otherwise loops), within WithMaxPages pages. Filters
+// are sent but the resource is also checked here: the open-source server
+// ignores filters.
+//
+// # Dry run
+//
+// WithDryRun sends nothing: Put writes each note and occurrence body it
+// would send under the workspace (DryRunDir) and prints it.
+package grafeas

@@ -1,0 +1,65 @@
+package grafeas
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/attestor/attestor/attestor"
+)
+
+// Sentinel errors. Callers branch on them with errors.Is.
+var (
+	// ErrTooManyPages is returned by Get and Put when a listing does not end
+	// within the page bound (WithMaxPages): a server that keeps returning
+	// new page tokens. It matches attestor.ErrUnavailable.
+	ErrTooManyPages = errors.New("listing did not end within the page bound")
+
+	// ErrResponseTooLarge is returned when a server response is larger than
+	// the client reads (WithMaxResponseSize). It matches
+	// attestor.ErrUnavailable.
+	ErrResponseTooLarge = errors.New("server response too large")
+)
+
+// APIError is an error response of the metadata server, after retries.
+// It matches attestor.ErrUnavailable for 429 and 5xx statuses and
+// attestor.ErrInvalidInput for the other 4xx statuses (a bad project, note
+// or credential).
+type APIError struct {
+	// Method and URL name the request.
+	Method, URL string
+	// StatusCode is the HTTP status code.
+	StatusCode int
+	// Status is the gRPC status name when the server sent one
+	// ("ALREADY_EXISTS", "NOT_FOUND", …).
+	Status string
+	// Message is the server's message, if any.
+	Message string
+}
+
+func (e *APIError) Error() string {
+	msg := fmt.Sprintf("grafeas: %s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Status != "" {
+		msg += " (" + e.Status + ")"
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// Unwrap returns attestor.ErrUnavailable or attestor.ErrInvalidInput (see
+// APIError).
+func (e *APIError) Unwrap() error {
+	if retryableStatus(e.StatusCode) {
+		return attestor.ErrUnavailable
+	}
+	if e.StatusCode >= 400 && e.StatusCode < 500 {
+		return attestor.ErrInvalidInput
+	}
+	return nil
+}
+
+func retryableStatus(code int) bool {
+	return code == http.StatusTooManyRequests || (code >= 500 && code != http.StatusNotImplemented)
+}

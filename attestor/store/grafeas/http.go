@@ -1,0 +1,251 @@
+package grafeas
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/attestor/attestor/attestor"
+)
+
+// TLSConfig returns the TLS configuration for a server with a private CA
+// (caFile, PEM; empty: the system roots) and, for mutual TLS, the client
+// certificate and key (PEM files; both or neither).
+func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, attestor.Invalid(fmt.Errorf("reading CA file: %w", err))
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, attestor.Invalid(fmt.Errorf("CA file %q holds no PEM certificate", caFile))
+		}
+		cfg.RootCAs = pool
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, attestor.Invalid(errors.New("a client certificate needs both a certificate and a key file"))
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, attestor.Invalid(fmt.Errorf("loading client certificate %q: %w", certFile, err))
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// retryHookKey carries, in a request's context, a check run before each
+// retry of the request: it returns errCommitted when the write that the
+// request makes is found on the server, which ends the retries.
+type retryHookKey struct{}
+
+var errCommitted = errors.New("write already committed")
+
+func newRetryClient(o *options) *retryablehttp.Client {
+	hc := o.httpClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if o.tlsConfig != nil {
+			tr.TLSClientConfig = o.tlsConfig.Clone()
+		}
+		hc = &http.Client{Transport: tr}
+	} else {
+		c := *hc
+		hc = &c
+	}
+	hc.Timeout = o.timeout
+	rc := &retryablehttp.Client{
+		HTTPClient:   hc,
+		Logger:       o.logger,
+		RetryMax:     o.retries,
+		RetryWaitMin: o.retryWaitMin,
+		RetryWaitMax: o.retryWaitMax,
+		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+		},
+		Backoff:      backoff,
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		PrepareRetry: func(req *http.Request) error {
+			if hook, ok := req.Context().Value(retryHookKey{}).(func(context.Context) error); ok {
+				return hook(req.Context())
+			}
+			return nil
+		},
+	}
+	return rc
+}
+
+// backoff waits what a 429 or 503 response's Retry-After asks (up to max),
+// or else an exponential backoff with full jitter between min and max.
+func backoff(waitMin, waitMax time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+			return clamp(d, 0, waitMax)
+		}
+	}
+	ceil := waitMin << min(attempt, 30)
+	if ceil <= 0 || ceil > waitMax {
+		ceil = waitMax
+	}
+	if ceil <= waitMin {
+		return waitMin
+	}
+	return waitMin + rand.N(ceil-waitMin+1)
+}
+
+func retryAfter(v string) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0), true
+	}
+	return 0, false
+}
+
+func clamp(d, lo, hi time.Duration) time.Duration { return min(max(d, lo), hi) }
+
+var (
+	marshalOpts   = protojson.MarshalOptions{}
+	unmarshalOpts = protojson.UnmarshalOptions{DiscardUnknown: true}
+)
+
+// call sends one request with retries: body (if any) encoded with
+// protojson, a 2xx response decoded into out (if any). A retry is
+// preceded by hook (if any); a hook that returns errCommitted ends the
+// call with that error.
+func (c *Client) call(ctx context.Context, method, url string, body, out proto.Message, hook func(context.Context) error) error {
+	var data []byte
+	if body != nil {
+		var err error
+		if data, err = marshalOpts.Marshal(body); err != nil {
+			return fmt.Errorf("encoding %s request: %w", method, err)
+		}
+	}
+	if hook != nil {
+		ctx = context.WithValue(ctx, retryHookKey{}, hook)
+	}
+	var rbody any
+	if data != nil {
+		rbody = data
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, url, rbody)
+	if err != nil {
+		return fmt.Errorf("grafeas: %s %s: %w", method, url, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if data != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.opts.userAgent != "" {
+		req.Header.Set("User-Agent", c.opts.userAgent)
+	}
+	ts, err := c.tokenSource(ctx)
+	if err != nil {
+		return err
+	}
+	if ts != nil {
+		tok, err := ts.Token()
+		if err != nil {
+			return attestor.Unavailable(fmt.Errorf("grafeas: getting an access token: %w", err))
+		}
+		tok.SetAuthHeader(req.Request)
+	}
+	c.opts.logger.DebugContext(ctx, "grafeas request", "method", method, "url", url, "bytes", len(data))
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if errors.Is(err, errCommitted) {
+			return errCommitted
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("grafeas: %s %s: %w", method, url, ctx.Err())
+		}
+		return attestor.Unavailable(fmt.Errorf("grafeas: %s %s: %w", method, url, err))
+	}
+	defer resp.Body.Close()
+	limit := c.opts.maxResponseSize
+	respData, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return attestor.Unavailable(fmt.Errorf("grafeas: %s %s: reading response: %w", method, url, err))
+	}
+	if int64(len(respData)) > limit {
+		return attestor.Unavailable(fmt.Errorf("grafeas: %s %s: more than %d bytes: %w", method, url, limit, ErrResponseTooLarge))
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return apiError(method, url, resp.StatusCode, respData)
+	}
+	if out != nil {
+		if err := unmarshalOpts.Unmarshal(respData, out); err != nil {
+			return attestor.Unavailable(fmt.Errorf("grafeas: %s %s: decoding response: %w", method, url, err))
+		}
+	}
+	return nil
+}
+
+// apiError decodes an error body: grpc-gateway's {"code","message"} or
+// Google's {"error":{"code","message","status"}}.
+func apiError(method, url string, code int, body []byte) *APIError {
+	e := &APIError{Method: method, URL: url, StatusCode: code}
+	var b struct {
+		Code    json.RawMessage `json:"code"`
+		Message string          `json:"message"`
+		Error   *struct {
+			Message string `json:"message"`
+			Status  string `json:"status"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &b) == nil {
+		e.Message = b.Message
+		if b.Error != nil {
+			e.Message, e.Status = b.Error.Message, b.Error.Status
+		}
+		if e.Status == "" {
+			var n int
+			if json.Unmarshal(b.Code, &n) == nil && n > 0 {
+				e.Status = grpcCodeName(n)
+			}
+		}
+	} else {
+		e.Message = string(bytes.TrimSpace(body[:min(len(body), 512)]))
+	}
+	if len(e.Message) > 1024 {
+		e.Message = e.Message[:1024] + "…"
+	}
+	return e
+}
+
+func grpcCodeName(n int) string {
+	names := []string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+		"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+		"OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}
+	if n >= 0 && n < len(names) {
+		return names[n]
+	}
+	return strconv.Itoa(n)
+}

@@ -1,0 +1,373 @@
+package grafeas
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/attestor/attestor/attestor"
+)
+
+// API is a dialect of the Grafeas REST API.
+type API string
+
+const (
+	// V1Beta1 is the API of the open-source Grafeas server
+	// (github.com/grafeas/grafeas, go/v1beta1).
+	V1Beta1 API = "v1beta1"
+	// V1 is the API of Google Container Analysis
+	// (containeranalysis.googleapis.com/v1).
+	V1 API = "v1"
+)
+
+// ParseAPI parses "v1beta1" or "v1".
+func ParseAPI(s string) (API, error) {
+	switch API(s) {
+	case V1Beta1, V1:
+		return API(s), nil
+	}
+	return "", attestor.Invalid(fmt.Errorf("unknown Grafeas API %q: use v1beta1 (open-source server) or v1 (Container Analysis)", s))
+}
+
+// ContainerAnalysisURL is the default server of the V1 API.
+const ContainerAnalysisURL = "https://containeranalysis.googleapis.com"
+
+// Defaults.
+const (
+	// DefaultRetries is the number of retries after a failed request.
+	DefaultRetries = 5
+	// DefaultRetryWaitMin and DefaultRetryWaitMax bound the backoff
+	// between retries.
+	DefaultRetryWaitMin = 500 * time.Millisecond
+	DefaultRetryWaitMax = 30 * time.Second
+	// DefaultTimeout bounds one request attempt.
+	DefaultTimeout = 60 * time.Second
+	// DefaultPageSize is the page size of listings: the largest the
+	// open-source server accepts.
+	DefaultPageSize = 1000
+	// DefaultMaxPages bounds one listing.
+	DefaultMaxPages = 10000
+	// DefaultMaxResponseSize bounds one response body.
+	DefaultMaxResponseSize = 256 << 20
+	// DefaultNotePrefix starts the ids of the notes the client creates.
+	DefaultNotePrefix = "attestor"
+)
+
+// Option configures a Client.
+type Option func(*options) error
+
+type options struct {
+	url             string
+	api             API
+	project         string
+	noteProject     string
+	httpClient      *http.Client
+	tlsConfig       *tls.Config
+	tokenSource     oauth2.TokenSource
+	adc             bool
+	retries         int
+	retryWaitMin    time.Duration
+	retryWaitMax    time.Duration
+	timeout         time.Duration
+	pageSize        int
+	maxPages        int
+	maxResponseSize int64
+	logger          *slog.Logger
+	dryRun          *attestor.Workspace
+	dryRunOut       io.Writer
+	notePrefix      string
+	steps           map[string]StepNote
+	userAgent       string
+}
+
+func defaultOptions() options {
+	return options{
+		api:             V1Beta1,
+		retries:         DefaultRetries,
+		retryWaitMin:    DefaultRetryWaitMin,
+		retryWaitMax:    DefaultRetryWaitMax,
+		timeout:         DefaultTimeout,
+		pageSize:        DefaultPageSize,
+		maxPages:        DefaultMaxPages,
+		maxResponseSize: DefaultMaxResponseSize,
+		logger:          slog.New(slog.DiscardHandler),
+		notePrefix:      DefaultNotePrefix,
+		userAgent:       "attestor",
+	}
+}
+
+// WithURL sets the server's base URL, such as "http://127.0.0.1:8080" or
+// "https://grafeas.example" (a trailing "/v1beta1" or "/v1" is ignored).
+// It is required for V1Beta1; the default for V1 is ContainerAnalysisURL.
+func WithURL(u string) Option {
+	return func(o *options) error {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return attestor.Invalid(fmt.Errorf("grafeas URL %q: want http(s)://HOST[:PORT]", u))
+		}
+		if p.RawQuery != "" || p.Fragment != "" || p.User != nil {
+			return attestor.Invalid(fmt.Errorf("grafeas URL %q: no user, query or fragment allowed", u))
+		}
+		path := strings.TrimSuffix(p.Path, "/")
+		path = strings.TrimSuffix(strings.TrimSuffix(path, "/"+string(V1Beta1)), "/"+string(V1))
+		o.url = p.Scheme + "://" + p.Host + path
+		return nil
+	}
+}
+
+// WithAPI selects the dialect. The default is V1Beta1.
+func WithAPI(api API) Option {
+	return func(o *options) error {
+		a, err := ParseAPI(string(api))
+		o.api = a
+		return err
+	}
+}
+
+// WithProject sets the project that occurrences are written to and read
+// from (required).
+func WithProject(project string) Option {
+	return func(o *options) error {
+		if err := checkID("project", project); err != nil {
+			return err
+		}
+		o.project = project
+		return nil
+	}
+}
+
+// WithNoteProject sets the project that holds the notes, when it is not
+// the occurrences' project (the default).
+func WithNoteProject(project string) Option {
+	return func(o *options) error {
+		if err := checkID("note project", project); err != nil {
+			return err
+		}
+		o.noteProject = project
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client whose transport carries the requests
+// (its Timeout is replaced by WithTimeout's). It conflicts with
+// WithTLSConfig. The default is a pooled client with the system roots.
+func WithHTTPClient(c *http.Client) Option {
+	return func(o *options) error {
+		if c == nil {
+			return attestor.Invalid(errors.New("grafeas: nil HTTP client"))
+		}
+		o.httpClient = c
+		return nil
+	}
+}
+
+// WithTLSConfig sets the TLS configuration: server roots and client
+// certificates (see TLSConfig). It conflicts with WithHTTPClient.
+func WithTLSConfig(c *tls.Config) Option {
+	return func(o *options) error {
+		if c == nil {
+			return attestor.Invalid(errors.New("grafeas: nil TLS config"))
+		}
+		o.tlsConfig = c
+		return nil
+	}
+}
+
+// WithTokenSource sends a bearer token from ts with every request.
+func WithTokenSource(ts oauth2.TokenSource) Option {
+	return func(o *options) error {
+		if ts == nil {
+			return attestor.Invalid(errors.New("grafeas: nil token source"))
+		}
+		o.tokenSource = ts
+		return nil
+	}
+}
+
+// WithToken sends the bearer token with every request.
+func WithToken(token string) Option {
+	return func(o *options) error {
+		if token == "" {
+			return attestor.Invalid(errors.New("grafeas: empty token"))
+		}
+		o.tokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, TokenType: "Bearer"})
+		return nil
+	}
+}
+
+// WithApplicationDefaultCredentials sends a bearer token from Google's
+// application default credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud,
+// the metadata server), found on the first request. Without a token
+// option, no token is sent.
+func WithApplicationDefaultCredentials() Option {
+	return func(o *options) error {
+		o.adc = true
+		return nil
+	}
+}
+
+// WithRetry sets how many times a failed request (connection error,
+// timeout, 429, 5xx but 501) is retried, and the bounds of the exponential
+// backoff with jitter between attempts. A Retry-After header is honoured
+// up to waitMax. The defaults are DefaultRetries, DefaultRetryWaitMin and
+// DefaultRetryWaitMax.
+func WithRetry(retries int, waitMin, waitMax time.Duration) Option {
+	return func(o *options) error {
+		if retries < 0 || waitMin < 0 || waitMax < waitMin {
+			return attestor.Invalid(fmt.Errorf("grafeas: invalid retry policy (%d retries, wait %s..%s)", retries, waitMin, waitMax))
+		}
+		o.retries, o.retryWaitMin, o.retryWaitMax = retries, waitMin, waitMax
+		return nil
+	}
+}
+
+// WithTimeout bounds each request attempt. The default is DefaultTimeout.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return attestor.Invalid(fmt.Errorf("grafeas: invalid timeout %s", d))
+		}
+		o.timeout = d
+		return nil
+	}
+}
+
+// WithPageSize sets the page size of listings. The default is
+// DefaultPageSize, the largest the open-source server accepts.
+func WithPageSize(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 1000 {
+			return attestor.Invalid(fmt.Errorf("grafeas: page size %d not in 1..1000", n))
+		}
+		o.pageSize = n
+		return nil
+	}
+}
+
+// WithMaxPages bounds the pages of one listing. The default is
+// DefaultMaxPages.
+func WithMaxPages(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return attestor.Invalid(fmt.Errorf("grafeas: invalid page bound %d", n))
+		}
+		o.maxPages = n
+		return nil
+	}
+}
+
+// WithMaxResponseSize bounds one response body. The default is
+// DefaultMaxResponseSize.
+func WithMaxResponseSize(n int64) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return attestor.Invalid(fmt.Errorf("grafeas: invalid response bound %d", n))
+		}
+		o.maxResponseSize = n
+		return nil
+	}
+}
+
+// WithLogger logs requests, retries and ignored occurrences. The default
+// logs nothing. Tokens are never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return attestor.Invalid(errors.New("grafeas: nil logger"))
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithDryRun makes Put send nothing: it writes every note and occurrence
+// body it would send under ws (_dry-run/grafeas/…) and prints each request
+// with its body to w (nil: print nothing). Get still reads from the
+// server.
+func WithDryRun(ws *attestor.Workspace, w io.Writer) Option {
+	return func(o *options) error {
+		if ws == nil {
+			return attestor.Invalid(errors.New("grafeas: dry run needs a workspace"))
+		}
+		o.dryRun, o.dryRunOut = ws, w
+		return nil
+	}
+}
+
+// WithNotePrefix sets the prefix of the ids of the notes the client
+// creates: PREFIX-step-STEP, PREFIX-provenance, PREFIX-attestation. The
+// default is DefaultNotePrefix.
+func WithNotePrefix(prefix string) Option {
+	return func(o *options) error {
+		if err := checkID("note prefix", prefix); err != nil {
+			return err
+		}
+		o.notePrefix = prefix
+		return nil
+	}
+}
+
+// WithStepNotes adds what is known of steps (keys, expected rules,
+// threshold) to the notes created for them. A note that exists already is
+// not changed.
+func WithStepNotes(steps ...StepNote) Option {
+	return func(o *options) error {
+		if o.steps == nil {
+			o.steps = map[string]StepNote{}
+		}
+		for _, s := range steps {
+			if err := attestor.ValidateStepName(s.Name); err != nil {
+				return err
+			}
+			o.steps[s.Name] = s
+		}
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header. The default is "attestor".
+func WithUserAgent(ua string) Option {
+	return func(o *options) error {
+		o.userAgent = ua
+		return nil
+	}
+}
+
+// StepNote is what a policy knows of a step, recorded in the step's
+// in-toto note (v1beta1) when the note is created.
+type StepNote struct {
+	// Name is the step name.
+	Name string
+	// Keys are the functionaries' keys.
+	Keys []SigningKey
+	// ExpectedMaterials and ExpectedProducts are in-toto artifact rules,
+	// such as ["MATCH", "*", "WITH", "PRODUCTS", "FROM", "checkout"].
+	ExpectedMaterials, ExpectedProducts [][]string
+	// ExpectedCommand is the command the step is expected to run.
+	ExpectedCommand []string
+	// Threshold is how many functionaries must sign (0: not known).
+	Threshold int
+}
+
+// SigningKey is a functionary's key as in-toto describes it.
+type SigningKey struct {
+	KeyID     string
+	KeyType   string // "ecdsa", "ed25519", "rsa"
+	KeyScheme string // "ecdsa-sha2-nistp256", …
+	PublicKey string // PEM
+}
+
+func checkID(what, id string) error {
+	if id == "" || strings.ContainsAny(id, "/?#%\\ \t\r\n") {
+		return attestor.Invalid(fmt.Errorf("grafeas: invalid %s %q", what, id))
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package grafeas
+
+import (
+	gv1 "google.golang.org/genproto/googleapis/grafeas/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// v1Dialect is Google Container Analysis' v1 API. Its types come from
+// genproto (google.golang.org/genproto/googleapis/grafeas/v1), never from
+// the grafeas module's v1 protos: both register grafeas.v1 and a binary
+// must not link the two.
+type v1Dialect struct{}
+
+func (v1Dialect) note(spec noteSpec, _ *options) proto.Message {
+	switch spec.kind {
+	case kindStep:
+		return &gv1.Note{
+			ShortDescription: "attestor step " + spec.step,
+			LongDescription:  "in-toto step records of the step " + spec.step + ", signed by attestor; the DSSE envelope of each occurrence is what is verified.",
+			Kind:             gv1.NoteKind_ATTESTATION,
+			Type: &gv1.Note_Attestation{Attestation: &gv1.AttestationNote{
+				Hint: &gv1.AttestationNote_Hint{HumanReadableName: "attestor step " + spec.step},
+			}},
+		}
+	case kindProvenance:
+		return &gv1.Note{
+			ShortDescription: "attestor provenance",
+			LongDescription:  "SLSA provenance signed by attestor; the DSSE envelope of each occurrence is what is verified.",
+			Kind:             gv1.NoteKind_BUILD,
+			Type:             &gv1.Note_Build{Build: &gv1.BuildNote{BuilderVersion: builderVersion}},
+		}
+	}
+	return &gv1.Note{
+		ShortDescription: "attestor attestations",
+		LongDescription:  "Attestations signed by attestor (promotions, verification summaries, …); the DSSE envelope of each occurrence is what is verified.",
+		Kind:             gv1.NoteKind_ATTESTATION,
+		Type: &gv1.Note_Attestation{Attestation: &gv1.AttestationNote{
+			Hint: &gv1.AttestationNote_Hint{HumanReadableName: "attestor"},
+		}},
+	}
+}
+
+func (v1Dialect) occurrence(it *item, uri, note, project string) proto.Message {
+	env := &gv1.Envelope{Payload: it.payload, PayloadType: it.payloadType}
+	for _, s := range it.sigs {
+		env.Signatures = append(env.Signatures, &gv1.EnvelopeSignature{Sig: s.sig, Keyid: s.keyID})
+	}
+	o := &gv1.Occurrence{ResourceUri: uri, NoteName: note, Envelope: env}
+	if it.kind == kindProvenance {
+		o.Kind = gv1.NoteKind_BUILD
+		prov := &gv1.BuildProvenance{Id: provenanceID(it), ProjectId: project, BuilderVersion: builderVersion}
+		for _, s := range it.statement.Subject {
+			prov.BuiltArtifacts = append(prov.BuiltArtifacts, &gv1.Artifact{Id: s.Name, Checksum: checksum(s.Digest), Names: []string{s.Name}})
+		}
+		slsa := &gv1.InTotoSlsaProvenanceV1{}
+		if len(it.payload) > structuredLimit || unmarshalOpts.Unmarshal(it.payload, slsa) != nil {
+			slsa = &gv1.InTotoSlsaProvenanceV1{PredicateType: it.statement.PredicateType}
+			for _, s := range it.statement.Subject {
+				slsa.Subject = append(slsa.Subject, &gv1.Subject{Name: s.Name, Digest: s.Digest})
+			}
+		}
+		o.Details = &gv1.Occurrence_Build{Build: &gv1.BuildOccurrence{Provenance: prov, InTotoSlsaProvenanceV1: slsa}}
+		return o
+	}
+	// Step records and other attestations: an attestation occurrence, with
+	// the envelope's signatures over its payload.
+	o.Kind = gv1.NoteKind_ATTESTATION
+	a := &gv1.AttestationOccurrence{}
+	if len(it.payload) <= structuredLimit {
+		a.SerializedPayload = it.payload
+	}
+	for _, s := range it.sigs {
+		a.Signatures = append(a.Signatures, &gv1.Signature{Signature: s.sig, PublicKeyId: s.keyID})
+	}
+	o.Details = &gv1.Occurrence_Attestation{Attestation: a}
+	return o
+}
+
+func (v1Dialect) newListResponse() proto.Message { return &gv1.ListOccurrencesResponse{} }
+
+func (v1Dialect) occurrences(resp proto.Message) ([]rawOcc, string) {
+	r := resp.(*gv1.ListOccurrencesResponse)
+	out := make([]rawOcc, 0, len(r.GetOccurrences()))
+	for _, o := range r.GetOccurrences() {
+		ro := rawOcc{name: o.GetName(), uri: o.GetResourceUri()}
+		if e := o.GetEnvelope(); e != nil && len(e.GetSignatures()) > 0 {
+			ro.hasEnvelope, ro.payloadType, ro.payload = true, e.GetPayloadType(), e.GetPayload()
+			for _, s := range e.GetSignatures() {
+				ro.sigs = append(ro.sigs, rawSig{keyID: s.GetKeyid(), sig: s.GetSig()})
+			}
+		}
+		out = append(out, ro)
+	}
+	return out, r.GetNextPageToken()
+}
+
+func (v1Dialect) filter(uris []string) string { return orFilter("resourceUrl", uris) }

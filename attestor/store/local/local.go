@@ -1,0 +1,235 @@
+package local
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/store"
+)
+
+const (
+	suffixEnvelope = ".dsse.json"
+	suffixBundle   = ".bundle.json"
+	// maxNameKey bounds the escaped subject name used as a directory
+	// name; longer names are hashed.
+	maxNameKey = 128
+)
+
+// Dir is a store.Store over a directory. Its methods are safe for
+// concurrent use, also by several processes sharing the directory.
+type Dir struct {
+	root   string
+	logger *slog.Logger
+}
+
+var _ store.Store = (*Dir)(nil)
+
+// Option configures a Dir.
+type Option func(*Dir) error
+
+// WithLogger logs what Get skips (oversize or malformed files) to l. The
+// default discards logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(d *Dir) error {
+		if l == nil {
+			return attestor.Invalid(errors.New("local: nil logger"))
+		}
+		d.logger = l
+		return nil
+	}
+}
+
+// New returns the store over root, creating the directory if needed.
+func New(root string, opts ...Option) (*Dir, error) {
+	if root == "" {
+		return nil, attestor.Invalid(errors.New("local: empty directory"))
+	}
+	d := &Dir{root: filepath.Clean(root), logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		if err := opt(d); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(d.root, 0o755); err != nil {
+		return nil, attestor.Invalid(fmt.Errorf("creating store directory %q: %w", root, err))
+	}
+	return d, nil
+}
+
+// Root returns the store's directory.
+func (d *Dir) Root() string { return d.root }
+
+// SubjectDir returns the directory that holds subject's attestations.
+func (d *Dir) SubjectDir(subject store.Subject) string {
+	return filepath.Join(d.root, subject.Digest.Algorithm+"-"+subject.Digest.Hex, nameKey(subject.Name))
+}
+
+func nameKey(name string) string {
+	esc := url.PathEscape(name)
+	if len(esc) > maxNameKey {
+		sum := sha256.Sum256([]byte(name))
+		return "h-" + hex.EncodeToString(sum[:])
+	}
+	return "n-" + esc
+}
+
+func checkSubject(subject store.Subject) error {
+	h := subject.Digest
+	if h.Algorithm == "" || h.Hex == "" || strings.ContainsAny(h.Algorithm+h.Hex, `/\.`) || !filepath.IsLocal(h.Algorithm+"-"+h.Hex) {
+		return attestor.Invalid(fmt.Errorf("local: invalid subject digest %q", h.String()))
+	}
+	return nil
+}
+
+// Put stores atts for subject. Every attestation is checked before any is
+// written: a malformed one fails the Put with an error matching
+// attestor.ErrInvalidInput, an oversize one with store.ErrTooLarge, and
+// nothing is written. An attestation already stored is left as it is
+// (its bundle is added if it had none).
+func (d *Dir) Put(ctx context.Context, subject store.Subject, atts ...store.Attestation) error {
+	if err := checkSubject(subject); err != nil {
+		return err
+	}
+	type item struct {
+		digest string
+		att    store.Attestation
+	}
+	items := make([]item, 0, len(atts))
+	for i, a := range atts {
+		if err := a.Check(); err != nil {
+			return fmt.Errorf("attestation %d: %w", i, err)
+		}
+		dg, err := a.Digest()
+		if err != nil {
+			return fmt.Errorf("attestation %d: %w", i, err)
+		}
+		items = append(items, item{dg, a})
+	}
+	dir := d.SubjectDir(subject)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		base := filepath.Join(dir, it.digest)
+		if it.att.Bundle != nil {
+			if _, err := os.Stat(base + suffixBundle); errors.Is(err, fs.ErrNotExist) {
+				if err := attestor.WriteFileAtomic(base+suffixBundle, it.att.Bundle, 0o644); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := os.Stat(base + suffixEnvelope); err == nil {
+			continue
+		}
+		if err := attestor.WriteFileAtomic(base+suffixEnvelope, it.att.Envelope, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Get returns the attestations stored for subject, sorted by digest. A
+// subject with none returns none and no error. Files larger than
+// store.MaxEnvelopeSize (store.MaxBundleSize for bundles), that do not
+// parse, or whose content does not match their name are skipped and
+// logged.
+func (d *Dir) Get(ctx context.Context, subject store.Subject) ([]store.Attestation, error) {
+	if err := checkSubject(subject); err != nil {
+		return nil, err
+	}
+	dir := d.SubjectDir(subject)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", dir, err)
+	}
+	var out []store.Attestation
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, suffixEnvelope) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		base := filepath.Join(dir, strings.TrimSuffix(name, suffixEnvelope))
+		env, err := readBounded(base+suffixEnvelope, store.MaxEnvelopeSize)
+		if err != nil {
+			d.logger.Warn("skipping attestation", "file", base+suffixEnvelope, "err", err)
+			continue
+		}
+		bundle, err := readBounded(base+suffixBundle, store.MaxBundleSize)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			d.logger.Warn("skipping bundle", "file", base+suffixBundle, "err", err)
+		}
+		a, err := store.NewAttestation(env, bundle)
+		if err != nil {
+			d.logger.Warn("skipping attestation", "file", base+suffixEnvelope, "err", err)
+			continue
+		}
+		if dg, _ := a.Digest(); dg != filepath.Base(base) {
+			d.logger.Warn("skipping attestation whose content does not match its name", "file", base+suffixEnvelope)
+			continue
+		}
+		out = append(out, a)
+	}
+	out, _ = store.Dedupe(out)
+	return out, nil
+}
+
+// readBounded reads at most limit bytes of path; a larger file returns an
+// error matching store.ErrTooLarge.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is more than %d bytes: %w", path, limit, store.ErrTooLarge)
+	}
+	return data, nil
+}
+
+// ReadWorkspace returns the signed envelopes of ws (step records and
+// provenance, as ws.Envelopes lists them) as attestations, in ws.Envelopes
+// order, with the workspace file name of each. An envelope that does not
+// parse, or is larger than store.MaxEnvelopeSize, fails the call.
+func ReadWorkspace(ws *attestor.Workspace) (atts []store.Attestation, names []string, err error) {
+	names, err = ws.Envelopes()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, name := range names {
+		data, err := readBounded(ws.Path(name), store.MaxEnvelopeSize)
+		if err != nil {
+			return nil, nil, attestor.Invalid(err)
+		}
+		a, err := store.NewAttestation(data, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", ws.Path(name), err)
+		}
+		atts = append(atts, a)
+	}
+	return atts, names, nil
+}

@@ -1,0 +1,128 @@
+package local_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/store"
+	"github.com/attestor/attestor/attestor/store/local"
+	"github.com/attestor/attestor/attestor/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	root := t.TempDir()
+	storetest.Run(t, storetest.Config{
+		New: func(t *testing.T) store.Store {
+			d, err := local.New(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		},
+	})
+}
+
+func TestGetSkipsBadFiles(t *testing.T) {
+	d, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := storetest.FileSubject(t)
+	a := storetest.Attestation(t, subj, "https://slsa.dev/provenance/v1", "a")
+	if err := d.Put(t.Context(), subj, a); err != nil {
+		t.Fatal(err)
+	}
+	dir := d.SubjectDir(subj)
+	b := storetest.Attestation(t, subj, "https://slsa.dev/provenance/v1", "b")
+	// An attestation under another digest's name, garbage, and an
+	// oversize file are all skipped.
+	write := func(name string, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(strings.Repeat("0", 64)+".dsse.json", b.Envelope)
+	write(strings.Repeat("1", 64)+".dsse.json", []byte("{"))
+	write(strings.Repeat("2", 64)+".dsse.json", make([]byte, store.MaxEnvelopeSize+1))
+	got, err := d.Get(t.Context(), subj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Equal(t, got, a)
+}
+
+func TestBundleKept(t *testing.T) {
+	d, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := storetest.FileSubject(t)
+	a := storetest.Attestation(t, subj, "https://slsa.dev/provenance/v1", "a")
+	if err := d.Put(t.Context(), subj, a); err != nil {
+		t.Fatal(err)
+	}
+	withBundle := a
+	withBundle.Bundle = []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`)
+	if err := d.Put(t.Context(), subj, withBundle); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Get(t.Context(), subj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || string(got[0].Bundle) != string(withBundle.Bundle) {
+		t.Fatalf("Get = %d attestations (bundle %q), want 1 with the bundle", len(got), got[0].Bundle)
+	}
+}
+
+func TestReadWorkspace(t *testing.T) {
+	ws, err := attestor.OpenWorkspace(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := storetest.FileSubject(t)
+	a := storetest.Attestation(t, subj, attestor.PredicateTypeLink, "build")
+	p := storetest.Attestation(t, subj, "https://slsa.dev/provenance/v1", "prov")
+	if err := ws.Write("build.abcdef12.dsse.json", a.Envelope); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.Write(attestor.AttestationName("provenance", "abcdef12"), p.Envelope); err != nil {
+		t.Fatal(err)
+	}
+	atts, names, err := local.ReadWorkspace(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 2 {
+		t.Fatalf("names = %v", names)
+	}
+	storetest.Equal(t, atts, a, p)
+	for _, at := range atts {
+		if at.PredicateType == "" {
+			t.Errorf("attestation without predicate type")
+		}
+	}
+
+	if err := ws.Write("bad.abcdef12.dsse.json", []byte("{")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := local.ReadWorkspace(ws); !errors.Is(err, attestor.ErrInvalidInput) {
+		t.Fatalf("ReadWorkspace with a malformed envelope = %v, want ErrInvalidInput", err)
+	}
+}
+
+func TestInvalidSubject(t *testing.T) {
+	d, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := storetest.FileSubject(t)
+	subj.Digest.Hex = "../../etc"
+	if _, err := d.Get(t.Context(), subj); !errors.Is(err, attestor.ErrInvalidInput) {
+		t.Fatalf("Get(../) = %v, want ErrInvalidInput", err)
+	}
+}

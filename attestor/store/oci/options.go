@@ -1,0 +1,307 @@
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/attestor/attestor/attestor"
+)
+
+// Scheme says where Put writes attestations.
+type Scheme string
+
+const (
+	// SchemeCosign writes the cosign .att tag.
+	SchemeCosign Scheme = "cosign"
+	// SchemeReferrers writes OCI 1.1 referrers with sigstore bundles.
+	SchemeReferrers Scheme = "referrers"
+	// SchemeBoth writes both; the default.
+	SchemeBoth Scheme = "both"
+)
+
+// ParseScheme parses "cosign", "referrers" or "both".
+func ParseScheme(s string) (Scheme, error) {
+	switch Scheme(s) {
+	case SchemeCosign, SchemeReferrers, SchemeBoth:
+		return Scheme(s), nil
+	}
+	return "", attestor.Invalid(fmt.Errorf("unknown OCI scheme %q: use cosign, referrers or both", s))
+}
+
+func (s Scheme) cosign() bool    { return s == SchemeCosign || s == SchemeBoth }
+func (s Scheme) referrers() bool { return s == SchemeReferrers || s == SchemeBoth }
+
+// Bounds on what is read from a registry.
+const (
+	// MaxLayers is the most layers read from one manifest (cosign reads
+	// at most 1000 too).
+	MaxLayers = 1000
+	// MaxReferrers is the most referrers read for one image.
+	MaxReferrers = 1000
+	// MaxManifestSize bounds a manifest or referrers index.
+	MaxManifestSize = 4 << 20
+	// DefaultReadLimit is the default total of bytes one Get or Put reads.
+	DefaultReadLimit = 64 << 20
+)
+
+// Option configures a Registry.
+type Option func(*options) error
+
+type options struct {
+	scheme         Scheme
+	keychain       authn.Keychain
+	auth           authn.Authenticator
+	secrets        []string
+	insecure       bool
+	transport      http.RoundTripper
+	attempts       int
+	backoff        time.Duration
+	maxBackoff     time.Duration
+	requestTimeout time.Duration
+	timeout        time.Duration
+	settle         time.Duration
+	conflicts      int
+	readLimit      int64
+	logger         *slog.Logger
+	dryRun         *DryRun
+	userAgent      string
+	getenv         func(string) string
+}
+
+func defaultOptions() options {
+	return options{
+		scheme:         SchemeBoth,
+		attempts:       5,
+		backoff:        500 * time.Millisecond,
+		maxBackoff:     30 * time.Second,
+		requestTimeout: 60 * time.Second,
+		timeout:        5 * time.Minute,
+		settle:         500 * time.Millisecond,
+		conflicts:      8,
+		readLimit:      DefaultReadLimit,
+		logger:         slog.New(slog.DiscardHandler),
+		userAgent:      "attestor",
+		getenv:         os.Getenv,
+	}
+}
+
+// WithScheme chooses what Put writes. The default is SchemeBoth. Get
+// always reads both schemes.
+func WithScheme(s Scheme) Option {
+	return func(o *options) error {
+		if _, err := ParseScheme(string(s)); err != nil {
+			return err
+		}
+		o.scheme = s
+		return nil
+	}
+}
+
+// WithKeychain resolves credentials with kc. The default is the docker
+// config and its credential helpers (authn.DefaultKeychain), then
+// GITHUB_TOKEN for ghcr.io. It conflicts with WithBasicAuth.
+func WithKeychain(kc authn.Keychain) Option {
+	return func(o *options) error {
+		if kc == nil {
+			return attestor.Invalid(errors.New("oci: nil keychain"))
+		}
+		o.keychain = kc
+		return nil
+	}
+}
+
+// WithBasicAuth authenticates to every registry with username and
+// password (or token). The password is never logged or put in an error.
+// It conflicts with WithKeychain.
+func WithBasicAuth(username, password string) Option {
+	return func(o *options) error {
+		if username == "" || password == "" {
+			return attestor.Invalid(errors.New("oci: basic auth needs a username and a password"))
+		}
+		o.auth = &authn.Basic{Username: username, Password: password}
+		o.secrets = append(o.secrets, password)
+		return nil
+	}
+}
+
+// WithInsecure allows plain HTTP (and unverified TLS) to registries that
+// are not on loopback. Loopback registries (localhost, 127.0.0.0/8, ::1)
+// are always reached over plain HTTP when they do not speak TLS. The
+// default is off.
+func WithInsecure() Option {
+	return func(o *options) error {
+		o.insecure = true
+		return nil
+	}
+}
+
+// WithTransport sends requests through t. The default is a clone of
+// http.DefaultTransport with a 30s response-header timeout. Retries,
+// bounds and time limits are applied around t.
+func WithTransport(t http.RoundTripper) Option {
+	return func(o *options) error {
+		if t == nil {
+			return attestor.Invalid(errors.New("oci: nil transport"))
+		}
+		o.transport = t
+		return nil
+	}
+}
+
+// WithRetry makes at most attempts tries of each request (at least 1),
+// waiting backoff, then twice as long each time (with jitter), at most
+// 30s or what a 429's Retry-After asks, capped at 30s. The default is 5
+// attempts from 500ms.
+func WithRetry(attempts int, backoff time.Duration) Option {
+	return func(o *options) error {
+		if attempts < 1 || backoff < 0 {
+			return attestor.Invalid(fmt.Errorf("oci: invalid retry policy (%d attempts, backoff %s)", attempts, backoff))
+		}
+		o.attempts, o.backoff = attempts, backoff
+		return nil
+	}
+}
+
+// WithRequestTimeout bounds each HTTP request, reading its response
+// included. The default is 60s.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return attestor.Invalid(fmt.Errorf("oci: invalid request timeout %s", d))
+		}
+		o.requestTimeout = d
+		return nil
+	}
+}
+
+// WithTimeout bounds each Put and Get, retries included. The default is
+// 5 minutes.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return attestor.Invalid(fmt.Errorf("oci: invalid timeout %s", d))
+		}
+		o.timeout = d
+		return nil
+	}
+}
+
+// WithConflictRetries sets how many times Put re-reads, merges and writes
+// again a tag that another writer replaced, and settle how long it waits
+// after writing before checking (jittered up to twice as long). The
+// default is 8 times, 500ms.
+func WithConflictRetries(n int, settle time.Duration) Option {
+	return func(o *options) error {
+		if n < 1 || settle < 0 {
+			return attestor.Invalid(fmt.Errorf("oci: invalid conflict policy (%d, %s)", n, settle))
+		}
+		o.conflicts, o.settle = n, settle
+		return nil
+	}
+}
+
+// WithReadLimit bounds the bytes one Put or Get reads from the registry
+// in all. The default is DefaultReadLimit (64 MiB).
+func WithReadLimit(n int64) Option {
+	return func(o *options) error {
+		if n < MaxManifestSize {
+			return attestor.Invalid(fmt.Errorf("oci: read limit %d is less than one manifest (%d)", n, MaxManifestSize))
+		}
+		o.readLimit = n
+		return nil
+	}
+}
+
+// WithLogger logs retries and skipped items to l. The default discards
+// logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return attestor.Invalid(errors.New("oci: nil logger"))
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithDryRun sends every write (blob, manifest, tag) to d instead of the
+// registry. Reads still go to the registry. The default writes.
+func WithDryRun(d *DryRun) Option {
+	return func(o *options) error {
+		if d == nil {
+			return attestor.Invalid(errors.New("oci: nil dry run"))
+		}
+		o.dryRun = d
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent of requests. The default is
+// "attestor".
+func WithUserAgent(ua string) Option {
+	return func(o *options) error {
+		o.userAgent = ua
+		return nil
+	}
+}
+
+// WithEnv reads GITHUB_TOKEN and GITHUB_ACTOR through getenv. The default
+// is os.Getenv.
+func WithEnv(getenv func(string) string) Option {
+	return func(o *options) error {
+		if getenv == nil {
+			return attestor.Invalid(errors.New("oci: nil getenv"))
+		}
+		o.getenv = getenv
+		return nil
+	}
+}
+
+func makeOptions(opts []Option) (options, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	if o.auth != nil && o.keychain != nil {
+		return o, attestor.Invalid(errors.New("oci: give credentials with a keychain or basic auth, not both"))
+	}
+	if o.auth == nil && o.keychain == nil {
+		o.keychain = authn.NewMultiKeychain(authn.DefaultKeychain, githubKeychain{o.getenv})
+	}
+	if tok := o.getenv("GITHUB_TOKEN"); tok != "" {
+		o.secrets = append(o.secrets, tok)
+	}
+	if o.transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = 30 * time.Second
+		if o.insecure {
+			t.TLSClientConfig = insecureTLS()
+		}
+		o.transport = t
+	}
+	return o, nil
+}
+
+// githubKeychain authenticates to ghcr.io with GITHUB_TOKEN, as GitHub
+// Actions provides it.
+type githubKeychain struct{ getenv func(string) string }
+
+func (k githubKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	tok := k.getenv("GITHUB_TOKEN")
+	if tok == "" || r.RegistryStr() != "ghcr.io" {
+		return authn.Anonymous, nil
+	}
+	user := k.getenv("GITHUB_ACTOR")
+	if user == "" {
+		user = "x-access-token"
+	}
+	return &authn.Basic{Username: user, Password: tok}, nil
+}

@@ -1,0 +1,308 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/store"
+)
+
+// Registry is a store.Store over OCI registries. The subject's Name is the
+// image repository ("registry.example/team/app") and its Digest the
+// image's manifest digest. A Registry holds no state between calls and is
+// safe for concurrent use.
+type Registry struct {
+	o  options
+	rt http.RoundTripper
+}
+
+var _ store.Store = (*Registry)(nil)
+
+// New returns a Registry configured by opts (see the With… options for the
+// defaults).
+func New(opts ...Option) (*Registry, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	r := &Registry{o: o}
+	r.rt = &roundTripper{
+		base:       o.transport,
+		insecure:   o.insecure,
+		attempts:   o.attempts,
+		backoff:    o.backoff,
+		maxBackoff: o.maxBackoff,
+		timeout:    o.requestTimeout,
+		logger:     o.logger,
+	}
+	return r, nil
+}
+
+// RemoteOptions returns the go-containerregistry options that reach
+// registries as r does (credentials, transport, retries, time limits), for
+// calls r does not make itself, such as resolving a tag with Resolve.
+func (r *Registry) RemoteOptions(ctx context.Context) []remote.Option {
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithTransport(r.rt),
+		remote.WithUserAgent(r.o.userAgent),
+		remote.WithRetryStatusCodes(),
+		remote.WithRetryPredicate(transient),
+		remote.WithRetryBackoff(remote.Backoff{
+			Duration: r.o.backoff,
+			Factor:   2,
+			Jitter:   0.5,
+			Steps:    r.o.attempts,
+			Cap:      r.o.maxBackoff,
+		}),
+		remote.WithJobs(2),
+	}
+	if r.o.auth != nil {
+		opts = append(opts, remote.WithAuth(r.o.auth))
+	} else {
+		opts = append(opts, remote.WithAuthFromKeychain(r.o.keychain))
+	}
+	return opts
+}
+
+// NameOptions returns the name options that parse references as r reaches
+// them: name.Insecure when WithInsecure was given.
+func (r *Registry) NameOptions() []name.Option {
+	if r.o.insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+// Subject returns the subject of the image d.
+func (r *Registry) Subject(d name.Digest) (store.Subject, error) {
+	return store.ImageSubject(d)
+}
+
+// ref returns the repository and the image digest reference of subject.
+func (r *Registry) ref(subject store.Subject) (name.Repository, name.Digest, error) {
+	if subject.Digest.Algorithm == "" || subject.Digest.Hex == "" {
+		return name.Repository{}, name.Digest{}, attestor.Invalid(fmt.Errorf("subject %q has no digest", subject.Name))
+	}
+	repo, err := name.NewRepository(subject.Name, r.NameOptions()...)
+	if err != nil {
+		return name.Repository{}, name.Digest{}, attestor.Invalid(fmt.Errorf("subject %q is not an image repository: %w", subject.Name, err))
+	}
+	if _, err := v1.NewHash(subject.Digest.String()); err != nil {
+		return name.Repository{}, name.Digest{}, attestor.Invalid(fmt.Errorf("subject %q: %w", subject.String(), err))
+	}
+	return repo, repo.Digest(subject.Digest.String()), nil
+}
+
+// item is one attestation to put.
+type item struct {
+	att    store.Attestation
+	digest string // store.Attestation.Digest
+}
+
+func prepare(atts []store.Attestation) ([]item, error) {
+	var items []item
+	seen := map[string]bool{}
+	for i, a := range atts {
+		if err := a.Check(); err != nil {
+			return nil, fmt.Errorf("attestation %d: %w", i, err)
+		}
+		d, err := a.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("attestation %d: %w", i, err)
+		}
+		if a.PredicateType == "" {
+			parsed, _ := store.NewAttestation(a.Envelope, a.Bundle)
+			a.PredicateType = parsed.PredicateType
+		}
+		if !seen[d] {
+			seen[d] = true
+			items = append(items, item{att: a, digest: d})
+		}
+	}
+	return items, nil
+}
+
+// Put attaches atts to the image subject in the schemes chosen with
+// WithScheme. Every attestation is checked before anything is written: a
+// malformed one fails with an error matching attestor.ErrInvalidInput, an
+// oversize one with store.ErrTooLarge. Attestations already attached are
+// not written again. A registry that still fails after retries returns an
+// error matching attestor.ErrUnavailable.
+func (r *Registry) Put(ctx context.Context, subject store.Subject, atts ...store.Attestation) error {
+	_, err := r.Push(ctx, subject, atts...)
+	return err
+}
+
+// Result is what a Push did.
+type Result struct {
+	// Subject is the image the attestations are attached to.
+	Subject store.Subject `json:"-"`
+	// Image is the image by digest (repository@sha256:…).
+	Image string `json:"image"`
+	// Attestations are the attestations asked for, each once.
+	Attestations []Pushed `json:"attestations"`
+	// Writes are the registry writes made (or, in a dry run, that would
+	// be made), in order.
+	Writes []Write `json:"writes"`
+}
+
+// Pushed is one attestation of a Push.
+type Pushed struct {
+	// Digest is store.Attestation.Digest.
+	Digest string `json:"digest"`
+	// PredicateType is the statement's predicate type.
+	PredicateType string `json:"predicateType"`
+	// Schemes are the schemes this Push wrote it to; empty when it was
+	// already attached in every scheme asked for.
+	Schemes []Scheme `json:"schemes,omitempty"`
+}
+
+// Push is Put, returning what it wrote.
+func (r *Registry) Push(ctx context.Context, subject store.Subject, atts ...store.Attestation) (*Result, error) {
+	items, err := prepare(atts)
+	if err != nil {
+		return nil, err
+	}
+	repo, d, err := r.ref(subject)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.o.timeout)
+	defer cancel()
+	ctx = withBudget(ctx, r.o.readLimit)
+	res := &Result{Subject: subject, Image: d.String()}
+	written := map[string][]Scheme{}
+	rec := &recorder{}
+	var errs []error
+	if r.o.scheme.cosign() {
+		done, err := r.putCosign(ctx, rec, repo, d, items)
+		for _, dg := range done {
+			written[dg] = append(written[dg], SchemeCosign)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("attaching to %s (cosign .att): %w", d, r.classify(err)))
+		}
+	}
+	if r.o.scheme.referrers() {
+		done, err := r.putReferrers(ctx, rec, repo, d, items)
+		for _, dg := range done {
+			written[dg] = append(written[dg], SchemeReferrers)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("attaching to %s (referrers): %w", d, r.classify(err)))
+		}
+	}
+	for _, it := range items {
+		res.Attestations = append(res.Attestations, Pushed{Digest: it.digest, PredicateType: it.att.PredicateType, Schemes: written[it.digest]})
+	}
+	res.Writes = rec.writes
+	return res, errors.Join(errs...)
+}
+
+// Get returns every attestation attached to the image subject in either
+// scheme, each once. Items that are malformed, larger than their bound,
+// or beyond MaxLayers or MaxReferrers are skipped and logged. An image
+// with no attestations returns none and no error.
+func (r *Registry) Get(ctx context.Context, subject store.Subject) ([]store.Attestation, error) {
+	repo, d, err := r.ref(subject)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.o.timeout)
+	defer cancel()
+	ctx = withBudget(ctx, r.o.readLimit)
+	f := &fetcher{r: r, ctx: ctx, layerDigests: map[v1.Hash]string{}}
+	att, err := r.getCosign(f, repo, d)
+	if err != nil {
+		return nil, fmt.Errorf("reading attestations of %s (cosign .att): %w", d, r.classify(err))
+	}
+	ref, err := r.getReferrers(f, repo, d)
+	if err != nil {
+		return nil, fmt.Errorf("reading attestations of %s (referrers): %w", d, r.classify(err))
+	}
+	out, bad := store.Dedupe(append(att, ref...))
+	for _, err := range bad {
+		r.o.logger.Warn("skipping attestation", "image", d.String(), "err", err)
+	}
+	return out, nil
+}
+
+// classify marks a registry error for the CLI (exit 2 for credentials and
+// insecure registries, 3 for the rest) and removes secrets from its text.
+func (r *Registry) classify(err error) error {
+	if err == nil || errors.Is(err, attestor.ErrInvalidInput) || errors.Is(err, attestor.ErrUnavailable) || errors.Is(err, context.Canceled) {
+		return r.redact(err)
+	}
+	var te *transport.Error
+	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+		return r.redact(fmt.Errorf("%w: %w", ErrUnauthorized, err))
+	}
+	return r.redact(attestor.Unavailable(err))
+}
+
+func (r *Registry) redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	changed := false
+	for _, s := range r.o.secrets {
+		if len(s) >= 4 && strings.Contains(msg, s) {
+			msg = strings.ReplaceAll(msg, s, "***")
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// settle waits for other writers' requests in flight to land before
+// checking a write: the settle time or four times as long as our own last
+// write took (another writer's may take as long), whichever is longer,
+// jittered up to twice that.
+func (r *Registry) settle(ctx context.Context, lastWrite time.Duration) error {
+	d := max(r.o.settle, 4*lastWrite)
+	return sleep(ctx, backoff(2*d, 2*d, 1))
+}
+
+// retryWait is the wait before conflict retry i.
+func (r *Registry) retryWait(i int) time.Duration {
+	return backoff(r.o.settle, r.o.maxBackoff, i)
+}
+
+// PushImage resolves the image ref (a tag is resolved to its digest, which
+// is what the attestations are attached to) and pushes atts to it.
+func (r *Registry) PushImage(ctx context.Context, ref string, atts ...store.Attestation) (*Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.o.timeout)
+	defer cancel()
+	d, err := Resolve(ctx, ref, r.RemoteOptions(ctx)...)
+	if err != nil {
+		return nil, r.redact(err)
+	}
+	subject, err := store.ImageSubject(d)
+	if err != nil {
+		return nil, err
+	}
+	return r.Push(ctx, subject, atts...)
+}

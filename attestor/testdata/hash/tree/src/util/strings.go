@@ -1,0 +1,4 @@
+package util
+
+// Upper is strings.ToUpper.
+func Upper(s string) string { return s }

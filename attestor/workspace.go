@@ -1,0 +1,197 @@
+package attestor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+)
+
+// DefaultWorkspace is the workspace directory used when none is given
+// (--dir, ATTESTOR_DIR).
+const DefaultWorkspace = ".attestor"
+
+// File name suffixes in a workspace.
+const (
+	// SuffixEnvelope ends the name of a signed DSSE envelope:
+	// <step>.<keyid[:8]>.dsse.json for a step record.
+	SuffixEnvelope = ".dsse.json"
+	// SuffixLink ends the name of a classic in-toto link:
+	// <step>.<keyid[:8]>.link, the name in-toto-verify looks for.
+	SuffixLink = ".link"
+	// suffixPending ends the state kept between record start and stop.
+	suffixPending = ".pending.json"
+	// ReservedPrefix starts the names of workspace files that are not step
+	// records (provenance, verification summaries, dry-run output). Step
+	// names cannot start with it.
+	ReservedPrefix = "_"
+)
+
+// maxWorkspaceFile bounds what is read back from a workspace file.
+const maxWorkspaceFile = 64 << 20
+
+// Workspace is the directory that carries state between the phases of a
+// build: signed step records, pending records, provenance. Every write is
+// atomic.
+type Workspace struct {
+	dir string
+}
+
+// OpenWorkspace opens the workspace at dir, creating it if needed. An empty
+// dir means DefaultWorkspace.
+func OpenWorkspace(dir string) (*Workspace, error) {
+	if dir == "" {
+		dir = DefaultWorkspace
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, invalidf("workspace %q is not a directory", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, Invalid(fmt.Errorf("creating workspace %q: %w", dir, err))
+	}
+	return &Workspace{dir: filepath.Clean(dir)}, nil
+}
+
+// Dir returns the workspace directory as given (cleaned).
+func (w *Workspace) Dir() string { return w.dir }
+
+// Path returns the path of the named file in the workspace.
+func (w *Workspace) Path(name string) string { return filepath.Join(w.dir, name) }
+
+// Write writes the named file atomically.
+func (w *Workspace) Write(name string, data []byte) error {
+	if err := checkWorkspaceName(name); err != nil {
+		return err
+	}
+	if d := filepath.Dir(name); d != "." {
+		if err := os.MkdirAll(w.Path(d), 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", w.Path(d), err)
+		}
+	}
+	return WriteFileAtomic(w.Path(name), data, 0o644)
+}
+
+// Read reads the named file (at most 64 MiB).
+func (w *Workspace) Read(name string) ([]byte, error) {
+	if err := checkWorkspaceName(name); err != nil {
+		return nil, err
+	}
+	return readBounded(w.Path(name), maxWorkspaceFile)
+}
+
+// Remove removes the named file; a missing file is not an error.
+func (w *Workspace) Remove(name string) error {
+	if err := checkWorkspaceName(name); err != nil {
+		return err
+	}
+	if err := os.Remove(w.Path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", w.Path(name), err)
+	}
+	return nil
+}
+
+func checkWorkspaceName(name string) error {
+	// filepath.IsLocal accepts "." and "a/..": the workspace itself.
+	if name == "" || filepath.IsAbs(name) || !filepath.IsLocal(name) || filepath.Clean(name) == "." {
+		return invalidf("invalid workspace file name %q", name)
+	}
+	return nil
+}
+
+// Envelopes returns the names of the signed DSSE envelopes at the top of the
+// workspace (step records and, with the reserved prefix, provenance and
+// other attestations), sorted.
+func (w *Workspace) Envelopes() ([]string, error) {
+	entries, err := os.ReadDir(w.dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing workspace %q: %w", w.dir, err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), SuffixEnvelope) && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// ReadEnvelope reads and decodes the named DSSE envelope from the workspace.
+func (w *Workspace) ReadEnvelope(name string) (*dsse.Envelope, error) {
+	data, err := w.Read(name)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnvelope(data)
+}
+
+// ParseEnvelope decodes a DSSE envelope and checks its shape (payload type,
+// base64 payload, at least one signature). It does not verify signatures.
+func ParseEnvelope(data []byte) (*dsse.Envelope, error) {
+	env := &dsse.Envelope{}
+	if err := json.Unmarshal(data, env); err != nil {
+		return nil, invalidf("decoding DSSE envelope: %v", err)
+	}
+	if env.PayloadType == "" {
+		return nil, invalidf("DSSE envelope has no payloadType")
+	}
+	if _, err := env.DecodeB64Payload(); err != nil {
+		return nil, invalidf("DSSE envelope payload is not base64: %v", err)
+	}
+	if len(env.Signatures) == 0 {
+		return nil, invalidf("DSSE envelope has no signatures")
+	}
+	return env, nil
+}
+
+// EnvelopeName returns the workspace file name of a signed step record:
+// <step>.<keyid[:8]>.dsse.json.
+func EnvelopeName(step, keyID string) string {
+	return step + "." + shortKeyID(keyID) + SuffixEnvelope
+}
+
+// LinkName returns the file name of a classic in-toto link,
+// <step>.<keyid[:8]>.link, as in-toto names it.
+func LinkName(step, keyID string) string {
+	return step + "." + shortKeyID(keyID) + SuffixLink
+}
+
+func shortKeyID(keyID string) string {
+	if len(keyID) > 8 {
+		return keyID[:8]
+	}
+	if keyID == "" {
+		return "nokeyid"
+	}
+	return keyID
+}
+
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, invalidf("%s is more than the %d bytes allowed", path, limit)
+	}
+	return data, nil
+}
+
+// AttestationName returns the workspace file name of a signed attestation
+// that is not a step record, such as kind "provenance" or "vsa":
+// _<kind>.<keyid[:8]>.dsse.json.
+func AttestationName(kind, keyID string) string {
+	return ReservedPrefix + kind + "." + shortKeyID(keyID) + SuffixEnvelope
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/sign"
+)
+
+func newKeyCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Manage signing keys",
+	}
+	cmd.AddCommand(newKeyGenerateCmd(g), newKeyPublicCmd(g))
+	return cmd
+}
+
+func newKeyGenerateCmd(g *globals) *cobra.Command {
+	var prefix string
+	cmd := &cobra.Command{
+		Use:   "generate [--output-prefix P]",
+		Short: "Write a cosign-compatible key pair: P.key (encrypted) and P.pub",
+		Long: `generate writes an ECDSA P-256 key pair in cosign's format: P.key, encrypted
+with the password in COSIGN_PASSWORD (which may be empty but must be set),
+and P.pub. Existing files are never overwritten.`,
+		Example: `  COSIGN_PASSWORD=... attestor key generate --output-prefix ci`,
+		Args:    usageArgs(cobra.NoArgs),
+		RunE: func(*cobra.Command, []string) error {
+			password, ok := os.LookupEnv("COSIGN_PASSWORD")
+			if !ok {
+				return attestor.Invalid(errors.New("COSIGN_PASSWORD is not set: set it to the password for the new key (it may be empty)"))
+			}
+			privPath, pubPath := prefix+".key", prefix+".pub"
+			for _, p := range []string{privPath, pubPath} {
+				if _, err := os.Lstat(p); err == nil {
+					return attestor.Invalid(fmt.Errorf("%s already exists: remove it or choose another --output-prefix", p))
+				} else if !errors.Is(err, fs.ErrNotExist) {
+					return attestor.Invalid(fmt.Errorf("checking %s: %w", p, err))
+				}
+			}
+			priv, pub, err := sign.GenerateKeyPair([]byte(password))
+			if err != nil {
+				return err
+			}
+			if err := attestor.WriteFileAtomic(privPath, priv, 0o600); err != nil {
+				return err
+			}
+			if err := attestor.WriteFileAtomic(pubPath, pub, 0o644); err != nil {
+				os.Remove(privPath)
+				return err
+			}
+			if g.json {
+				return g.printJSON(map[string]string{"privateKey": privPath, "publicKey": pubPath})
+			}
+			g.printf("attestor: wrote %s (private, encrypted) and %s (public)\n", privPath, pubPath)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&prefix, "output-prefix", "cosign", "path prefix of the files written")
+	return cmd
+}
+
+func newKeyPublicCmd(g *globals) *cobra.Command {
+	var key string
+	cmd := &cobra.Command{
+		Use:     "public --key REF",
+		Short:   "Print the public key (PEM) and in-toto key id of a signing key",
+		Example: `  attestor key public --key ci.key > ci.pub`,
+		Args:    usageArgs(cobra.NoArgs),
+		RunE: func(*cobra.Command, []string) error {
+			s, err := loadSigner(key)
+			if err != nil {
+				return err
+			}
+			pemBytes, err := sign.MarshalPublicKey(s.Public())
+			if err != nil {
+				return err
+			}
+			keyID, err := s.KeyID()
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(map[string]string{"keyid": keyID, "publicKey": string(pemBytes)})
+			}
+			g.printf("attestor: key id %s\n", keyID)
+			_, err = g.stdout.Write(pemBytes)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&key, "key", "", "signing key (env ATTESTOR_KEY)")
+	return cmd
+}

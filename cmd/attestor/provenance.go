@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ita1 "github.com/in-toto/attestation/go/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/attestor/attestor/actions"
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/store/oci"
+	"github.com/attestor/attestor/provenance"
+)
+
+func newProvenanceCmd(g *globals) *cobra.Command {
+	var (
+		subjects    []string
+		key         string
+		slsaVersion string
+		builderID   string
+		buildType   string
+		source      string
+	)
+	cmd := &cobra.Command{
+		Use:   "provenance [--subject PATH|oci://REF]... [--key REF] [--slsa-version 1|0.2]",
+		Short: "Sign the build's SLSA provenance from the step records and the CI platform's facts",
+		Long: `provenance signs an SLSA provenance statement (v1.0 by default, v0.2 with
+--slsa-version 0.2) into the workspace as _provenance.<keyid>.dsse.json.
+
+Subjects are files (by sha256) and images (oci://REF, resolved to their
+manifest digest); without --subject they are the products of the step that
+finished last. The builder id, build type, invocation and source come from the
+CI platform the command runs on (GitHub Actions, GitLab CI, Spinnaker, Cloud
+Build, or the local git checkout); what the platform does not state is left
+out, and --builder-id, --build-type and --source override it. Every step record
+in the workspace is listed by the sha256 of its envelope (runDetails.byproducts;
+materials in v0.2), and the first step's materials and the source commit are
+the resolved dependencies.`,
+		Example: `  attestor provenance --subject oci://europe-docker.pkg.dev/acme/apps/app:v1.4.0 --key ci.key
+  attestor provenance --subject bin/app --key ci.key --slsa-version 0.2`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			version, err := provenance.ParseVersion(slsaVersion)
+			if err != nil {
+				return err
+			}
+			opts := []provenance.Option{
+				provenance.WithVersion(version),
+				provenance.WithBuilderID(builderID),
+				provenance.WithBuildType(buildType),
+			}
+			if source != "" {
+				src, err := actions.ParseSource(source)
+				if err != nil {
+					return attestor.Invalid(err)
+				}
+				opts = append(opts, provenance.WithSource(src))
+			}
+			signer, err := loadSigner(key)
+			if err != nil {
+				return err
+			}
+			ws, err := attestor.OpenWorkspace(g.dir)
+			if err != nil {
+				return err
+			}
+			steps, err := readSteps(ws)
+			if err != nil {
+				return err
+			}
+			if len(steps) == 0 {
+				return fmt.Errorf("workspace %s: %w", ws.Dir(), provenance.ErrNoSteps)
+			}
+			subs, err := resolveSubjects(ctx, subjects)
+			if err != nil {
+				return err
+			}
+			facts, err := actions.Detect(ctx, os.Environ())
+			if err != nil {
+				return attestor.Invalid(fmt.Errorf("reading the CI platform's facts: %w", err))
+			}
+			g.logger.Debug("platform detected", "platform", facts.Platform, "builderId", facts.BuilderID, "invocation", facts.InvocationURL)
+			st, err := provenance.Build(provenance.Input{Facts: facts, Steps: steps, Subjects: subs}, opts...)
+			if err != nil {
+				return err
+			}
+			keyID, err := signer.KeyID()
+			if err != nil {
+				return fmt.Errorf("reading key id: %w", err)
+			}
+			_, data, err := attestor.SignStatement(ctx, signer, st)
+			if err != nil {
+				return err
+			}
+			name := attestor.AttestationName("provenance", keyID)
+			if err := ws.Write(name, data); err != nil {
+				return err
+			}
+			sum := sha256.Sum256(data)
+			out := provenanceSummary{
+				File:     ws.Path(name),
+				Digest:   "sha256:" + hex.EncodeToString(sum[:]),
+				Subjects: subjectStrings(st.GetSubject()),
+			}
+			if g.json {
+				return g.printJSON(out)
+			}
+			g.printf("attestor: signed SLSA v%s provenance of %s (%d step records, %s): %s\n",
+				version, strings.Join(out.Subjects, ", "), len(steps), facts.Platform, out.File)
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVar(&subjects, "subject", nil, "artifact the provenance is about: a file, or an image as oci://REF (repeatable; default: the final step's products)")
+	fs.StringVar(&key, "key", "", "signing key file: PEM or cosign key (env ATTESTOR_KEY; cosign keys read COSIGN_PASSWORD)")
+	fs.StringVar(&slsaVersion, "slsa-version", string(provenance.V1), "SLSA provenance version: 1 or 0.2")
+	fs.StringVar(&builderID, "builder-id", "", "builder id (default: the CI platform's)")
+	fs.StringVar(&buildType, "build-type", "", "build type URI (default: the CI platform's)")
+	fs.StringVar(&source, "source", "", "source built, REPO[@refs/...|@COMMIT] (default: the CI platform's)")
+	return cmd
+}
+
+// provenanceSummary is the --json output of provenance.
+type provenanceSummary struct {
+	File     string   `json:"file"`
+	Digest   string   `json:"digest"`
+	Subjects []string `json:"subjects"`
+}
+
+// readSteps reads every step record in the workspace; envelopes of other
+// statements (an earlier provenance) are skipped.
+func readSteps(ws *attestor.Workspace) ([]*provenance.Step, error) {
+	names, err := ws.Envelopes()
+	if err != nil {
+		return nil, attestor.Invalid(err)
+	}
+	var steps []*provenance.Step
+	for _, n := range names {
+		data, err := ws.Read(n)
+		if err != nil {
+			return nil, attestor.Invalid(fmt.Errorf("reading %s: %w", ws.Path(n), err))
+		}
+		s, err := provenance.ReadStep(n, data)
+		if errors.Is(err, provenance.ErrNotStepRecord) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("workspace %s: %w", ws.Dir(), err)
+		}
+		steps = append(steps, s)
+	}
+	return steps, nil
+}
+
+// resolveSubjects hashes file subjects and resolves image subjects
+// (oci://REF) to their manifest digests.
+func resolveSubjects(ctx context.Context, refs []string) ([]*ita1.ResourceDescriptor, error) {
+	var subs []*ita1.ResourceDescriptor
+	for _, ref := range refs {
+		if strings.HasPrefix(ref, oci.ImagePrefix) {
+			d, err := oci.Resolve(ctx, ref, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+			if err != nil {
+				return nil, err
+			}
+			subs = append(subs, &ita1.ResourceDescriptor{
+				Name:   d.Context().Name(),
+				Digest: map[string]string{"sha256": strings.TrimPrefix(d.DigestStr(), "sha256:")},
+			})
+			continue
+		}
+		rd, err := hashFileSubject(ref)
+		if err != nil {
+			return nil, err
+		}
+		subs = append(subs, rd)
+	}
+	return subs, nil
+}
+
+func hashFileSubject(path string) (*ita1.ResourceDescriptor, error) {
+	if path == "" {
+		return nil, attestor.Invalid(errors.New("empty --subject"))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, attestor.Invalid(fmt.Errorf("subject %q: %w", path, err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, attestor.Invalid(fmt.Errorf("subject %q: %w", path, err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, attestor.Invalid(fmt.Errorf("subject %q is not a regular file (images are oci://REF)", path))
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, attestor.Invalid(fmt.Errorf("hashing subject %q: %w", path, err))
+	}
+	return &ita1.ResourceDescriptor{
+		Name:   filepath.ToSlash(filepath.Clean(path)),
+		Digest: map[string]string{"sha256": hex.EncodeToString(h.Sum(nil))},
+	}, nil
+}
+
+func subjectStrings(rds []*ita1.ResourceDescriptor) []string {
+	out := make([]string, 0, len(rds))
+	for _, rd := range rds {
+		out = append(out, rd.GetName()+"@sha256:"+rd.GetDigest()["sha256"])
+	}
+	return out
+}

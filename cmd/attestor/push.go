@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/store/local"
+	"github.com/attestor/attestor/attestor/store/oci"
+)
+
+// Where push --dry-run leaves its output in the workspace.
+const (
+	dryRunOCIDir   = attestor.ReservedPrefix + "dry-run/oci"
+	dryRunStoreDir = attestor.ReservedPrefix + "dry-run/attestations"
+)
+
+// maxPasswordStdin bounds what --registry-password-stdin reads.
+const maxPasswordStdin = 64 << 10
+
+func newPushCmd(g *globals) *cobra.Command {
+	var (
+		image         string
+		to            []string
+		scheme        string
+		dryRun        bool
+		username      string
+		passwordStdin bool
+		insecure      bool
+		timeout       time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "push --image REF [--to oci] [--oci-scheme cosign|referrers|both] [--dry-run]",
+		Short: "Attach every signed attestation in the workspace to an image in its registry",
+		Long: `push attaches every signed attestation in the workspace (step records and
+provenance) to the image REF. A tag is resolved to the image's digest first;
+the digest is what the attestations are attached to.
+
+The attestations are written as cosign writes them (the sha256-<hex>.att
+image, which cosign verify-attestation and admission controllers read) and
+as OCI 1.1 referrers carrying sigstore bundles (through the referrers API,
+or the referrers tag where the registry has none); --oci-scheme chooses.
+Pushing again is safe: attestations already attached are not written twice,
+and concurrent pushes to one image keep each other's.
+
+Credentials come from the docker config and credential helpers (docker
+login), GITHUB_TOKEN for ghcr.io, or --registry-username with the password
+on stdin. --dry-run writes nothing to the registry: it prints every blob,
+manifest and tag it would write and saves them under <dir>/_dry-run/.`,
+		Example: `  attestor push --image ghcr.io/acme/app:v1.2.3
+  echo "$TOKEN" | attestor push --image registry.example/app@sha256:... --registry-username ci --registry-password-stdin
+  attestor push --image localhost:5000/app:dev --dry-run --json`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if image == "" {
+				return attestor.Invalid(errors.New("--image is required"))
+			}
+			for _, t := range to {
+				if t != "oci" {
+					return attestor.Invalid(fmt.Errorf("--to %q: this build pushes to oci only", t))
+				}
+			}
+			sch, err := oci.ParseScheme(scheme)
+			if err != nil {
+				return err
+			}
+			ws, err := attestor.OpenWorkspace(g.dir)
+			if err != nil {
+				return err
+			}
+			atts, names, err := local.ReadWorkspace(ws)
+			if err != nil {
+				return err
+			}
+			if len(atts) == 0 {
+				return attestor.Invalid(fmt.Errorf("no signed attestations in workspace %s: run 'attestor run' or 'attestor provenance' first", ws.Dir()))
+			}
+			opts := []oci.Option{oci.WithScheme(sch), oci.WithLogger(g.logger), oci.WithUserAgent("attestor/" + version)}
+			if timeout > 0 {
+				opts = append(opts, oci.WithTimeout(timeout))
+			}
+			if insecure {
+				opts = append(opts, oci.WithInsecure())
+			}
+			switch {
+			case passwordStdin && username == "":
+				return attestor.Invalid(errors.New("--registry-password-stdin needs --registry-username"))
+			case username != "" && !passwordStdin:
+				return attestor.Invalid(errors.New("--registry-username needs --registry-password-stdin (the password is read from stdin, never from a flag)"))
+			case username != "":
+				password, err := readPassword(cmd.InOrStdin())
+				if err != nil {
+					return err
+				}
+				opts = append(opts, oci.WithBasicAuth(username, password))
+			}
+			var dry *oci.DryRun
+			if dryRun {
+				if dry, err = oci.NewDryRun(ws.Path(dryRunOCIDir)); err != nil {
+					return err
+				}
+				opts = append(opts, oci.WithDryRun(dry))
+			}
+			reg, err := oci.New(opts...)
+			if err != nil {
+				return err
+			}
+			res, err := reg.PushImage(cmd.Context(), image, atts...)
+			if err != nil {
+				return err
+			}
+			if dryRun {
+				d, err := local.New(ws.Path(dryRunStoreDir))
+				if err != nil {
+					return err
+				}
+				if err := d.Put(cmd.Context(), res.Subject, atts...); err != nil {
+					return err
+				}
+			}
+			return g.reportPush(res, names, dry)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&image, "image", "", "image to attach the attestations to: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:... (required)")
+	fs.StringSliceVar(&to, "to", []string{"oci"}, "where to push: oci")
+	fs.StringVar(&scheme, "oci-scheme", string(oci.SchemeBoth), "how to attach: cosign (.att tag), referrers (OCI 1.1 + sigstore bundle) or both")
+	fs.BoolVar(&dryRun, "dry-run", false, "write nothing to the registry: print every write and save it under <dir>/_dry-run/")
+	fs.StringVar(&username, "registry-username", "", "registry user name (with --registry-password-stdin); default: docker config, credential helpers, GITHUB_TOKEN for ghcr.io")
+	fs.BoolVar(&passwordStdin, "registry-password-stdin", false, "read the registry password or token from stdin")
+	fs.BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS to a registry that is not on loopback")
+	fs.DurationVar(&timeout, "timeout", 0, "give up after this long, retries included (default 5m)")
+	return cmd
+}
+
+func readPassword(r io.Reader) (string, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxPasswordStdin+1))
+	if err != nil {
+		return "", attestor.Invalid(fmt.Errorf("reading the registry password from stdin: %w", err))
+	}
+	if len(data) > maxPasswordStdin {
+		return "", attestor.Invalid(errors.New("the registry password on stdin is too long"))
+	}
+	password := string(bytes.TrimRight(data, "\r\n"))
+	if password == "" {
+		return "", attestor.Invalid(errors.New("--registry-password-stdin: stdin is empty"))
+	}
+	return password, nil
+}
+
+// pushSummary is the --json output of push.
+type pushSummary struct {
+	*oci.Result
+	DryRun    bool     `json:"dryRun,omitempty"`
+	DryRunDir string   `json:"dryRunDir,omitempty"`
+	Files     []string `json:"files"`
+}
+
+func (g *globals) reportPush(res *oci.Result, names []string, dry *oci.DryRun) error {
+	if g.json {
+		s := pushSummary{Result: res, Files: names}
+		if dry != nil {
+			s.DryRun, s.DryRunDir = true, filepath.Dir(dry.Dir())
+		}
+		return g.printJSON(s)
+	}
+	verb, pushed, already := "pushed", 0, 0
+	if dry != nil {
+		verb = "would push"
+	}
+	for _, a := range res.Attestations {
+		if len(a.Schemes) > 0 {
+			pushed++
+		} else {
+			already++
+		}
+	}
+	g.printf("attestor: %s %d attestation(s) to %s (%d already attached)\n", verb, pushed, res.Image, already)
+	for _, a := range res.Attestations {
+		where := "already attached"
+		if len(a.Schemes) > 0 {
+			var s []string
+			for _, sc := range a.Schemes {
+				s = append(s, string(sc))
+			}
+			where = strings.Join(s, ", ")
+		}
+		g.printf("  %s  %s  %s\n", a.Digest[:12], a.PredicateType, where)
+	}
+	if dry != nil {
+		g.printf("attestor: dry run: nothing was written to the registry; these writes were saved under %s:\n", filepath.Dir(dry.Dir()))
+	} else if g.verbose && len(res.Writes) > 0 {
+		g.printf("attestor: writes:\n")
+	}
+	if dry != nil || g.verbose {
+		for _, w := range res.Writes {
+			g.printf("  %-8s %s (%s, %d bytes)\n", w.Kind, w.Ref, w.MediaType, w.Size)
+		}
+	}
+	return nil
+}

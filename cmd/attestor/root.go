@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attestor/attestor/attestor"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	dir     string
+	json    bool
+	verbose bool
+	stdout  io.Writer
+	stderr  io.Writer
+	logger  *slog.Logger
+}
+
+// exitError carries an exit code chosen by a command (run exits with the
+// wrapped command's code).
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// execute runs the CLI and returns the process exit code: 0 success, 1
+// verification failed (or an unexpected error), 2 bad usage or input, 3 an
+// external system failed; run returns the wrapped command's code.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetOut(stderr)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "attestor: %v\n", err)
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, attestor.ErrInvalidInput):
+		return 2
+	case errors.Is(err, attestor.ErrUnavailable):
+		return 3
+	default:
+		return 1
+	}
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "attestor",
+		Short: "Record, sign, push and verify the attestations of a build",
+		Long: `attestor runs as a step in each phase of a build. It records what went in
+and what came out (in-toto step records), signs SLSA provenance, pushes the
+attestations to the image's OCI registry and to Grafeas, and gates promotion
+on a verified chain.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.dir == "" {
+				g.dir = os.Getenv("ATTESTOR_DIR")
+			}
+			g.logger = newLogger(g.stderr, g.verbose)
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return attestor.Invalid(err)
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.dir, "dir", "", "workspace directory (env ATTESTOR_DIR; default .attestor)")
+	pf.BoolVar(&g.json, "json", false, "machine-readable output on stdout")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "verbose logging on stderr")
+	root.AddCommand(
+		newRunCmd(g),
+		newRecordCmd(g),
+		newProvenanceCmd(g),
+		newPushCmd(g),
+		newKeyCmd(g),
+		newVersionCmd(g),
+	)
+	return root
+}
+
+// newLogger logs text on a terminal and JSON elsewhere (CI logs), warnings
+// and errors only unless verbose.
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if isTerminal(w) {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// usageArgs wraps a cobra positional-argument check so that its error is bad
+// usage (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		return attestor.Invalid(check(cmd, args))
+	}
+}
+
+// printJSON writes v as indented JSON on stdout.
+func (g *globals) printJSON(v any) error {
+	enc := jsonEncoder(g.stdout)
+	return enc.Encode(v)
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/attestor/attestor/attestor"
+)
+
+var errNoKey = errors.New("no signing key: pass --key PATH (or set ATTESTOR_KEY)")
+
+// stepFlags are the flags of the commands that record a step.
+type stepFlags struct {
+	step                 string
+	materials, products  []string
+	excludes             []string
+	lstrip               []string
+	baseDir              string
+	followSymlinkDirs    bool
+	normalizeLineEndings bool
+	noDefaultExcludes    bool
+	key                  string
+	format               string
+	maxCapture           int
+}
+
+func (f *stepFlags) addCommon(fs *pflag.FlagSet) {
+	fs.StringVarP(&f.step, "step", "n", "", "step name (required)")
+	fs.StringArrayVarP(&f.excludes, "exclude", "e", nil, "gitignore-style pattern of paths not to record (repeatable)")
+	fs.StringArrayVar(&f.lstrip, "lstrip", nil, "prefix to strip from recorded paths (repeatable)")
+	fs.StringVar(&f.baseDir, "base-dir", ".", "directory that recorded paths are relative to")
+	fs.BoolVar(&f.followSymlinkDirs, "follow-symlink-dirs", false, "follow symlinks to directories")
+	fs.BoolVar(&f.normalizeLineEndings, "normalize-line-endings", false, "hash files with CRLF line endings as LF")
+	fs.BoolVar(&f.noDefaultExcludes, "no-default-excludes", false, "do not apply the default excludes ("+strings.Join(attestor.DefaultExcludes, " ")+")")
+	fs.StringVar(&f.key, "key", "", "signing key file: PEM or cosign key (env ATTESTOR_KEY; cosign keys read COSIGN_PASSWORD)")
+	fs.StringVar(&f.format, "format", string(attestor.FormatDSSE), "what to write: dsse, legacy (classic in-toto link) or both")
+}
+
+func (f *stepFlags) addMaterials(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&f.materials, "materials", "m", nil, "file or directory to record before the command (repeatable)")
+}
+
+func (f *stepFlags) addProducts(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&f.products, "products", "p", nil, "file or directory to record after the command (repeatable)")
+}
+
+// recorder builds the Recorder that the flags describe.
+func (f *stepFlags) recorder(g *globals, extra ...attestor.Option) (*attestor.Recorder, error) {
+	if f.step == "" {
+		return nil, attestor.Invalid(errors.New("--step is required"))
+	}
+	if err := attestor.ValidateStepName(f.step); err != nil {
+		return nil, err
+	}
+	format, err := attestor.ParseFormat(f.format)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := loadSigner(f.key)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := attestor.OpenWorkspace(g.dir)
+	if err != nil {
+		return nil, err
+	}
+	hashOpts := []attestor.HashOption{attestor.WithBaseDir(f.baseDir)}
+	if f.noDefaultExcludes {
+		hashOpts = append(hashOpts, attestor.WithoutDefaultExcludes())
+	}
+	if len(f.excludes) > 0 {
+		hashOpts = append(hashOpts, attestor.WithExcludes(f.excludes...))
+	}
+	if len(f.lstrip) > 0 {
+		hashOpts = append(hashOpts, attestor.WithLStrip(f.lstrip...))
+	}
+	if f.followSymlinkDirs {
+		hashOpts = append(hashOpts, attestor.WithFollowSymlinkDirs())
+	}
+	if f.normalizeLineEndings {
+		hashOpts = append(hashOpts, attestor.WithNormalizeLineEndings())
+	}
+	opts := []attestor.Option{
+		attestor.WithHashOptions(hashOpts...),
+		attestor.WithFormat(format),
+		attestor.WithLogger(g.logger),
+	}
+	return attestor.NewRecorder(ws, signer, append(opts, extra...)...)
+}
+
+// stepSummary is the --json output of the commands that record a step.
+type stepSummary struct {
+	Step      string   `json:"step"`
+	ExitCode  *int     `json:"exitCode,omitempty"`
+	TimedOut  bool     `json:"timedOut,omitempty"`
+	Materials int      `json:"materials"`
+	Products  int      `json:"products"`
+	Files     []string `json:"files"`
+}
+
+func (g *globals) reportStep(res *attestor.Result) error {
+	rec := res.Record
+	if g.json {
+		return g.printJSON(stepSummary{
+			Step:      rec.Step,
+			ExitCode:  rec.ExitCode,
+			TimedOut:  res.TimedOut,
+			Materials: len(rec.Materials),
+			Products:  len(rec.Products),
+			Files:     res.Files,
+		})
+	}
+	status := ""
+	if rec.ExitCode != nil {
+		status = fmt.Sprintf(", exit %d", *rec.ExitCode)
+	}
+	if res.TimedOut {
+		status += ", timed out"
+	}
+	fmt.Fprintf(g.stderr, "attestor: recorded step %s (%d materials, %d products%s): %s\n",
+		rec.Step, len(rec.Materials), len(rec.Products), status, strings.Join(res.Files, ", "))
+	return nil
+}
+
+func (g *globals) printf(format string, args ...any) {
+	fmt.Fprintf(g.stderr, format, args...)
+}
+
+// commandStdout is where a wrapped command's stdout streams: stdout, or
+// stderr when --json keeps stdout for the machine output.
+func (g *globals) commandStdout() io.Writer {
+	if g.json {
+		return g.stderr
+	}
+	return g.stdout
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# A local dry-run of a whole pipeline on the demo project: checkout -> build ->
+# package, each step recorded and signed by attestor, on embedded defaults (a
+# throw-away key, a temporary workspace; no server needed).
+#
+#   ATTESTOR=path/to/attestor bash testdata/demo/pipeline.sh [WORKDIR]
+#
+# WORKDIR (default: a new temporary directory) receives the build and the
+# workspace (.attestor) with every signed record.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+attestor="${ATTESTOR:-attestor}"
+work="${1:-$(mktemp -d "${TMPDIR:-/tmp}/attestor-demo.XXXXXX")}"
+mkdir -p "$work"
+cd "$work"
+export ATTESTOR_DIR="$work/.attestor"
+export COSIGN_PASSWORD="demo-only"
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "key: a throw-away cosign-compatible key pair for this run"
+[ -f demo.key ] || "$attestor" key generate --output-prefix demo
+export ATTESTOR_KEY="$work/demo.key"
+
+step "checkout: the sources become the products of the first step"
+rm -rf src bin dist
+"$attestor" run --step checkout -p src -- cp -R "$here/project/src" src
+
+step "build: the sources are the materials, the binary the product"
+"$attestor" run --step build -m src -p bin/hello -- \
+  env CGO_ENABLED=0 GOFLAGS=-trimpath GOWORK=off go -C src build -o ../bin/hello .
+
+step "package: the binary goes into a reproducible tarball"
+mkdir -p dist
+"$attestor" run --step package --format both -m bin/hello -p dist/hello.tar.gz -- \
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -czf dist/hello.tar.gz -C bin hello
+
+step "workspace: every signed record of the pipeline"
+ls -l "$ATTESTOR_DIR" >&2
+printf '\ndemo pipeline done in %s\n' "$work" >&2

@@ -1,0 +1,3 @@
+#!/bin/sh
+# The program this pipeline builds and ships.
+echo "hello from app @VERSION@"
