@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # compare.sh: attestor against in-toto-golang ("in-toto run") and Python
 # in-toto ("in-toto-run") recording materials and products of one generated
-# tree (a `run` of `true`), side by side: median wall time and peak RSS of N
-# runs each, and the ratios.
+# tree (a `run` of `true`), side by side: median wall time, CPU time
+# (user+sys) and peak RSS of N runs each, and the ratios. Wall time is what
+# the comparison is about; on a busy machine CPU time is the steadier figure.
 #
 #   bash .ci/compare.sh                 # N=3, attestor built from this tree
 #   N=5 ATTESTOR=bin/attestor bash .ci/compare.sh
@@ -84,7 +85,7 @@ fi
 count=$(find "$TREE" -type f | wc -l)
 bytes=$(du -sb "$TREE" | cut -f1)
 echo "tree: $TREE: $count files, $((bytes / 1000000)) MB (du)"
-echo "runs: $N per tool, median reported; machine: $(nproc) cores"
+echo "runs: $N per tool, median reported; machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # Warm the page cache so that no tool pays for the disk.
 find "$TREE" -type f -exec cat {} + >/dev/null
 
@@ -149,12 +150,12 @@ done
 [[ ${#ORDER[@]} -gt 0 ]] || die "no tool to run"
 
 # --- the runs -------------------------------------------------------------------
-declare -A WALL RSS DEAD # tool -> space-separated samples; tool -> failed
+declare -A WALL RSS CPU DEAD # tool -> space-separated samples; tool -> failed
 failed=0
 run_once() { # tool
 	local tool=$1 out=$WORK/out/$1
 	rm -rf "$out" && mkdir -p "$out"
-	if ! (cd "$TREE_PARENT" && eval "$TIME -f '%e %M' -o '$WORK/time' ${CMD[$tool]}") >"$WORK/log" 2>&1; then
+	if ! (cd "$TREE_PARENT" && eval "$TIME -f '%e %M %U %S' -o '$WORK/time' ${CMD[$tool]}") >"$WORK/log" 2>&1; then
 		echo "FAILED $tool:" && sed 's/^/    /' "$WORK/log" | tail -n 20
 		return 1
 	fi
@@ -162,9 +163,10 @@ run_once() { # tool
 		echo "FAILED $tool: it wrote nothing to $out" && sed 's/^/    /' "$WORK/log" | tail -n 20
 		return 1
 	fi
-	read -r wall rss <"$WORK/time"
+	read -r wall rss user sys <"$WORK/time"
 	WALL[$tool]+="$wall "
 	RSS[$tool]+="$rss "
+	CPU[$tool]+="$(awk "BEGIN {print $user + $sys}") "
 }
 for ((i = 1; i <= N; i++)); do
 	for tool in "${ORDER[@]}"; do
@@ -201,24 +203,28 @@ PY
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo
-printf '%-16s %10s %14s   %s\n' tool "wall (s)" "peak RSS (MiB)" "recorded"
-declare -A MW MR
+printf '%-16s %10s %10s %14s   %s\n' tool "wall (s)" "cpu (s)" "peak RSS (MiB)" "recorded"
+declare -A MW MR MC
 for tool in "${ORDER[@]}"; do
 	[[ -n ${WALL[$tool]:-} ]] || continue
 	MW[$tool]=$(median <<<"${WALL[$tool]}")
 	MR[$tool]=$(median <<<"${RSS[$tool]}")
-	printf '%-16s %10.2f %14.1f   %s\n' "$tool" "${MW[$tool]}" "$(awk "BEGIN {print ${MR[$tool]} / 1024}")" "$(artifacts "$WORK/out/$tool")"
+	MC[$tool]=$(median <<<"${CPU[$tool]}")
+	printf '%-16s %10.2f %10.2f %14.1f   %s\n' "$tool" "${MW[$tool]}" "${MC[$tool]}" "$(awk "BEGIN {print ${MR[$tool]} / 1024}")" "$(artifacts "$WORK/out/$tool")"
 done
 echo
 if [[ -n ${MW[attestor]:-} ]]; then
 	for tool in in-toto-golang in-toto-python; do
 		[[ -n ${MW[$tool]:-} ]] || continue
-		awk -v t="$tool" -v aw="${MW[attestor]}" -v pw="${MW[$tool]}" -v ar="${MR[attestor]}" -v pr="${MR[$tool]}" 'BEGIN {
-			printf "attestor vs %-15s %5.2fx faster, %5.2fx less peak memory\n", t ":", pw / (aw > 0 ? aw : 0.01), pr / ar
+		awk -v t="$tool" -v aw="${MW[attestor]}" -v pw="${MW[$tool]}" -v ac="${MC[attestor]}" -v pc="${MC[$tool]}" \
+			-v ar="${MR[attestor]}" -v pr="${MR[$tool]}" 'BEGIN {
+			printf "attestor vs %-16s wall %5.2fx faster, cpu %5.2fx less, peak RSS %5.2fx of %s'"'"'s\n",
+				t ":", pw / (aw > 0 ? aw : 0.01), pc / (ac > 0 ? ac : 0.01), ar / pr, t
 		}'
 	done
 else
 	echo "no attestor figures: no ratios"
 	failed=1
 fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $failed

@@ -56,6 +56,7 @@ func gitlabFacts(env environment) (*Facts, error) {
 	setIf(internal, "name", f.Runner.Name)
 	setIf(internal, "architecture", f.Runner.Arch)
 	setIf(internal, "job", jobID)
+	setIf(internal, "pipelineSource", f.Trigger)
 	setIf(internal, "pipeline", env.value("CI_PIPELINE_ID"))
 	f.Internal = nilIfEmpty(internal)
 	if s := env.value("CI_JOB_STARTED_AT"); s != "" {

@@ -42,7 +42,10 @@ func RepoURL(remote string) string {
 	if u.Port() == "22" || u.Port() == "9418" {
 		u.Host = u.Hostname()
 	}
-	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), ".git")
+	for p := ""; p != u.Path; {
+		p = u.Path
+		u.Path = strings.TrimSuffix(strings.TrimRight(u.Path, "/"), ".git")
+	}
 	u.RawPath = ""
 	return u.String()
 }

@@ -10,7 +10,23 @@ import (
 // file or the whole new one, never a part: it writes a temporary file in the
 // same directory, syncs it, and renames it over path. perm applies to the new
 // file.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeAtomic(path, data, perm, os.Rename)
+}
+
+// CreateFileAtomic is WriteFileAtomic for a file that must not exist yet:
+// the complete temporary file is hard-linked to path, which fails, with an
+// error matching fs.ErrExist, when path exists. Of two concurrent calls for
+// one path exactly one succeeds.
+func CreateFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeAtomic(path, data, perm, func(tmp, path string) error {
+		err := os.Link(tmp, path)
+		os.Remove(tmp)
+		return err
+	})
+}
+
+func writeAtomic(path string, data []byte, perm os.FileMode, publish func(tmp, path string) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -38,7 +54,7 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err = os.Rename(tmp, path); err != nil {
+	if err = publish(tmp, path); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

@@ -356,14 +356,17 @@ func (ex *excluder) excluded(name string) bool {
 
 // prune reports whether the directory name need not be walked: it is
 // excluded itself (the reference implementation then does not walk it), or
-// an exclude pattern matches everything below it and no '!' pattern comes
-// after that pattern (so nothing below it can be recorded, e.g. "build/").
+// everything below it is (see coversBelow).
 func (ex *excluder) prune(name string) bool {
+	return ex.excluded(name) || ex.coversBelow(name)
+}
+
+// coversBelow reports whether nothing below the directory name can be
+// recorded: an exclude pattern matches everything below it and no '!'
+// pattern comes after that pattern (e.g. "build/").
+func (ex *excluder) coversBelow(name string) bool {
 	if ex == nil {
 		return false
-	}
-	if ex.excluded(name) {
-		return true
 	}
 	for i := len(ex.patterns) - 1; i > ex.lastNegation; i-- {
 		if ex.patterns[i].coversBelow(name) {

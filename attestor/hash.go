@@ -10,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -20,11 +18,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultExcludes are the exclude patterns applied unless
@@ -288,43 +286,68 @@ func (h *Hasher) Hash(ctx context.Context, paths []string) ([]*ita1.ResourceDesc
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w, err := h.newWalk()
+	w, err := h.newWalk(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range paths {
-		if err := w.input(ctx, p); err != nil {
-			return nil, err
-		}
+	defer w.close()
+	files, err := w.run(paths)
+	if err != nil {
+		return nil, err
 	}
-	files := w.files
 	if err := h.strip(files); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(files, func(a, b fileEntry) int { return strings.Compare(a.out, b.out) })
-	return h.hashAll(ctx, files)
+	if len(h.lstrip) > 0 {
+		slices.SortFunc(files, func(a, b fileEntry) int { return strings.Compare(a.out, b.out) })
+	}
+	return h.hashAll(ctx, w.baseFd, files)
 }
 
 // fileEntry is a file found by the walk.
 type fileEntry struct {
 	name  string // relative to the base directory, '/'-separated
 	out   string // the recorded name: name with an lstrip prefix removed
-	path  string // what to open
 	size  int64
-	mtime time.Time
+	mtime unix.Timespec
 }
 
-// walk lists the files to hash; it only reads directories and stats.
+// fileID identifies a directory, for cycle detection.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(st *unix.Stat_t) fileID { return fileID{uint64(st.Dev), uint64(st.Ino)} }
+
+// ancestor is a directory on the path from a walked root to the directory
+// being read.
+type ancestor struct {
+	id   fileID
+	name string
+	up   *ancestor
+}
+
+// walk lists the files to hash. It only reads directories and stats
+// (lstat) their entries; it reads directories on several goroutines.
 type walk struct {
 	h                 *Hasher
+	ctx               context.Context
+	cancel            context.CancelFunc
 	absBase, realBase string
-	files             []fileEntry
-	seen              map[string]struct{} // names of files and directories met
-	stack             []os.FileInfo       // directories being walked
-	stackNames        []string
+	baseFd            int // the base directory, open
+	sem               chan struct{}
+	wg                sync.WaitGroup
+
+	mu    sync.Mutex
+	files []fileEntry
+	errs  []namedError
 }
 
-func (h *Hasher) newWalk() (*walk, error) {
+// namedError is a walk error and the name it is about.
+type namedError struct {
+	name string
+	err  error
+}
+
+func (h *Hasher) newWalk(ctx context.Context) (*walk, error) {
 	abs, err := filepath.Abs(h.baseDir)
 	if err != nil {
 		return nil, invalidf("base directory %q: %w", h.baseDir, err)
@@ -333,16 +356,59 @@ func (h *Hasher) newWalk() (*walk, error) {
 	if err != nil {
 		return nil, invalidf("base directory %q: %w", h.baseDir, err)
 	}
-	if fi, err := os.Stat(real); err != nil {
+	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOTDIR) {
+			return nil, invalidf("base directory %q is not a directory", h.baseDir)
+		}
 		return nil, invalidf("base directory %q: %w", h.baseDir, err)
-	} else if !fi.IsDir() {
-		return nil, invalidf("base directory %q is not a directory", h.baseDir)
 	}
-	return &walk{h: h, absBase: abs, realBase: real, seen: map[string]struct{}{}}, nil
+	w := &walk{h: h, absBase: abs, realBase: real, baseFd: fd, sem: make(chan struct{}, h.workers-1)}
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	return w, nil
+}
+
+// close releases the base directory; call it once hashing is done.
+func (w *walk) close() {
+	w.cancel()
+	unix.Close(w.baseFd)
+}
+
+// run walks paths and returns the files found, sorted by name, each once.
+func (w *walk) run(paths []string) ([]fileEntry, error) {
+	for _, p := range paths {
+		if err := w.input(p); err != nil {
+			w.cancel()
+			w.wg.Wait()
+			return nil, err
+		}
+	}
+	w.wg.Wait()
+	if len(w.errs) > 0 {
+		// Of the errors met, report the first by name.
+		return nil, slices.MinFunc(w.errs, func(a, b namedError) int { return strings.Compare(a.name, b.name) }).err
+	}
+	if err := w.ctx.Err(); err != nil {
+		return nil, err
+	}
+	files := w.files
+	slices.SortFunc(files, func(a, b fileEntry) int { return strings.Compare(a.name, b.name) })
+	// The same file reached twice (say, from "a" and "a/b") is recorded
+	// once.
+	files = slices.CompactFunc(files, func(a, b fileEntry) bool { return a.name == b.name })
+	return files, nil
+}
+
+// fail records an error about name and stops the walk.
+func (w *walk) fail(name string, err error) {
+	w.mu.Lock()
+	w.errs = append(w.errs, namedError{name, err})
+	w.mu.Unlock()
+	w.cancel()
 }
 
 // input adds the file, or the files below the directory, p.
-func (w *walk) input(ctx context.Context, p string) error {
+func (w *walk) input(p string) error {
 	if p == "" {
 		return invalidf("empty path to record")
 	}
@@ -355,32 +421,39 @@ func (w *walk) input(ctx context.Context, p string) error {
 	if w.h.excludes.excluded(name) {
 		return nil
 	}
-	osPath := filepath.Join(w.absBase, filepath.FromSlash(name))
-	fi, err := os.Lstat(osPath)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+	var st unix.Stat_t
+	if err := fstatat(w.baseFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			return invalidf("recording %q: no such file or directory", p)
 		}
 		return Invalid(fmt.Errorf("recording %q: %w", p, err))
 	}
-	if err := w.checkInside(p, osPath, fi); err != nil {
+	isLink := st.Mode&unix.S_IFMT == unix.S_IFLNK
+	if err := w.checkInside(p, name, isLink); err != nil {
 		return err
 	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		if fi, err = os.Stat(osPath); err != nil {
+	if isLink {
+		if err := fstatat(w.baseFd, name, &st, 0); err != nil {
 			return Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", p, err))
 		}
 	}
-	switch {
-	case fi.Mode().IsRegular():
-		return w.addFile(name, osPath, fi)
-	case fi.IsDir():
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		if !utf8.ValidString(name) {
+			return invalidf("recording %q: the name is not valid UTF-8", name)
+		}
+		w.mu.Lock()
+		w.files = append(w.files, fileEntry{name: name, out: name, size: st.Size, mtime: st.Mtim})
+		w.mu.Unlock()
+		return nil
+	case unix.S_IFDIR:
 		if w.h.excludes.prune(name) {
 			return nil
 		}
-		return w.walkDir(ctx, name, osPath, fi)
+		w.walkDir(name, idOf(&st), nil)
+		return nil
 	default:
-		return invalidf("recording %q: not a regular file or directory (%v)", p, fi.Mode().Type())
+		return invalidf("recording %q: not a regular file or directory (%v)", p, fileType(st.Mode))
 	}
 }
 
@@ -407,132 +480,176 @@ func (w *walk) rel(p string) (string, error) {
 
 func isLocal(rel string) bool { return rel == "." || filepath.IsLocal(rel) }
 
-// checkInside fails with ErrOutsideRoot when osPath, once every symbolic
-// link in it is resolved, lies outside the base directory; and with an
-// ErrInvalidInput error when a link in it is broken.
-func (w *walk) checkInside(name, osPath string, fi os.FileInfo) error {
-	real, err := filepath.EvalSymlinks(osPath)
+// checkInside fails with ErrOutsideRoot when name, once every symbolic link
+// in it is resolved, lies outside the base directory; and with an
+// ErrInvalidInput error when a link in it is broken. p is the name to show.
+func (w *walk) checkInside(p, name string, isLink bool) error {
+	real, err := filepath.EvalSymlinks(filepath.Join(w.absBase, filepath.FromSlash(name)))
 	if err != nil {
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			return Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", name, err))
+		if isLink {
+			return Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", p, err))
 		}
-		return Invalid(fmt.Errorf("recording %q: %w", name, err))
+		return Invalid(fmt.Errorf("recording %q: %w", p, err))
 	}
 	rel, err := filepath.Rel(w.realBase, real)
 	if err != nil || !isLocal(rel) {
-		return fmt.Errorf("%w: %q resolves to %q, which is not below the base directory %q", ErrOutsideRoot, name, real, w.h.baseDir)
+		return fmt.Errorf("%w: %q resolves to %q, which is not below the base directory %q", ErrOutsideRoot, p, real, w.h.baseDir)
 	}
 	return nil
 }
 
-// walkDir adds the files below the directory name; fi is its stat (the
-// target's, for a symbolic link).
-func (w *walk) walkDir(ctx context.Context, name, osPath string, fi os.FileInfo) error {
-	if _, ok := w.seen[name]; ok {
-		return nil
-	}
-	w.seen[name] = struct{}{}
-	for i, d := range w.stack {
-		if os.SameFile(d, fi) {
-			return fmt.Errorf("%w: %q leads back to %q", ErrSymlinkCycle, name, w.stackNames[i])
+// walkDir adds the files below the directory name, whose identity is id,
+// reached through the directories up. It reads subdirectories on new
+// goroutines while there are free workers, else itself, after closing its
+// directory (so each goroutine holds one directory open at most).
+func (w *walk) walkDir(name string, id fileID, up *ancestor) {
+	for a := up; a != nil; a = a.up {
+		if a.id == id {
+			w.fail(name, fmt.Errorf("%w: %q leads back to %q", ErrSymlinkCycle, name, a.name))
+			return
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	if w.ctx.Err() != nil {
+		return
 	}
-	w.stack = append(w.stack, fi)
-	w.stackNames = append(w.stackNames, name)
-	defer func() {
-		w.stack = w.stack[:len(w.stack)-1]
-		w.stackNames = w.stackNames[:len(w.stackNames)-1]
-	}()
+	here := &ancestor{id: id, name: name, up: up}
+	subdirs, err := w.readDir(name)
+	if err != nil {
+		w.fail(name, err)
+		return
+	}
+	for _, sub := range subdirs {
+		select {
+		case w.sem <- struct{}{}:
+			w.wg.Go(func() {
+				defer func() { <-w.sem }()
+				w.walkDir(sub.name, sub.id, here)
+			})
+		default:
+			w.walkDir(sub.name, sub.id, here)
+		}
+	}
+}
 
-	d, err := os.Open(osPath)
+type subdir struct {
+	name string
+	id   fileID
+}
+
+// readDir adds the files in the directory name and returns the
+// subdirectories to walk.
+func (w *walk) readDir(name string) ([]subdir, error) {
+	fd, err := openat(w.baseFd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if err != nil {
-		return Invalid(fmt.Errorf("reading directory %q: %w", name, err))
+		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
 	}
-	entries, err := d.ReadDir(-1)
-	d.Close()
+	d := os.NewFile(uintptr(fd), name)
+	defer d.Close()
+	entries, err := d.Readdirnames(-1)
 	if err != nil {
-		return Invalid(fmt.Errorf("reading directory %q: %w", name, err))
+		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
 	}
 	ex := w.h.excludes
+	var (
+		files   []fileEntry
+		subdirs []subdir
+		st      unix.Stat_t
+	)
 	for _, e := range entries {
-		child := e.Name()
+		child := e
 		if name != "." {
-			child = name + "/" + child
+			child = name + "/" + e
 		}
-		childPath := osPath + string(filepath.Separator) + e.Name()
-		switch t := e.Type(); {
-		case t.IsDir():
-			if ex.prune(child) {
+		if ex.excluded(child) {
+			continue
+		}
+		if err := fstatat(fd, e, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				return nil, fmt.Errorf("%w: %q was removed while being listed", ErrArtifactChanged, child)
+			}
+			return nil, Invalid(fmt.Errorf("reading %q: %w", child, err))
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			if ex.coversBelow(child) {
 				continue
 			}
-			info, err := e.Info()
-			if err != nil {
-				return Invalid(fmt.Errorf("reading %q: %w", child, err))
+			subdirs = append(subdirs, subdir{child, idOf(&st)})
+			continue
+		case unix.S_IFREG:
+		case unix.S_IFLNK:
+			if err := fstatat(fd, e, &st, 0); err != nil {
+				return nil, Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", child, err))
 			}
-			if err := w.walkDir(ctx, child, childPath, info); err != nil {
-				return err
-			}
-		case t.IsRegular():
-			if ex.excluded(child) {
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFREG:
+				if err := w.checkInside(child, child, true); err != nil {
+					return nil, err
+				}
+			case unix.S_IFDIR:
+				if w.h.followSymlinkDirs && !ex.coversBelow(child) {
+					if err := w.checkInside(child, child, true); err != nil {
+						return nil, err
+					}
+					subdirs = append(subdirs, subdir{child, idOf(&st)})
+				}
 				continue
+			default:
+				continue // a link to neither file nor directory: skipped
 			}
-			info, err := e.Info()
-			if err != nil {
-				return Invalid(fmt.Errorf("reading %q: %w", child, err))
-			}
-			if err := w.addFile(child, childPath, info); err != nil {
-				return err
-			}
-		case t&fs.ModeSymlink != 0:
-			if ex.excluded(child) {
-				continue
-			}
-			info, err := os.Stat(childPath)
-			if err != nil {
-				return Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", child, err))
-			}
-			switch {
-			case info.Mode().IsRegular():
-				if err := w.checkInside(child, childPath, info); err != nil {
-					return err
-				}
-				if err := w.addFile(child, childPath, info); err != nil {
-					return err
-				}
-			case info.IsDir() && w.h.followSymlinkDirs:
-				if ex.prune(child) {
-					continue
-				}
-				if err := w.checkInside(child, childPath, info); err != nil {
-					return err
-				}
-				if err := w.walkDir(ctx, child, childPath, info); err != nil {
-					return err
-				}
-			}
-			// A link to a directory that is not followed, or to
-			// something that is neither file nor directory: skipped.
 		default:
-			// FIFOs, sockets, devices: skipped, never opened (opening
-			// a FIFO blocks).
+			// FIFOs, sockets, devices: skipped, never opened (opening a
+			// FIFO blocks).
+			continue
 		}
+		if !utf8.ValidString(child) {
+			return nil, invalidf("recording %q: the name is not valid UTF-8", child)
+		}
+		files = append(files, fileEntry{name: child, out: child, size: st.Size, mtime: st.Mtim})
 	}
-	return nil
+	if len(files) > 0 {
+		w.mu.Lock()
+		w.files = append(w.files, files...)
+		w.mu.Unlock()
+	}
+	return subdirs, nil
 }
 
-func (w *walk) addFile(name, osPath string, fi os.FileInfo) error {
-	if _, ok := w.seen[name]; ok {
-		return nil
+// fstatat is unix.Fstatat, retried on EINTR.
+func fstatat(dirfd int, name string, st *unix.Stat_t, flags int) error {
+	for {
+		err := unix.Fstatat(dirfd, name, st, flags)
+		if err != unix.EINTR {
+			return err
+		}
 	}
-	w.seen[name] = struct{}{}
-	if !utf8.ValidString(name) {
-		return invalidf("recording %q: the name is not valid UTF-8", name)
+}
+
+// openat is unix.Openat, retried on EINTR.
+func openat(dirfd int, name string, flags int) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, name, flags, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
 	}
-	w.files = append(w.files, fileEntry{name: name, out: name, path: osPath, size: fi.Size(), mtime: fi.ModTime()})
-	return nil
+}
+
+// fileType names the type in a stat mode.
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
+	case unix.S_IFLNK:
+		return "a symbolic link"
+	}
+	return fmt.Sprintf("mode %#o", mode)
 }
 
 // strip sets the recorded names of files: their names with the lstrip
@@ -561,9 +678,10 @@ func (h *Hasher) strip(files []fileEntry) error {
 	return nil
 }
 
-// hashAll hashes files (sorted by recorded name) with a pool of workers,
-// largest file first, and returns their descriptors in the same order.
-func (h *Hasher) hashAll(ctx context.Context, files []fileEntry) ([]*ita1.ResourceDescriptor, error) {
+// hashAll hashes files (sorted by recorded name; names relative to the
+// open directory baseFd) with a pool of workers, largest file first, and
+// returns their descriptors in the same order.
+func (h *Hasher) hashAll(ctx context.Context, baseFd int, files []fileEntry) ([]*ita1.ResourceDescriptor, error) {
 	results := make([]*ita1.ResourceDescriptor, len(files))
 	var total int64
 	order := make([]int, len(files))
@@ -610,7 +728,7 @@ func (h *Hasher) hashAll(ctx context.Context, files []fileEntry) ([]*ita1.Resour
 	var wg sync.WaitGroup
 	for range min(h.workers, len(files)) {
 		wg.Go(func() {
-			wk := h.newWorker()
+			wk := h.newWorker(baseFd)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(order) || wctx.Err() != nil {
@@ -650,6 +768,7 @@ func (h *Hasher) hashAll(ctx context.Context, files []fileEntry) ([]*ita1.Resour
 
 // worker hashes one file at a time with one buffer and one set of hashes.
 type worker struct {
+	baseFd     int
 	algorithms []string
 	hashes     []hash.Hash
 	buf        []byte
@@ -657,8 +776,9 @@ type worker struct {
 	normalize  bool
 }
 
-func (h *Hasher) newWorker() *worker {
+func (h *Hasher) newWorker(baseFd int) *worker {
 	wk := &worker{
+		baseFd:     baseFd,
 		algorithms: h.algorithms,
 		buf:        make([]byte, h.bufferSize),
 		sum:        make([]byte, 0, sha512.Size),
@@ -670,68 +790,71 @@ func (h *Hasher) newWorker() *worker {
 	return wk
 }
 
-// hash returns the digests of f, checking that it is the file the walk
-// saw and that it did not change while being read.
+// hash returns the digests of f. It fails with ErrArtifactChanged unless
+// the file read is, from before the first read to after the last, the
+// regular file of the size and modification time the walk listed.
 func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int64) (map[string]string, error) {
 	// O_NONBLOCK: if the file was replaced by a FIFO since the walk,
-	// opening it must not block.
-	fd, err := os.OpenFile(f.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// neither opening nor reading it blocks (and the fstat below sees it).
+	fd, err := openat(wk.baseFd, f.name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, unix.ENOENT) {
 			return nil, fmt.Errorf("%w: %q was removed", ErrArtifactChanged, f.name)
 		}
 		return nil, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 	}
-	defer fd.Close()
-	before, err := fd.Stat()
-	if err != nil {
-		return nil, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
-	}
-	if !before.Mode().IsRegular() || before.Size() != f.size || !before.ModTime().Equal(f.mtime) {
-		return nil, fmt.Errorf("%w: %q changed since it was listed", ErrArtifactChanged, f.name)
-	}
+	defer unix.Close(fd)
 	for _, h := range wk.hashes {
 		h.Reset()
 	}
 	done := ctx.Done()
 	var n int64
 	cr := false
-	for {
+	for n <= f.size {
 		select {
 		case <-done:
 			return nil, ctx.Err()
 		default:
 		}
-		m, err := fd.Read(wk.buf)
-		if m > 0 {
-			n += int64(m)
-			chunk := wk.buf[:m]
-			if wk.normalize {
-				chunk, cr = normalizeEOL(chunk, cr)
-			}
-			for _, h := range wk.hashes {
-				h.Write(chunk)
-			}
-			bytesDone.Add(int64(m))
-			// A short read that reaches the listed size is the end:
-			// the fstat below catches a file that grew.
-			if m < len(wk.buf) && n == f.size {
-				break
-			}
+		m, err := unix.Read(fd, wk.buf)
+		if err == unix.EINTR {
+			continue
 		}
-		if err == io.EOF {
-			break
+		if err == unix.EAGAIN {
+			break // not a regular file: the fstat below says so
 		}
 		if err != nil {
 			return nil, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 		}
+		if m == 0 {
+			break
+		}
+		n += int64(m)
+		chunk := wk.buf[:m]
+		if wk.normalize {
+			chunk, cr = normalizeEOL(chunk, cr)
+		}
+		for _, h := range wk.hashes {
+			h.Write(chunk)
+		}
+		bytesDone.Add(int64(m))
+		// A short read that reaches the listed size is the end: the
+		// fstat below catches a file that grew.
+		if m < len(wk.buf) && n == f.size {
+			break
+		}
 	}
-	after, err := fd.Stat()
-	if err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 	}
-	if n != f.size || after.Size() != f.size || !after.ModTime().Equal(f.mtime) {
-		return nil, fmt.Errorf("%w: %q (size %d, read %d bytes, now %d)", ErrArtifactChanged, f.name, f.size, n, after.Size())
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return nil, fmt.Errorf("%w: %q is no longer a regular file", ErrArtifactChanged, f.name)
+	case n != f.size || st.Size != f.size:
+		return nil, fmt.Errorf("%w: %q was %d bytes when listed, %d bytes read, now %d bytes", ErrArtifactChanged, f.name, f.size, n, st.Size)
+	case st.Mtim != f.mtime:
+		return nil, fmt.Errorf("%w: %q was modified at %v, after it was listed", ErrArtifactChanged, f.name, time.Unix(st.Mtim.Unix()).UTC())
 	}
 	digest := make(map[string]string, len(wk.hashes))
 	for i, h := range wk.hashes {

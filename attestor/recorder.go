@@ -1,6 +1,7 @@
 package attestor
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -232,6 +233,16 @@ func workspaceExclude(ws *Workspace, hashOpts []HashOption) ([]HashOption, error
 		return nil, fmt.Errorf("resolving workspace %q: %w", ws.Dir(), err)
 	}
 	rel, err := filepath.Rel(absBase, absWS)
+	if err != nil || !filepath.IsLocal(rel) {
+		// The two may be named through different symbolic links (a
+		// symlinked checkout, /tmp on macOS): compare where they lead.
+		realBase, errBase := filepath.EvalSymlinks(absBase)
+		realWS, errWS := filepath.EvalSymlinks(absWS)
+		if errBase != nil || errWS != nil {
+			return nil, nil
+		}
+		rel, err = filepath.Rel(realBase, realWS)
+	}
 	if err != nil || rel == "." || !filepath.IsLocal(rel) {
 		return nil, nil
 	}
@@ -307,7 +318,7 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 	code := cr.ExitCode
 	rec := &Record{
 		Step:            s.Name,
-		Command:         s.Command,
+		Command:         r.redactArgs(s.Command),
 		Materials:       materials,
 		Products:        products,
 		ExitCode:        &code,
@@ -336,6 +347,20 @@ func (r *Recorder) hash(ctx context.Context, what string, paths []string) ([]*it
 		return nil, fmt.Errorf("recording %s: %w", what, err)
 	}
 	return rds, nil
+}
+
+// redactArgs returns the command with every secret value replaced by "***"
+// in each argument, so a token passed on the command line never reaches a
+// record.
+func (r *Recorder) redactArgs(argv []string) []string {
+	if len(r.o.redact) == 0 || len(argv) == 0 {
+		return argv
+	}
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = string(redact([]byte(a), r.o.redact))
+	}
+	return out
 }
 
 // pending is the state a Start leaves for the Stop of the same step.
@@ -371,7 +396,7 @@ func (r *Recorder) Start(ctx context.Context, s Step) error {
 	if err != nil {
 		return err
 	}
-	p := pending{Version: 1, Step: s.Name, Command: s.Command, StartedOn: started.UTC()}
+	p := pending{Version: 1, Step: s.Name, Command: r.redactArgs(s.Command), StartedOn: started.UTC()}
 	for _, m := range materials {
 		p.Materials = append(p.Materials, artifact{Name: m.GetName(), Digest: m.GetDigest()})
 	}
@@ -379,7 +404,10 @@ func (r *Recorder) Start(ctx context.Context, s Step) error {
 	if err != nil {
 		return fmt.Errorf("encoding pending record: %w", err)
 	}
-	if err := r.ws.Write(name, data); err != nil {
+	if err := r.ws.Create(name, data); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("step %q (%s): %w", s.Name, r.ws.Path(name), ErrPending)
+		}
 		return err
 	}
 	r.o.logger.Debug("step started", "step", s.Name, "materials", len(materials))
@@ -412,7 +440,7 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	}
 	command := p.Command
 	if len(s.Command) > 0 {
-		command = s.Command
+		command = r.redactArgs(s.Command)
 	}
 	rec := &Record{
 		Step:       s.Name,
@@ -459,6 +487,13 @@ func (r *Recorder) write(ctx context.Context, rec *Record) (*Result, error) {
 		}
 		res.Envelope = env
 		files = append(files, file{EnvelopeName(rec.Step, keyID), data})
+		if bs, ok := r.signer.(BundleSigner); ok {
+			b, err := bs.Bundle(ctx, env)
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, file{BundleName(rec.Step, keyID), b})
+		}
 	}
 	if r.o.format.legacy() {
 		data, err := signLink(ctx, r.signer.(LegacySigner), keyID, rec.Link())
@@ -514,9 +549,12 @@ func signLink(ctx context.Context, signer LegacySigner, keyID string, link in_to
 		Signed:     link,
 		Signatures: []in_toto.Signature{{KeyID: keyID, Sig: hex.EncodeToString(sig)}},
 	}
-	data, err := json.MarshalIndent(mb, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(mb); err != nil {
 		return nil, fmt.Errorf("encoding link %q: %w", link.Name, err)
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }

@@ -3,6 +3,8 @@ package attestor
 import (
 	"context"
 	"crypto"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
 // Signer signs the records of a step. It is the go-securesystemslib DSSE
@@ -28,4 +30,25 @@ type LegacySigner interface {
 	// SignLegacy signs the canonical JSON of a link's "signed" object and
 	// returns the raw signature.
 	SignLegacy(ctx context.Context, message []byte) ([]byte, error)
+}
+
+// BundleSigner is a Signer that also makes a sigstore bundle of each
+// envelope it signed (keyless signers: the bundle carries the certificate
+// and the transparency log entry that verifiers need). The Recorder writes
+// the bundle next to the envelope as BundleName(step, keyID).
+type BundleSigner interface {
+	Signer
+	// Bundle returns the sigstore bundle (JSON) of env, an envelope
+	// signed with this signer.
+	Bundle(ctx context.Context, env *dsse.Envelope) ([]byte, error)
+}
+
+// SuffixBundle ends the name of the sigstore bundle of a step record,
+// written next to its envelope: <step>.<keyid[:8]>.sigstore.json.
+const SuffixBundle = ".sigstore.json"
+
+// BundleName returns the file name of the sigstore bundle of a step
+// record signed by keyID: <step>.<keyid[:8]>.sigstore.json.
+func BundleName(step, keyID string) string {
+	return step + "." + shortKeyID(keyID) + SuffixBundle
 }

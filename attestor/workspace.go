@@ -78,6 +78,16 @@ func (w *Workspace) Write(name string, data []byte) error {
 	return WriteFileAtomic(w.Path(name), data, 0o644)
 }
 
+// Create writes the named file atomically, only if it does not exist yet:
+// of two concurrent Creates of one name exactly one succeeds, the other
+// returns an error matching fs.ErrExist.
+func (w *Workspace) Create(name string, data []byte) error {
+	if err := checkWorkspaceName(name); err != nil {
+		return err
+	}
+	return CreateFileAtomic(w.Path(name), data, 0o644)
+}
+
 // Read reads the named file (at most 64 MiB).
 func (w *Workspace) Read(name string) ([]byte, error) {
 	if err := checkWorkspaceName(name); err != nil {

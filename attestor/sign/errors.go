@@ -58,6 +58,23 @@ var (
 	// corrupted (the two cannot be told apart). It wraps
 	// attestor.ErrInvalidInput.
 	ErrWrongPassword = &sentinel{"wrong password or corrupted key", attestor.ErrInvalidInput}
+
+	// ErrMalformedBundle is returned by VerifyBundle, ParseBundle and
+	// BundleEnvelope for data that is not a valid sigstore bundle. It wraps
+	// ErrNoValidSignature.
+	ErrMalformedBundle = &sentinel{"malformed sigstore bundle", ErrNoValidSignature}
+
+	// ErrIdentityMismatch is returned by VerifyBundle for a bundle whose
+	// signature and certificate verify but whose certificate names another
+	// identity (issuer, subject or workflow claims) than the one asked for.
+	// It wraps ErrNoValidSignature.
+	ErrIdentityMismatch = &sentinel{"certificate identity does not match", ErrNoValidSignature}
+
+	// ErrNoIdentityToken is returned by IdentityToken and NewKeyless when no
+	// OIDC identity token is available: none was given and no supported CI
+	// (GitHub Actions, GitLab, Cloud Build) is detected. It wraps
+	// attestor.ErrInvalidInput.
+	ErrNoIdentityToken = &sentinel{"no OIDC identity token for keyless signing", attestor.ErrInvalidInput}
 )
 
 // sentinel is an error that also matches a parent sentinel with errors.Is.

@@ -69,12 +69,16 @@ and P.pub. Existing files are never overwritten.`,
 func newKeyPublicCmd(g *globals) *cobra.Command {
 	var key string
 	cmd := &cobra.Command{
-		Use:     "public --key REF",
-		Short:   "Print the public key (PEM) and in-toto key id of a signing key",
-		Example: `  attestor key public --key ci.key > ci.pub`,
-		Args:    usageArgs(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
-			s, err := loadSigner(key)
+		Use:   "public --key REF",
+		Short: "Print the public key (PEM) and in-toto key id of a signing key",
+		Long: `public prints the public key of a signing key, for policies: a key file, or
+a KMS key (hashivault://KEY, with VAULT_ADDR and VAULT_TOKEN set), whose
+public key is fetched from the KMS.`,
+		Example: `  attestor key public --key ci.key > ci.pub
+  VAULT_ADDR=https://vault:8200 attestor key public --key hashivault://ci > ci.pub`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSignerContext(cmd.Context(), key)
 			if err != nil {
 				return err
 			}
@@ -94,6 +98,6 @@ func newKeyPublicCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&key, "key", "", "signing key (env ATTESTOR_KEY)")
+	cmd.Flags().StringVar(&key, "key", "", "signing key: key file or KMS URI hashivault://KEY (env ATTESTOR_KEY)")
 	return cmd
 }

@@ -101,9 +101,13 @@ func attestorProcess(t *testing.T, dir string, env []string, args ...string) res
 }
 
 // requireTool returns the path of an external tool, or skips the test when
-// it is missing, unless ATTESTOR_REQUIRE_TOOLS=1 (CI), where it fails.
+// it is missing, unless ATTESTOR_REQUIRE_TOOLS=1 (CI), where it fails. With
+// -short, tests of external tools are skipped.
 func requireTool(t *testing.T, name string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: not running %s", name)
+	}
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}

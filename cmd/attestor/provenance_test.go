@@ -58,11 +58,11 @@ func provenanceProject(t *testing.T) *project {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 24, 9, 13, 0, 0, time.UTC)
-	src := []*ita1.ResourceDescriptor{{Name: "src/main.c", Digest: sha256Of("int main(void) { return 0; }\n")}}
+	src := []*ita1.ResourceDescriptor{{Name: "src/main.c", Digest: provenanceDigest("int main(void) { return 0; }\n")}}
 	for _, rec := range []*attestor.Record{
 		{Step: "test", Command: []string{"make", "test"}, Materials: src, StartedOn: t0, FinishedOn: t0.Add(time.Minute)},
 		{Step: "build", Command: []string{"make"}, Materials: src,
-			Products:  []*ita1.ResourceDescriptor{{Name: "bin/app", Digest: sha256Of("app binary\n")}},
+			Products:  []*ita1.ResourceDescriptor{{Name: "bin/app", Digest: provenanceDigest("app binary\n")}},
 			StartedOn: t0.Add(time.Minute), FinishedOn: t0.Add(2 * time.Minute)},
 	} {
 		st, err := rec.Statement()
@@ -80,7 +80,7 @@ func provenanceProject(t *testing.T) *project {
 	return p
 }
 
-func sha256Of(s string) map[string]string {
+func provenanceDigest(s string) map[string]string {
 	sum := sha256.Sum256([]byte(s))
 	return map[string]string{"sha256": hex.EncodeToString(sum[:])}
 }
@@ -135,7 +135,7 @@ func TestProvenance(t *testing.T) {
 	if want := filepath.Join(p.ws, "_provenance."); !strings.HasPrefix(out.File, want) || !strings.HasSuffix(out.File, ".dsse.json") {
 		t.Errorf("file %s, want %s<keyid>.dsse.json", out.File, want)
 	}
-	if len(out.Subjects) != 1 || out.Subjects[0] != "bin/app@sha256:"+sha256Of("app binary\n")["sha256"] {
+	if len(out.Subjects) != 1 || out.Subjects[0] != "bin/app@sha256:"+provenanceDigest("app binary\n")["sha256"] {
 		t.Errorf("subjects %v", out.Subjects)
 	}
 	pred, err := provenance.V1Predicate(st)
@@ -193,9 +193,9 @@ func TestProvenanceLocalOverrides(t *testing.T) {
 	}
 }
 
-// testRegistry starts an in-process registry on 127.0.0.1 holding
+// provenanceRegistry starts an in-process registry on 127.0.0.1 holding
 // team/app:v1 and returns its host and the image's digest.
-func testRegistry(t *testing.T, wrap func(http.Handler) http.Handler) (string, string) {
+func provenanceRegistry(t *testing.T, wrap func(http.Handler) http.Handler) (string, string) {
 	t.Helper()
 	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	if wrap != nil {
@@ -227,7 +227,7 @@ func testRegistry(t *testing.T, wrap func(http.Handler) http.Handler) (string, s
 func TestProvenanceImageSubject(t *testing.T) {
 	t.Parallel()
 	p := provenanceProject(t)
-	host, digest := testRegistry(t, nil)
+	host, digest := provenanceRegistry(t, nil)
 	r := attestorProcess(t, p.base, spinnakerEnv, "provenance", "--json", "--dir", p.ws, "--key", p.key,
 		"--subject", "oci://"+host+"/team/app:v1", "--subject", "bin/app")
 	out, st := readProvenance(t, r)
@@ -242,7 +242,7 @@ func TestProvenanceImageSubject(t *testing.T) {
 func TestProvenanceBadInput(t *testing.T) {
 	t.Parallel()
 	p := provenanceProject(t)
-	host, _ := testRegistry(t, nil)
+	host, _ := provenanceRegistry(t, nil)
 	down := httptest.NewServer(http.NotFoundHandler())
 	downHost := strings.TrimPrefix(down.URL, "http://")
 	down.Close()
@@ -288,11 +288,20 @@ func TestProvenanceRegistryUnavailable(t *testing.T) {
 	}
 	t.Parallel()
 	p := provenanceProject(t)
-	failing, _ := testRegistry(t, func(http.Handler) http.Handler {
+	failing, _ := provenanceRegistry(t, func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 	})
 	r := attestorProcess(t, p.base, spinnakerEnv, "provenance", "--dir", p.ws, "--key", p.key, "--subject", "oci://"+failing+"/team/app:v1")
 	if r.code != 3 {
 		t.Fatalf("want exit 3\n%s", r)
 	}
+}
+
+func TestProvenanceHelpGolden(t *testing.T) {
+	t.Parallel()
+	r := cli(t, "provenance", "--help")
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("attestor provenance --help:\n%s", r)
+	}
+	golden(t, filepath.Join("help", "attestor-provenance.golden"), r.stderr)
 }

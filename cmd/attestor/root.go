@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -96,7 +97,30 @@ on a verified chain.`,
 		newKeyCmd(g),
 		newVersionCmd(g),
 	)
+	for _, c := range append([]*cobra.Command{root}, root.Commands()...) {
+		if c.HasSubCommands() {
+			requireSubcommand(c)
+		}
+	}
 	return root
+}
+
+// requireSubcommand makes an unknown subcommand of cmd, a command that only
+// groups others, bad usage (exit 2): cobra exits 1 for the root, and prints
+// help and exits 0 for the others, so that a mistyped step in a pipeline
+// passed. cmd alone still prints its help.
+func requireSubcommand(cmd *cobra.Command) {
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return attestor.Invalid(errors.New(msg))
+	}
+	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 }
 
 // newLogger logs text on a terminal and JSON elsewhere (CI logs), warnings

@@ -1,17 +1,22 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/attestor/attestor/actions"
 	"github.com/attestor/attestor/attestor"
 )
 
-var errNoKey = errors.New("no signing key: pass --key PATH (or set ATTESTOR_KEY)")
+var errNoKey = errors.New("no signing key: pass --key PATH|URI or --keyless (or set ATTESTOR_KEY)")
 
 // stepFlags are the flags of the commands that record a step.
 type stepFlags struct {
@@ -24,6 +29,7 @@ type stepFlags struct {
 	normalizeLineEndings bool
 	noDefaultExcludes    bool
 	key                  string
+	sig                  signerFlags
 	format               string
 	maxCapture           int
 }
@@ -36,7 +42,8 @@ func (f *stepFlags) addCommon(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.followSymlinkDirs, "follow-symlink-dirs", false, "follow symlinks to directories")
 	fs.BoolVar(&f.normalizeLineEndings, "normalize-line-endings", false, "hash files with CRLF line endings as LF")
 	fs.BoolVar(&f.noDefaultExcludes, "no-default-excludes", false, "do not apply the default excludes ("+strings.Join(attestor.DefaultExcludes, " ")+")")
-	fs.StringVar(&f.key, "key", "", "signing key file: PEM or cosign key (env ATTESTOR_KEY; cosign keys read COSIGN_PASSWORD)")
+	fs.StringVar(&f.key, "key", "", "signing key: PEM or cosign key file (cosign keys read COSIGN_PASSWORD) or KMS URI hashivault://KEY (env ATTESTOR_KEY)")
+	f.sig.add(fs)
 	fs.StringVar(&f.format, "format", string(attestor.FormatDSSE), "what to write: dsse, legacy (classic in-toto link) or both")
 }
 
@@ -49,7 +56,7 @@ func (f *stepFlags) addProducts(fs *pflag.FlagSet) {
 }
 
 // recorder builds the Recorder that the flags describe.
-func (f *stepFlags) recorder(g *globals, extra ...attestor.Option) (*attestor.Recorder, error) {
+func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.Option) (*attestor.Recorder, error) {
 	if f.step == "" {
 		return nil, attestor.Invalid(errors.New("--step is required"))
 	}
@@ -60,7 +67,7 @@ func (f *stepFlags) recorder(g *globals, extra ...attestor.Option) (*attestor.Re
 	if err != nil {
 		return nil, err
 	}
-	signer, err := loadSigner(f.key)
+	signer, err := f.sig.signer(ctx, g, f.key)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +91,12 @@ func (f *stepFlags) recorder(g *globals, extra ...attestor.Option) (*attestor.Re
 	if f.normalizeLineEndings {
 		hashOpts = append(hashOpts, attestor.WithNormalizeLineEndings())
 	}
+	ci, err := ciFacts(ctx, f.baseDir)
+	if err != nil {
+		return nil, err
+	}
 	opts := []attestor.Option{
+		attestor.WithCI(ci),
 		attestor.WithHashOptions(hashOpts...),
 		attestor.WithFormat(format),
 		attestor.WithLogger(g.logger),
@@ -137,4 +149,47 @@ func (g *globals) commandStdout() io.Writer {
 		return g.stderr
 	}
 	return g.stdout
+}
+
+// ciFacts detects the CI platform and returns its facts as the JSON object
+// a step record's environment carries. Numbers become integers or strings,
+// so the facts also fit a classic in-toto link (canonical JSON has no
+// floats).
+func ciFacts(ctx context.Context, dir string) (map[string]any, error) {
+	facts, err := actions.Detect(ctx, os.Environ(), actions.WithDir(dir))
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(facts)
+	if err != nil {
+		return nil, fmt.Errorf("encoding CI facts: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("encoding CI facts: %w", err)
+	}
+	return integralNumbers(m).(map[string]any), nil
+}
+
+func integralNumbers(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = integralNumbers(e)
+		}
+		return v
+	case []any:
+		for i, e := range v {
+			v[i] = integralNumbers(e)
+		}
+		return v
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		return v.String()
+	}
+	return v
 }

@@ -1,12 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/sign/kms"
 )
 
 func jsonEncoder(w io.Writer) *json.Encoder {
@@ -17,13 +24,92 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 }
 
 // loadSigner loads the signing key named by --key, or by ATTESTOR_KEY when
-// the flag is empty.
+// the flag is empty: a key file, or a KMS URI (see loadSignerContext).
 func loadSigner(ref string) (attestor.Signer, error) {
+	return loadSignerContext(context.Background(), ref)
+}
+
+// loadSignerContext is loadSigner with a context for KMS requests. A ref
+// that is a KMS URI (hashivault://, gcpkms://, awskms://, azurekms://)
+// loads through attestor/sign/kms; anything else is a key file.
+func loadSignerContext(ctx context.Context, ref string) (attestor.Signer, error) {
 	if ref == "" {
 		ref = os.Getenv("ATTESTOR_KEY")
 	}
 	if ref == "" {
 		return nil, attestor.Invalid(errNoKey)
 	}
+	if kms.IsURI(ref) {
+		return kms.Load(ctx, ref)
+	}
 	return sign.Load(ref)
+}
+
+// signerFlags are the flags that choose between a key (--key) and keyless
+// signing (--keyless and its servers).
+type signerFlags struct {
+	keyless       bool
+	identityToken string
+	fulcioURL     string
+	rekorURL      string
+	tsaURL        string
+	trustedRoot   string
+}
+
+func (f *signerFlags) add(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.keyless, "keyless", false, "sign keyless: an ephemeral key certified by Fulcio for the CI's OIDC identity, recorded in Rekor (writes a sigstore bundle next to each envelope)")
+	fs.StringVar(&f.identityToken, "identity-token", "", "OIDC identity token for --keyless, or a file holding it (default: detected from GitHub Actions, GitLab SIGSTORE_ID_TOKEN or the GCP metadata server)")
+	fs.StringVar(&f.fulcioURL, "fulcio-url", sign.DefaultFulcioURL, "Fulcio instance for --keyless")
+	fs.StringVar(&f.rekorURL, "rekor-url", sign.DefaultRekorURL, "Rekor instance for --keyless (\"\" for none: then --timestamp-server-url is required)")
+	fs.StringVar(&f.tsaURL, "timestamp-server-url", "", "RFC 3161 timestamp authority for --keyless (e.g. https://timestamp.sigstore.dev/api/v1/timestamp)")
+	fs.StringVar(&f.trustedRoot, "trusted-root", "", "sigstore trusted_root.json: with --keyless, check each bundle against it before writing it")
+}
+
+// signer returns the keyless signer the flags describe, or the signer of
+// key (see loadSignerContext).
+func (f *signerFlags) signer(ctx context.Context, g *globals, key string) (attestor.Signer, error) {
+	if !f.keyless {
+		return loadSignerContext(ctx, key)
+	}
+	if key != "" {
+		return nil, attestor.Invalid(errors.New("--key and --keyless: choose one"))
+	}
+	opts := []sign.KeylessOption{
+		sign.WithFulcioURL(f.fulcioURL),
+		sign.WithRekorURL(f.rekorURL),
+		sign.WithKeylessLogger(g.logger),
+		sign.WithTokenOptions(sign.WithMask(githubMask(g))),
+	}
+	if f.tsaURL != "" {
+		opts = append(opts, sign.WithTSAURL(f.tsaURL))
+	}
+	if f.trustedRoot != "" {
+		tr, err := sign.LoadTrustedRoot(f.trustedRoot)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, sign.WithTrustedMaterial(tr))
+	}
+	if f.identityToken != "" {
+		tok := f.identityToken
+		if data, err := os.ReadFile(tok); err == nil {
+			tok = strings.TrimSpace(string(data))
+		} else if strings.Count(tok, ".") != 2 {
+			return nil, attestor.Invalid(errors.New("--identity-token: neither a JWT nor a readable file"))
+		}
+		opts = append(opts, sign.WithTokenSource(sign.StaticToken(tok)))
+	}
+	return sign.NewKeyless(ctx, opts...)
+}
+
+// githubMask returns the mask function of identity tokens: in GitHub
+// Actions, the ::add-mask:: workflow command, so that the runner hides the
+// token should anything print it; elsewhere nothing.
+func githubMask(g *globals) func(string) {
+	if os.Getenv("GITHUB_ACTIONS") != "true" {
+		return nil
+	}
+	return func(secret string) {
+		fmt.Fprintf(g.stderr, "::add-mask::%s\n", secret)
+	}
 }

@@ -86,8 +86,8 @@ func newRetryClient(o *options) *retryablehttp.Client {
 		Backoff:      backoff,
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 		PrepareRetry: func(req *http.Request) error {
-			if hook, ok := req.Context().Value(retryHookKey{}).(func(context.Context) error); ok {
-				return hook(req.Context())
+			if hook, ok := req.Context().Value(retryHookKey{}).(func(context.Context) error); ok && hook != nil {
+				return hook(context.WithValue(req.Context(), retryHookKey{}, nil))
 			}
 			return nil
 		},
@@ -145,8 +145,12 @@ func (c *Client) call(ctx context.Context, method, url string, body, out proto.M
 			return fmt.Errorf("encoding %s request: %w", method, err)
 		}
 	}
+	// The hook belongs to this request only: requests that it makes, or
+	// that a caller makes with this context, must not inherit it.
 	if hook != nil {
 		ctx = context.WithValue(ctx, retryHookKey{}, hook)
+	} else if ctx.Value(retryHookKey{}) != nil {
+		ctx = context.WithValue(ctx, retryHookKey{}, nil)
 	}
 	var rbody any
 	if data != nil {

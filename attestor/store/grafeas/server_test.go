@@ -113,10 +113,17 @@ type server struct {
 	TLS    *tlsFiles
 }
 
-// startServer starts the server on a free loopback port and stops it when
-// the test ends. With tlsOn, it requires client certificates (the server's
-// only TLS mode).
+// startServer starts the server with its memstore on a free loopback port
+// and stops it when the test ends. With tlsOn, it requires client
+// certificates (the server's only TLS mode).
 func startServer(t *testing.T, tlsOn bool) *server {
+	t.Helper()
+	return startServerWith(t, tlsOn, "  storage_type: \"memstore\"\n")
+}
+
+// startServerWith starts the server with the given storage configuration
+// (YAML lines under "grafeas:").
+func startServerWith(t *testing.T, tlsOn bool, storage string) *server {
 	t.Helper()
 	bin := grafeasServer(t)
 	dir := t.TempDir()
@@ -126,7 +133,7 @@ func startServer(t *testing.T, tlsOn bool) *server {
 	}
 	var lastErr error
 	for range 3 { // the free port may be taken before the server binds it
-		s, err := tryStart(t, bin, dir, tf)
+		s, err := tryStart(t, bin, dir, tf, storage)
 		if err == nil {
 			return s
 		}
@@ -136,7 +143,7 @@ func startServer(t *testing.T, tlsOn bool) *server {
 	return nil
 }
 
-func tryStart(t *testing.T, bin, dir string, tf *tlsFiles) (*server, error) {
+func tryStart(t *testing.T, bin, dir string, tf *tlsFiles, storage string) (*server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -150,7 +157,7 @@ func tryStart(t *testing.T, bin, dir string, tf *tlsFiles) (*server, error) {
 		scheme = "https"
 		hc.Transport = &http.Transport{TLSClientConfig: tf.clientConfig(t)}
 	}
-	cfg += "    cors_allowed_origins:\n  storage_type: \"memstore\"\n"
+	cfg += "    cors_allowed_origins:\n" + storage
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err

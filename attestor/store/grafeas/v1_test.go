@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,8 +81,14 @@ func TestV1Occurrences(t *testing.T) {
 func TestRetry503ThenSuccess(t *testing.T) {
 	t.Parallel()
 	f := newFakeV1(t)
+	var mu sync.Mutex
+	failed := map[string]int{}
 	f.setFault(func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if n%3 != 0 { // two of every three requests fail
+		mu.Lock()
+		defer mu.Unlock()
+		key := r.Method + " " + r.URL.String()
+		if failed[key] < 2 { // each request fails twice, then succeeds
+			failed[key]++
 			apiErr(w, http.StatusServiceUnavailable, "UNAVAILABLE", "try again")
 			return true
 		}

@@ -21,6 +21,10 @@ import (
 const (
 	suffixEnvelope = ".dsse.json"
 	suffixBundle   = ".bundle.json"
+	// suffixWorkspaceBundle ends the name of a sigstore bundle written
+	// next to a workspace envelope (sign.BundleExt):
+	// <step>.<keyid8>.sigstore.json beside <step>.<keyid8>.dsse.json.
+	suffixWorkspaceBundle = ".sigstore.json"
 	// maxNameKey bounds the escaped subject name used as a directory
 	// name; longer names are hashed.
 	maxNameKey = 128
@@ -213,8 +217,10 @@ func readBounded(path string, limit int64) ([]byte, error) {
 
 // ReadWorkspace returns the signed envelopes of ws (step records and
 // provenance, as ws.Envelopes lists them) as attestations, in ws.Envelopes
-// order, with the workspace file name of each. An envelope that does not
-// parse, or is larger than store.MaxEnvelopeSize, fails the call.
+// order, with the workspace file name of each. A sigstore bundle written
+// next to an envelope (<name>.sigstore.json for <name>.dsse.json) becomes
+// its Bundle. An envelope that does not parse, or is larger than
+// store.MaxEnvelopeSize, fails the call.
 func ReadWorkspace(ws *attestor.Workspace) (atts []store.Attestation, names []string, err error) {
 	names, err = ws.Envelopes()
 	if err != nil {
@@ -225,7 +231,12 @@ func ReadWorkspace(ws *attestor.Workspace) (atts []store.Attestation, names []st
 		if err != nil {
 			return nil, nil, attestor.Invalid(err)
 		}
-		a, err := store.NewAttestation(data, nil)
+		bundlePath := ws.Path(strings.TrimSuffix(name, attestor.SuffixEnvelope) + suffixWorkspaceBundle)
+		bundle, err := readBounded(bundlePath, store.MaxBundleSize)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, attestor.Invalid(err)
+		}
+		a, err := store.NewAttestation(data, bundle)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", ws.Path(name), err)
 		}

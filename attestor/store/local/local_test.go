@@ -93,9 +93,16 @@ func TestReadWorkspace(t *testing.T) {
 	if err := ws.Write(attestor.AttestationName("provenance", "abcdef12"), p.Envelope); err != nil {
 		t.Fatal(err)
 	}
+	bundle := []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`)
+	if err := ws.Write("build.abcdef12.sigstore.json", bundle); err != nil {
+		t.Fatal(err)
+	}
 	atts, names, err := local.ReadWorkspace(ws)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if string(atts[1].Bundle) != string(bundle) || atts[0].Bundle != nil {
+		t.Errorf("bundles not read next to their envelopes: %q, %q", atts[0].Bundle, atts[1].Bundle)
 	}
 	if len(names) != 2 {
 		t.Fatalf("names = %v", names)

@@ -22,9 +22,11 @@ const MediaTypeBundle = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 // NewBundle returns a sigstore bundle v0.3 (protobuf-specs
 // dev.sigstore.bundle.v1.Bundle, in its JSON form) for a key-signed DSSE
-// envelope: the envelope as content and hint as the public key
-// identifier, the verification material of a key-signed bundle. An empty
-// hint uses the envelope's first signature's keyid. The bundle has no
+// envelope with one signature: the envelope as content and hint as the
+// public key identifier, the verification material of a key-signed
+// bundle. An empty hint uses the signature's keyid. The signature's keyid
+// is left out of the bundle, as cosign leaves it out: sigstore-go skips a
+// signature whose keyid is not the key's SSH fingerprint. The bundle has no
 // transparency log entry or timestamp: verifiers must be told to accept
 // that (cosign --insecure-ignore-tlog). Keyless bundles are not made here.
 func NewBundle(envelope []byte, hint string) ([]byte, error) {
@@ -38,6 +40,9 @@ func NewBundle(envelope []byte, hint string) ([]byte, error) {
 			return nil, attestor.Invalid(fmt.Errorf("DSSE payload is not base64: %w", err))
 		}
 	}
+	if len(env.Signatures) != 1 {
+		return nil, attestor.Invalid(fmt.Errorf("a sigstore bundle carries a DSSE envelope with one signature, not %d", len(env.Signatures)))
+	}
 	pe := &protodsse.Envelope{Payload: payload, PayloadType: env.PayloadType}
 	for i, s := range env.Signatures {
 		sig, err := base64.StdEncoding.DecodeString(s.Sig)
@@ -46,7 +51,7 @@ func NewBundle(envelope []byte, hint string) ([]byte, error) {
 				return nil, attestor.Invalid(fmt.Errorf("DSSE signature %d is not base64: %w", i, err))
 			}
 		}
-		pe.Signatures = append(pe.Signatures, &protodsse.Signature{Sig: sig, Keyid: s.KeyID})
+		pe.Signatures = append(pe.Signatures, &protodsse.Signature{Sig: sig})
 	}
 	if hint == "" {
 		hint = env.Signatures[0].KeyID
@@ -75,24 +80,36 @@ func NewBundle(envelope []byte, hint string) ([]byte, error) {
 // bundle without a DSSE envelope returns an error matching
 // attestor.ErrInvalidInput.
 func EnvelopeFromBundle(bundle []byte) ([]byte, error) {
+	env, _, err := envelopeFromBundle(bundle, "")
+	return env, err
+}
+
+// envelopeFromBundle returns the bundle's envelope and its public key
+// hint. keyID, when not empty, is given to a signature without one.
+func envelopeFromBundle(bundle []byte, keyID string) ([]byte, string, error) {
 	b := &protobundle.Bundle{}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(bundle, b); err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("decoding sigstore bundle: %w", err))
+		return nil, "", attestor.Invalid(fmt.Errorf("decoding sigstore bundle: %w", err))
 	}
 	pe := b.GetDsseEnvelope()
 	if pe == nil {
-		return nil, attestor.Invalid(errors.New("sigstore bundle has no DSSE envelope"))
+		return nil, "", attestor.Invalid(errors.New("sigstore bundle has no DSSE envelope"))
 	}
+	hint := b.GetVerificationMaterial().GetPublicKey().GetHint()
 	env := dsse.Envelope{
 		PayloadType: pe.GetPayloadType(),
 		Payload:     base64.StdEncoding.EncodeToString(pe.GetPayload()),
 	}
 	for _, s := range pe.GetSignatures() {
-		env.Signatures = append(env.Signatures, dsse.Signature{KeyID: s.GetKeyid(), Sig: base64.StdEncoding.EncodeToString(s.GetSig())})
+		id := s.GetKeyid()
+		if id == "" {
+			id = keyID
+		}
+		env.Signatures = append(env.Signatures, dsse.Signature{KeyID: id, Sig: base64.StdEncoding.EncodeToString(s.GetSig())})
 	}
 	out, err := json.Marshal(env)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return out, nil
+	return out, hint, nil
 }

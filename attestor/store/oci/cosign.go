@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -128,10 +127,9 @@ func (r *Registry) putCosign(ctx context.Context, rec *recorder, repo name.Repos
 	written := map[string]bool{}
 	var order []string
 	done := func() []string { return order }
-	var lastWrite time.Duration
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			if err := r.settle(ctx, lastWrite); err != nil {
+			if err := r.settle(ctx); err != nil {
 				return done(), err
 			}
 		}
@@ -173,7 +171,6 @@ func (r *Registry) putCosign(ctx context.Context, rec *recorder, repo name.Repos
 		}
 		// Last check before writing: another writer may have replaced the
 		// image while the blobs went up.
-		start := time.Now()
 		if r.o.dryRun == nil {
 			now, err := f.head(tag)
 			if err != nil {
@@ -194,7 +191,6 @@ func (r *Registry) putCosign(ctx context.Context, rec *recorder, repo name.Repos
 		if err := r.putManifest(ctx, rec, tag, raw, mt); err != nil {
 			return done(), err
 		}
-		lastWrite = time.Since(start)
 		for _, it := range missing {
 			if !written[it.digest] {
 				written[it.digest] = true

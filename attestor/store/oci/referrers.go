@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -125,10 +124,9 @@ func (r *Registry) putReferrers(ctx context.Context, rec *recorder, repo name.Re
 	uploaded := map[v1.Hash]bool{}
 	written := map[string]bool{}
 	var order []string
-	var lastWrite time.Duration
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			if err := r.settle(ctx, lastWrite); err != nil {
+			if err := r.settle(ctx); err != nil {
 				return order, err
 			}
 		}
@@ -168,11 +166,9 @@ func (r *Registry) putReferrers(ctx context.Context, rec *recorder, repo name.Re
 				}
 				uploaded[ref.digest] = true
 			}
-			start := time.Now()
 			if err := r.putManifest(ctx, rec, repo.Digest(ref.digest.String()), ref.raw, types.OCIManifestSchema1); err != nil {
 				return order, err
 			}
-			lastWrite = max(lastWrite, time.Since(start))
 			if r.o.dryRun != nil {
 				descs = append(descs, v1.Descriptor{
 					MediaType:    types.OCIManifestSchema1,
@@ -236,9 +232,18 @@ func (r *Registry) referrersAPI(ctx context.Context, d name.Digest) (bool, error
 	return resp.StatusCode == http.StatusOK && resp.Header.Get("Content-Type") == string(types.OCIImageIndex), nil
 }
 
+// referred is an attestation read from a referrer, with the envelope
+// digest its manifest is annotated with (AnnotationEnvelopeDigest): the
+// digest of the envelope pushed, which a bundle may carry re-encoded
+// (without keyids).
+type referred struct {
+	att  store.Attestation
+	want string
+}
+
 // getReferrers returns the attestations in d's referrers: sigstore
 // bundles and DSSE envelopes.
-func (r *Registry) getReferrers(f *fetcher, repo name.Repository, d name.Digest) ([]store.Attestation, error) {
+func (r *Registry) getReferrers(f *fetcher, repo name.Repository, d name.Digest) ([]referred, error) {
 	descs, err := f.referrers(d)
 	if err != nil {
 		if isContentError(err) {
@@ -247,7 +252,7 @@ func (r *Registry) getReferrers(f *fetcher, repo name.Repository, d name.Digest)
 		}
 		return nil, err
 	}
-	var out []store.Attestation
+	var out []referred
 	for _, desc := range descs {
 		if !attestationArtifact(desc.ArtifactType) {
 			continue
@@ -276,7 +281,7 @@ func attestationArtifact(at string) bool {
 	return strings.HasPrefix(at, "application/vnd.dev.sigstore.bundle")
 }
 
-func (r *Registry) readReferrer(f *fetcher, repo name.Repository, d name.Digest, desc v1.Descriptor) ([]store.Attestation, error) {
+func (r *Registry) readReferrer(f *fetcher, repo name.Repository, d name.Digest, desc v1.Descriptor) ([]referred, error) {
 	if desc.Size > MaxManifestSize {
 		return nil, fmt.Errorf("manifest of %d bytes: %w", desc.Size, ErrResponseTooLarge)
 	}
@@ -297,7 +302,8 @@ func (r *Registry) readReferrer(f *fetcher, repo name.Repository, d name.Digest,
 	if m.Subject == nil || m.Subject.Digest.String() != d.DigestStr() {
 		return nil, fmt.Errorf("referrer's subject is not %s", d.DigestStr())
 	}
-	var out []store.Attestation
+	want := m.Annotations[AnnotationEnvelopeDigest]
+	var out []referred
 	for i, l := range m.Layers {
 		if i >= MaxLayers {
 			break
@@ -308,22 +314,48 @@ func (r *Registry) readReferrer(f *fetcher, repo name.Repository, d name.Digest,
 			if err != nil {
 				return out, err
 			}
-			env, err := EnvelopeFromBundle(b)
+			a, err := attestationFromBundle(b, want)
 			if err != nil {
 				return out, err
 			}
-			a, err := store.NewAttestation(env, b)
-			if err != nil {
-				return out, err
-			}
-			out = append(out, a)
+			out = append(out, referred{a, want})
 		case string(l.MediaType) == MediaTypeDSSE:
 			a, err := f.envelope(repo, l)
 			if err != nil {
 				return out, err
 			}
-			out = append(out, a)
+			out = append(out, referred{a, want})
 		}
 	}
 	return out, nil
+}
+
+// attestationFromBundle returns the attestation a bundle carries. A bundle
+// this package wrote has no keyid in its signature (see NewBundle) and the
+// keyid as its hint; want, the envelope digest its manifest is annotated
+// with, tells when putting the hint back restores the envelope pushed.
+func attestationFromBundle(bundle []byte, want string) (store.Attestation, error) {
+	env, hint, err := envelopeFromBundle(bundle, "")
+	if err != nil {
+		return store.Attestation{}, err
+	}
+	a, err := store.NewAttestation(env, bundle)
+	if err != nil {
+		return store.Attestation{}, err
+	}
+	if dg, _ := a.Digest(); want == "" || dg == want || hint == "" {
+		return a, nil
+	}
+	env2, _, err := envelopeFromBundle(bundle, hint)
+	if err != nil {
+		return a, nil
+	}
+	a2, err := store.NewAttestation(env2, bundle)
+	if err != nil {
+		return a, nil
+	}
+	if dg, _ := a2.Digest(); dg == want {
+		return a2, nil
+	}
+	return a, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -82,11 +81,6 @@ func (r *Registry) NameOptions() []name.Option {
 		return []name.Option{name.Insecure}
 	}
 	return nil
-}
-
-// Subject returns the subject of the image d.
-func (r *Registry) Subject(d name.Digest) (store.Subject, error) {
-	return store.ImageSubject(d)
 }
 
 // ref returns the repository and the image digest reference of subject.
@@ -231,7 +225,26 @@ func (r *Registry) Get(ctx context.Context, subject store.Subject) ([]store.Atte
 	if err != nil {
 		return nil, fmt.Errorf("reading attestations of %s (referrers): %w", d, r.classify(err))
 	}
-	out, bad := store.Dedupe(append(att, ref...))
+	// A referrer annotated with the digest of an envelope the .att image
+	// has carries the same attestation (its bundle may hold the envelope
+	// re-encoded, without keyids): its bundle goes with that copy.
+	have := map[string]int{}
+	for i, a := range att {
+		if dg, err := a.Digest(); err == nil {
+			have[dg] = i
+		}
+	}
+	all := att
+	for _, ra := range ref {
+		if i, ok := have[ra.want]; ok && ra.want != "" {
+			if all[i].Bundle == nil {
+				all[i].Bundle = ra.att.Bundle
+			}
+			continue
+		}
+		all = append(all, ra.att)
+	}
+	out, bad := store.Dedupe(all)
 	for _, err := range bad {
 		r.o.logger.Warn("skipping attestation", "image", d.String(), "err", err)
 	}
@@ -278,18 +291,14 @@ func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
 // settle waits for other writers' requests in flight to land before
-// checking a write: the settle time or four times as long as our own last
-// write took (another writer's may take as long), whichever is longer,
+// checking a write: the settle time, or eight round trips of the last
+// request (another writer's write may take as long), whichever is longer,
 // jittered up to twice that.
-func (r *Registry) settle(ctx context.Context, lastWrite time.Duration) error {
-	d := max(r.o.settle, 4*lastWrite)
+func (r *Registry) settle(ctx context.Context) error {
+	d := max(r.o.settle, 8*lastRTT(ctx))
 	return sleep(ctx, backoff(2*d, 2*d, 1))
 }
 
-// retryWait is the wait before conflict retry i.
-func (r *Registry) retryWait(i int) time.Duration {
-	return backoff(r.o.settle, r.o.maxBackoff, i)
-}
 
 // PushImage resolves the image ref (a tag is resolved to its digest, which
 // is what the attestations are attached to) and pushes atts to it.

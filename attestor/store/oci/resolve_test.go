@@ -20,8 +20,8 @@ import (
 	"github.com/attestor/attestor/attestor/store/oci"
 )
 
-// fastRetry keeps the retries of a failing registry short.
-var fastRetry = remote.WithRetryBackoff(remote.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 2})
+// resolveFastRetry keeps the retries of a failing registry short.
+var resolveFastRetry = remote.WithRetryBackoff(remote.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 2})
 
 // resolveRegistry starts an in-process registry behind wrap (nil: none) on
 // 127.0.0.1 and pushes an image (tag app:v1) and an index (tag
@@ -53,10 +53,10 @@ func resolveRegistry(t *testing.T, wrap func(http.Handler) http.Handler) (host, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(appTag, img, remote.WithTransport(pushTransport{})); err != nil {
+	if err := remote.Write(appTag, img, remote.WithTransport(resolvePushTransport{})); err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.WriteIndex(multiTag, idx, remote.WithTransport(pushTransport{})); err != nil {
+	if err := remote.WriteIndex(multiTag, idx, remote.WithTransport(resolvePushTransport{})); err != nil {
 		t.Fatal(err)
 	}
 	d, _ := img.Digest()
@@ -64,18 +64,18 @@ func resolveRegistry(t *testing.T, wrap func(http.Handler) http.Handler) (host, 
 	return host, d.String(), di.String()
 }
 
-// pushTransport marks the fixture's own requests, which the fault
+// resolvePushTransport marks the fixture's own requests, which the fault
 // injectors let through.
-type pushTransport struct{}
+type resolvePushTransport struct{}
 
-func (pushTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (resolvePushTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(req.Context())
 	req.Header.Set("X-Fixture", "1")
 	return http.DefaultTransport.RoundTrip(req)
 }
 
-// fault answers every request that is not the fixture's with fn.
-func fault(fn func(w http.ResponseWriter, r *http.Request, next http.Handler)) func(http.Handler) http.Handler {
+// resolveFault answers every request that is not the fixture's with fn.
+func resolveFault(fn func(w http.ResponseWriter, r *http.Request, next http.Handler)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("X-Fixture") != "" {
@@ -96,7 +96,7 @@ func TestResolve(t *testing.T) {
 	}{
 		{"registry", nil},
 		// A registry that does not answer HEAD for manifests: GET is used.
-		{"no HEAD", fault(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		{"no HEAD", resolveFault(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 			if r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/manifests/") {
 				w.WriteHeader(http.StatusMethodNotAllowed)
 				return
@@ -104,7 +104,7 @@ func TestResolve(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})},
 		// A registry whose HEAD answer has no digest header.
-		{"HEAD without digest", fault(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		{"HEAD without digest", resolveFault(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 			if r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/manifests/") {
 				w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
 				w.Header().Set("Content-Length", "10")
@@ -123,7 +123,7 @@ func TestResolve(t *testing.T) {
 				"oci://" + host + "/team/app@" + imgDigest: host + "/team/app@" + imgDigest,
 				host + "/team/multi:v1":                    host + "/team/multi@" + idxDigest,
 			} {
-				got, err := oci.Resolve(ctx, ref, fastRetry)
+				got, err := oci.Resolve(ctx, ref, resolveFastRetry)
 				if err != nil {
 					t.Errorf("Resolve(%q): %v", ref, err)
 					continue
@@ -146,10 +146,10 @@ func TestResolveErrors(t *testing.T) {
 	downHost := strings.TrimPrefix(down.URL, "http://")
 	down.Close()
 
-	failing, _, _ := resolveRegistry(t, fault(func(w http.ResponseWriter, r *http.Request, _ http.Handler) {
+	failing, _, _ := resolveRegistry(t, resolveFault(func(w http.ResponseWriter, r *http.Request, _ http.Handler) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
-	refusing, _, _ := resolveRegistry(t, fault(func(w http.ResponseWriter, r *http.Request, _ http.Handler) {
+	refusing, _, _ := resolveRegistry(t, resolveFault(func(w http.ResponseWriter, r *http.Request, _ http.Handler) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
 		io.WriteString(w, `{"errors":[{"code":"DENIED","message":"denied"}]}`)
@@ -170,7 +170,7 @@ func TestResolveErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := oci.Resolve(ctx, tc.ref, fastRetry)
+			_, err := oci.Resolve(ctx, tc.ref, resolveFastRetry)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Resolve(%q) = %v, want %v", tc.ref, err, tc.want)
 			}

@@ -26,8 +26,20 @@ func insecureTLS() *tls.Config {
 	return &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only with WithInsecure
 }
 
-// budget is the number of response bytes one Put or Get may still read.
-type budget struct{ left atomic.Int64 }
+// budget is the number of response bytes one Put or Get may still read,
+// and the round-trip time of its last request.
+type budget struct {
+	left    atomic.Int64
+	lastRTT atomic.Int64
+}
+
+// lastRTT returns the round-trip time of the last request made with ctx.
+func lastRTT(ctx context.Context) time.Duration {
+	if b, ok := ctx.Value(budgetKey{}).(*budget); ok {
+		return time.Duration(b.lastRTT.Load())
+	}
+	return 0
+}
 
 type budgetKey struct{}
 
@@ -88,7 +100,12 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func (t *roundTripper) once(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	start := time.Now()
 	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	b, _ := req.Context().Value(budgetKey{}).(*budget)
+	if b != nil {
+		b.lastRTT.Store(int64(time.Since(start)))
+	}
 	if err != nil {
 		cancel()
 		if ctx.Err() != nil && req.Context().Err() == nil {
@@ -97,7 +114,6 @@ func (t *roundTripper) once(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	limit := int64(maxResponse)
-	b, _ := req.Context().Value(budgetKey{}).(*budget)
 	resp.Body = &boundedBody{rc: resp.Body, cancel: cancel, limit: limit, budget: b}
 	return resp, nil
 }

@@ -1,0 +1,23 @@
+// Package gate is the release gate: it reads a declarative policy, fetches
+// the attestations of a subject (an image or a file) from one or more
+// stores, verifies every envelope's signature against the policy's
+// functionaries and checks the chain: every step present with at least its
+// threshold of distinct trusted signers agreeing on materials and
+// products, the in-toto artifact rules across steps, the subject among the
+// final products, the SLSA provenance (signer, subject, builder, build
+// type, source, ref, age, and the step records it binds) and any other
+// required attestation. The result is a typed, JSON-serializable value
+// with every reason a check failed, and a verification summary
+// attestation (SLSA VSA v1) can be made of it.
+//
+// The gate fails closed: a policy with no steps, a threshold below 1, a
+// missing step, an untrusted or unknown signer, an expired policy, a
+// statement about another artifact, a tampered envelope, or no
+// attestations at all is a failure, never a pass. Checks are on by
+// default; the few that can be skipped need an option whose name ends in
+// Unsafe.
+//
+// Promote copies a verified image by digest to another repository and
+// attaches a signed promotion attestation; VerifyLayout verifies classic
+// in-toto layouts over legacy links.
+package gate

@@ -1,0 +1,397 @@
+package gate
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Artifact rule types, as the in-toto specification names them.
+const (
+	RuleMatch    = "MATCH"
+	RuleAllow    = "ALLOW"
+	RuleDisallow = "DISALLOW"
+	RuleCreate   = "CREATE"
+	RuleDelete   = "DELETE"
+	RuleModify   = "MODIFY"
+	RuleRequire  = "REQUIRE"
+)
+
+// Artifact kinds a MATCH rule compares with.
+const (
+	materialsKind = "materials"
+	productsKind  = "products"
+)
+
+// rule is a compiled artifact rule.
+type rule struct {
+	raw       []string
+	typ       string
+	pattern   string
+	m         matcher
+	srcPrefix string // with a trailing "/", or empty
+	dstPrefix string // with a trailing "/", or empty
+	dstKind   string // materialsKind or productsKind
+	dstStep   string
+}
+
+func (r *rule) String() string { return strings.Join(r.raw, " ") }
+
+// parseRule parses an artifact rule as the in-toto specification writes
+// it (keywords are case-insensitive):
+//
+//	MATCH <pattern> [IN <source-path-prefix>] WITH (MATERIALS|PRODUCTS)
+//	      [IN <destination-path-prefix>] FROM <step>
+//	ALLOW|DISALLOW|CREATE|DELETE|MODIFY|REQUIRE <pattern>
+func parseRule(raw []string) (*rule, error) {
+	if len(raw) < 2 {
+		return nil, fmt.Errorf("rule %q: want a rule type and a pattern", raw)
+	}
+	r := &rule{raw: slices.Clone(raw), typ: strings.ToUpper(raw[0]), pattern: raw[1]}
+	if r.pattern == "" {
+		return nil, fmt.Errorf("rule %q: empty pattern", raw)
+	}
+	switch r.typ {
+	case RuleAllow, RuleDisallow, RuleCreate, RuleDelete, RuleModify, RuleRequire:
+		if len(raw) != 2 {
+			return nil, fmt.Errorf("rule %q: %s takes exactly one pattern", raw, r.typ)
+		}
+	case RuleMatch:
+		rest := raw[2:]
+		kw := func(i int, want string) bool { return i < len(rest) && strings.EqualFold(rest[i], want) }
+		i := 0
+		if kw(i, "IN") {
+			if i+1 >= len(rest) {
+				return nil, fmt.Errorf("rule %q: IN without a prefix", raw)
+			}
+			r.srcPrefix = rest[i+1]
+			i += 2
+		}
+		if !kw(i, "WITH") || i+1 >= len(rest) {
+			return nil, fmt.Errorf("rule %q: want MATCH <pattern> [IN <prefix>] WITH (MATERIALS|PRODUCTS) [IN <prefix>] FROM <step>", raw)
+		}
+		switch strings.ToLower(rest[i+1]) {
+		case materialsKind:
+			r.dstKind = materialsKind
+		case productsKind:
+			r.dstKind = productsKind
+		default:
+			return nil, fmt.Errorf("rule %q: WITH %q: want MATERIALS or PRODUCTS", raw, rest[i+1])
+		}
+		i += 2
+		if kw(i, "IN") {
+			if i+1 >= len(rest) {
+				return nil, fmt.Errorf("rule %q: IN without a prefix", raw)
+			}
+			r.dstPrefix = rest[i+1]
+			i += 2
+		}
+		if !kw(i, "FROM") || i+2 != len(rest) || rest[i+1] == "" {
+			return nil, fmt.Errorf("rule %q: want ... FROM <step> at the end", raw)
+		}
+		r.dstStep = rest[i+1]
+		r.srcPrefix, r.dstPrefix = dirPrefix(r.srcPrefix), dirPrefix(r.dstPrefix)
+	default:
+		return nil, fmt.Errorf("rule %q: unknown rule type %q (want MATCH, ALLOW, DISALLOW, CREATE, DELETE, MODIFY or REQUIRE)", raw, raw[0])
+	}
+	m, err := compileGlob(r.pattern)
+	if err != nil {
+		return nil, fmt.Errorf("rule %q: %w", raw, err)
+	}
+	r.m = m
+	return r, nil
+}
+
+// dirPrefix returns p with one trailing slash, as in-toto joins prefixes
+// (os.path.join(prefix, "")); empty stays empty.
+func dirPrefix(p string) string {
+	if p == "" || strings.HasSuffix(p, "/") {
+		return p
+	}
+	return p + "/"
+}
+
+// matcher is a compiled glob with the semantics of Python's fnmatch (which
+// the in-toto reference uses): '*' matches any run of characters, '/'
+// included; '?' one character; [seq] and [!seq] a character class.
+type matcher struct {
+	kind   int // matchExact, matchAll, matchPrefix, matchSuffix, matchRE
+	lit    string
+	re     *regexp.Regexp
+	source string
+}
+
+const (
+	matchExact = iota
+	matchAll
+	matchPrefix
+	matchSuffix
+	matchRE
+)
+
+func (m matcher) match(s string) bool {
+	switch m.kind {
+	case matchExact:
+		return s == m.lit
+	case matchAll:
+		return true
+	case matchPrefix:
+		return strings.HasPrefix(s, m.lit)
+	case matchSuffix:
+		return strings.HasSuffix(s, m.lit)
+	}
+	return m.re.MatchString(s)
+}
+
+// literal reports whether the pattern matches exactly one name.
+func (m matcher) literal() bool { return m.kind == matchExact }
+
+// compileGlob compiles an fnmatch pattern. Simple shapes (a literal, "*",
+// "prefix*", "*suffix") skip the regular expression.
+func compileGlob(pattern string) (matcher, error) {
+	m := matcher{source: pattern}
+	if !strings.ContainsAny(pattern, "*?[") {
+		m.kind, m.lit = matchExact, pattern
+		return m, nil
+	}
+	if strings.Trim(pattern, "*") == "" {
+		m.kind = matchAll
+		return m, nil
+	}
+	if !strings.ContainsAny(pattern, "?[") {
+		inner := strings.Trim(pattern, "*")
+		if !strings.Contains(inner, "*") {
+			switch {
+			case !strings.HasPrefix(pattern, "*"):
+				if strings.HasSuffix(pattern, "*") {
+					m.kind, m.lit = matchPrefix, inner
+					return m, nil
+				}
+			case !strings.HasSuffix(pattern, "*"):
+				m.kind, m.lit = matchSuffix, inner
+				return m, nil
+			}
+		}
+	}
+	re, err := regexp.Compile(translateGlob(pattern))
+	if err != nil {
+		return m, fmt.Errorf("pattern %q: %v", pattern, err)
+	}
+	m.kind, m.re = matchRE, re
+	return m, nil
+}
+
+// translateGlob is Python's fnmatch.translate, for Go's regexp.
+func translateGlob(pat string) string {
+	var b strings.Builder
+	b.WriteString(`^(?s:`)
+	rs := []rune(pat)
+	n := len(rs)
+	for i := 0; i < n; {
+		c := rs[i]
+		i++
+		switch c {
+		case '*':
+			for i < n && rs[i] == '*' {
+				i++
+			}
+			b.WriteString(`.*`)
+		case '?':
+			b.WriteString(`.`)
+		case '[':
+			j := i
+			if j < n && rs[j] == '!' {
+				j++
+			}
+			if j < n && rs[j] == ']' {
+				j++
+			}
+			for j < n && rs[j] != ']' {
+				j++
+			}
+			if j >= n {
+				b.WriteString(`\[`)
+				continue
+			}
+			stuff := rs[i:j]
+			i = j + 1
+			var cls strings.Builder
+			for k, r := range stuff {
+				switch {
+				case k == 0 && r == '!':
+					cls.WriteRune('^')
+				case r == '\\' || r == '[' || r == ']' || (k == 0 && r == '^'):
+					cls.WriteRune('\\')
+					cls.WriteRune(r)
+				default:
+					cls.WriteRune(r)
+				}
+			}
+			b.WriteString("[" + cls.String() + "]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString(`)$`)
+	return b.String()
+}
+
+// artifactSet is the materials or products of one step record: artifact
+// name → its digests in a canonical form ("alg:hex,alg:hex", sorted), so
+// two artifacts are the same when their strings are equal (in-toto
+// compares the hash dictionaries).
+type artifactSet map[string]string
+
+// stepArtifacts are one step's materials and products.
+type stepArtifacts struct {
+	materials, products artifactSet
+}
+
+func (s *stepArtifacts) kind(k string) artifactSet {
+	if k == materialsKind {
+		return s.materials
+	}
+	return s.products
+}
+
+func canonicalDigest(d map[string]string) string {
+	if len(d) == 1 {
+		for k, v := range d {
+			return k + ":" + v
+		}
+	}
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k + ":" + d[k])
+	}
+	return b.String()
+}
+
+// applyRules applies rules to the srcKind artifacts (materialsKind or
+// productsKind) of the step step, as the in-toto reference does: every
+// artifact starts in a queue, each rule consumes the queued artifacts it
+// authorizes, DISALLOW fails if it matches a queued artifact, REQUIRE if
+// its file is not queued. It returns the first failure, nil if none; steps
+// holds the other steps' artifacts for MATCH (a missing one matches
+// nothing).
+func applyRules(rules []*rule, step string, srcKind string, steps map[string]*stepArtifacts) error {
+	src := steps[step]
+	artifacts := src.kind(srcKind)
+	queue := make(map[string]struct{}, len(artifacts))
+	for name := range artifacts {
+		queue[name] = struct{}{}
+	}
+	for _, r := range rules {
+		if len(queue) == 0 && r.typ != RuleRequire {
+			continue
+		}
+		switch r.typ {
+		case RuleDisallow:
+			var hit []string
+			eachMatch(queue, r.m, func(name string) {
+				hit = append(hit, name)
+			})
+			if len(hit) > 0 {
+				return fmt.Errorf("%s %s disallowed by rule %q", srcKind, listSome(hit), r.String())
+			}
+		case RuleRequire:
+			if _, ok := queue[r.pattern]; !ok {
+				return fmt.Errorf("rule %q: %s %q not found among the unconsumed %s", r.String(), srcKind, r.pattern, srcKind)
+			}
+		case RuleAllow:
+			eachMatch(queue, r.m, func(name string) { delete(queue, name) })
+		case RuleCreate:
+			eachMatch(queue, r.m, func(name string) {
+				_, inM := src.materials[name]
+				_, inP := src.products[name]
+				if !inM && inP {
+					delete(queue, name)
+				}
+			})
+		case RuleDelete:
+			eachMatch(queue, r.m, func(name string) {
+				_, inM := src.materials[name]
+				_, inP := src.products[name]
+				if inM && !inP {
+					delete(queue, name)
+				}
+			})
+		case RuleModify:
+			eachMatch(queue, r.m, func(name string) {
+				m, inM := src.materials[name]
+				p, inP := src.products[name]
+				if inM && inP && m != p {
+					delete(queue, name)
+				}
+			})
+		case RuleMatch:
+			dst, ok := steps[r.dstStep]
+			if !ok {
+				continue
+			}
+			dstArtifacts := dst.kind(r.dstKind)
+			consume := func(name string) {
+				rel := name
+				if r.srcPrefix != "" {
+					if !strings.HasPrefix(name, r.srcPrefix) {
+						return
+					}
+					rel = name[len(r.srcPrefix):]
+				}
+				if !r.m.match(rel) {
+					return
+				}
+				if d, ok := dstArtifacts[r.dstPrefix+rel]; ok && d == artifacts[name] {
+					delete(queue, name)
+				}
+			}
+			if r.m.literal() {
+				if _, ok := queue[r.srcPrefix+r.pattern]; ok {
+					consume(r.srcPrefix + r.pattern)
+				}
+				continue
+			}
+			for name := range queue {
+				consume(name)
+			}
+		}
+	}
+	return nil
+}
+
+// eachMatch calls f for every queued name the matcher matches; f may
+// delete the name from the queue.
+func eachMatch(queue map[string]struct{}, m matcher, f func(string)) {
+	if m.literal() {
+		if _, ok := queue[m.lit]; ok {
+			f(m.lit)
+		}
+		return
+	}
+	for name := range queue {
+		if m.match(name) {
+			f(name)
+		}
+	}
+}
+
+// listSome formats up to 10 names, sorted.
+func listSome(names []string) string {
+	sort.Strings(names)
+	if len(names) > 10 {
+		return fmt.Sprintf("%q and %d more", names[:10], len(names)-10)
+	}
+	return fmt.Sprintf("%q", names)
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }

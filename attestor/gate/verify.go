@@ -1,0 +1,702 @@
+package gate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/store"
+	"github.com/attestor/attestor/provenance"
+)
+
+// Statement types the gate reads.
+const (
+	statementV1  = "https://in-toto.io/Statement/v1"
+	statementV01 = "https://in-toto.io/Statement/v0.1"
+)
+
+// Option configures a Verifier.
+type Option func(*options) error
+
+type options struct {
+	clock         func() time.Time
+	logger        *slog.Logger
+	expiredUnsafe bool
+}
+
+func defaultOptions() options {
+	return options{clock: time.Now, logger: slog.New(slog.DiscardHandler)}
+}
+
+// WithClock sets the clock the policy's expiry and the provenance's age
+// are checked against. The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return attestor.Invalid(errors.New("gate: nil clock"))
+		}
+		o.clock = now
+		return nil
+	}
+}
+
+// WithLogger logs the verification's progress at debug level to l. The
+// default discards logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return attestor.Invalid(errors.New("gate: nil logger"))
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithExpiredPolicyUnsafe accepts a policy whose expiry has passed: the
+// result carries a warning instead of an ErrPolicyExpired reason. Use it
+// only to investigate old builds. The default rejects expired policies.
+func WithExpiredPolicyUnsafe() Option {
+	return func(o *options) error {
+		o.expiredUnsafe = true
+		return nil
+	}
+}
+
+// Verifier verifies subjects against a policy. It is immutable and safe
+// for concurrent use.
+type Verifier struct {
+	policy *Policy
+	opts   options
+	// trusted key id → verifier, and → functionary names.
+	verifiers   []dsse.Verifier
+	keyIDs      map[string]bool
+	functionary map[string][]string
+	// functionary name → key id.
+	keyOf map[string]string
+}
+
+// NewVerifier returns a Verifier for p, a policy from ParsePolicy,
+// LoadPolicy or Policy.Compile. Checks are all on; see the ...Unsafe
+// options.
+func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
+	if p == nil || !p.compiled {
+		return nil, attestor.Invalid(errors.New("gate: the policy is nil or not compiled (use ParsePolicy, LoadPolicy or Policy.Compile)"))
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	v := &Verifier{policy: p, opts: o, keyIDs: map[string]bool{}, functionary: map[string][]string{}, keyOf: map[string]string{}}
+	names := make([]string, 0, len(p.keys))
+	for name := range p.keys {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		key := p.keys[name]
+		id, _ := key.KeyID()
+		v.keyOf[name] = id
+		v.functionary[id] = append(v.functionary[id], name)
+		if !v.keyIDs[id] {
+			v.keyIDs[id] = true
+			v.verifiers = append(v.verifiers, key)
+		}
+	}
+	return v, nil
+}
+
+// Policy returns the Verifier's policy.
+func (v *Verifier) Policy() *Policy { return v.policy }
+
+// envelope is one attestation as examined.
+type envelope struct {
+	raw       []byte
+	rawDigest string
+	envDigest string
+	env       *dsse.Envelope
+	keyIDs    []string // trusted keys that verified it
+	st        *statement
+	claimed   *statement // decoded without verification, to report
+	res       *EnvelopeResult
+	record    *record
+}
+
+// statement is the part of an in-toto statement the gate reads.
+type statement struct {
+	Type          string            `json:"_type"`
+	Subject       []descriptor      `json:"subject"`
+	PredicateType string            `json:"predicateType"`
+	Predicate     json.RawMessage   `json:"predicate"`
+	payload       []byte            `json:"-"`
+	annotations   map[string]string `json:"-"`
+}
+
+type descriptor struct {
+	Name   string            `json:"name"`
+	URI    string            `json:"uri"`
+	Digest map[string]string `json:"digest"`
+}
+
+type linkPredicate struct {
+	Name       string         `json:"name"`
+	Command    []string       `json:"command"`
+	Materials  []descriptor   `json:"materials"`
+	Byproducts map[string]any `json:"byproducts"`
+}
+
+// record is a verified step record.
+type record struct {
+	env       *envelope
+	step      string
+	command   []string
+	artifacts stepArtifacts
+	print     string // fingerprint of materials and products
+}
+
+func decodeStatement(payload []byte) (*statement, error) {
+	st := &statement{}
+	if err := json.Unmarshal(payload, st); err != nil {
+		return nil, fmt.Errorf("decoding statement: %v", err)
+	}
+	if st.Type != statementV1 && st.Type != statementV01 {
+		return nil, fmt.Errorf("statement type %q is not an in-toto statement", st.Type)
+	}
+	if st.PredicateType == "" {
+		return nil, errors.New("statement has no predicate type")
+	}
+	st.payload = payload
+	return st, nil
+}
+
+func (st *statement) about(s store.Subject) bool {
+	return describes(st.Subject, s)
+}
+
+func describes(rds []descriptor, s store.Subject) bool {
+	for _, rd := range rds {
+		if rd.Digest[s.Digest.Algorithm] == s.Digest.Hex && s.Digest.Hex != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func toRecord(e *envelope) (*record, error) {
+	st := e.st
+	if st.Type != statementV1 {
+		return nil, fmt.Errorf("step record of statement type %q (want %s)", st.Type, statementV1)
+	}
+	var link linkPredicate
+	if err := json.Unmarshal(st.Predicate, &link); err != nil {
+		return nil, fmt.Errorf("decoding link predicate: %v", err)
+	}
+	if err := attestor.ValidateStepName(link.Name); err != nil {
+		return nil, err
+	}
+	r := &record{env: e, step: link.Name, command: link.Command}
+	r.artifacts.materials = artifactsOf(link.Materials)
+	if s, _ := link.Byproducts["subjects"].(string); s == "materials" {
+		r.artifacts.products = artifactSet{}
+	} else {
+		r.artifacts.products = artifactsOf(st.Subject)
+	}
+	r.print = fingerprint(r.artifacts)
+	return r, nil
+}
+
+func artifactsOf(rds []descriptor) artifactSet {
+	set := make(artifactSet, len(rds))
+	for _, rd := range rds {
+		name := rd.Name
+		if name == "" {
+			name = rd.URI
+		}
+		set[name] = canonicalDigest(rd.Digest)
+	}
+	return set
+}
+
+func fingerprint(a stepArtifacts) string {
+	h := sha256.New()
+	for _, set := range []artifactSet{a.materials, a.products} {
+		names := make([]string, 0, len(set))
+		for n := range set {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			h.Write([]byte(n))
+			h.Write([]byte{0})
+			h.Write([]byte(set[n]))
+			h.Write([]byte{0})
+		}
+		h.Write([]byte{1})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// verification is the state of one Verify call.
+type verification struct {
+	v       *Verifier
+	p       *Policy
+	subject store.Subject
+	now     time.Time
+	res     *Result
+	errs    []error
+	envs    []*envelope
+}
+
+func (vr *verification) fail(kind error, step, format string, args ...any) string {
+	msg := fmt.Sprintf(format, args...)
+	vr.errs = append(vr.errs, &ReasonError{Kind: kind, Step: step, Msg: msg})
+	vr.res.Reasons = append(vr.res.Reasons, Reason{Code: codeOf(kind), Step: step, Message: msg})
+	return msg
+}
+
+// Verify verifies the attestations atts of subject against the policy and
+// returns the result. Every attestation given is examined (duplicates, by
+// store.Attestation.Digest, once); fetching them is the caller's business
+// (see Fetch).
+//
+// The result is never nil unless err is a usage error or ctx's. On a pass
+// err is nil and Result.Verified is true. On a failure err joins one
+// *ReasonError per reason, each matching ErrVerification and its sentinel
+// (ErrMissingStep, ErrThreshold, ...), and the result lists the same
+// reasons.
+func (v *Verifier) Verify(ctx context.Context, subject store.Subject, atts []store.Attestation) (*Result, error) {
+	if subject.Digest.Hex == "" || subject.Digest.Algorithm == "" {
+		return nil, attestor.Invalid(fmt.Errorf("gate: subject %q has no digest", subject.Name))
+	}
+	p := v.policy
+	vr := &verification{v: v, p: p, subject: subject, now: v.opts.clock().UTC()}
+	vr.res = &Result{
+		Subject:    SubjectRef{Name: subject.Name, Digest: subject.Digest.String()},
+		Policy:     PolicyRef{Source: p.source, Digest: p.digest, Expires: p.Expires},
+		VerifiedAt: vr.now,
+		Steps:      []StepResult{},
+		Envelopes:  []EnvelopeResult{},
+		Reasons:    []Reason{},
+	}
+
+	if !vr.now.Before(p.Expires) {
+		if v.opts.expiredUnsafe {
+			vr.res.Warnings = append(vr.res.Warnings, fmt.Sprintf("the policy expired at %s (accepted: WithExpiredPolicyUnsafe)", p.Expires.Format(time.RFC3339)))
+		} else {
+			vr.fail(ErrPolicyExpired, "", "the policy expired at %s", p.Expires.Format(time.RFC3339))
+		}
+	}
+	if err := vr.examine(ctx, atts); err != nil {
+		return nil, err
+	}
+	if len(vr.envs) == 0 {
+		vr.fail(ErrNoAttestations, "", "no attestations found for %s", subject)
+	}
+	bound := vr.checkProvenance()
+	vr.checkSteps(bound)
+	vr.checkAttestations()
+	vr.checkKeyless()
+
+	for _, e := range vr.envs {
+		vr.res.Envelopes = append(vr.res.Envelopes, *e.res)
+	}
+	sort.SliceStable(vr.res.Envelopes, func(i, j int) bool { return vr.res.Envelopes[i].Digest < vr.res.Envelopes[j].Digest })
+	vr.res.Verified = len(vr.errs) == 0
+	vr.res.Verdict = Failed
+	if vr.res.Verified {
+		vr.res.Verdict = Passed
+	}
+	v.opts.logger.Debug("verified", "subject", subject.String(), "verdict", vr.res.Verdict, "reasons", len(vr.errs))
+	return vr.res, errors.Join(vr.errs...)
+}
+
+// examine decodes and verifies every envelope.
+func (vr *verification) examine(ctx context.Context, atts []store.Attestation) error {
+	seen := map[string]bool{}
+	for _, a := range atts {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		sum := sha256.Sum256(a.Envelope)
+		e := &envelope{raw: a.Envelope, rawDigest: hex.EncodeToString(sum[:])}
+		e.res = &EnvelopeResult{Digest: e.rawDigest}
+		env, err := attestor.ParseEnvelope(a.Envelope)
+		if err != nil {
+			if seen[e.rawDigest] {
+				continue
+			}
+			seen[e.rawDigest] = true
+			vr.envs = append(vr.envs, e)
+			e.res.Status = StatusInvalid
+			e.res.Reason = vr.fail(ErrSignature, "", "envelope %s: %v", short(e.rawDigest), err)
+			continue
+		}
+		e.env, e.envDigest = env, store.EnvelopeDigest(env)
+		if seen[e.envDigest] {
+			continue
+		}
+		seen[e.envDigest] = true
+		vr.envs = append(vr.envs, e)
+		vr.verifyEnvelope(ctx, e)
+	}
+	return ctx.Err()
+}
+
+func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
+	var (
+		payload []byte
+		err     error
+	)
+	if len(vr.v.verifiers) == 0 {
+		err = fmt.Errorf("%w: the policy has no public keys", sign.ErrNoValidSignature)
+	} else {
+		payload, e.keyIDs, err = sign.VerifyEnvelope(ctx, e.env, vr.v.verifiers...)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		// Decoded without verification, only to say what it claims.
+		if payload, err := e.env.DecodeB64Payload(); err == nil {
+			if st, err := decodeStatement(payload); err == nil {
+				e.claimed = st
+				e.res.PredicateType = st.PredicateType
+				if st.PredicateType == attestor.PredicateTypeLink {
+					var link struct {
+						Name string `json:"name"`
+					}
+					if json.Unmarshal(st.Predicate, &link) == nil {
+						e.res.Step = link.Name
+					}
+				}
+			}
+		}
+		vr.unverified(e, err)
+		return
+	}
+	e.res.Signers = vr.signerNames(e.keyIDs)
+	if e.env.PayloadType != attestor.PayloadTypeInToto {
+		e.res.Status, e.res.Reason = StatusIgnored, fmt.Sprintf("payload type %q is not an in-toto statement", e.env.PayloadType)
+		return
+	}
+	st, err := decodeStatement(payload)
+	if err != nil {
+		e.res.Status, e.res.Reason = StatusIgnored, err.Error()
+		return
+	}
+	e.st = st
+	e.res.PredicateType = st.PredicateType
+	e.res.Status = StatusVerified
+	if st.PredicateType == attestor.PredicateTypeLink {
+		r, err := toRecord(e)
+		if err != nil {
+			e.res.Status = StatusInvalid
+			e.res.Reason = vr.fail(ErrSignature, "", "step record %s: %v", short(e.rawDigest), err)
+			return
+		}
+		e.record = r
+		e.res.Step = r.step
+		// The record holds what the gate needs; drop the decoded
+		// statement of a large step (memory stays bounded by the
+		// artifact sets).
+		st.Subject, st.Predicate, st.payload = nil, nil, nil
+	}
+}
+
+// unverified handles an envelope no trusted key verified: a failure if it
+// is malformed, names a trusted key (tampered), or claims to be something
+// the policy needs; ignored otherwise.
+func (vr *verification) unverified(e *envelope, err error) {
+	if errors.Is(err, sign.ErrMalformedEnvelope) {
+		e.res.Status = StatusInvalid
+		e.res.Reason = vr.fail(ErrSignature, e.res.Step, "envelope %s: %v", short(e.rawDigest), err)
+		return
+	}
+	for _, s := range e.env.Signatures {
+		if s.KeyID != "" && vr.v.keyIDs[s.KeyID] {
+			e.res.Status = StatusInvalid
+			e.res.Reason = vr.fail(ErrSignature, e.res.Step, "envelope %s (%s): the signature of trusted key %s (%s) does not verify: the envelope was altered",
+				short(e.rawDigest), describeClaim(e), short(s.KeyID), strings.Join(vr.v.functionary[s.KeyID], ", "))
+			return
+		}
+	}
+	if vr.needed(e.claimed) {
+		var ids []string
+		for _, s := range e.env.Signatures {
+			if s.KeyID != "" {
+				ids = append(ids, short(s.KeyID))
+			}
+		}
+		who := "an unknown key"
+		if len(ids) > 0 {
+			who = "unknown key " + strings.Join(ids, ", ")
+		}
+		e.res.Status = StatusUntrusted
+		e.res.Reason = vr.fail(ErrUntrustedSigner, e.res.Step, "envelope %s (%s) is signed by %s, not by a functionary of the policy", short(e.rawDigest), describeClaim(e), who)
+		return
+	}
+	e.res.Status, e.res.Reason = StatusIgnored, "not signed by a functionary of the policy, and not something the policy requires"
+}
+
+func describeClaim(e *envelope) string {
+	switch {
+	case e.claimed == nil:
+		return "not an in-toto statement"
+	case e.res.Step != "":
+		return "step record of " + quote(e.res.Step)
+	}
+	return e.claimed.PredicateType
+}
+
+// needed reports whether a statement (unverified) claims to be something
+// the policy needs: a step record of a policy step, a provenance, a
+// required attestation.
+func (vr *verification) needed(st *statement) bool {
+	if st == nil {
+		return false
+	}
+	switch st.PredicateType {
+	case attestor.PredicateTypeLink:
+		var link linkPredicate
+		if json.Unmarshal(st.Predicate, &link) != nil {
+			return true
+		}
+		return slices.ContainsFunc(vr.p.Steps, func(s Step) bool { return s.Name == link.Name })
+	case provenance.PredicateTypeV1, provenance.PredicateTypeV02:
+		return vr.p.Provenance != nil
+	}
+	return slices.ContainsFunc(vr.p.Attestations, func(a AttestationPolicy) bool { return a.PredicateType == st.PredicateType })
+}
+
+func (vr *verification) signerNames(keyIDs []string) []string {
+	var names []string
+	for _, id := range keyIDs {
+		for _, n := range vr.v.functionary[id] {
+			names = append(names, n+" ("+short(id)+")")
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// keysOf returns the key ids of the named functionaries.
+func (vr *verification) keysOf(functionaries []string) map[string]string {
+	keys := map[string]string{}
+	for _, f := range functionaries {
+		if id, ok := vr.v.keyOf[f]; ok {
+			keys[id] = f
+		}
+	}
+	return keys
+}
+
+// checkSteps checks every step: records, signers, threshold, command; then
+// the artifact rules across steps and the subject among the final
+// products. bound, if not nil, is the set of envelope digests the accepted
+// provenance lists: other step records are ignored.
+func (vr *verification) checkSteps(bound map[string]bool) {
+	byStep := map[string][]*record{}
+	for _, e := range vr.envs {
+		if e.record == nil {
+			continue
+		}
+		if bound != nil && !bound[e.rawDigest] && !bound[e.envDigest] {
+			e.res.Status, e.res.Reason = StatusIgnored, "not listed in the accepted provenance"
+			continue
+		}
+		byStep[e.record.step] = append(byStep[e.record.step], e.record)
+	}
+	chosen := map[string]*stepArtifacts{}
+	for _, s := range vr.p.Steps {
+		sr := StepResult{Name: s.Name, Threshold: s.Threshold, Signers: []string{}, Verdict: Passed}
+		failStep := func(kind error, format string, args ...any) {
+			sr.Reasons = append(sr.Reasons, vr.fail(kind, s.Name, format, args...))
+			sr.Verdict = Failed
+		}
+		recs := byStep[s.Name]
+		sr.Records = len(recs)
+		allowed := vr.keysOf(s.Functionaries)
+		type group struct {
+			rec  *record
+			keys map[string]bool
+		}
+		var groups []*group
+		byPrint := map[string]*group{}
+		for _, r := range recs {
+			var ok []string
+			for _, id := range r.env.keyIDs {
+				if _, yes := allowed[id]; yes {
+					ok = append(ok, id)
+				}
+			}
+			if len(ok) == 0 {
+				failStep(ErrUntrustedSigner, "record %s is signed by %s, not by a functionary of the step (%s)",
+					short(r.env.rawDigest), strings.Join(r.env.res.Signers, ", "), strings.Join(s.Functionaries, ", "))
+				continue
+			}
+			g := byPrint[r.print]
+			if g == nil {
+				g = &group{rec: r, keys: map[string]bool{}}
+				byPrint[r.print] = g
+				groups = append(groups, g)
+			}
+			for _, id := range ok {
+				g.keys[id] = true
+			}
+		}
+		var best *group
+		for _, g := range groups {
+			if best == nil || len(g.keys) > len(best.keys) {
+				best = g
+			}
+		}
+		switch {
+		case len(recs) == 0:
+			failStep(ErrMissingStep, "no record of the step was found")
+		case best == nil:
+			failStep(ErrThreshold, "0 of the %d trusted signer(s) required", s.Threshold)
+		default:
+			for id := range best.keys {
+				sr.Signers = append(sr.Signers, allowed[id]+" ("+short(id)+")")
+			}
+			sort.Strings(sr.Signers)
+			if len(best.keys) < s.Threshold {
+				extra := ""
+				if len(groups) > 1 {
+					extra = fmt.Sprintf("; the records disagree on materials and products (%d different sets)", len(groups))
+				}
+				failStep(ErrThreshold, "%d of the %d trusted signer(s) required%s", len(best.keys), s.Threshold, extra)
+			}
+			if s.ExpectedCommand != nil && !slices.Equal(best.rec.command, s.ExpectedCommand) {
+				failStep(ErrCommand, "command %q, expected %q", best.rec.command, s.ExpectedCommand)
+			}
+			chosen[s.Name] = &best.rec.artifacts
+		}
+		vr.res.Steps = append(vr.res.Steps, sr)
+	}
+
+	for i, s := range vr.p.Steps {
+		if chosen[s.Name] == nil {
+			continue
+		}
+		rules := vr.p.rules[s.Name]
+		for _, kr := range []struct {
+			kind  string
+			rules []*rule
+		}{{materialsKind, rules.materials}, {productsKind, rules.products}} {
+			if err := applyRules(kr.rules, s.Name, kr.kind, chosen); err != nil {
+				msg := vr.fail(ErrArtifactRule, s.Name, "%v", err)
+				vr.res.Steps[i].Reasons = append(vr.res.Steps[i].Reasons, msg)
+				vr.res.Steps[i].Verdict = Failed
+			}
+		}
+	}
+
+	last := vr.p.Steps[len(vr.p.Steps)-1]
+	if final := chosen[last.Name]; final != nil {
+		want := canonicalDigest(map[string]string{vr.subject.Digest.Algorithm: vr.subject.Digest.Hex})
+		found := false
+		for _, d := range final.products {
+			if d == want || strings.Contains(","+d+",", ","+want+",") {
+				found = true
+				break
+			}
+		}
+		if !found {
+			i := len(vr.p.Steps) - 1
+			msg := vr.fail(ErrSubjectMismatch, last.Name, "the products of the final step do not include %s: the records are of another artifact", vr.subject.Digest)
+			vr.res.Steps[i].Reasons = append(vr.res.Steps[i].Reasons, msg)
+			vr.res.Steps[i].Verdict = Failed
+		}
+	}
+}
+
+// checkAttestations checks the required attestations.
+func (vr *verification) checkAttestations() {
+	for _, req := range vr.p.Attestations {
+		ar := AttestationResult{PredicateType: req.PredicateType, Verdict: Failed}
+		allowed := vr.keysOf(req.Functionaries)
+		var why []string
+		for _, e := range vr.envs {
+			if e.st == nil || e.st.PredicateType != req.PredicateType {
+				continue
+			}
+			var ok []string
+			for _, id := range e.keyIDs {
+				if f, yes := allowed[id]; yes {
+					ok = append(ok, f+" ("+short(id)+")")
+				}
+			}
+			switch {
+			case len(ok) == 0:
+				why = append(why, vr.fail(ErrUntrustedSigner, "", "%s attestation %s is signed by %s, not by %s", req.PredicateType, short(e.rawDigest), strings.Join(e.res.Signers, ", "), strings.Join(req.Functionaries, ", ")))
+			case !e.st.about(vr.subject):
+				why = append(why, vr.fail(ErrSubjectMismatch, "", "%s attestation %s is about another artifact, not %s", req.PredicateType, short(e.rawDigest), vr.subject.Digest))
+			default:
+				ar.Verdict, ar.Signers = Passed, ok
+			}
+			if ar.Verdict == Passed {
+				break
+			}
+		}
+		if ar.Verdict != Passed {
+			why = append(why, vr.fail(ErrMissingAttestation, "", "no %s attestation of %s signed by %s", req.PredicateType, vr.subject.Digest, strings.Join(req.Functionaries, ", ")))
+			ar.Reasons = why
+			ar.Signers = nil
+		}
+		vr.res.Attestations = append(vr.res.Attestations, ar)
+	}
+}
+
+// checkKeyless fails, clearly, every use of a keyless functionary: this
+// build has no trusted root to check certificate identities with.
+func (vr *verification) checkKeyless() {
+	if len(vr.p.keyless) == 0 {
+		return
+	}
+	names := make([]string, 0, len(vr.p.keyless))
+	for n := range vr.p.keyless {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		var uses []string
+		for _, s := range vr.p.Steps {
+			if slices.Contains(s.Functionaries, n) {
+				uses = append(uses, "step "+quote(s.Name))
+			}
+		}
+		if vr.p.Provenance != nil && slices.Contains(vr.p.Provenance.Functionaries, n) {
+			uses = append(uses, "provenance")
+		}
+		for _, a := range vr.p.Attestations {
+			if slices.Contains(a.Functionaries, n) {
+				uses = append(uses, a.PredicateType)
+			}
+		}
+		if len(uses) > 0 {
+			vr.fail(ErrKeyless, "", "functionary %q (%s) signs %s: keyless functionaries need a trusted root, which this build cannot check yet; none of their signatures was accepted",
+				n, vr.p.keyless[n].issuer, strings.Join(uses, ", "))
+		}
+	}
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,309 @@
+package sign
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/attestor/attestor/attestor"
+)
+
+// Environment variables IdentityToken reads.
+const (
+	// EnvGitHubTokenURL and EnvGitHubRequestToken are set by GitHub
+	// Actions in jobs with `permissions: id-token: write`.
+	EnvGitHubTokenURL     = "ACTIONS_ID_TOKEN_REQUEST_URL"
+	EnvGitHubRequestToken = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+	// EnvSigstoreIDToken holds a ready identity token: GitLab CI sets it
+	// from `id_tokens: SIGSTORE_ID_TOKEN: {aud: sigstore}`; any CI may.
+	EnvSigstoreIDToken = "SIGSTORE_ID_TOKEN"
+	// EnvMetadataHost overrides the GCP metadata server's host[:port]
+	// (default metadata.google.internal), as the Google Cloud libraries do.
+	EnvMetadataHost = "GCE_METADATA_HOST"
+)
+
+// DefaultAudience is the audience of the identity tokens Fulcio accepts.
+const DefaultAudience = "sigstore"
+
+// maxTokenResponse bounds a token endpoint's response.
+const maxTokenResponse = 64 << 10
+
+// TokenSource returns an OIDC identity token for Fulcio. Token is called
+// each time a certificate is needed (tokens are short-lived); it must not
+// log or return the token in an error.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+}
+
+// TokenFunc adapts a function to a TokenSource.
+type TokenFunc func(ctx context.Context) (string, error)
+
+// Token calls f.
+func (f TokenFunc) Token(ctx context.Context) (string, error) { return f(ctx) }
+
+// StaticToken is a TokenSource that returns a token given by the user
+// (--identity-token). Its String never shows the token.
+type StaticToken string
+
+// Token returns the token, or ErrNoIdentityToken when it is empty.
+func (t StaticToken) Token(context.Context) (string, error) {
+	if t == "" {
+		return "", ErrNoIdentityToken
+	}
+	return string(t), nil
+}
+
+// String hides the token.
+func (t StaticToken) String() string { return "sign.StaticToken(redacted)" }
+
+// GoString hides the token.
+func (t StaticToken) GoString() string { return t.String() }
+
+// TokenOption configures DetectTokenSource.
+type TokenOption func(*tokenOptions) error
+
+type tokenOptions struct {
+	audience string
+	lookup   func(string) (string, bool)
+	client   *http.Client
+	retries  int
+	backoff  time.Duration
+	mask     func(secret string)
+}
+
+func defaultTokenOptions() tokenOptions {
+	return tokenOptions{
+		audience: DefaultAudience,
+		lookup:   os.LookupEnv,
+		client:   &http.Client{Timeout: 30 * time.Second},
+		retries:  3,
+		backoff:  time.Second,
+	}
+}
+
+// WithAudience sets the audience the token is asked for. The default is
+// DefaultAudience ("sigstore"), what the public Fulcio accepts.
+func WithAudience(aud string) TokenOption {
+	return func(o *tokenOptions) error {
+		if aud == "" {
+			return attestor.Invalid(errors.New("sign.WithAudience: empty audience"))
+		}
+		o.audience = aud
+		return nil
+	}
+}
+
+// WithLookupEnv sets how environment variables are read. The default is
+// os.LookupEnv; tests inject a map.
+func WithLookupEnv(lookup func(string) (string, bool)) TokenOption {
+	return func(o *tokenOptions) error {
+		if lookup == nil {
+			return attestor.Invalid(errors.New("sign.WithLookupEnv: nil function"))
+		}
+		o.lookup = lookup
+		return nil
+	}
+}
+
+// WithTokenHTTPClient sets the HTTP client of token requests. The default
+// has a 30 s timeout.
+func WithTokenHTTPClient(c *http.Client) TokenOption {
+	return func(o *tokenOptions) error {
+		if c == nil {
+			return attestor.Invalid(errors.New("sign.WithTokenHTTPClient: nil client"))
+		}
+		o.client = c
+		return nil
+	}
+}
+
+// WithTokenRetries sets how many times a failed token request (network
+// error, 429 or 5xx) is retried, and the first delay, doubled at each
+// retry. The default is 3 retries from 1 s.
+func WithTokenRetries(n int, backoff time.Duration) TokenOption {
+	return func(o *tokenOptions) error {
+		if n < 0 || backoff < 0 {
+			return attestor.Invalid(fmt.Errorf("sign.WithTokenRetries(%d, %v): negative", n, backoff))
+		}
+		o.retries, o.backoff = n, backoff
+		return nil
+	}
+}
+
+// WithMask sets a function called with every token fetched, before it is
+// used, so that the CI hides it from its logs (in GitHub Actions, cmd
+// prints "::add-mask::"). The default does nothing.
+func WithMask(mask func(secret string)) TokenOption {
+	return func(o *tokenOptions) error {
+		o.mask = mask
+		return nil
+	}
+}
+
+// DetectTokenSource returns the TokenSource of the CI the process runs
+// in, checked in this order:
+//
+//   - SIGSTORE_ID_TOKEN is set (GitLab CI id_tokens, or any CI): that
+//     token;
+//   - ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are
+//     set (GitHub Actions with id-token: write): a token fetched from
+//     that URL for the audience;
+//   - GCE_METADATA_HOST is set, or metadata.google.internal resolves
+//     (Cloud Build, GCE, GKE, Cloud Run): an identity token of the
+//     default service account from the metadata server.
+//
+// Otherwise it returns an error matching ErrNoIdentityToken. Only the
+// environment (and one DNS lookup) is checked here; tokens are fetched by
+// Token, with retries, and a fetch that still fails matches
+// attestor.ErrUnavailable. Tokens never appear in errors or logs.
+func DetectTokenSource(ctx context.Context, opts ...TokenOption) (TokenSource, error) {
+	o := defaultTokenOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if tok, ok := o.lookup(EnvSigstoreIDToken); ok && tok != "" {
+		return o.masked(StaticToken(tok)), nil
+	}
+	ghURL, _ := o.lookup(EnvGitHubTokenURL)
+	ghTok, _ := o.lookup(EnvGitHubRequestToken)
+	switch {
+	case ghURL != "" && ghTok != "":
+		u, err := url.Parse(ghURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
+			return nil, attestor.Invalid(fmt.Errorf("%s is not an http(s) URL", EnvGitHubTokenURL))
+		}
+		q := u.Query()
+		q.Set("audience", o.audience)
+		u.RawQuery = q.Encode()
+		return o.masked(&httpToken{
+			what:   "GitHub Actions OIDC token",
+			url:    u.String(),
+			header: http.Header{"Authorization": {"bearer " + ghTok}, "Accept": {"application/json; api-version=2.0"}},
+			json:   true,
+			o:      o,
+		}), nil
+	case ghURL != "" || ghTok != "":
+		return nil, fmt.Errorf("%w: GitHub Actions sets %s and %s only with `permissions: id-token: write`", ErrNoIdentityToken, EnvGitHubTokenURL, EnvGitHubRequestToken)
+	}
+	host, _ := o.lookup(EnvMetadataHost)
+	if host == "" {
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if _, err := net.DefaultResolver.LookupHost(lctx, "metadata.google.internal"); err == nil {
+			host = "metadata.google.internal"
+		}
+	}
+	if host != "" {
+		u := url.URL{Scheme: "http", Host: host, Path: "/computeMetadata/v1/instance/service-accounts/default/identity"}
+		u.RawQuery = url.Values{"audience": {o.audience}, "format": {"full"}}.Encode()
+		return o.masked(&httpToken{
+			what:   "GCP metadata server identity token",
+			url:    u.String(),
+			header: http.Header{"Metadata-Flavor": {"Google"}},
+			o:      o,
+		}), nil
+	}
+	return nil, fmt.Errorf("%w: pass --identity-token, or run in GitHub Actions (permissions: id-token: write), GitLab CI (id_tokens: SIGSTORE_ID_TOKEN) or Cloud Build", ErrNoIdentityToken)
+}
+
+// masked wraps ts so that every token it returns is first given to the
+// mask function.
+func (o tokenOptions) masked(ts TokenSource) TokenSource {
+	if o.mask == nil {
+		return ts
+	}
+	return TokenFunc(func(ctx context.Context) (string, error) {
+		tok, err := ts.Token(ctx)
+		if err == nil {
+			o.mask(tok)
+		}
+		return tok, err
+	})
+}
+
+// httpToken fetches a token with a GET request: GitHub Actions (a JSON
+// {"value": token}) or the GCP metadata server (the token itself).
+type httpToken struct {
+	what   string
+	url    string
+	header http.Header
+	json   bool
+	o      tokenOptions
+}
+
+// Token fetches the token, retrying network errors, 429 and 5xx.
+func (h *httpToken) Token(ctx context.Context) (string, error) {
+	delay := h.o.backoff
+	var last error
+	for attempt := 0; ; attempt++ {
+		tok, retry, err := h.fetch(ctx)
+		if err == nil {
+			return tok, nil
+		}
+		last = err
+		if !retry || attempt >= h.o.retries {
+			break
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", ctx.Err()
+		case <-t.C:
+		}
+		delay *= 2
+	}
+	return "", attestor.Unavailable(fmt.Errorf("fetching %s: %w", h.what, last))
+}
+
+// fetch makes one request. Errors name the host only: the URL's query may
+// carry secrets, and no error includes a header or the response body.
+func (h *httpToken) fetch(ctx context.Context) (tok string, retry bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url, nil)
+	if err != nil {
+		return "", false, errors.New("bad token URL")
+	}
+	req.Header = h.header.Clone()
+	resp, err := h.o.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", false, ctx.Err()
+		}
+		return "", true, fmt.Errorf("request to %s failed", req.URL.Host)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))
+	if err != nil {
+		return "", true, fmt.Errorf("reading the response of %s failed", req.URL.Host)
+	}
+	if resp.StatusCode != http.StatusOK {
+		retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
+		return "", retry, fmt.Errorf("%s returned %s", req.URL.Host, resp.Status)
+	}
+	if h.json {
+		var v struct {
+			Value string `json:"value"`
+		}
+		if err := json.Unmarshal(body, &v); err != nil {
+			return "", false, fmt.Errorf("%s returned a response that is not {\"value\": token}", req.URL.Host)
+		}
+		tok = v.Value
+	} else {
+		tok = string(body)
+	}
+	tok = strings.TrimSpace(tok)
+	if tok == "" || strings.Count(tok, ".") != 2 {
+		return "", false, fmt.Errorf("%s returned no JWT", req.URL.Host)
+	}
+	return tok, false, nil
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/store"
+	"github.com/attestor/attestor/attestor/store/storetest"
+)
+
+func grafeasTestFlags(t *testing.T, args ...string) *grafeasFlags {
+	t.Helper()
+	fs := pflag.NewFlagSet("push", pflag.ContinueOnError)
+	fs.Bool("dry-run", false, "")
+	var f grafeasFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return &f
+}
+
+func TestPushGrafeasDryRun(t *testing.T) {
+	dir := t.TempDir()
+	var stderr bytes.Buffer
+	g := &globals{dir: dir, stdout: &bytes.Buffer{}, stderr: &stderr, logger: slog.New(slog.DiscardHandler)}
+	f := grafeasTestFlags(t, "--dry-run", "--grafeas", "http://127.0.0.1:1", "--grafeas-project", "occ", "--grafeas-note-project", "notes")
+	subj := storetest.FileSubject(t)
+	atts := []store.Attestation{storetest.Attestation(t, subj, "https://slsa.dev/provenance/v1", "p")}
+	if err := pushGrafeas(t.Context(), g, subj, atts, f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "_dry-run", "grafeas", "v1beta1", "notes", "notes", "attestor-provenance.json")); err != nil {
+		t.Errorf("dry run did not save the note: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "would push 1 attestation") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}
+
+func TestPushGrafeasUsage(t *testing.T) {
+	t.Setenv(envGrafeasURL, "")
+	t.Setenv(envGrafeasProject, "")
+	g := &globals{dir: t.TempDir(), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, logger: slog.New(slog.DiscardHandler)}
+	subj := storetest.FileSubject(t)
+	for _, args := range [][]string{
+		{"--grafeas", "http://127.0.0.1:1"},                                            // no project
+		{"--grafeas-project", "p"},                                                     // no URL for v1beta1
+		{"--grafeas", "http://x", "--grafeas-project", "p", "--grafeas-api", "v2"},     // bad API
+		{"--grafeas", "http://x", "--grafeas-project", "p", "--grafeas-cert", "c.pem"}, // cert without key
+	} {
+		err := pushGrafeas(t.Context(), g, subj, nil, grafeasTestFlags(t, args...))
+		if !errors.Is(err, attestor.ErrInvalidInput) {
+			t.Errorf("%v: %v, want invalid input", args, err)
+		}
+	}
+}
