@@ -82,7 +82,9 @@ func WithBaseDir(dir string) HashOption {
 // at the top, "build/" only a directory, "a/**/b" any depth in between,
 // and a later "!pattern" re-includes what an earlier one excluded. The last
 // matching pattern decides. A directory that is excluded is not walked, so
-// nothing below it can be re-included. There are none by default.
+// nothing below it can be re-included. As in in-toto, the paths given to
+// Hash are matched too, the base directory as ".": with "." given, ".*"
+// excludes everything unless followed by "!.". There are none by default.
 func WithExcludes(patterns ...string) HashOption {
 	return func(o *hashOptions) error {
 		o.excludes = append(o.excludes, patterns...)
@@ -869,21 +871,31 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 // chunk ended in CR (so a leading LF belongs to it); the result says whether
 // this one does.
 func normalizeEOL(b []byte, cr bool) ([]byte, bool) {
-	if !cr && bytes.IndexByte(b, '\r') < 0 {
+	if cr && len(b) > 0 && b[0] == '\n' {
+		b = b[1:]
+	}
+	i := bytes.IndexByte(b, '\r')
+	if i < 0 {
 		return b, false
 	}
-	j := 0
-	for _, c := range b {
-		if c == '\n' && cr {
-			cr = false
-			continue
-		}
-		cr = c == '\r'
-		if cr {
-			c = '\n'
-		}
-		b[j] = c
+	j := i // b[:j] is done
+	for {
+		// b[i] is a CR.
+		b[j] = '\n'
 		j++
+		i++
+		if i == len(b) {
+			return b[:j], true
+		}
+		if b[i] == '\n' {
+			i++
+		}
+		k := bytes.IndexByte(b[i:], '\r')
+		if k < 0 {
+			j += copy(b[j:], b[i:])
+			return b[:j], false
+		}
+		j += copy(b[j:], b[i:i+k])
+		i += k
 	}
-	return b[:j], cr
 }

@@ -66,7 +66,7 @@ func BenchmarkHashManySmall(b *testing.B) {
 // the comparison script).
 func BenchmarkHashMixed(b *testing.B) {
 	dir, total := benchTree(b, 2000, 22<<10)
-	benchHash(b, dir, total)
+	b.Run("workers=default", func(b *testing.B) { benchHash(b, dir, total) })
 }
 
 // BenchmarkHashLarge hashes one 256 MiB file: the read loop and sha256.

@@ -602,6 +602,28 @@ func TestHashNormalizeLineEndings(t *testing.T) {
 	}
 }
 
+func FuzzNormalizeEOL(f *testing.F) {
+	for _, s := range []string{"", "\r", "\r\n", "a\r\r\nb", "\n\r\n\r"} {
+		f.Add([]byte(s), uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, size uint8) {
+		want := crlfReference(string(data))
+		chunk := int(size%16) + 1
+		var got []byte
+		cr := false
+		for b := bytes.Clone(data); len(b) > 0; {
+			n := min(chunk, len(b))
+			var out []byte
+			out, cr = normalizeEOL(b[:n], cr)
+			got = append(got, out...)
+			b = b[n:]
+		}
+		if string(got) != want {
+			t.Errorf("normalizeEOL(%q) in chunks of %d = %q, want %q", data, chunk, got, want)
+		}
+	})
+}
+
 func TestHashAlgorithms(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

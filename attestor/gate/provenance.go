@@ -146,9 +146,20 @@ func (vr *verification) candidate(e *envelope) (*ProvenanceResult, map[string]bo
 	byDigest := map[string]*envelope{}
 	for _, o := range vr.envs {
 		byDigest[o.rawDigest] = o
-		if o.envDigest != "" {
-			byDigest[o.envDigest] = o
+	}
+	// A listed digest is the sha256 of the envelope's bytes as written to
+	// the workspace; a store that re-encodes envelopes (Grafeas) is
+	// matched by store.EnvelopeDigest, computed only when needed.
+	lookup := func(d string) *envelope {
+		if o := byDigest[d]; o != nil {
+			return o
 		}
+		for _, o := range vr.envs {
+			if o.record != nil && o.envelopeDigest() == d {
+				return o
+			}
+		}
+		return nil
 	}
 	listed := append(append([]*slsa1ResourceDescriptor(nil), wrap(pred.GetRunDetails().GetByproducts())...), wrap(pred.GetBuildDefinition().GetResolvedDependencies())...)
 	for _, rd := range listed {
@@ -157,7 +168,7 @@ func (vr *verification) candidate(e *envelope) (*ProvenanceResult, map[string]bo
 			continue
 		}
 		d := rd.GetDigest()["sha256"]
-		o := byDigest[d]
+		o := lookup(d)
 		switch {
 		case d == "":
 			why = append(why, fmt.Sprintf("lists step record %q without a sha256 digest", rd.GetName()))
@@ -169,9 +180,6 @@ func (vr *verification) candidate(e *envelope) (*ProvenanceResult, map[string]bo
 			why = append(why, fmt.Sprintf("lists %q as step %q, but it records step %q", rd.GetName(), step, o.record.step))
 		default:
 			bound[o.rawDigest] = true
-			if o.envDigest != "" {
-				bound[o.envDigest] = true
-			}
 			pr.Steps = append(pr.Steps, o.rawDigest)
 		}
 	}

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -133,16 +136,17 @@ type envelope struct {
 	claimed   *statement // decoded without verification, to report
 	res       *EnvelopeResult
 	record    *record
+	fails     []*ReasonError
 }
 
 // statement is the part of an in-toto statement the gate reads.
 type statement struct {
-	Type          string            `json:"_type"`
-	Subject       []descriptor      `json:"subject"`
-	PredicateType string            `json:"predicateType"`
-	Predicate     json.RawMessage   `json:"predicate"`
-	payload       []byte            `json:"-"`
-	annotations   map[string]string `json:"-"`
+	Type          string          `json:"_type"`
+	Subject       []descriptor    `json:"subject"`
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+	payload       []byte          `json:"-"`
+	link          *linkPredicate  `json:"-"` // decoded, for a step record
 }
 
 type descriptor struct {
@@ -167,7 +171,28 @@ type record struct {
 	print     string // fingerprint of materials and products
 }
 
+// linkStatement is a step record's statement, decoded in one pass.
+type linkStatement struct {
+	Type          string        `json:"_type"`
+	Subject       []descriptor  `json:"subject"`
+	PredicateType string        `json:"predicateType"`
+	Predicate     linkPredicate `json:"predicate"`
+}
+
+var linkTypeJSON = []byte(`"predicateType":"` + attestor.PredicateTypeLink + `"`)
+
 func decodeStatement(payload []byte) (*statement, error) {
+	// A step record (which may list many artifacts) is decoded in one
+	// pass; the decoded predicateType, not the byte search, decides.
+	if bytes.Contains(payload, linkTypeJSON) {
+		var ls linkStatement
+		if err := json.Unmarshal(payload, &ls); err == nil && ls.PredicateType == attestor.PredicateTypeLink {
+			if ls.Type != statementV1 && ls.Type != statementV01 {
+				return nil, fmt.Errorf("statement type %q is not an in-toto statement", ls.Type)
+			}
+			return &statement{Type: ls.Type, Subject: ls.Subject, PredicateType: ls.PredicateType, link: &ls.Predicate}, nil
+		}
+	}
 	st := &statement{}
 	if err := json.Unmarshal(payload, st); err != nil {
 		return nil, fmt.Errorf("decoding statement: %v", err)
@@ -201,7 +226,9 @@ func toRecord(e *envelope) (*record, error) {
 		return nil, fmt.Errorf("step record of statement type %q (want %s)", st.Type, statementV1)
 	}
 	var link linkPredicate
-	if err := json.Unmarshal(st.Predicate, &link); err != nil {
+	if st.link != nil {
+		link = *st.link
+	} else if err := json.Unmarshal(st.Predicate, &link); err != nil {
 		return nil, fmt.Errorf("decoding link predicate: %v", err)
 	}
 	if err := attestor.ValidateStepName(link.Name); err != nil {
@@ -323,36 +350,104 @@ func (v *Verifier) Verify(ctx context.Context, subject store.Subject, atts []sto
 	return vr.res, errors.Join(vr.errs...)
 }
 
-// examine decodes and verifies every envelope.
+// examine decodes and verifies every envelope, deduplicated, on up to
+// GOMAXPROCS goroutines; the reasons are recorded in the envelopes' order.
 func (vr *verification) examine(ctx context.Context, atts []store.Attestation) error {
-	seen := map[string]bool{}
+	seenRaw, seen := map[string]bool{}, map[string]bool{}
+	var todo []*envelope
 	for _, a := range atts {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		sum := sha256.Sum256(a.Envelope)
 		e := &envelope{raw: a.Envelope, rawDigest: hex.EncodeToString(sum[:])}
 		e.res = &EnvelopeResult{Digest: e.rawDigest}
-		env, err := attestor.ParseEnvelope(a.Envelope)
-		if err != nil {
-			if seen[e.rawDigest] {
-				continue
-			}
-			seen[e.rawDigest] = true
+		if seenRaw[e.rawDigest] {
+			continue
+		}
+		seenRaw[e.rawDigest] = true
+		// The shape is checked by sign.VerifyEnvelope; decoding the
+		// payload here too would double the work on large records.
+		env := &dsse.Envelope{}
+		if err := json.Unmarshal(a.Envelope, env); err != nil {
 			vr.envs = append(vr.envs, e)
 			e.res.Status = StatusInvalid
-			e.res.Reason = vr.fail(ErrSignature, "", "envelope %s: %v", short(e.rawDigest), err)
+			e.res.Reason = e.fail(ErrSignature, "", "envelope %s: decoding DSSE envelope: %v", short(e.rawDigest), err)
 			continue
 		}
-		e.env, e.envDigest = env, store.EnvelopeDigest(env)
-		if seen[e.envDigest] {
+		e.env = env
+		if key := signedDigest(env); seen[key] {
 			continue
+		} else {
+			seen[key] = true
 		}
-		seen[e.envDigest] = true
 		vr.envs = append(vr.envs, e)
-		vr.verifyEnvelope(ctx, e)
+		todo = append(todo, e)
 	}
-	return ctx.Err()
+	work := make(chan *envelope)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range work {
+				if ctx.Err() == nil {
+					vr.verifyEnvelope(ctx, e)
+				}
+			}
+		}()
+	}
+	for _, e := range todo {
+		work <- e
+	}
+	close(work)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, e := range vr.envs {
+		for _, f := range e.fails {
+			vr.errs = append(vr.errs, f)
+			vr.res.Reasons = append(vr.res.Reasons, Reason{Code: codeOf(f.Kind), Step: f.Step, Message: f.Msg})
+		}
+	}
+	return nil
+}
+
+// signedDigest identifies what an envelope signs and by whom (payload
+// type, payload, signatures), whatever its JSON encoding, to deduplicate
+// copies from several sources.
+func signedDigest(env *dsse.Envelope) string {
+	h := sha256.New()
+	field := func(s string) {
+		var n [8]byte
+		for i := range n {
+			n[i] = byte(uint64(len(s)) >> (8 * i))
+		}
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	field(env.PayloadType)
+	field(env.Payload)
+	for _, sig := range env.Signatures {
+		field(sig.KeyID)
+		field(sig.Sig)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// envelopeDigest returns store.EnvelopeDigest of the envelope, computed
+// once, on demand (a store may re-encode envelopes; see checkProvenance).
+func (e *envelope) envelopeDigest() string {
+	if e.envDigest == "" && e.env != nil {
+		e.envDigest = store.EnvelopeDigest(e.env)
+	}
+	return e.envDigest
+}
+
+// fail records a reason of the envelope (examined concurrently; the
+// verification collects them in order) and returns its message.
+func (e *envelope) fail(kind error, step, format string, args ...any) string {
+	msg := fmt.Sprintf(format, args...)
+	e.fails = append(e.fails, &ReasonError{Kind: kind, Step: step, Msg: msg})
+	return msg
 }
 
 func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
@@ -374,13 +469,8 @@ func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
 			if st, err := decodeStatement(payload); err == nil {
 				e.claimed = st
 				e.res.PredicateType = st.PredicateType
-				if st.PredicateType == attestor.PredicateTypeLink {
-					var link struct {
-						Name string `json:"name"`
-					}
-					if json.Unmarshal(st.Predicate, &link) == nil {
-						e.res.Step = link.Name
-					}
+				if st.link != nil {
+					e.res.Step = st.link.Name
 				}
 			}
 		}
@@ -404,7 +494,7 @@ func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
 		r, err := toRecord(e)
 		if err != nil {
 			e.res.Status = StatusInvalid
-			e.res.Reason = vr.fail(ErrSignature, "", "step record %s: %v", short(e.rawDigest), err)
+			e.res.Reason = e.fail(ErrSignature, "", "step record %s: %v", short(e.rawDigest), err)
 			return
 		}
 		e.record = r
@@ -412,7 +502,7 @@ func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
 		// The record holds what the gate needs; drop the decoded
 		// statement of a large step (memory stays bounded by the
 		// artifact sets).
-		st.Subject, st.Predicate, st.payload = nil, nil, nil
+		st.Subject, st.Predicate, st.payload, st.link = nil, nil, nil, nil
 	}
 }
 
@@ -422,13 +512,13 @@ func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
 func (vr *verification) unverified(e *envelope, err error) {
 	if errors.Is(err, sign.ErrMalformedEnvelope) {
 		e.res.Status = StatusInvalid
-		e.res.Reason = vr.fail(ErrSignature, e.res.Step, "envelope %s: %v", short(e.rawDigest), err)
+		e.res.Reason = e.fail(ErrSignature, e.res.Step, "envelope %s: %v", short(e.rawDigest), err)
 		return
 	}
 	for _, s := range e.env.Signatures {
 		if s.KeyID != "" && vr.v.keyIDs[s.KeyID] {
 			e.res.Status = StatusInvalid
-			e.res.Reason = vr.fail(ErrSignature, e.res.Step, "envelope %s (%s): the signature of trusted key %s (%s) does not verify: the envelope was altered",
+			e.res.Reason = e.fail(ErrSignature, e.res.Step, "envelope %s (%s): the signature of trusted key %s (%s) does not verify: the envelope was altered",
 				short(e.rawDigest), describeClaim(e), short(s.KeyID), strings.Join(vr.v.functionary[s.KeyID], ", "))
 			return
 		}
@@ -445,7 +535,7 @@ func (vr *verification) unverified(e *envelope, err error) {
 			who = "unknown key " + strings.Join(ids, ", ")
 		}
 		e.res.Status = StatusUntrusted
-		e.res.Reason = vr.fail(ErrUntrustedSigner, e.res.Step, "envelope %s (%s) is signed by %s, not by a functionary of the policy", short(e.rawDigest), describeClaim(e), who)
+		e.res.Reason = e.fail(ErrUntrustedSigner, e.res.Step, "envelope %s (%s) is signed by %s, not by a functionary of the policy", short(e.rawDigest), describeClaim(e), who)
 		return
 	}
 	e.res.Status, e.res.Reason = StatusIgnored, "not signed by a functionary of the policy, and not something the policy requires"
@@ -470,11 +560,10 @@ func (vr *verification) needed(st *statement) bool {
 	}
 	switch st.PredicateType {
 	case attestor.PredicateTypeLink:
-		var link linkPredicate
-		if json.Unmarshal(st.Predicate, &link) != nil {
+		if st.link == nil {
 			return true
 		}
-		return slices.ContainsFunc(vr.p.Steps, func(s Step) bool { return s.Name == link.Name })
+		return slices.ContainsFunc(vr.p.Steps, func(s Step) bool { return s.Name == st.link.Name })
 	case provenance.PredicateTypeV1, provenance.PredicateTypeV02:
 		return vr.p.Provenance != nil
 	}
@@ -513,7 +602,7 @@ func (vr *verification) checkSteps(bound map[string]bool) {
 		if e.record == nil {
 			continue
 		}
-		if bound != nil && !bound[e.rawDigest] && !bound[e.envDigest] {
+		if bound != nil && !bound[e.rawDigest] {
 			e.res.Status, e.res.Reason = StatusIgnored, "not listed in the accepted provenance"
 			continue
 		}

@@ -54,7 +54,7 @@ func (r *Result) Summary(verifierID string) (*ita1.Statement, error) {
 		v.Policy.Uri = "policy"
 	}
 	for _, e := range r.Envelopes {
-		if e.Status == StatusVerified {
+		if e.Status == StatusVerified && e.PredicateType != PredicateTypeVSA {
 			v.InputAttestations = append(v.InputAttestations, &vsa1.VerificationSummary_InputAttestation{
 				Uri:    "sha256:" + e.Digest,
 				Digest: map[string]string{"sha256": e.Digest},

@@ -1,7 +1,6 @@
 package sign_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/attestor/attestor/attestor/sign/signtest"
@@ -19,10 +18,10 @@ func TestConformance(t *testing.T) {
 	}
 	t.Run("keyless", func(t *testing.T) {
 		t.Parallel()
-		f := newFakeSigstore(t, nil, nil)
-		k := f.keyless(context.Background())
-		signtest.Run(t, k, signtest.Secrets{ghRequestToken})
-		for _, tok := range f.issued() {
+		f := signtest.NewSigstore(t)
+		k := f.Keyless(t)
+		signtest.Run(t, k, signtest.Secrets{signtest.GitHubRequestToken})
+		for _, tok := range f.Issued() {
 			signtest.Run(t, k, signtest.Secrets{tok})
 		}
 	})

@@ -1,5 +1,6 @@
 // Package sign holds the signers and verifiers of attestor: private and
-// public key files, DSSE envelopes, and cosign-compatible key generation.
+// public key files, keyless (Fulcio + Rekor) signing, DSSE envelopes,
+// sigstore bundles, and cosign-compatible key generation.
 //
 // # Keys
 //
@@ -36,8 +37,24 @@
 // GenerateKeyPair returns the same encrypted ECDSA P-256 key pair as cosign
 // generate-key-pair, which cosign and Load both read.
 //
-// Load and LoadVerifier read local files only; KMS URIs and keyless
-// (Fulcio) signing are other attestor.Signer implementations.
+// Load and LoadVerifier read local files only. KMS keys (hashivault://)
+// are signers of the subpackage kms.
+//
+// # Keyless
+//
+// NewKeyless returns a Keyless signer: an ephemeral key, a Fulcio
+// certificate for the CI's OIDC identity (DetectTokenSource: GitHub
+// Actions, GitLab's SIGSTORE_ID_TOKEN, the GCP metadata server; or a
+// StaticToken), and a Rekor entry or RFC 3161 timestamp per signature. It
+// is an attestor.BundleSigner: Bundle returns the sigstore bundle (v0.3)
+// of an envelope, which the Recorder writes next to it
+// (<step>.<keyid8>.sigstore.json) and cosign verify-blob-attestation
+// --bundle accepts.
+//
+// VerifyBundle verifies such a bundle against a sigstore trusted root
+// (LoadTrustedRoot, FetchTrustedRoot) and an Identity (issuer, subject,
+// GitHub workflow claims) and returns the in-toto statement it signs.
+// Identity tokens never appear in errors, logs or outputs.
 //
 // Errors about keys and passwords match attestor.ErrInvalidInput; failed
 // verifications match ErrNoValidSignature. Neither ever contains a password

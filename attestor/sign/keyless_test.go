@@ -19,6 +19,7 @@ import (
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/sign/signtest"
 )
 
 // testStatement is an in-toto statement to sign.
@@ -55,20 +56,20 @@ func signKeyless(t *testing.T, k *sign.Keyless) (envJSON, bundle []byte) {
 func TestKeylessSignVerify(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFakeSigstore(t, nil, nil)
-	f.oidcFailFirst.Store(1) // the token endpoint is retried
-	trusted, _ := f.trustedRoot()
-	k := f.keyless(ctx, sign.WithTrustedMaterial(trusted))
+	f := signtest.NewSigstore(t)
+	f.FailTokenRequests(1) // the token endpoint is retried
+	trusted, _ := f.TrustedRoot(t)
+	k := f.Keyless(t, sign.WithTrustedMaterial(trusted))
 	envJSON, bundle := signKeyless(t, k)
 
-	if n := f.oidcRequests.Load(); n != 2 {
+	if n := f.TokenRequests(); n != 2 {
 		t.Errorf("%d token requests, want 2 (one 503, one retry)", n)
 	}
-	if n := f.rekorRequests.Load(); n != 1 {
+	if n := f.RekorRequests(); n != 1 {
 		t.Errorf("%d Rekor requests, want 1", n)
 	}
 
-	payload, err := sign.VerifyBundle(ctx, bundle, trusted, ghIdentity())
+	payload, err := sign.VerifyBundle(ctx, bundle, trusted, signtest.GitHubIdentity())
 	if err != nil {
 		t.Fatalf("VerifyBundle: %v", err)
 	}
@@ -92,8 +93,8 @@ func TestKeylessSignVerify(t *testing.T) {
 
 	// Regexps and partial identities.
 	for _, id := range []sign.Identity{
-		{Issuer: ghIssuer, SubjectRegexp: `^https://github\.com/acme/app/\.github/workflows/release\.yml@refs/heads/`},
-		{IssuerRegexp: `^https://token\.actions\.githubusercontent\.com$`, Subject: ghSubject, Repository: ghRepository},
+		{Issuer: signtest.GitHubIssuer, SubjectRegexp: `^https://github\.com/acme/app/\.github/workflows/release\.yml@refs/heads/`},
+		{IssuerRegexp: `^https://token\.actions\.githubusercontent\.com$`, Subject: signtest.GitHubSubject, Repository: signtest.GitHubRepository},
 	} {
 		if _, err := sign.VerifyBundle(ctx, bundle, trusted, id); err != nil {
 			t.Errorf("VerifyBundle(%+v): %v", id, err)
@@ -104,16 +105,16 @@ func TestKeylessSignVerify(t *testing.T) {
 func TestKeylessVerifyRejects(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	vs := newFakeSigstore(t, nil, nil)
-	trusted, _ := vs.trustedRoot()
-	_, bundle := signKeyless(t, vs.keyless(ctx))
+	vs := signtest.NewSigstore(t)
+	trusted, _ := vs.TrustedRoot(t)
+	_, bundle := signKeyless(t, vs.Keyless(t))
 
 	// Same Rekor, another Fulcio CA.
-	other := newFakeSigstore(t, vs.vs, nil)
-	_, otherBundle := signKeyless(t, other.keyless(ctx))
+	other := vs.WithAnotherCA(t)
+	_, otherBundle := signKeyless(t, other.Keyless(t))
 
 	withID := func(change func(*sign.Identity)) sign.Identity {
-		id := ghIdentity()
+		id := signtest.GitHubIdentity()
 		change(&id)
 		return id
 	}
@@ -134,12 +135,12 @@ func TestKeylessVerifyRejects(t *testing.T) {
 		{"wrong subject", bundle, withID(func(id *sign.Identity) {
 			id.Subject = "https://github.com/acme/app/.github/workflows/other.yml@refs/heads/main"
 		}), sign.ErrIdentityMismatch},
-		{"certificate from another root", otherBundle, ghIdentity(), sign.ErrNoValidSignature},
-		{"missing log entry", noTlog, ghIdentity(), sign.ErrNoValidSignature},
-		{"tampered payload", tampered, ghIdentity(), sign.ErrNoValidSignature},
-		{"not a bundle", []byte(`{"payloadType": "x"}`), ghIdentity(), sign.ErrMalformedBundle},
+		{"certificate from another root", otherBundle, signtest.GitHubIdentity(), sign.ErrNoValidSignature},
+		{"missing log entry", noTlog, signtest.GitHubIdentity(), sign.ErrNoValidSignature},
+		{"tampered payload", tampered, signtest.GitHubIdentity(), sign.ErrNoValidSignature},
+		{"not a bundle", []byte(`{"payloadType": "x"}`), signtest.GitHubIdentity(), sign.ErrMalformedBundle},
 		{"no identity", bundle, sign.Identity{}, attestor.ErrInvalidInput},
-		{"no subject", bundle, sign.Identity{Issuer: ghIssuer, Repository: ghRepository}, attestor.ErrInvalidInput},
+		{"no subject", bundle, sign.Identity{Issuer: signtest.GitHubIssuer, Repository: signtest.GitHubRepository}, attestor.ErrInvalidInput},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			payload, err := sign.VerifyBundle(ctx, c.bundle, trusted, c.id)
@@ -151,13 +152,13 @@ func TestKeylessVerifyRejects(t *testing.T) {
 	}
 	// The other bundle verifies with its own root: the rejection above is
 	// the root's doing.
-	otherTrusted, _ := other.trustedRoot()
-	if _, err := sign.VerifyBundle(ctx, otherBundle, otherTrusted, ghIdentity()); err != nil {
+	otherTrusted, _ := other.TrustedRoot(t)
+	if _, err := sign.VerifyBundle(ctx, otherBundle, otherTrusted, signtest.GitHubIdentity()); err != nil {
 		t.Errorf("VerifyBundle(other, its root): %v", err)
 	}
 	// Without a log entry, a bundle passes only when the log is waived,
 	// and then it needs a timestamp, which it does not have.
-	if _, err := sign.VerifyBundle(ctx, noTlog, trusted, ghIdentity(), sign.WithoutTransparencyLogUnsafe()); !errors.Is(err, sign.ErrNoValidSignature) {
+	if _, err := sign.VerifyBundle(ctx, noTlog, trusted, signtest.GitHubIdentity(), sign.WithoutTransparencyLogUnsafe()); !errors.Is(err, sign.ErrNoValidSignature) {
 		t.Errorf("VerifyBundle(no tlog, WithoutTransparencyLogUnsafe) = %v; want ErrNoValidSignature", err)
 	}
 }
@@ -200,10 +201,10 @@ func tamperPayload(t *testing.T, bundle []byte) []byte {
 func TestKeylessTokenNeverShown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFakeSigstore(t, nil, nil)
+	f := signtest.NewSigstore(t)
 	var logs, masked bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	k := f.keyless(ctx,
+	k := f.Keyless(t,
 		sign.WithKeylessLogger(logger),
 		sign.WithTokenOptions(sign.WithMask(func(s string) { masked.WriteString(s + "\n") })))
 
@@ -230,24 +231,24 @@ func TestKeylessTokenNeverShown(t *testing.T) {
 	if len(res.Files) != 2 || res.Files[1] != wantBundle {
 		t.Fatalf("files = %q; want the envelope and %s", res.Files, wantBundle)
 	}
-	trusted, _ := f.trustedRoot()
+	trusted, _ := f.TrustedRoot(t)
 	bundle, err := os.ReadFile(wantBundle)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sign.VerifyBundle(ctx, bundle, trusted, ghIdentity()); err != nil {
+	if _, err := sign.VerifyBundle(ctx, bundle, trusted, signtest.GitHubIdentity()); err != nil {
 		t.Errorf("VerifyBundle(recorded bundle): %v", err)
 	}
 
 	// Fulcio that echoes the credentials in its error.
-	f.fulcioEcho.Store(true)
-	k2 := f.keyless(ctx, sign.WithKeylessLogger(logger))
+	f.EchoCredentials(true)
+	k2 := f.Keyless(t, sign.WithKeylessLogger(logger))
 	_, signErr := k2.Sign(ctx, []byte("msg"))
 	if !errors.Is(signErr, attestor.ErrUnavailable) {
 		t.Errorf("Sign with a Fulcio that rejects = %v; want ErrUnavailable", signErr)
 	}
 
-	tokens := f.issued()
+	tokens := f.Issued()
 	if len(tokens) < 2 {
 		t.Fatalf("%d tokens issued", len(tokens))
 	}
@@ -270,7 +271,7 @@ func TestKeylessTokenNeverShown(t *testing.T) {
 		"tokensrc":    []byte(fmtV(sign.StaticToken(tokens[0]))),
 		"attestation": []byte(res.Envelope.Payload),
 	}
-	for _, secret := range append(tokens, ghRequestToken) {
+	for _, secret := range append(tokens, signtest.GitHubRequestToken) {
 		for what, b := range shown {
 			if bytes.Contains(b, []byte(secret)) || bytes.Contains(b, []byte(secret[len(secret)/2:])) {
 				t.Errorf("a token is in the %s", what)
@@ -282,10 +283,10 @@ func TestKeylessTokenNeverShown(t *testing.T) {
 func TestDetectTokenSource(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newFakeSigstore(t, nil, nil)
+	f := signtest.NewSigstore(t)
 
 	t.Run("github", func(t *testing.T) {
-		ts, err := sign.DetectTokenSource(ctx, lookup(f.env()))
+		ts, err := sign.DetectTokenSource(ctx, signtest.Lookup(f.Env()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,12 +294,12 @@ func TestDetectTokenSource(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.verifyJWT(tok); err != nil {
+		if _, err := f.VerifyJWT(tok); err != nil {
 			t.Errorf("token: %v", err)
 		}
 	})
 	t.Run("gitlab", func(t *testing.T) {
-		ts, err := sign.DetectTokenSource(ctx, lookup(map[string]string{sign.EnvSigstoreIDToken: "a.b.c"}))
+		ts, err := sign.DetectTokenSource(ctx, signtest.Lookup(map[string]string{sign.EnvSigstoreIDToken: "a.b.c"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,8 +309,8 @@ func TestDetectTokenSource(t *testing.T) {
 	})
 	t.Run("gcp metadata", func(t *testing.T) {
 		// The metadata server, with the path and header it requires.
-		md := f.metadataServer(t)
-		ts, err := sign.DetectTokenSource(ctx, lookup(map[string]string{sign.EnvMetadataHost: strings.TrimPrefix(md, "http://")}))
+		md := metadataServer(t, f)
+		ts, err := sign.DetectTokenSource(ctx, signtest.Lookup(map[string]string{sign.EnvMetadataHost: strings.TrimPrefix(md, "http://")}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -318,15 +319,15 @@ func TestDetectTokenSource(t *testing.T) {
 		}
 	})
 	t.Run("github without id-token permission", func(t *testing.T) {
-		_, err := sign.DetectTokenSource(ctx, lookup(map[string]string{sign.EnvGitHubTokenURL: f.oidc.URL}))
+		_, err := sign.DetectTokenSource(ctx, signtest.Lookup(map[string]string{sign.EnvGitHubTokenURL: f.TokenURL}))
 		if !errors.Is(err, sign.ErrNoIdentityToken) || !errors.Is(err, attestor.ErrInvalidInput) {
 			t.Errorf("err = %v; want ErrNoIdentityToken", err)
 		}
 	})
 	t.Run("github unavailable", func(t *testing.T) {
-		env := f.env()
+		env := f.Env()
 		env[sign.EnvGitHubRequestToken] = "wrong-request-token"
-		ts, err := sign.DetectTokenSource(ctx, lookup(env), sign.WithTokenRetries(1, 0))
+		ts, err := sign.DetectTokenSource(ctx, signtest.Lookup(env), sign.WithTokenRetries(1, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,7 +340,7 @@ func TestDetectTokenSource(t *testing.T) {
 
 // metadataServer starts a GCP metadata server that issues the fake's
 // tokens and returns its URL.
-func (f *fakeSigstore) metadataServer(t *testing.T) string {
+func metadataServer(t *testing.T, f *signtest.Sigstore) string {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Metadata-Flavor") != "Google" ||
@@ -348,7 +349,7 @@ func (f *fakeSigstore) metadataServer(t *testing.T) string {
 			w.WriteHeader(400)
 			return
 		}
-		w.Write([]byte(f.jwt(map[string]any{"iss": "https://accounts.google.com", "sub": "123", "aud": "sigstore", "email": "builder@p.iam.gserviceaccount.com"})))
+		w.Write([]byte(f.JWT(map[string]any{"iss": "https://accounts.google.com", "sub": "123", "aud": "sigstore", "email": "builder@p.iam.gserviceaccount.com"})))
 	}))
 	t.Cleanup(s.Close)
 	return s.URL
@@ -368,4 +369,42 @@ func TestStaticTokenHidden(t *testing.T) {
 	if _, err := sign.StaticToken("").Token(context.Background()); !errors.Is(err, sign.ErrNoIdentityToken) {
 		t.Errorf("empty StaticToken: %v", err)
 	}
+}
+
+// TestKeylessTimestamp: with a timestamp authority, bundles carry an RFC
+// 3161 timestamp; without Rekor, they verify only when the log is waived.
+func TestKeylessTimestamp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := signtest.NewSigstore(t)
+	trusted, _ := f.TrustedRoot(t)
+
+	t.Run("rekor and tsa", func(t *testing.T) {
+		_, bundle := signKeyless(t, f.Keyless(t, sign.WithTSAURL(f.TSAURL), sign.WithTrustedMaterial(trusted)))
+		if _, err := sign.VerifyBundle(ctx, bundle, trusted, signtest.GitHubIdentity(), sign.WithSignedTimestamps(1)); err != nil {
+			t.Errorf("VerifyBundle(WithSignedTimestamps(1)): %v", err)
+		}
+		if _, err := sign.VerifyBundle(ctx, bundle, trusted, signtest.GitHubIdentity(), sign.WithSignedTimestamps(2)); !errors.Is(err, sign.ErrNoValidSignature) {
+			t.Errorf("VerifyBundle(WithSignedTimestamps(2)) = %v; want ErrNoValidSignature", err)
+		}
+	})
+	t.Run("tsa only", func(t *testing.T) {
+		rekorBefore := f.RekorRequests()
+		_, bundle := signKeyless(t, f.Keyless(t, sign.WithRekorURL(""), sign.WithTSAURL(f.TSAURL), sign.WithTrustedMaterial(trusted)))
+		if f.RekorRequests() != rekorBefore {
+			t.Error("Rekor was asked with WithRekorURL(\"\")")
+		}
+		if _, err := sign.VerifyBundle(ctx, bundle, trusted, signtest.GitHubIdentity()); !errors.Is(err, sign.ErrNoValidSignature) {
+			t.Errorf("VerifyBundle(no log entry) = %v; want ErrNoValidSignature", err)
+		}
+		if _, err := sign.VerifyBundle(ctx, bundle, trusted, signtest.GitHubIdentity(), sign.WithoutTransparencyLogUnsafe()); err != nil {
+			t.Errorf("VerifyBundle(WithoutTransparencyLogUnsafe): %v", err)
+		}
+	})
+	t.Run("neither", func(t *testing.T) {
+		_, err := sign.NewKeyless(ctx, sign.WithRekorURL(""), sign.WithTokenSource(sign.StaticToken("a.b.c")))
+		if !errors.Is(err, attestor.ErrInvalidInput) {
+			t.Errorf("NewKeyless(no Rekor, no TSA) = %v; want ErrInvalidInput", err)
+		}
+	})
 }

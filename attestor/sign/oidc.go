@@ -279,7 +279,12 @@ func (h *httpToken) fetch(ctx context.Context) (tok string, retry bool, err erro
 		if ctx.Err() != nil {
 			return "", false, ctx.Err()
 		}
-		return "", true, fmt.Errorf("request to %s failed", req.URL.Host)
+		// A *url.Error repeats the URL; keep only its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", true, fmt.Errorf("request to %s: %v", req.URL.Host, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))

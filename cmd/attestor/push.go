@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/local"
 	"github.com/attestor/attestor/attestor/store/oci"
 )
@@ -35,9 +37,10 @@ func newPushCmd(g *globals) *cobra.Command {
 		passwordStdin bool
 		insecure      bool
 		timeout       time.Duration
+		gf            grafeasFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "push --image REF [--to oci] [--oci-scheme cosign|referrers|both] [--dry-run]",
+		Use:   "push --image REF [--to oci,grafeas] [--oci-scheme cosign|referrers|both] [--dry-run]",
 		Short: "Attach every signed attestation in the workspace to an image in its registry",
 		Long: `push attaches every signed attestation in the workspace (step records and
 provenance) to the image REF. A tag is resolved to the image's digest first;
@@ -53,7 +56,10 @@ and concurrent pushes to one image keep each other's.
 Credentials come from the docker config and credential helpers (docker
 login), GITHUB_TOKEN for ghcr.io, or --registry-username with the password
 on stdin. --dry-run writes nothing to the registry: it prints every blob,
-manifest and tag it would write and saves them under <dir>/_dry-run/.`,
+manifest and tag it would write and saves them under <dir>/_dry-run/.
+
+--to grafeas (alone or with oci) also writes them to a Grafeas server as
+occurrences on the image; see the --grafeas-* flags.`,
 		Example: `  attestor push --image ghcr.io/acme/app:v1.2.3
   echo "$TOKEN" | attestor push --image registry.example/app@sha256:... --registry-username ci --registry-password-stdin
   attestor push --image localhost:5000/app:dev --dry-run --json`,
@@ -62,10 +68,19 @@ manifest and tag it would write and saves them under <dir>/_dry-run/.`,
 			if image == "" {
 				return attestor.Invalid(errors.New("--image is required"))
 			}
+			toOCI, toGrafeas := false, false
 			for _, t := range to {
-				if t != "oci" {
-					return attestor.Invalid(fmt.Errorf("--to %q: this build pushes to oci only", t))
+				switch strings.TrimSpace(t) {
+				case "oci":
+					toOCI = true
+				case "grafeas":
+					toGrafeas = true
+				default:
+					return attestor.Invalid(fmt.Errorf("--to %q: use oci, grafeas or both (oci,grafeas)", t))
 				}
+			}
+			if !toOCI && !toGrafeas {
+				return attestor.Invalid(errors.New("--to: name oci, grafeas or both"))
 			}
 			sch, err := oci.ParseScheme(scheme)
 			if err != nil {
@@ -112,20 +127,25 @@ manifest and tag it would write and saves them under <dir>/_dry-run/.`,
 			if err != nil {
 				return err
 			}
-			res, err := reg.PushImage(cmd.Context(), image, atts...)
+			subject, err := reg.Resolve(cmd.Context(), image)
 			if err != nil {
 				return err
 			}
-			if dryRun {
-				d, err := local.New(ws.Path(dryRunStoreDir))
+			var errs []error
+			if toOCI {
+				res, err := reg.Push(cmd.Context(), subject, atts...)
 				if err != nil {
-					return err
-				}
-				if err := d.Put(cmd.Context(), res.Subject, atts...); err != nil {
-					return err
+					errs = append(errs, err)
+				} else if err := g.pushedOCI(cmd.Context(), res, names, atts, ws, dry); err != nil {
+					errs = append(errs, err)
 				}
 			}
-			return g.reportPush(res, names, dry)
+			if toGrafeas {
+				if err := pushGrafeas(cmd.Context(), g, subject, atts, &gf); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			return errors.Join(errs...)
 		},
 	}
 	fs := cmd.Flags()
@@ -137,7 +157,23 @@ manifest and tag it would write and saves them under <dir>/_dry-run/.`,
 	fs.BoolVar(&passwordStdin, "registry-password-stdin", false, "read the registry password or token from stdin")
 	fs.BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS to a registry that is not on loopback")
 	fs.DurationVar(&timeout, "timeout", 0, "give up after this long, retries included (default 5m)")
+	gf.register(fs)
 	return cmd
+}
+
+// pushedOCI saves a dry run's attestations for verify --from dir and
+// reports the push.
+func (g *globals) pushedOCI(ctx context.Context, res *oci.Result, names []string, atts []store.Attestation, ws *attestor.Workspace, dry *oci.DryRun) error {
+	if dry != nil {
+		d, err := local.New(ws.Path(dryRunStoreDir))
+		if err != nil {
+			return err
+		}
+		if err := d.Put(ctx, res.Subject, atts...); err != nil {
+			return err
+		}
+	}
+	return g.reportPush(res, names, dry)
 }
 
 func readPassword(r io.Reader) (string, error) {

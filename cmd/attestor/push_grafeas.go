@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 
@@ -118,14 +119,17 @@ func pushGrafeas(ctx context.Context, g *globals, subject store.Subject, atts []
 	if err != nil {
 		return err
 	}
-	if err := c.Put(ctx, subject, atts...); err != nil {
+	res, err := c.Push(ctx, subject, atts...)
+	if err != nil {
 		return fmt.Errorf("pushing to Grafeas: %w", err)
 	}
-	verb := "pushed"
-	if f.dryRun() {
-		verb = "dry run: would push"
+	project := grafeasFirstSet(f.project, os.Getenv(envGrafeasProject))
+	if res.DryRun {
+		g.printf("attestor: dry run: would push %d attestation(s) to Grafeas (project %s) on %s; the bodies are saved under %s\n",
+			res.Created, project, res.Resource, grafeasDryRunDir(g))
+		return nil
 	}
-	g.printf("attestor: %s %d attestation(s) to Grafeas (project %s) on %s\n", verb, len(atts), grafeasFirstSet(f.project, os.Getenv(envGrafeasProject)), grafeas.ResourceURI(subject))
+	g.printf("attestor: pushed %d attestation(s) to Grafeas (project %s) on %s (%d already there)\n", res.Created, project, res.Resource, res.Existing)
 	return nil
 }
 
@@ -136,4 +140,13 @@ func grafeasFirstSet(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// grafeasDryRunDir is where push --dry-run leaves the Grafeas bodies.
+func grafeasDryRunDir(g *globals) string {
+	dir := g.dir
+	if dir == "" {
+		dir = attestor.DefaultWorkspace
+	}
+	return filepath.Join(dir, grafeas.DryRunDir)
 }

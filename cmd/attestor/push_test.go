@@ -208,7 +208,8 @@ func TestPushUsage(t *testing.T) {
 	}{
 		{"no image", "", []string{"push", "--dir", dir}, 2},
 		{"bad scheme", "", []string{"push", "--dir", dir, "--image", image, "--oci-scheme", "x"}, 2},
-		{"grafeas", "", []string{"push", "--dir", dir, "--image", image, "--to", "grafeas"}, 2},
+		{"unknown target", "", []string{"push", "--dir", dir, "--image", image, "--to", "oci,x"}, 2},
+		{"grafeas without a project", "", []string{"push", "--dir", dir, "--image", image, "--to", "grafeas"}, 2},
 		{"empty workspace", "", []string{"push", "--dir", empty, "--image", image}, 2},
 		{"username without password", "", []string{"push", "--dir", dir, "--image", image, "--registry-username", "u"}, 2},
 		{"password without username", "pw", []string{"push", "--dir", dir, "--image", image, "--registry-password-stdin"}, 2},

@@ -94,6 +94,8 @@ on a verified chain.`,
 		newRecordCmd(g),
 		newProvenanceCmd(g),
 		newPushCmd(g),
+		newVerifyCmd(g),
+		newPromoteCmd(g),
 		newKeyCmd(g),
 		newVersionCmd(g),
 	)

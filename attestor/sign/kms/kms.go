@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -109,6 +110,9 @@ func Load(ctx context.Context, ref string, opts ...Option) (*Signer, error) {
 	case strings.HasPrefix(ref, SchemeHashiVault):
 		if err := hashivault.ValidReference(ref); err != nil {
 			return nil, attestor.Invalid(fmt.Errorf("KMS key %q: %w", ref, err))
+		}
+		if o.address == "" && os.Getenv("VAULT_ADDR") == "" {
+			return nil, attestor.Invalid(fmt.Errorf("KMS key %q: VAULT_ADDR is not set", ref))
 		}
 		sv, err = hashivault.LoadSignerVerifier(ref, crypto.SHA256,
 			options.WithContext(ctx),

@@ -11,8 +11,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digitorus/timestamp"
 	"github.com/go-openapi/runtime"
 	"github.com/sigstore/fulcio/pkg/certificate"
 	"github.com/sigstore/rekor/pkg/generated/models"
@@ -87,6 +90,8 @@ type Sigstore struct {
 	// TokenURL is ACTIONS_ID_TOKEN_REQUEST_URL; FulcioURL and RekorURL
 	// are the base URLs of the two services.
 	TokenURL, FulcioURL, RekorURL string
+	// TSAURL is the RFC 3161 timestamp endpoint.
+	TSAURL string
 
 	t      testing.TB
 	vs     *ca.VirtualSigstore
@@ -94,6 +99,9 @@ type Sigstore struct {
 	oidc   *httptest.Server
 	fulcio *httptest.Server
 	rekor  *httptest.Server
+	tsa    *httptest.Server
+	tsaCA  *root.SigstoreTimestampingAuthority
+	tsaKey *ecdsa.PrivateKey
 
 	jwtKey *ecdsa.PrivateKey
 
@@ -140,7 +148,9 @@ func newSigstore(t testing.TB, vs *ca.VirtualSigstore, fca *fulcioCA) *Sigstore 
 	f.oidc = httptest.NewServer(http.HandlerFunc(f.serveToken))
 	f.fulcio = httptest.NewServer(http.HandlerFunc(f.serveFulcio))
 	f.rekor = httptest.NewServer(http.HandlerFunc(f.serveRekor))
-	for _, s := range []*httptest.Server{f.oidc, f.fulcio, f.rekor} {
+	f.tsa = httptest.NewServer(http.HandlerFunc(f.serveTSA))
+	f.newTSA(t)
+	for _, s := range []*httptest.Server{f.oidc, f.fulcio, f.rekor, f.tsa} {
 		if !strings.HasPrefix(s.URL, "http://127.0.0.1:") {
 			t.Fatalf("test server on %s, want 127.0.0.1", s.URL)
 		}
@@ -148,6 +158,7 @@ func newSigstore(t testing.TB, vs *ca.VirtualSigstore, fca *fulcioCA) *Sigstore 
 	}
 	f.TokenURL = f.oidc.URL + "/token?api-version=2.0"
 	f.FulcioURL, f.RekorURL = f.fulcio.URL, f.rekor.URL
+	f.TSAURL = f.tsa.URL + "/api/v1/timestamp"
 	return f
 }
 
@@ -232,7 +243,7 @@ func (f *Sigstore) TrustedRoot(t testing.TB) (*root.TrustedRoot, string) {
 			HashFunc: crypto.SHA256, PublicKey: l.PublicKey, SignatureHashFunc: crypto.SHA256,
 		}
 	}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, []root.CertificateAuthority{fulcio}, nil, f.vs.TimestampingAuthorities(), logs)
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, []root.CertificateAuthority{fulcio}, nil, []root.TimestampingAuthority{f.tsaCA}, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,6 +508,63 @@ func (f *Sigstore) serveRekor(w http.ResponseWriter, r *http.Request) {
 		"body": b64, "integratedTime": integrated, "logID": logID, "logIndex": index,
 		"verification": map[string]any{"signedEntryTimestamp": set, "inclusionProof": proof},
 	}})
+}
+
+// newTSA makes the timestamp authority's certificates.
+func (f *Sigstore) newTSA(t testing.TB) {
+	t.Helper()
+	rootCert, rootKey, err := ca.GenerateRootCa()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, interKey, err := ca.GenerateTSAIntermediate(rootCert, rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.GenerateTSALeafCert(time.Now().Add(-5*time.Minute), leafKey, inter, interKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tsaKey = leafKey
+	f.tsaCA = &root.SigstoreTimestampingAuthority{
+		Root: rootCert, Intermediates: []*x509.Certificate{inter}, Leaf: leaf,
+		URI: f.tsa.URL, ValidityPeriodStart: time.Now().Add(-time.Hour), ValidityPeriodEnd: time.Now().Add(time.Hour),
+	}
+}
+
+// serveTSA answers RFC 3161 timestamp requests (POST
+// application/timestamp-query) as sigstore's timestamp authority does.
+func (f *Sigstore) serveTSA(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/timestamp-query" {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	req, err := timestamp.ParseRequest(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ts := timestamp.Timestamp{
+		HashAlgorithm: req.HashAlgorithm, HashedMessage: req.HashedMessage, Nonce: req.Nonce,
+		Time: time.Now(), Policy: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 2}, AddTSACertificate: req.Certificates,
+		ExtraExtensions: req.Extensions,
+	}
+	resp, err := ts.CreateResponseWithOpts(f.tsaCA.Leaf, f.tsaKey, crypto.SHA256)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/timestamp-reply")
+	w.Write(resp)
 }
 
 // setURISAN sets the certificate's URI SAN.

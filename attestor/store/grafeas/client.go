@@ -113,21 +113,43 @@ func checkSubject(s store.Subject) error {
 }
 
 // Put stores atts as occurrences on the subject's resource, creating the
+// notes they need; it is Push without the result.
+func (c *Client) Put(ctx context.Context, subject store.Subject, atts ...store.Attestation) error {
+	_, err := c.Push(ctx, subject, atts...)
+	return err
+}
+
+// Result says what Push did.
+type Result struct {
+	// Resource is the URI the occurrences are on.
+	Resource string `json:"resource"`
+	// Created counts the occurrences created (with a dry run: that would
+	// be created, as if none existed).
+	Created int `json:"created"`
+	// Existing counts the attestations already on the resource.
+	Existing int `json:"existing"`
+	// DryRun is set when nothing was sent.
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// Push stores atts as occurrences on the subject's resource, creating the
 // notes they need. It first lists the subject's occurrences and skips an
 // attestation already there (same store Digest); before retrying a
 // create it looks again, so a create that the server committed before
 // failing is not repeated. Nothing is sent when an attestation is
-// malformed or too large (store.ErrTooLarge).
-func (c *Client) Put(ctx context.Context, subject store.Subject, atts ...store.Attestation) error {
+// malformed or too large (store.ErrTooLarge). The result is valid when
+// err is nil.
+func (c *Client) Push(ctx context.Context, subject store.Subject, atts ...store.Attestation) (*Result, error) {
 	if err := checkSubject(subject); err != nil {
-		return err
+		return nil, err
 	}
+	res := &Result{Resource: ResourceURI(subject), DryRun: c.opts.dryRun != nil}
 	items := make([]*item, 0, len(atts))
 	seen := map[string]bool{}
 	for i, a := range atts {
 		it, err := newItem(a)
 		if err != nil {
-			return fmt.Errorf("grafeas: attestation %d: %w", i, err)
+			return nil, fmt.Errorf("grafeas: attestation %d: %w", i, err)
 		}
 		if !seen[it.digest] {
 			seen[it.digest] = true
@@ -135,32 +157,35 @@ func (c *Client) Put(ctx context.Context, subject store.Subject, atts ...store.A
 		}
 	}
 	if len(items) == 0 {
-		return nil
+		return res, nil
 	}
 	if c.opts.dryRun != nil {
-		return c.dryRunPut(subject, items)
+		res.Created = len(items)
+		return res, c.dryRunPut(subject, items)
 	}
 	unlock := c.lock(subject)
 	defer unlock()
 
 	have, err := c.digests(ctx, subject)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, it := range items {
 		if have[it.digest] {
+			res.Existing++
 			continue
 		}
 		note, err := c.ensureNote(ctx, c.noteSpec(it))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := c.createOccurrence(ctx, subject, it, note); err != nil {
-			return err
+			return nil, err
 		}
 		have[it.digest] = true
+		res.Created++
 	}
-	return nil
+	return res, nil
 }
 
 // Get returns the attestations whose envelopes are on the subject's
@@ -219,8 +244,11 @@ func (c *Client) digests(ctx context.Context, s store.Subject) (map[string]bool,
 
 // list pages through the project's occurrences and returns the ones on
 // the subject's resource that carry an envelope. The open-source server
-// ignores filters, so the resource is checked here; a listing ends on an
-// empty page, an empty token or a token seen before.
+// ignores filters, so the resource is checked here. A listing ends on an
+// empty token, a token seen before, or (v1beta1) an empty page: the
+// open-source server's PostgreSQL store follows its last page with an
+// empty one whose token starts the listing again. (Container Analysis may
+// return an empty page before the end of a filtered listing.)
 func (c *Client) list(ctx context.Context, s store.Subject) ([]rawOcc, error) {
 	uris := resourceURIs(s)
 	want := map[string]bool{}
@@ -251,7 +279,7 @@ func (c *Client) list(ctx context.Context, s store.Subject) ([]rawOcc, error) {
 				out = append(out, o)
 			}
 		}
-		if len(occs) == 0 || next == "" {
+		if next == "" || (len(occs) == 0 && c.dialect.emptyPageEnds()) {
 			return out, nil
 		}
 		if seenTokens[next] {

@@ -54,9 +54,12 @@
 //
 // # Reads
 //
-// Listings use the largest page size and end on an empty page, an empty
-// token, or a token seen before (a pagination bug of the server's
-// PostgreSQL store otherwise loops), within WithMaxPages pages. Filters
+// Listings use the largest page size and end on an empty token or a token
+// seen before, within WithMaxPages pages; on the open-source server also
+// on an empty page (its PostgreSQL store follows the last page with an
+// empty one whose token starts the listing again). Container Analysis may
+// return an empty page with a token before a filtered listing ends, so v1
+// listings go on. Filters
 // are sent but the resource is also checked here: the open-source server
 // ignores filters.
 //

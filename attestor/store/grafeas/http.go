@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -73,7 +76,7 @@ func newRetryClient(o *options) *retryablehttp.Client {
 	hc.Timeout = o.timeout
 	rc := &retryablehttp.Client{
 		HTTPClient:   hc,
-		Logger:       o.logger,
+		Logger:       debugLogger{o.logger},
 		RetryMax:     o.retries,
 		RetryWaitMin: o.retryWaitMin,
 		RetryWaitMax: o.retryWaitMax,
@@ -180,6 +183,7 @@ func (c *Client) call(ctx context.Context, method, url string, body, out proto.M
 	}
 	c.opts.logger.DebugContext(ctx, "grafeas request", "method", method, "url", url, "bytes", len(data))
 	resp, err := c.http.Do(req)
+	url = withoutQuery(url) // errors name the endpoint; the query is in the debug log
 	if err != nil {
 		if resp != nil {
 			resp.Body.Close()
@@ -189,6 +193,10 @@ func (c *Client) call(ctx context.Context, method, url string, body, out proto.M
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("grafeas: %s %s: %w", method, url, ctx.Err())
+		}
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL again
 		}
 		return attestor.Unavailable(fmt.Errorf("grafeas: %s %s: %w", method, url, err))
 	}
@@ -253,3 +261,20 @@ func grpcCodeName(n int) string {
 	}
 	return strconv.Itoa(n)
 }
+
+func withoutQuery(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
+
+// debugLogger gives retryablehttp's messages to a slog.Logger at debug
+// level: a failed attempt is not an error until the retries are spent, and
+// then the caller gets the error (it is not logged as well).
+type debugLogger struct{ l *slog.Logger }
+
+func (d debugLogger) Error(msg string, kv ...any) { d.l.Debug("grafeas: "+msg, kv...) }
+func (d debugLogger) Info(msg string, kv ...any)  { d.l.Debug("grafeas: "+msg, kv...) }
+func (d debugLogger) Debug(msg string, kv ...any) { d.l.Debug("grafeas: "+msg, kv...) }
+func (d debugLogger) Warn(msg string, kv ...any)  { d.l.Debug("grafeas: "+msg, kv...) }

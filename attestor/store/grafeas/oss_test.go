@@ -54,7 +54,7 @@ func TestConformanceOSSNoteProject(t *testing.T) {
 		New: func(t *testing.T) store.Store {
 			return newOSSClient(t, s, "occurrences", grafeas.WithNoteProject("notes"))
 		},
-		Subject: storetest.FileSubject,
+		Subject: func(t *testing.T) store.Subject { return storetest.FileSubject(t) },
 	})
 }
 

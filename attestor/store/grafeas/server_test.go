@@ -94,7 +94,7 @@ func findServer() (string, error) {
 	tmp := fmt.Sprintf("%s.%d.tmp", p, os.Getpid())
 	cmd := exec.CommandContext(ctx, goBin, "build", "-o", tmp, serverPackage)
 	cmd.Dir = tools
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod -buildvcs=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building %s in %s: %v\n%s", serverPackage, tools, err, out)
 	}

@@ -95,3 +95,5 @@ func (v1Dialect) occurrences(resp proto.Message) ([]rawOcc, string) {
 }
 
 func (v1Dialect) filter(uris []string) string { return orFilter("resourceUrl", uris) }
+
+func (v1Dialect) emptyPageEnds() bool { return false }

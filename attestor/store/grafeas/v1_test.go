@@ -2,6 +2,7 @@ package grafeas_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -55,8 +56,15 @@ func TestV1Occurrences(t *testing.T) {
 	subj := imageSubject(t)
 	link := linkAttestation(t, subj, "build")
 	prov := storetest.Attestation(t, subj, "https://slsa.dev/provenance/v1", "p")
-	if err := c.Put(t.Context(), subj, link, prov); err != nil {
+	res, err := c.Push(t.Context(), subj, link, prov)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if res.Created != 2 || res.Existing != 0 || res.Resource != grafeas.ResourceURI(subj) {
+		t.Errorf("first Push = %+v", res)
+	}
+	if res, err = c.Push(t.Context(), subj, prov, link, link); err != nil || res.Created != 0 || res.Existing != 2 {
+		t.Errorf("second Push = %+v, %v; want 0 created, 2 existing", res, err)
 	}
 	occs := f.occurrences()
 	if len(occs) != 2 {
@@ -123,9 +131,13 @@ func TestRetry429RetryAfter(t *testing.T) {
 		}
 		return false
 	})
-	c := newV1Client(t, f, grafeas.WithRetry(1, time.Hour, time.Hour)) // only Retry-After: 0 keeps this fast
+	// The backoff would wait an hour: only honouring Retry-After: 0 ends
+	// this within the context's bound.
+	c := newV1Client(t, f, grafeas.WithRetry(1, time.Hour, time.Hour))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
 	subj := imageSubject(t)
-	if _, err := c.Get(t.Context(), subj); err != nil {
+	if _, err := c.Get(ctx, subj); err != nil {
 		t.Fatalf("Get: %v", err)
 	}
 	if limited.Load() != 1 || f.count("GET") != 2 {
@@ -362,4 +374,29 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestV1EmptyPageWithToken: Container Analysis may answer a filtered list
+// with an empty page and a token; the listing goes on.
+func TestV1EmptyPageWithToken(t *testing.T) {
+	t.Parallel()
+	f := newFakeV1(t)
+	c := newV1Client(t, f)
+	subj := imageSubject(t)
+	a := storetest.Attestation(t, subj, "https://slsa.dev/provenance/v1", "a")
+	if err := c.Put(t.Context(), subj, a); err != nil {
+		t.Fatal(err)
+	}
+	f.setFault(func(w http.ResponseWriter, r *http.Request, n int) bool {
+		if r.Method == http.MethodGet && r.URL.Query().Get("pageToken") == "" {
+			reply(w, &gv1.ListOccurrencesResponse{NextPageToken: "0"})
+			return true
+		}
+		return false
+	})
+	got, err := c.Get(t.Context(), subj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Equal(t, got, a)
 }

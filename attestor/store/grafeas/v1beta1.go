@@ -23,6 +23,9 @@ type dialect interface {
 	newListResponse() proto.Message
 	occurrences(resp proto.Message) (occs []rawOcc, next string)
 	filter(uris []string) string
+	// emptyPageEnds reports whether an empty page ends a listing even
+	// when it has a next page token.
+	emptyPageEnds() bool
 }
 
 // structuredLimit bounds the payloads whose content is copied into
@@ -139,6 +142,8 @@ func (v1beta1Dialect) occurrences(resp proto.Message) ([]rawOcc, string) {
 }
 
 func (v1beta1Dialect) filter(uris []string) string { return orFilter("resource.uri", uris) }
+
+func (v1beta1Dialect) emptyPageEnds() bool { return true }
 
 func orFilter(field string, values []string) string {
 	var parts []string

@@ -123,10 +123,11 @@ func (f *fetcher) contains(repo name.Repository, img *attImage, items []item) (m
 // wrote.
 func (r *Registry) putCosign(ctx context.Context, rec *recorder, repo name.Repository, d name.Digest, items []item) ([]string, error) {
 	tag := AttestationTag(d)
-	f := &fetcher{r: r, ctx: ctx, layerDigests: map[v1.Hash]string{}}
+	f := r.newFetcher(ctx)
 	written := map[string]bool{}
 	var order []string
 	done := func() []string { return order }
+	confirmed := 0
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if err := r.settle(ctx); err != nil {
@@ -142,8 +143,15 @@ func (r *Registry) putCosign(ctx context.Context, rec *recorder, repo name.Repos
 		}
 		missing := f.contains(repo, cur, items)
 		if len(missing) == 0 {
-			return done(), nil
+			// After writing, check twice: a writer that read before our
+			// write may still replace it.
+			if len(order) == 0 || confirmed > 0 {
+				return done(), nil
+			}
+			confirmed++
+			continue
 		}
+		confirmed = 0
 		if attempt > r.o.conflicts {
 			return done(), fmt.Errorf("%s: %d attestation(s) still missing after %d attempts: %w", tag, len(missing), attempt, ErrConflict)
 		}
@@ -161,11 +169,11 @@ func (r *Registry) putCosign(ctx context.Context, rec *recorder, repo name.Repos
 		if err != nil {
 			return done(), err
 		}
-		if err := r.writeBlob(ctx, rec, repo, cfg); err != nil {
+		if err := r.writeBlob(f, rec, repo, cfg); err != nil {
 			return done(), err
 		}
 		for _, it := range missing {
-			if err := r.writeBlob(ctx, rec, repo, attLayer(it)); err != nil {
+			if err := r.writeBlob(f, rec, repo, attLayer(it)); err != nil {
 				return done(), err
 			}
 		}
@@ -188,7 +196,7 @@ func (r *Registry) putCosign(ctx context.Context, rec *recorder, repo name.Repos
 		if err != nil {
 			return done(), err
 		}
-		if err := r.putManifest(ctx, rec, tag, raw, mt); err != nil {
+		if err := r.putManifest(f, rec, tag, raw, mt); err != nil {
 			return done(), err
 		}
 		for _, it := range missing {

@@ -312,3 +312,59 @@ func TestEndToEndDistribution(t *testing.T) {
 		t.Fatalf("cosign verify-attestation (.att) of another image passed:\n%s", out)
 	}
 }
+
+// TestEndToEndConcurrentPush: pipelines pushing to one image of a real
+// registry at once keep each other's attestations, in both schemes (the
+// .att tag and the referrers tag fallback are both read-modify-write).
+func TestEndToEndConcurrentPush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	host := startDistribution(t)
+	image := host + "/e2e/busy:v1"
+	pushRandom(t, image)
+	ctx := t.Context()
+	reg, err := oci.New(oci.WithConflictRetries(10, 100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := reg.Resolve(ctx, image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers = 6
+	var want []store.Attestation
+	errs := make(chan error, writers)
+	for i := range writers {
+		a := storetest.Attestation(t, subject, attestor.PredicateTypeLink, fmt.Sprintf("pipeline-%d", i))
+		want = append(want, a)
+		go func() { errs <- reg.Put(ctx, subject, a) }()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent push: %v", err)
+		}
+	}
+	got, err := reg.Get(ctx, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Equal(t, got, want...)
+	for _, a := range got {
+		if a.Bundle == nil {
+			t.Errorf("attestation lost from the referrers tag fallback")
+		}
+	}
+	d, _ := name.NewDigest(subject.String())
+	img, err := remote.Image(oci.AttestationTag(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Layers) != writers {
+		t.Errorf(".att image has %d layers, want %d", len(m.Layers), writers)
+	}
+}

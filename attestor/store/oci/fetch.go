@@ -18,14 +18,29 @@ import (
 	"github.com/attestor/attestor/attestor/store"
 )
 
-// fetcher reads from a registry within one call's context and budget.
+// fetcher reads from (and writes to) a registry within one call's
+// context and budget, reusing one puller and one pusher so that each
+// repository is pinged and authenticated once per call.
 type fetcher struct {
-	r   *Registry
-	ctx context.Context
+	r    *Registry
+	ctx  context.Context
+	opts []remote.Option
 	// layerDigests caches the envelope digest (store.Attestation.Digest)
 	// of each DSSE layer read, by layer digest; "" for one that does not
 	// parse.
 	layerDigests map[v1.Hash]string
+}
+
+func (r *Registry) newFetcher(ctx context.Context) *fetcher {
+	opts := r.RemoteOptions(ctx)
+	f := &fetcher{r: r, ctx: ctx, opts: opts, layerDigests: map[v1.Hash]string{}}
+	if p, err := remote.NewPuller(opts...); err == nil {
+		f.opts = append(f.opts, remote.Reuse(p))
+	}
+	if p, err := remote.NewPusher(opts...); err == nil {
+		f.opts = append(f.opts, remote.Reuse(p))
+	}
+	return f
 }
 
 func notFound(err error) bool {
@@ -36,7 +51,7 @@ func notFound(err error) bool {
 // manifest fetches the manifest at ref, bounded by MaxManifestSize. A
 // missing manifest returns nil, nil.
 func (f *fetcher) manifest(ref name.Reference) (*remote.Descriptor, error) {
-	desc, err := remote.Get(ref, f.r.RemoteOptions(f.ctx)...)
+	desc, err := remote.Get(ref, f.opts...)
 	if notFound(err) {
 		return nil, nil
 	}
@@ -52,7 +67,7 @@ func (f *fetcher) manifest(ref name.Reference) (*remote.Descriptor, error) {
 // head returns the descriptor of the manifest at ref; nil, nil when there
 // is none.
 func (f *fetcher) head(ref name.Reference) (*v1.Descriptor, error) {
-	desc, err := remote.Head(ref, f.r.RemoteOptions(f.ctx)...)
+	desc, err := remote.Head(ref, f.opts...)
 	if notFound(err) {
 		return nil, nil
 	}
@@ -68,7 +83,7 @@ func (f *fetcher) blob(repo name.Repository, desc v1.Descriptor, limit int64) ([
 	if desc.Digest.Algorithm != "sha256" {
 		return nil, fmt.Errorf("blob %s: unsupported digest algorithm", desc.Digest)
 	}
-	l, err := remote.Layer(repo.Digest(desc.Digest.String()), f.r.RemoteOptions(f.ctx)...)
+	l, err := remote.Layer(repo.Digest(desc.Digest.String()), f.opts...)
 	if err != nil {
 		return nil, err
 	}

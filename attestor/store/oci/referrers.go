@@ -84,7 +84,7 @@ func newReferrer(it item, subject v1.Descriptor) (*referrer, error) {
 // referrers lists d's referrers (through the API or the tag fallback),
 // at most MaxReferrers of them.
 func (f *fetcher) referrers(d name.Digest) ([]v1.Descriptor, error) {
-	idx, err := remote.Referrers(d, f.r.RemoteOptions(f.ctx)...)
+	idx, err := remote.Referrers(d, f.opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (f *fetcher) referrers(d name.Digest) ([]v1.Descriptor, error) {
 // writer's fallback-tag update lost. It returns the digests of the
 // attestations it wrote.
 func (r *Registry) putReferrers(ctx context.Context, rec *recorder, repo name.Repository, d name.Digest, items []item) ([]string, error) {
-	f := &fetcher{r: r, ctx: ctx, layerDigests: map[v1.Hash]string{}}
+	f := r.newFetcher(ctx)
 	subject, err := f.head(d)
 	if err != nil {
 		return nil, err
@@ -124,6 +124,7 @@ func (r *Registry) putReferrers(ctx context.Context, rec *recorder, repo name.Re
 	uploaded := map[v1.Hash]bool{}
 	written := map[string]bool{}
 	var order []string
+	confirmed := 0
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if err := r.settle(ctx); err != nil {
@@ -148,8 +149,15 @@ func (r *Registry) putReferrers(ctx context.Context, rec *recorder, repo name.Re
 			}
 		}
 		if len(missing) == 0 {
-			return order, nil
+			// After writing, check twice: a writer that read the
+			// fallback tag before our write may still replace it.
+			if len(order) == 0 || confirmed > 0 {
+				return order, nil
+			}
+			confirmed++
+			continue
 		}
+		confirmed = 0
 		if attempt > r.o.conflicts {
 			return order, fmt.Errorf("referrers of %s: %d attestation(s) still missing after %d attempts: %w", d, len(missing), attempt, ErrConflict)
 		}
@@ -158,15 +166,15 @@ func (r *Registry) putReferrers(ctx context.Context, rec *recorder, repo name.Re
 		}
 		for _, ref := range missing {
 			if !uploaded[ref.digest] {
-				if err := r.writeBlob(ctx, rec, repo, ref.config); err != nil {
+				if err := r.writeBlob(f, rec, repo, ref.config); err != nil {
 					return order, err
 				}
-				if err := r.writeBlob(ctx, rec, repo, ref.bundle); err != nil {
+				if err := r.writeBlob(f, rec, repo, ref.bundle); err != nil {
 					return order, err
 				}
 				uploaded[ref.digest] = true
 			}
-			if err := r.putManifest(ctx, rec, repo.Digest(ref.digest.String()), ref.raw, types.OCIManifestSchema1); err != nil {
+			if err := r.putManifest(f, rec, repo.Digest(ref.digest.String()), ref.raw, types.OCIManifestSchema1); err != nil {
 				return order, err
 			}
 			if r.o.dryRun != nil {
@@ -184,15 +192,15 @@ func (r *Registry) putReferrers(ctx context.Context, rec *recorder, repo name.Re
 			}
 		}
 		if r.o.dryRun != nil {
-			return order, r.dryRunFallback(ctx, rec, d, descs)
+			return order, r.dryRunFallback(f, rec, d, descs)
 		}
 	}
 }
 
 // dryRunFallback records the referrers fallback tag a registry without
 // the referrers API would get.
-func (r *Registry) dryRunFallback(ctx context.Context, rec *recorder, d name.Digest, descs []v1.Descriptor) error {
-	api, err := r.referrersAPI(ctx, d)
+func (r *Registry) dryRunFallback(f *fetcher, rec *recorder, d name.Digest, descs []v1.Descriptor) error {
+	api, err := r.referrersAPI(f.ctx, d)
 	if err != nil || api {
 		return err
 	}
@@ -201,7 +209,7 @@ func (r *Registry) dryRunFallback(ctx context.Context, rec *recorder, d name.Dig
 	if err != nil {
 		return err
 	}
-	return r.putManifest(ctx, rec, d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1)), raw, types.OCIImageIndex)
+	return r.putManifest(f, rec, d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1)), raw, types.OCIImageIndex)
 }
 
 // referrersAPI reports whether d's registry serves the referrers API.

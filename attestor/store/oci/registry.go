@@ -216,7 +216,7 @@ func (r *Registry) Get(ctx context.Context, subject store.Subject) ([]store.Atte
 	ctx, cancel := context.WithTimeout(ctx, r.o.timeout)
 	defer cancel()
 	ctx = withBudget(ctx, r.o.readLimit)
-	f := &fetcher{r: r, ctx: ctx, layerDigests: map[v1.Hash]string{}}
+	f := r.newFetcher(ctx)
 	att, err := r.getCosign(f, repo, d)
 	if err != nil {
 		return nil, fmt.Errorf("reading attestations of %s (cosign .att): %w", d, r.classify(err))
@@ -299,17 +299,23 @@ func (r *Registry) settle(ctx context.Context) error {
 	return sleep(ctx, backoff(2*d, 2*d, 1))
 }
 
-
-// PushImage resolves the image ref (a tag is resolved to its digest, which
-// is what the attestations are attached to) and pushes atts to it.
-func (r *Registry) PushImage(ctx context.Context, ref string, atts ...store.Attestation) (*Result, error) {
+// Resolve returns the subject of the image ref: a tag is resolved to the
+// digest it names (see the package's Resolve), within r's credentials,
+// transport and time limits.
+func (r *Registry) Resolve(ctx context.Context, ref string) (store.Subject, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.o.timeout)
 	defer cancel()
 	d, err := Resolve(ctx, ref, r.RemoteOptions(ctx)...)
 	if err != nil {
-		return nil, r.redact(err)
+		return store.Subject{}, r.redact(err)
 	}
-	subject, err := store.ImageSubject(d)
+	return store.ImageSubject(d)
+}
+
+// PushImage resolves the image ref (a tag is resolved to its digest, which
+// is what the attestations are attached to) and pushes atts to it.
+func (r *Registry) PushImage(ctx context.Context, ref string, atts ...store.Attestation) (*Result, error) {
+	subject, err := r.Resolve(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ func pushImage(t *testing.T, host string) store.Subject {
 func fastOptions(extra ...oci.Option) []oci.Option {
 	return append([]oci.Option{
 		oci.WithRetry(4, time.Millisecond),
-		oci.WithConflictRetries(20, 5*time.Millisecond),
+		oci.WithConflictRetries(20, 20*time.Millisecond),
 		oci.WithRequestTimeout(10 * time.Second),
 		oci.WithTimeout(60 * time.Second),
 	}, extra...)

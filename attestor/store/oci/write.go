@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -48,7 +47,7 @@ func (rc *recorder) add(w Write) {
 }
 
 // writeBlob uploads l to repo, or hands it to the dry run.
-func (r *Registry) writeBlob(ctx context.Context, rec *recorder, repo name.Repository, l v1.Layer) error {
+func (r *Registry) writeBlob(f *fetcher, rec *recorder, repo name.Repository, l v1.Layer) error {
 	dg, err := l.Digest()
 	if err != nil {
 		return err
@@ -76,7 +75,7 @@ func (r *Registry) writeBlob(ctx context.Context, rec *recorder, repo name.Repos
 		if w.Path, err = r.o.dryRun.save(repo, filepath.Join("blobs", dg.Algorithm, dg.Hex), buf, w); err != nil {
 			return err
 		}
-	} else if err := remote.WriteLayer(repo, l, r.RemoteOptions(ctx)...); err != nil {
+	} else if err := remote.WriteLayer(repo, l, f.opts...); err != nil {
 		return fmt.Errorf("uploading blob %s: %w", dg, err)
 	}
 	rec.add(w)
@@ -94,7 +93,7 @@ func (m rawManifest) MediaType() (types.MediaType, error) { return m.mt, nil }
 
 // putManifest puts a manifest at ref (a tag or a digest), or hands it to
 // the dry run.
-func (r *Registry) putManifest(ctx context.Context, rec *recorder, ref name.Reference, raw []byte, mt types.MediaType) error {
+func (r *Registry) putManifest(f *fetcher, rec *recorder, ref name.Reference, raw []byte, mt types.MediaType) error {
 	dg, size, err := v1.SHA256(strings.NewReader(string(raw)))
 	if err != nil {
 		return err
@@ -109,7 +108,7 @@ func (r *Registry) putManifest(ctx context.Context, rec *recorder, ref name.Refe
 		if w.Path, err = r.o.dryRun.save(ref.Context(), rel, raw, w); err != nil {
 			return err
 		}
-	} else if err := remote.Put(ref, rawManifest{raw, mt}, r.RemoteOptions(ctx)...); err != nil {
+	} else if err := remote.Put(ref, rawManifest{raw, mt}, f.opts...); err != nil {
 		return fmt.Errorf("putting manifest %s: %w", w.Ref, err)
 	}
 	rec.add(w)

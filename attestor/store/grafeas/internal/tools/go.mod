@@ -1,3 +1,9 @@
+// The tools module of store/grafeas: it builds the open-source Grafeas server
+// (github.com/grafeas/grafeas v0.2.3, go/v1beta1/main) that the tests run:
+//   go build -o grafeas-server github.com/grafeas/grafeas/go/v1beta1/main
+// It is its own module so that the server's old dependencies never enter the
+// main module's go.mod.
+
 module github.com/attestor/attestor/attestor/store/grafeas/internal/tools
 
 go 1.26

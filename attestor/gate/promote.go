@@ -1,0 +1,379 @@
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/store"
+	"github.com/attestor/attestor/attestor/store/oci"
+)
+
+// SimpleSigningType is critical.type of a simple-signing payload, as
+// Binary Authorization and Kritis check it.
+const SimpleSigningType = "atomic container signature"
+
+// PromoteOption configures Promote.
+type PromoteOption func(*promoteOptions) error
+
+type promoteOptions struct {
+	registry   *oci.Registry
+	sources    []Source
+	grafeas    store.Store
+	dryRun     bool
+	verifierID string
+}
+
+// WithRegistry sets the registry client that reads the source image, its
+// attestations, and writes the copy and the promotion attestation (its
+// credentials, transport and dry run apply). The default is oci.New().
+func WithRegistry(r *oci.Registry) PromoteOption {
+	return func(o *promoteOptions) error {
+		if r == nil {
+			return attestor.Invalid(errors.New("gate: nil registry"))
+		}
+		o.registry = r
+		return nil
+	}
+}
+
+// WithSources sets where the source image's attestations are fetched
+// from. The default is the registry (WithRegistry) alone.
+func WithSources(sources ...Source) PromoteOption {
+	return func(o *promoteOptions) error {
+		o.sources = sources
+		return nil
+	}
+}
+
+// WithGrafeas also puts the promotion attestation (the verification
+// summary) into a Grafeas store. The default writes to the registry only.
+func WithGrafeas(s store.Store) PromoteOption {
+	return func(o *promoteOptions) error {
+		if s == nil {
+			return attestor.Invalid(errors.New("gate: nil Grafeas store"))
+		}
+		o.grafeas = s
+		return nil
+	}
+}
+
+// WithDryRun verifies and signs but writes nothing: no copy, no
+// attestation; the Promotion says what would be written and carries the
+// signed summary and simple-signing payload. The default writes.
+func WithDryRun() PromoteOption {
+	return func(o *promoteOptions) error {
+		o.dryRun = true
+		return nil
+	}
+}
+
+// WithVerifierID sets the verifier.id of the verification summary. The
+// default is DefaultVerifierID.
+func WithVerifierID(id string) PromoteOption {
+	return func(o *promoteOptions) error {
+		o.verifierID = id
+		return nil
+	}
+}
+
+// Promotion is what Promote did.
+type Promotion struct {
+	// Source and Destination are the images by digest
+	// (repository@sha256:…); Tag is the destination tag, if any.
+	Source      string `json:"source"`
+	Destination string `json:"destination,omitempty"`
+	Tag         string `json:"tag,omitempty"`
+	// Result is the verification of the source.
+	Result *Result `json:"result"`
+	// Copied says the image was copied (false on a failure or a dry run).
+	Copied bool `json:"copied"`
+	DryRun bool `json:"dryRun,omitempty"`
+	// MediaType is the copied manifest's media type (an index for a
+	// multi-platform image).
+	MediaType string `json:"mediaType,omitempty"`
+	// Summary is the signed verification summary of the destination,
+	// attached to it: its envelope's JSON.
+	Summary []byte `json:"-"`
+	// SummaryDigest is the summary's store.Attestation.Digest.
+	SummaryDigest string `json:"summaryDigest,omitempty"`
+	// SimpleSigning is the Binary Authorization / Kritis attestation of
+	// the destination: a simple-signing payload and its signature.
+	SimpleSigning *SimpleSigning `json:"simpleSigning,omitempty"`
+	// Written lists where the promotion attestation went ("oci",
+	// "grafeas").
+	Written []string `json:"written,omitempty"`
+	// Pending lists writes this build cannot make yet, with why.
+	Pending []string `json:"pending,omitempty"`
+}
+
+// SimpleSigning is a signed simple-signing payload (the containers/image
+// signature format that Binary Authorization and Kritis attestations
+// carry).
+type SimpleSigning struct {
+	// Payload is the JSON payload, exactly as signed.
+	Payload []byte `json:"payload"`
+	// Signature is the raw signature of Payload by the key KeyID.
+	Signature []byte `json:"signature"`
+	KeyID     string `json:"keyId"`
+}
+
+// simpleSigningPayload is the JSON of a simple-signing payload.
+type simpleSigningPayload struct {
+	Critical struct {
+		Identity struct {
+			DockerReference string `json:"docker-reference"`
+		} `json:"identity"`
+		Image struct {
+			DockerManifestDigest string `json:"docker-manifest-digest"`
+		} `json:"image"`
+		Type string `json:"type"`
+	} `json:"critical"`
+	Optional map[string]string `json:"optional,omitempty"`
+}
+
+// NewSimpleSigning signs the simple-signing payload of image (by digest)
+// with signer: critical.identity.docker-reference is the repository,
+// critical.image.docker-manifest-digest the digest, critical.type
+// SimpleSigningType; optional carries the verification summary's digest.
+func NewSimpleSigning(ctx context.Context, image name.Digest, signer attestor.Signer, optional map[string]string) (*SimpleSigning, error) {
+	if signer == nil {
+		return nil, attestor.Invalid(errors.New("gate: simple signing: no key"))
+	}
+	var p simpleSigningPayload
+	p.Critical.Identity.DockerReference = image.Context().Name()
+	p.Critical.Image.DockerManifestDigest = image.DigestStr()
+	p.Critical.Type = SimpleSigningType
+	p.Optional = optional
+	payload, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encoding simple-signing payload: %w", err)
+	}
+	sig, err := signer.Sign(ctx, payload)
+	if err != nil {
+		return nil, fmt.Errorf("signing simple-signing payload: %w", err)
+	}
+	keyID, err := signer.KeyID()
+	if err != nil {
+		return nil, fmt.Errorf("signing simple-signing payload: %w", err)
+	}
+	return &SimpleSigning{Payload: payload, Signature: sig, KeyID: keyID}, nil
+}
+
+// Promote verifies the image src (a tag or a digest) against the policy
+// and, only if it passes, copies it by digest to dst (REGISTRY/REPO for the
+// same digest, or REGISTRY/REPO:TAG; the same or another registry;
+// multi-platform indexes with every platform), then signs a verification
+// summary of the destination with signer and attaches it there (the
+// registry, and Grafeas with WithGrafeas), and signs the simple-signing
+// payload of a Binary Authorization / Kritis attestation (returned; the
+// Grafeas ATTESTATION occurrence is listed as pending).
+//
+// On a failed verification nothing is copied or written: the Promotion
+// holds the result and the error matches ErrNotVerified and the reasons'
+// sentinels. Registry failures match attestor.ErrUnavailable.
+func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor.Signer, opts ...PromoteOption) (*Promotion, error) {
+	var o promoteOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if signer == nil {
+		return nil, attestor.Invalid(errors.New("promote: a signing key is required for the promotion attestation"))
+	}
+	if o.registry == nil {
+		r, err := oci.New()
+		if err != nil {
+			return nil, err
+		}
+		o.registry = r
+	}
+	reg := o.registry
+	ropts := reg.RemoteOptions(ctx)
+
+	srcDigest, err := oci.Resolve(ctx, src, ropts...)
+	if err != nil {
+		return nil, err
+	}
+	dstRepo, dstTag, err := parseDestination(dst, srcDigest, reg.NameOptions())
+	if err != nil {
+		return nil, err
+	}
+	subject, err := store.ImageSubject(srcDigest)
+	if err != nil {
+		return nil, err
+	}
+	sources := o.sources
+	if len(sources) == 0 {
+		sources = []Source{{Name: "oci", Store: reg}}
+	}
+	atts, _, fetchErr := Fetch(ctx, subject, sources...)
+	if fetchErr != nil {
+		return nil, fmt.Errorf("promote: fetching the attestations of %s: %w", srcDigest, fetchErr)
+	}
+	res, verr := v.Verify(ctx, subject, atts)
+	if res == nil {
+		return nil, verr
+	}
+	p := &Promotion{Source: srcDigest.String(), Result: res, DryRun: o.dryRun}
+	if verr != nil {
+		return p, errors.Join(fmt.Errorf("promote %s: %w", srcDigest, ErrNotVerified), verr)
+	}
+
+	dstDigest := dstRepo.Digest(srcDigest.DigestStr())
+	p.Destination = dstDigest.String()
+	if dstTag != nil {
+		p.Tag = dstTag.TagStr()
+	}
+	mt, err := copyImage(ctx, srcDigest, dstDigest, dstTag, ropts, o.dryRun)
+	p.MediaType = mt
+	if err != nil {
+		return p, err
+	}
+	p.Copied = !o.dryRun
+
+	// The promotion attestation: the summary, about the destination.
+	dstRes := *res
+	dstRes.Subject = SubjectRef{Name: dstRepo.Name(), Digest: srcDigest.DigestStr()}
+	summary, _, err := SignSummary(ctx, &dstRes, signer, o.verifierID)
+	if err != nil {
+		return p, err
+	}
+	att, err := store.NewAttestation(summary, nil)
+	if err != nil {
+		return p, err
+	}
+	p.Summary = summary
+	p.SummaryDigest, _ = att.Digest()
+	dstSubject, err := store.ImageSubject(dstDigest)
+	if err != nil {
+		return p, err
+	}
+	ss, err := NewSimpleSigning(ctx, dstDigest, signer, map[string]string{"verificationSummary": "sha256:" + p.SummaryDigest})
+	if err != nil {
+		return p, err
+	}
+	p.SimpleSigning = ss
+	if o.dryRun {
+		p.Pending = append(p.Pending, fmt.Sprintf("dry run: would copy %s to %s", srcDigest, dstDigest))
+		if dstTag != nil {
+			p.Pending = append(p.Pending, fmt.Sprintf("dry run: would tag %s", dstTag))
+		}
+		p.Pending = append(p.Pending, fmt.Sprintf("dry run: would attach the verification summary to %s", dstDigest))
+		if o.grafeas != nil {
+			p.Pending = append(p.Pending, fmt.Sprintf("dry run: would write the verification summary of %s to Grafeas", dstDigest))
+		}
+		return p, nil
+	}
+	if err := reg.Put(ctx, dstSubject, att); err != nil {
+		return p, fmt.Errorf("attaching the promotion attestation to %s: %w", dstDigest, err)
+	}
+	p.Written = append(p.Written, "oci")
+	if o.grafeas != nil {
+		if err := o.grafeas.Put(ctx, dstSubject, att); err != nil {
+			return p, fmt.Errorf("writing the promotion attestation of %s to Grafeas: %w", dstDigest, err)
+		}
+		p.Written = append(p.Written, "grafeas")
+	}
+	p.Pending = append(p.Pending, "the Binary Authorization / Kritis ATTESTATION occurrence (simple-signing payload on the attestation authority's note) is signed but not written to Grafeas: the Grafeas store cannot write attestation-authority occurrences yet")
+	return p, nil
+}
+
+// parseDestination returns the repository (and tag, if any) of dst; a
+// digest in dst must be the source's.
+func parseDestination(dst string, src name.Digest, opts []name.Option) (name.Repository, *name.Tag, error) {
+	s := strings.TrimPrefix(strings.TrimSpace(dst), oci.ImagePrefix)
+	if strings.Contains(s, "@") {
+		d, err := name.NewDigest(s, opts...)
+		if err != nil {
+			return name.Repository{}, nil, attestor.Invalid(fmt.Errorf("destination %q: %w", dst, err))
+		}
+		if d.DigestStr() != src.DigestStr() {
+			return name.Repository{}, nil, attestor.Invalid(fmt.Errorf("destination %q: the image to promote is %s", dst, src.DigestStr()))
+		}
+		return d.Context(), nil, nil
+	}
+	if t, err := name.NewTag(s, append([]name.Option{name.StrictValidation}, opts...)...); err == nil {
+		return t.Context(), &t, nil
+	}
+	repo, err := name.NewRepository(s, opts...)
+	if err != nil {
+		return name.Repository{}, nil, attestor.Invalid(fmt.Errorf("destination %q: want REGISTRY/REPO or REGISTRY/REPO:TAG: %w", dst, err))
+	}
+	return repo, nil, nil
+}
+
+// copyImage copies the manifest src (an image, an index with every
+// image it lists, or another artifact) to dst by digest, and tags it.
+func copyImage(ctx context.Context, src, dst name.Digest, tag *name.Tag, ropts []remote.Option, dryRun bool) (string, error) {
+	desc, err := remote.Get(src, ropts...)
+	if err != nil {
+		return "", registryErr(fmt.Sprintf("reading %s", src), err)
+	}
+	mt := string(desc.MediaType)
+	if dryRun {
+		return mt, nil
+	}
+	targets := []name.Reference{dst}
+	if tag != nil {
+		targets = append(targets, *tag)
+	}
+	for _, ref := range targets {
+		switch {
+		case desc.MediaType.IsIndex():
+			idx, err := desc.ImageIndex()
+			if err == nil {
+				err = remote.WriteIndex(ref, idx, ropts...)
+			}
+			if err != nil {
+				return mt, registryErr(fmt.Sprintf("copying index %s to %s", src, ref), err)
+			}
+		case desc.MediaType.IsImage():
+			img, err := desc.Image()
+			if err == nil {
+				err = remote.Write(ref, img, ropts...)
+			}
+			if err != nil {
+				return mt, registryErr(fmt.Sprintf("copying image %s to %s", src, ref), err)
+			}
+		default:
+			if err := remote.Put(ref, desc, ropts...); err != nil {
+				return mt, registryErr(fmt.Sprintf("copying %s to %s", src, ref), err)
+			}
+		}
+	}
+	got, err := remote.Head(dst, ropts...)
+	if err != nil {
+		return mt, registryErr(fmt.Sprintf("checking the copy %s", dst), err)
+	}
+	if got.Digest.String() != src.DigestStr() {
+		return mt, attestor.Unavailable(fmt.Errorf("the copy %s has digest %s", dst, got.Digest))
+	}
+	return mt, nil
+}
+
+// registryErr marks a registry error: refused credentials and missing
+// images are bad input (exit 2), the rest unavailable (exit 3).
+func registryErr(what string, err error) error {
+	err = fmt.Errorf("%s: %w", what, err)
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+			return attestor.Invalid(err)
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return attestor.Unavailable(err)
+}

@@ -1,0 +1,260 @@
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ita1 "github.com/in-toto/attestation/go/v1"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/store"
+	"github.com/attestor/attestor/attestor/store/oci"
+)
+
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true)))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// pushed pushes a random image (or index) to host/repo:tag and returns
+// its digest reference.
+func pushed(t *testing.T, host, repo string, index bool) name.Digest {
+	t.Helper()
+	ref, err := name.NewTag(host + "/" + repo + ":dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h v1.Hash
+	if index {
+		idx, err := random.Index(128, 1, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.WriteIndex(ref, idx); err != nil {
+			t.Fatal(err)
+		}
+		h, _ = idx.Digest()
+	} else {
+		img, err := random.Image(128, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(ref, img); err != nil {
+			t.Fatal(err)
+		}
+		h, _ = img.Digest()
+	}
+	return ref.Context().Digest(h.String())
+}
+
+// attest signs a one-step chain whose product is the image, with the
+// named functionary, and attaches it to the image.
+func (c *chain) attest(reg *oci.Registry, img name.Digest, signer string) {
+	c.t.Helper()
+	hex := strings.TrimPrefix(img.DigestStr(), "sha256:")
+	rec := &attestor.Record{Step: "push", Command: []string{"docker", "push"},
+		Materials:  []*ita1.ResourceDescriptor{{Name: "Dockerfile", Digest: map[string]string{"sha256": strings.Repeat("1", 64)}}},
+		Products:   []*ita1.ResourceDescriptor{{Name: oci.ImagePrefix + img.Context().Name(), Digest: map[string]string{"sha256": hex}}},
+		StartedOn:  now.Add(-time.Hour), FinishedOn: now.Add(-time.Hour)}
+	st, err := rec.Statement()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	_, data, err := attestor.SignStatement(context.Background(), c.key(signer), st)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	att, err := store.NewAttestation(data, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	sub, _ := store.ImageSubject(img)
+	if err := reg.Put(context.Background(), sub, att); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+const imagePolicy = `version: 1
+expires: 2027-12-31T00:00:00Z
+functionaries: {ci: {key: ci.pub}, release: {key: release.pub}}
+steps:
+  - name: push
+    functionaries: [ci]
+    products: [[ALLOW, "oci://*"], [DISALLOW, "*"]]
+`
+
+// TestPromote copies verified images (and indexes) by digest, within a
+// registry and to another one, and attaches a signed verification summary
+// to the copy; an image that fails verification is not copied and
+// nothing is written.
+func TestPromote(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		index     bool
+		other     bool   // to another registry
+		tag       bool   // DST with a tag
+		signer    string // of the chain
+		dryRun    bool
+		wantError error
+	}{
+		{name: "image", signer: "ci"},
+		{name: "index to another registry with a tag", index: true, other: true, tag: true, signer: "ci"},
+		{name: "dry run", signer: "ci", dryRun: true},
+		{name: "signed by the wrong key", signer: "mallory", wantError: ErrNotVerified},
+		{name: "no attestations", wantError: ErrNoAttestations},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			host := startRegistry(t)
+			dstHost := host
+			if tt.other {
+				dstHost = startRegistry(t)
+			}
+			reg, err := oci.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newChain(t)
+			c.key("ci")
+			release := c.key("release")
+			img := pushed(t, host, "team/app", tt.index)
+			if tt.signer != "" {
+				c.attest(reg, img, tt.signer)
+			}
+			v, err := NewVerifier(c.policy(imagePolicy), WithClock(clock))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := dstHost + "/prod/app"
+			if tt.tag {
+				dst += ":v1"
+			}
+			opts := []PromoteOption{WithRegistry(reg)}
+			if tt.dryRun {
+				opts = append(opts, WithDryRun())
+			}
+			p, err := v.Promote(context.Background(), host+"/team/app:dev", dst, release, opts...)
+			dstDigest, _ := name.NewDigest(dstHost + "/prod/app@" + img.DigestStr())
+			_, headErr := remote.Head(dstDigest)
+			if tt.wantError != nil {
+				if !errors.Is(err, tt.wantError) || !errors.Is(err, ErrVerification) {
+					t.Fatalf("Promote: %v, want %v", err, tt.wantError)
+				}
+				if p == nil || p.Copied || p.Result == nil || p.Result.Verified {
+					t.Errorf("promotion: %+v", p)
+				}
+				if headErr == nil {
+					t.Errorf("the image was copied")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Promote: %v", err)
+			}
+			if tt.dryRun {
+				if headErr == nil || p.Copied || len(p.Written) != 0 || len(p.Summary) == 0 || p.SimpleSigning == nil {
+					t.Errorf("dry run: copied=%v written=%v head=%v", p.Copied, p.Written, headErr)
+				}
+				return
+			}
+			if headErr != nil || !p.Copied || p.Destination != dstDigest.String() {
+				t.Fatalf("not copied: %v %+v", headErr, p)
+			}
+			if tt.index {
+				idx, err := remote.Index(dstDigest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, _ := idx.IndexManifest()
+				for _, d := range m.Manifests {
+					if _, err := remote.Head(dstDigest.Context().Digest(d.Digest.String())); err != nil {
+						t.Errorf("platform image %s not copied: %v", d.Digest, err)
+					}
+				}
+			}
+			if tt.tag {
+				tag, _ := name.NewTag(dst)
+				if d, err := remote.Head(tag); err != nil || d.Digest.String() != img.DigestStr() {
+					t.Errorf("tag %s: %v", dst, err)
+				}
+			}
+			sub, _ := store.ImageSubject(dstDigest)
+			atts, err := reg.Get(context.Background(), sub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, a := range atts {
+				if a.PredicateType == PredicateTypeVSA {
+					found = true
+					env, _ := attestor.ParseEnvelope(a.Envelope)
+					payload, _ := env.DecodeB64Payload()
+					if !strings.Contains(string(payload), `"verificationResult":"PASSED"`) || !strings.Contains(string(payload), dstHost+"/prod/app@") {
+						t.Errorf("summary: %s", payload)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no verification summary attached to %s", dstDigest)
+			}
+			var ss simpleSigningPayload
+			if err := json.Unmarshal(p.SimpleSigning.Payload, &ss); err != nil {
+				t.Fatal(err)
+			}
+			if ss.Critical.Type != SimpleSigningType || ss.Critical.Image.DockerManifestDigest != img.DigestStr() || ss.Critical.Identity.DockerReference != dstHost+"/prod/app" {
+				t.Errorf("simple signing: %s", p.SimpleSigning.Payload)
+			}
+			if err := release.Verifier().Verify(context.Background(), p.SimpleSigning.Payload, p.SimpleSigning.Signature); err != nil {
+				t.Errorf("simple-signing signature: %v", err)
+			}
+		})
+	}
+}
+
+// TestPromoteDestination: a destination digest must be the source's.
+func TestPromoteDestination(t *testing.T) {
+	t.Parallel()
+	src, _ := name.NewDigest("r.example/a@sha256:" + strings.Repeat("a", 64))
+	for _, tt := range []struct {
+		dst, repo, tag string
+		bad            bool
+	}{
+		{dst: "r.example/b", repo: "r.example/b"},
+		{dst: "oci://r.example/b:v1", repo: "r.example/b", tag: "v1"},
+		{dst: "r.example/b@sha256:" + strings.Repeat("a", 64), repo: "r.example/b"},
+		{dst: "r.example/b@sha256:" + strings.Repeat("b", 64), bad: true},
+		{dst: "R.example/B!", bad: true},
+	} {
+		repo, tag, err := parseDestination(tt.dst, src, nil)
+		if tt.bad {
+			if !errors.Is(err, attestor.ErrInvalidInput) {
+				t.Errorf("%s: %v", tt.dst, err)
+			}
+			continue
+		}
+		gotTag := ""
+		if tag != nil {
+			gotTag = tag.TagStr()
+		}
+		if err != nil || repo.Name() != tt.repo || gotTag != tt.tag {
+			t.Errorf("%s: %v %v %v", tt.dst, repo, gotTag, err)
+		}
+	}
+	_ = fmt.Sprint
+}

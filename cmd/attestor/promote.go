@@ -1,0 +1,196 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/gate"
+)
+
+// promoteOutput is the --json output of promote.
+type promoteOutput struct {
+	*gate.Promotion
+	// Files are the workspace files written: the summary and the signed
+	// simple-signing payload.
+	Files []string `json:"files,omitempty"`
+}
+
+// simpleSigningFile is the workspace file of a signed simple-signing
+// payload, for the Binary Authorization / Kritis ATTESTATION occurrence.
+type simpleSigningFile struct {
+	// Payload and Signature are standard base64 (as the Grafeas
+	// attestation's serializedPayload and signature fields take them).
+	Payload   string `json:"payload"`
+	Signature string `json:"signature"`
+	KeyID     string `json:"keyId"`
+	Image     string `json:"image"`
+}
+
+func newPromoteCmd(g *globals) *cobra.Command {
+	var (
+		src        sourceFlags
+		policyPath string
+		key        string
+		dryRun     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "promote SRC DST --policy FILE --key REF [--dry-run]",
+		Short: "Verify an image and, only if it passes, copy it by digest and sign its promotion",
+		Long: `promote verifies the image SRC against the policy exactly as verify does
+(attestations from --from, default the registry) and, only when it passes,
+copies it by digest to DST (REGISTRY/REPO, or REGISTRY/REPO:TAG to tag it; the
+same or another registry; a multi-platform index with all its images). Then it
+signs a verification summary (SLSA VSA v1) of the copy with --key and attaches
+it to the copy in the registry (and writes it to Grafeas with
+--grafeas-project), and signs the simple-signing payload of a Binary
+Authorization / Kritis attestation of the copy, saved in the workspace as
+_kritis.<keyid>.json (writing it to Grafeas as an ATTESTATION occurrence is
+not supported yet).
+
+When the verification fails nothing is copied or written. --dry-run verifies
+and signs but writes nothing remote: the summary and the simple-signing
+payload are saved in the workspace.
+
+Exit status: 0 promoted, 1 verification failed, 2 bad input, 3 a registry or
+Grafeas failed.`,
+		Example: `  attestor promote ghcr.io/acme/app:rc1 ghcr.io/acme/prod/app:v1.2.3 --policy policy.yaml --key release.key
+  attestor promote localhost:5000/app@sha256:... localhost:5000/prod/app --policy policy.yaml --key release.key --dry-run --json`,
+		Args: usageArgs(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if policyPath == "" {
+				return attestor.Invalid(errors.New("--policy is required"))
+			}
+			policy, err := gate.LoadPolicy(policyPath)
+			if err != nil {
+				return err
+			}
+			signer, err := loadSigner(key)
+			if err != nil {
+				return err
+			}
+			reg, err := src.registry(g)
+			if err != nil {
+				return err
+			}
+			opts := []gate.PromoteOption{gate.WithRegistry(reg)}
+			if len(src.from) > 0 {
+				sources, err := src.sources(g, src.from)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, gate.WithSources(sources...))
+			}
+			if src.grafeasProj != "" {
+				c, err := src.grafeas(g)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, gate.WithGrafeas(c))
+			}
+			if dryRun {
+				opts = append(opts, gate.WithDryRun())
+			}
+			v, err := gate.NewVerifier(policy, gate.WithLogger(g.logger))
+			if err != nil {
+				return err
+			}
+			p, perr := v.Promote(ctx, args[0], args[1], signer, opts...)
+			if p == nil {
+				return perr
+			}
+			out := &promoteOutput{Promotion: p}
+			if p.SimpleSigning != nil {
+				files, err := savePromotion(g, p, dryRun)
+				if err != nil {
+					return err
+				}
+				out.Files = files
+			}
+			if g.json {
+				if err := g.printJSON(out); err != nil {
+					return err
+				}
+			}
+			writeVerifyTable(g.stderr, &verifyOutput{Result: p.Result, Summary: "-"})
+			switch {
+			case perr != nil && errors.Is(perr, gate.ErrNotVerified):
+				g.printf("attestor: %s not promoted: verification failed; nothing was copied or written\n", p.Source)
+				return &exitError{code: 1}
+			case perr != nil:
+				return perr
+			}
+			verb := "promoted"
+			if dryRun {
+				verb = "dry run: would promote"
+			}
+			dest := p.Destination
+			if p.Tag != "" {
+				dest += " (tag " + p.Tag + ")"
+			}
+			g.printf("attestor: %s %s to %s\n", verb, p.Source, dest)
+			for _, w := range p.Written {
+				g.printf("  promotion attestation written to %s\n", w)
+			}
+			for _, f := range out.Files {
+				g.printf("  saved %s\n", f)
+			}
+			for _, m := range p.Pending {
+				g.printf("  not written: %s\n", m)
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&policyPath, "policy", "", "policy file, YAML or JSON (required)")
+	fs.StringVar(&key, "key", "", "key that signs the promotion attestation (required; env ATTESTOR_KEY)")
+	fs.BoolVar(&dryRun, "dry-run", false, "verify and sign, but copy and write nothing remote; save the attestations in the workspace")
+	src.register(cmd)
+	return cmd
+}
+
+// savePromotion saves the signed simple-signing payload (and, in a dry run,
+// the summary) in the workspace.
+func savePromotion(g *globals, p *gate.Promotion, dryRun bool) ([]string, error) {
+	ws, err := attestor.OpenWorkspace(g.dir)
+	if err != nil {
+		return nil, err
+	}
+	ss := p.SimpleSigning
+	data, err := json.MarshalIndent(simpleSigningFile{
+		Payload:   base64.StdEncoding.EncodeToString(ss.Payload),
+		Signature: base64.StdEncoding.EncodeToString(ss.Signature),
+		KeyID:     ss.KeyID,
+		Image:     p.Destination,
+	}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	names := []string{fmt.Sprintf("%skritis.%s.json", attestor.ReservedPrefix, shortID(ss.KeyID))}
+	if err := ws.Write(names[0], data); err != nil {
+		return nil, err
+	}
+	if dryRun {
+		name := attestor.ReservedPrefix + "dry-run/promote/" + attestor.AttestationName("vsa", ss.KeyID)
+		if err := ws.Write(name, p.Summary); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	for i, n := range names {
+		names[i] = ws.Path(n)
+	}
+	return names, nil
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

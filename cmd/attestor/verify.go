@@ -1,0 +1,410 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/gate"
+	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/store"
+	"github.com/attestor/attestor/attestor/store/grafeas"
+	"github.com/attestor/attestor/attestor/store/oci"
+)
+
+// sourceFlags are the flags that say where attestations come from
+// (verify, promote).
+type sourceFlags struct {
+	from         []string
+	insecure     bool
+	timeout      time.Duration
+	grafeasURL   string
+	grafeasProj  string
+	grafeasAPI   string
+	grafeasToken bool
+}
+
+func (f *sourceFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringSliceVar(&f.from, "from", nil, "where to fetch attestations from: dir (the workspace), oci (the image's registry), grafeas (default: oci for --image, dir for --artifact)")
+	fs.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP and unverified TLS to a registry that is not on loopback")
+	fs.DurationVar(&f.timeout, "timeout", 0, "give up on a registry after this long, retries included (default 5m)")
+	fs.StringVar(&f.grafeasURL, "grafeas", "", "Grafeas server URL (with --from grafeas; default for --grafeas-api v1: Container Analysis)")
+	fs.StringVar(&f.grafeasProj, "grafeas-project", "", "Grafeas project of the occurrences (with --from grafeas)")
+	fs.StringVar(&f.grafeasAPI, "grafeas-api", string(grafeas.V1Beta1), "Grafeas API: v1beta1 (open-source server) or v1 (Container Analysis)")
+	fs.BoolVar(&f.grafeasToken, "grafeas-adc", false, "authenticate to Grafeas with Google application default credentials")
+}
+
+func (f *sourceFlags) registry(g *globals) (*oci.Registry, error) {
+	opts := []oci.Option{oci.WithLogger(g.logger), oci.WithUserAgent("attestor/" + version)}
+	if f.timeout > 0 {
+		opts = append(opts, oci.WithTimeout(f.timeout))
+	}
+	if f.insecure {
+		opts = append(opts, oci.WithInsecure())
+	}
+	return oci.New(opts...)
+}
+
+func (f *sourceFlags) grafeas(g *globals) (*grafeas.Client, error) {
+	api, err := grafeas.ParseAPI(f.grafeasAPI)
+	if err != nil {
+		return nil, err
+	}
+	opts := []grafeas.Option{grafeas.WithAPI(api), grafeas.WithLogger(g.logger), grafeas.WithUserAgent("attestor/" + version)}
+	if f.grafeasProj == "" {
+		return nil, attestor.Invalid(errors.New("--from grafeas needs --grafeas-project"))
+	}
+	opts = append(opts, grafeas.WithProject(f.grafeasProj))
+	if f.grafeasURL != "" {
+		opts = append(opts, grafeas.WithURL(f.grafeasURL))
+	}
+	if f.grafeasToken {
+		opts = append(opts, grafeas.WithApplicationDefaultCredentials())
+	}
+	return grafeas.New(opts...)
+}
+
+// subjectFlags name what is verified.
+type subjectFlags struct {
+	image, artifact string
+}
+
+// resolve returns the subject, and the default sources for it.
+func (s *subjectFlags) resolve(ctx context.Context, f *sourceFlags, g *globals) (store.Subject, []string, error) {
+	switch {
+	case s.image != "" && s.artifact != "":
+		return store.Subject{}, nil, attestor.Invalid(errors.New("give --image or --artifact, not both"))
+	case s.artifact != "":
+		rd, err := hashFileSubject(s.artifact)
+		if err != nil {
+			return store.Subject{}, nil, err
+		}
+		return store.Subject{Name: rd.GetName(), Digest: v1.Hash{Algorithm: "sha256", Hex: rd.GetDigest()["sha256"]}}, []string{"dir"}, nil
+	case s.image != "":
+		reg, err := f.registry(g)
+		if err != nil {
+			return store.Subject{}, nil, err
+		}
+		d, err := oci.Resolve(ctx, s.image, reg.RemoteOptions(ctx)...)
+		if err != nil {
+			return store.Subject{}, nil, err
+		}
+		sub, err := store.ImageSubject(d)
+		return sub, []string{"oci"}, err
+	}
+	return store.Subject{}, nil, attestor.Invalid(errors.New("--image or --artifact is required"))
+}
+
+// sources builds the named sources.
+func (f *sourceFlags) sources(g *globals, names []string) ([]gate.Source, error) {
+	var out []gate.Source
+	seen := map[string]bool{}
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		switch n {
+		case "dir":
+			fi, err := os.Stat(workspaceDir(g))
+			if err != nil || !fi.IsDir() {
+				return nil, attestor.Invalid(fmt.Errorf("--from dir: no workspace at %q (set --dir)", workspaceDir(g)))
+			}
+			ws, err := attestor.OpenWorkspace(g.dir)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, gate.Source{Name: "dir", Store: gate.NewWorkspace(ws)})
+		case "oci":
+			reg, err := f.registry(g)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, gate.Source{Name: "oci", Store: reg})
+		case "grafeas":
+			c, err := f.grafeas(g)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, gate.Source{Name: "grafeas", Store: c})
+		default:
+			return nil, attestor.Invalid(fmt.Errorf("--from %q: use dir, oci or grafeas", n))
+		}
+	}
+	return out, nil
+}
+
+func workspaceDir(g *globals) string {
+	if g.dir == "" {
+		return attestor.DefaultWorkspace
+	}
+	return g.dir
+}
+
+// verifyOutput is the --json output of verify: the gate's result, what
+// each source returned, and where the verification summary went.
+type verifyOutput struct {
+	*gate.Result
+	Sources []gate.SourceResult `json:"sources,omitempty"`
+	// Summary is the workspace file of the signed verification summary
+	// ("" when none was written: no --key).
+	Summary string `json:"summary,omitempty"`
+}
+
+func newVerifyCmd(g *globals) *cobra.Command {
+	var (
+		subj       subjectFlags
+		src        sourceFlags
+		policyPath string
+		key        string
+		layoutPath string
+		layoutKeys []string
+	)
+	cmd := &cobra.Command{
+		Use:   "verify --image REF | --artifact PATH --policy FILE [--from oci,grafeas,dir] [--key REF]",
+		Short: "Verify the chain of attestations of an image or a file against a policy",
+		Long: `verify fetches the attestations of the subject (an image, resolved to its
+manifest digest, or a file, by its sha256) from every source named by --from,
+verifies each signature against the policy's functionaries, and checks the
+chain: every step present with at least its threshold of distinct trusted
+signers agreeing on materials and products, the in-toto artifact rules across
+steps, the subject among the final step's products, the SLSA provenance
+(signer, subject, builder, build type, source, ref, age, and the step records
+it binds) and every other required attestation. The policy schema is in the
+README ("Gate: verify and promote").
+
+Every reason a check failed is reported: a table on stderr, the full result
+with --json on stdout. With --key (or ATTESTOR_KEY) a signed verification
+summary (SLSA VSA v1) is written to the workspace as _vsa.<keyid>.dsse.json.
+
+--layout FILE --layout-key KEY verifies a classic signed in-toto layout over
+the legacy links (<step>.<keyid>.link) in the workspace instead.
+
+Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
+3 a source (registry, Grafeas) failed.`,
+		Example: `  attestor verify --artifact dist/app.tar --policy policy.yaml
+  attestor verify --image ghcr.io/acme/app:v1.2.3 --policy policy.yaml --from oci,dir --key gate.key --json
+  attestor verify --layout root.layout --layout-key alice.pub`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if layoutPath != "" || len(layoutKeys) > 0 {
+				return runVerifyLayout(ctx, g, layoutPath, layoutKeys, policyPath)
+			}
+			if policyPath == "" {
+				return attestor.Invalid(errors.New("--policy is required"))
+			}
+			policy, err := gate.LoadPolicy(policyPath)
+			if err != nil {
+				return err
+			}
+			subject, defaults, err := subj.resolve(ctx, &src, g)
+			if err != nil {
+				return err
+			}
+			from := src.from
+			if len(from) == 0 {
+				from = defaults
+			}
+			sources, err := src.sources(g, from)
+			if err != nil {
+				return err
+			}
+			var signer attestor.Signer
+			if key != "" || os.Getenv("ATTESTOR_KEY") != "" {
+				if signer, err = loadSigner(key); err != nil {
+					return err
+				}
+			}
+			out, err := verifySubject(ctx, g, policy, subject, sources, signer)
+			if out != nil {
+				if perr := g.reportVerify(out); perr != nil {
+					return perr
+				}
+			}
+			if err != nil {
+				return err
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&subj.image, "image", "", "image to verify: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:...")
+	fs.StringVar(&subj.artifact, "artifact", "", "file to verify")
+	fs.StringVar(&policyPath, "policy", "", "policy file, YAML or JSON (key paths are relative to its directory)")
+	fs.StringVar(&key, "key", "", "sign a verification summary with this key and write it to the workspace (env ATTESTOR_KEY)")
+	fs.StringVar(&layoutPath, "layout", "", "verify a classic signed in-toto layout over the workspace's legacy links instead of a policy")
+	fs.StringSliceVar(&layoutKeys, "layout-key", nil, "public key of the layout's signer (with --layout; repeatable)")
+	src.register(cmd)
+	return cmd
+}
+
+// verifySubject fetches, verifies and writes the summary. The output is
+// returned whenever a result exists; the error carries the exit status: a
+// failed source (exit 3) wins over a failed verification (exit 1).
+func verifySubject(ctx context.Context, g *globals, policy *gate.Policy, subject store.Subject, sources []gate.Source, signer attestor.Signer) (*verifyOutput, error) {
+	atts, srcResults, fetchErr := gate.Fetch(ctx, subject, sources...)
+	if fetchErr != nil && !errors.Is(fetchErr, attestor.ErrUnavailable) {
+		return nil, fetchErr
+	}
+	v, err := gate.NewVerifier(policy, gate.WithLogger(g.logger))
+	if err != nil {
+		return nil, err
+	}
+	res, verr := v.Verify(ctx, subject, atts)
+	if res == nil {
+		return nil, verr
+	}
+	out := &verifyOutput{Result: res, Sources: srcResults}
+	if signer != nil {
+		data, name, err := gate.SignSummary(ctx, res, signer, "")
+		if err != nil {
+			return out, err
+		}
+		ws, err := attestor.OpenWorkspace(g.dir)
+		if err != nil {
+			return out, err
+		}
+		if err := ws.Write(name, data); err != nil {
+			return out, err
+		}
+		out.Summary = ws.Path(name)
+	}
+	if fetchErr != nil {
+		// Reported in the table; exit 3 even if the gate passed on what
+		// the other sources returned.
+		return out, &exitError{code: exitCode(fetchErr)}
+	}
+	if verr != nil {
+		// Every reason is in the table.
+		return out, &exitError{code: exitCode(verr)}
+	}
+	return out, nil
+}
+
+func (g *globals) reportVerify(out *verifyOutput) error {
+	if g.json {
+		if err := g.printJSON(out); err != nil {
+			return err
+		}
+	}
+	writeVerifyTable(g.stderr, out)
+	return nil
+}
+
+// writeVerifyTable writes the human summary: one row per step, the
+// provenance and each required attestation, then every reason.
+func writeVerifyTable(w io.Writer, out *verifyOutput) {
+	res := out.Result
+	what := res.Subject.Name
+	if res.Subject.Digest != "" {
+		what += "@" + res.Subject.Digest
+	}
+	fmt.Fprintf(w, "attestor: verify %s against %s: %s\n", what, nonEmpty(res.Policy.Source, "the policy"), res.Verdict)
+	for _, s := range out.Sources {
+		if s.Error != "" {
+			fmt.Fprintf(w, "  source %s: FAILED: %s\n", s.Name, s.Error)
+		} else {
+			fmt.Fprintf(w, "  source %s: %d attestation(s)\n", s.Name, s.Attestations)
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  STEP\tSIGNERS\tVERDICT\tREASON")
+	row := func(name string, signers []string, verdict string, reasons []string) {
+		reason := ""
+		if len(reasons) > 0 {
+			reason = reasons[0]
+			if len(reasons) > 1 {
+				reason += fmt.Sprintf(" (+%d more)", len(reasons)-1)
+			}
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", name, nonEmpty(strings.Join(signers, ", "), "-"), verdict, oneLine(reason))
+	}
+	for _, s := range res.Steps {
+		row(s.Name, s.Signers, s.Verdict, s.Reasons)
+	}
+	if p := res.Provenance; p != nil {
+		row("(provenance)", p.Signers, p.Verdict, p.Reasons)
+	}
+	for _, a := range res.Attestations {
+		row("("+a.PredicateType+")", a.Signers, a.Verdict, a.Reasons)
+	}
+	tw.Flush()
+	if len(res.Reasons) > 0 {
+		fmt.Fprintf(w, "attestor: %d reason(s):\n", len(res.Reasons))
+		for _, r := range res.Reasons {
+			prefix := r.Code
+			if r.Step != "" {
+				prefix += " [" + r.Step + "]"
+			}
+			fmt.Fprintf(w, "  - %s: %s\n", prefix, oneLine(r.Message))
+		}
+	}
+	for _, warn := range res.Warnings {
+		fmt.Fprintf(w, "attestor: warning: %s\n", warn)
+	}
+	switch out.Summary {
+	case "-":
+	case "":
+		fmt.Fprintln(w, "attestor: no --key: no verification summary written")
+	default:
+		fmt.Fprintf(w, "attestor: verification summary written to %s\n", out.Summary)
+	}
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func runVerifyLayout(ctx context.Context, g *globals, layoutPath string, keyPaths []string, policyPath string) error {
+	switch {
+	case policyPath != "":
+		return attestor.Invalid(errors.New("give --policy or --layout, not both"))
+	case layoutPath == "":
+		return attestor.Invalid(errors.New("--layout-key needs --layout"))
+	case len(keyPaths) == 0:
+		return attestor.Invalid(errors.New("--layout needs --layout-key"))
+	}
+	var keys []*sign.Verifier
+	for _, p := range keyPaths {
+		v, err := sign.LoadVerifier(p)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, v)
+	}
+	res, err := gate.VerifyLayout(ctx, layoutPath, keys, workspaceDir(g))
+	if res == nil {
+		return err
+	}
+	out := &verifyOutput{Result: res}
+	if g.json {
+		if perr := g.printJSON(out); perr != nil {
+			return perr
+		}
+	}
+	fmt.Fprintf(g.stderr, "attestor: verify the links in %s against layout %s: %s\n", workspaceDir(g), layoutPath, res.Verdict)
+	for _, r := range res.Reasons {
+		fmt.Fprintf(g.stderr, "  - %s: %s\n", r.Code, oneLine(r.Message))
+	}
+	if err != nil {
+		return &exitError{code: exitCode(err)}
+	}
+	return nil
+}

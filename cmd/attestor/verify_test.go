@@ -1,0 +1,191 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/sign"
+)
+
+// gateProject records build → package in a project and writes a policy
+// for them; it returns the project and the policy's path.
+func gateProject(t *testing.T) (*project, string) {
+	t.Helper()
+	p := newProject(t)
+	build := append([]string{"run", "--step", "build", "-m", "src", "-p", "bin"}, p.flags()...)
+	build = append(build, "--", "sh", "-c", `mkdir -p "$0/bin" && cat "$0"/src/*.c > "$0/bin/app"`, p.base)
+	if r := cli(t, build...); r.code != 0 {
+		t.Fatalf("run build:\n%s", r)
+	}
+	pkg := append([]string{"run", "--step", "package", "-m", "bin", "-p", "app.tar"}, p.flags()...)
+	pkg = append(pkg, "--", "sh", "-c", `cp "$0/bin/app" "$0/app.tar"`, p.base)
+	if r := cli(t, pkg...); r.code != 0 {
+		t.Fatalf("run package:\n%s", r)
+	}
+	keys := t.TempDir()
+	s, err := sign.Load(p.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := sign.MarshalPublicKey(s.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(keys, "keys", "ci.pub"), string(pub))
+	policy := filepath.Join(keys, "policy.yaml")
+	writeFile(t, policy, `version: 1
+expires: 2099-12-31T00:00:00Z
+functionaries:
+  ci: {key: keys/ci.pub}
+steps:
+  - name: build
+    functionaries: [ci]
+    materials: [[ALLOW, "src/*"], [DISALLOW, "*"]]
+    products: [[CREATE, bin/app], [DISALLOW, "*"]]
+  - name: package
+    functionaries: [ci]
+    materials: [[MATCH, bin/app, WITH, PRODUCTS, FROM, build], [DISALLOW, "*"]]
+    products: [[CREATE, app.tar], [DISALLOW, "*"]]
+`)
+	return p, policy
+}
+
+// TestVerifyCLI: exit 0 on a pass, 1 on a failure (with every reason in the
+// table), 2 on a bad policy, 3 when a source fails; --json is the result;
+// --key writes a signed verification summary.
+func TestVerifyCLI(t *testing.T) {
+	t.Parallel()
+	p, policy := gateProject(t)
+	verify := func(extra ...string) result {
+		return cli(t, append([]string{"verify", "--dir", p.ws, "--artifact", p.path("app.tar"), "--policy", policy}, extra...)...)
+	}
+
+	r := verify()
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("verify of an honest chain:\n%s", r)
+	}
+	assertContains(t, "stderr", r.stderr, ": PASSED", "STEP", "build", "package", "no --key: no verification summary written")
+
+	r = verify("--json", "--key", p.key)
+	if r.code != 0 {
+		t.Fatalf("verify --json --key:\n%s", r)
+	}
+	var out struct {
+		Verified bool   `json:"verified"`
+		Verdict  string `json:"verdict"`
+		Summary  string `json:"summary"`
+		Steps    []struct {
+			Name    string `json:"name"`
+			Verdict string `json:"verdict"`
+		} `json:"steps"`
+		Sources []struct {
+			Name         string `json:"name"`
+			Attestations int    `json:"attestations"`
+		} `json:"sources"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, r.stdout)
+	}
+	if !out.Verified || out.Verdict != "PASSED" || len(out.Steps) != 2 || len(out.Sources) != 1 || out.Sources[0].Attestations != 2 {
+		t.Errorf("--json output: %+v", out)
+	}
+	if want := filepath.Join(p.ws, attestor.AttestationName("vsa", p.keyID(t))); out.Summary != want {
+		t.Errorf("summary %q, want %q", out.Summary, want)
+	} else if data, err := os.ReadFile(want); err != nil || !strings.Contains(string(data), "payloadType") {
+		t.Errorf("summary file: %v", err)
+	}
+
+	// The artifact altered after packaging: another artifact (exit 1).
+	writeFile(t, p.path("app.tar"), "evil")
+	r = verify()
+	if r.code != 1 {
+		t.Fatalf("verify of an altered artifact: exit %d, want 1:\n%s", r.code, r)
+	}
+	assertContains(t, "stderr", r.stderr, ": FAILED", "subject-mismatch [package]")
+}
+
+func TestVerifyCLIArtifactRule(t *testing.T) {
+	t.Parallel()
+	p, policy := gateProject(t)
+	// bin/app altered between build and package: re-record package.
+	writeFile(t, p.path("bin/app"), "evil")
+	pkg := append([]string{"run", "--step", "package", "-m", "bin", "-p", "app.tar"}, p.flags()...)
+	pkg = append(pkg, "--", "sh", "-c", `cp "$0/bin/app" "$0/app.tar"`, p.base)
+	if r := cli(t, pkg...); r.code != 0 {
+		t.Fatalf("run package:\n%s", r)
+	}
+	r := cli(t, "verify", "--dir", p.ws, "--artifact", p.path("app.tar"), "--policy", policy, "--json")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", r.code, r)
+	}
+	assertContains(t, "stderr", r.stderr, "artifact-rule [package]", "bin/app")
+	assertContains(t, "stdout", r.stdout, `"code": "artifact-rule"`)
+}
+
+func TestVerifyCLIBadInput(t *testing.T) {
+	t.Parallel()
+	p, policy := gateProject(t)
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	writeFile(t, bad, "version: 1\nexpires: 2099-12-31T00:00:00Z\nfunctionaries: {ci: {key: ci.pub}}\nsteps: []\nthreshhold: 1\n")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--artifact", p.path("app.tar")}, "--policy is required"},
+		{[]string{"--policy", policy}, "--image or --artifact is required"},
+		{[]string{"--policy", policy, "--artifact", p.path("missing")}, "missing"},
+		{[]string{"--policy", policy, "--artifact", p.path("app.tar"), "--image", "x"}, "not both"},
+		{[]string{"--policy", bad, "--artifact", p.path("app.tar")}, "line 5, threshhold: unknown field"},
+		{[]string{"--policy", policy, "--artifact", p.path("app.tar"), "--from", "s3"}, `--from "s3"`},
+		{[]string{"--policy", policy, "--artifact", p.path("app.tar"), "--from", "grafeas"}, "--grafeas-project"},
+		{[]string{"--layout", policy}, "--layout needs --layout-key"},
+	} {
+		r := cli(t, append([]string{"verify", "--dir", p.ws}, tt.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("verify %q: exit %d, want 2 and %q:\n%s", tt.args, r.code, tt.want, r)
+		}
+	}
+}
+
+// TestVerifyCLISourceFails: a source that cannot be reached is exit 3,
+// even when the others' attestations would pass.
+func TestVerifyCLISourceFails(t *testing.T) {
+	t.Parallel()
+	p, policy := gateProject(t)
+	r := cli(t, "verify", "--dir", p.ws, "--artifact", p.path("app.tar"), "--policy", policy,
+		"--from", "dir,grafeas", "--grafeas", "http://127.0.0.1:1", "--grafeas-project", "p")
+	if r.code != 3 {
+		t.Fatalf("exit %d, want 3:\n%s", r.code, r)
+	}
+	assertContains(t, "stderr", r.stderr, "source grafeas: FAILED")
+}
+
+// TestVerifyCLILayout: --layout verifies the legacy links of the interop
+// pipeline with a classic layout, and rejects a tampered pipeline.
+func TestVerifyCLILayout(t *testing.T) {
+	t.Parallel()
+	keys := t.TempDir()
+	functionary, functionaryPath := newSigner(t, keys, "functionary", "ed25519")
+	layoutKey, _ := newSigner(t, keys, "layout", "rsa")
+	layoutPub := filepath.Join(keys, "layout.pub")
+	writeLayoutPublicKey(t, layoutKey, "rsa", layoutPub)
+	layoutPath := filepath.Join(keys, "root.layout")
+	signLayout(t, newLayout(functionary.InTotoKey()), layoutKey, layoutPath)
+
+	work := recordPipeline(t, functionaryPath, nil)
+	r := cli(t, "verify", "--dir", filepath.Join(work, ".attestor"), "--layout", layoutPath, "--layout-key", layoutPub)
+	if r.code != 0 {
+		t.Fatalf("verify --layout:\n%s", r)
+	}
+	tampered := recordPipeline(t, functionaryPath, map[string]func(string){
+		"build": func(work string) { writeFile(t, filepath.Join(work, "dist", "app"), "evil") },
+	})
+	r = cli(t, "verify", "--json", "--dir", filepath.Join(tampered, ".attestor"), "--layout", layoutPath, "--layout-key", layoutPub)
+	if r.code != 1 || !strings.Contains(r.stderr, "dist/app") || !strings.Contains(r.stdout, `"verdict": "FAILED"`) {
+		t.Fatalf("verify --layout of a tampered pipeline: exit %d, want 1:\n%s", r.code, r)
+	}
+}
