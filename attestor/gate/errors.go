@@ -66,8 +66,8 @@ var (
 	ErrMissingAttestation = &sentinel{"missing attestation", ErrVerification}
 
 	// ErrKeyless: a keyless functionary cannot be checked because no
-	// trusted root was given (sigstore keyless verification is not
-	// available in this build). It is a failure, never a pass.
+	// trusted root was given (WithTrustedMaterial). It is a failure,
+	// never a pass.
 	ErrKeyless = &sentinel{"keyless functionaries need a trusted root", ErrVerification}
 
 	// ErrLayout: a classic in-toto layout is invalid or its verification

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 )
 
@@ -69,7 +71,8 @@ const maxWorkspaceEnvelope = 64 << 20
 // (step records, provenance, other attestations): Get returns every
 // envelope at the top of the workspace, whatever the subject (the gate
 // checks what each is about), malformed ones included (the gate reports
-// them). Put is refused.
+// them), each with the sigstore bundle beside it, if any
+// (<name>.sigstore.json). Put is refused.
 type Workspace struct {
 	ws *attestor.Workspace
 }
@@ -94,9 +97,16 @@ func (w *Workspace) Get(ctx context.Context, _ store.Subject) ([]store.Attestati
 		if err != nil {
 			return nil, attestor.Invalid(fmt.Errorf("reading %s: %w", w.ws.Path(name), err))
 		}
-		a, err := store.NewAttestation(data, nil)
+		// A sigstore bundle beside the envelope (keyless signatures):
+		// <step>.<keyid8>.sigstore.json.
+		var bundle []byte
+		bname := strings.TrimSuffix(name, attestor.SuffixEnvelope) + sign.BundleExt
+		if b, err := w.ws.Read(bname); err == nil {
+			bundle = b
+		}
+		a, err := store.NewAttestation(data, bundle)
 		if err != nil {
-			a = store.Attestation{Envelope: data}
+			a = store.Attestation{Envelope: data, Bundle: bundle}
 		}
 		atts = append(atts, a)
 	}

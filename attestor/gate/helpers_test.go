@@ -300,3 +300,5 @@ func mustHash(s string) v1.Hash {
 	}
 	return h
 }
+
+func replaceOnce(s, old, new string) string { return strings.Replace(s, old, new, 1) }

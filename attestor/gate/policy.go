@@ -69,7 +69,7 @@ type Policy struct {
 	digest    string
 	source    string
 	keys      map[string]*sign.Verifier // functionary → key
-	keyless   map[string]*keylessMatcher
+	keyless   map[string]sign.Identity
 	rules     map[string]stepRules // step → compiled rules
 	refGlobs  []matcher
 	repoGlobs []matcher
@@ -83,17 +83,14 @@ type Functionary struct {
 	// as a cosign .pub, PKCS #1, or a certificate) or an in-toto JSON
 	// key. A relative path is relative to the policy file's directory.
 	Key string `json:"key,omitempty" yaml:"key"`
-	// Keyless is a certificate identity (Fulcio): the OIDC issuer and the
-	// subject (SAN) of the signing certificate.
-	Keyless *Keyless `json:"keyless,omitempty" yaml:"keyless"`
-}
-
-// Keyless is a sigstore keyless identity. Issuer and exactly one of
-// Subject and SubjectRegexp are required.
-type Keyless struct {
-	Issuer        string `json:"issuer" yaml:"issuer"`
-	Subject       string `json:"subject,omitempty" yaml:"subject"`
-	SubjectRegexp string `json:"subjectRegexp,omitempty" yaml:"subjectRegexp"`
+	// Keyless is a certificate identity (Fulcio): the OIDC issuer
+	// (issuer or issuerRegexp) and the subject of the signing certificate
+	// (subject or subjectRegexp), and optionally the GitHub workflow
+	// claims (repository, ref, workflow, trigger, sha). Keyless
+	// signatures are checked against a trusted root (WithTrustedMaterial);
+	// without one, a policy that uses a keyless functionary fails with
+	// ErrKeyless.
+	Keyless *sign.Identity `json:"keyless,omitempty" yaml:"keyless"`
 }
 
 // Step is a step of the build and what its records must show.
@@ -187,12 +184,6 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 type stepRules struct{ materials, products []*rule }
-
-type keylessMatcher struct {
-	issuer  string
-	subject string
-	re      *regexp.Regexp
-}
 
 // Digest returns the hex sha256 of the policy file as read ("" for a
 // policy built in Go).
@@ -324,7 +315,7 @@ func (p *Policy) compile(dir, source string, pos func(path ...any) int) []error 
 	}
 	p.dir = dir
 	p.keys = map[string]*sign.Verifier{}
-	p.keyless = map[string]*keylessMatcher{}
+	p.keyless = map[string]sign.Identity{}
 	p.rules = map[string]stepRules{}
 
 	if len(p.Functionaries) == 0 {
@@ -350,22 +341,29 @@ func (p *Policy) compile(dir, source string, pos func(path ...any) int) []error 
 			}
 			p.keys[name] = v
 		case f.Keyless != nil:
-			k := f.Keyless
-			km := &keylessMatcher{issuer: k.Issuer, subject: k.Subject}
-			switch {
-			case k.Issuer == "":
-				fail(line, field+".keyless.issuer", "required")
-			case (k.Subject == "") == (k.SubjectRegexp == ""):
-				fail(line, field+".keyless", "give exactly one of subject and subjectRegexp")
-			case k.SubjectRegexp != "":
-				re, err := regexp.Compile(k.SubjectRegexp)
-				if err != nil {
-					fail(pos("functionaries", name, "keyless", "subjectRegexp"), field+".keyless.subjectRegexp", "%v", err)
+			k := *f.Keyless
+			kf := field + ".keyless"
+			ok := true
+			if (k.Issuer == "") == (k.IssuerRegexp == "") {
+				fail(pos("functionaries", name, "keyless"), kf, "give exactly one of issuer and issuerRegexp")
+				ok = false
+			}
+			if (k.Subject == "") == (k.SubjectRegexp == "") {
+				fail(pos("functionaries", name, "keyless"), kf, "give exactly one of subject and subjectRegexp")
+				ok = false
+			}
+			for _, re := range []struct{ field, expr string }{{"issuerRegexp", k.IssuerRegexp}, {"subjectRegexp", k.SubjectRegexp}} {
+				if re.expr == "" {
 					continue
 				}
-				km.re = re
+				if _, err := regexp.Compile(re.expr); err != nil {
+					fail(pos("functionaries", name, "keyless", re.field), kf+"."+re.field, "%v", err)
+					ok = false
+				}
 			}
-			p.keyless[name] = km
+			if ok {
+				p.keyless[name] = k
+			}
 		default:
 			fail(line, field, "give a key or a keyless identity")
 		}

@@ -134,7 +134,7 @@ func TestLoadPolicyRelativeKeys(t *testing.T) {
 // TestExamplePolicies: the example policies in testdata/policy parse.
 func TestExamplePolicies(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "policy", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "policy", "*.*"))
 	if err != nil {
 		t.Fatal(err)
 	}

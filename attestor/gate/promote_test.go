@@ -68,9 +68,9 @@ func (c *chain) attest(reg *oci.Registry, img name.Digest, signer string) {
 	c.t.Helper()
 	hex := strings.TrimPrefix(img.DigestStr(), "sha256:")
 	rec := &attestor.Record{Step: "push", Command: []string{"docker", "push"},
-		Materials:  []*ita1.ResourceDescriptor{{Name: "Dockerfile", Digest: map[string]string{"sha256": strings.Repeat("1", 64)}}},
-		Products:   []*ita1.ResourceDescriptor{{Name: oci.ImagePrefix + img.Context().Name(), Digest: map[string]string{"sha256": hex}}},
-		StartedOn:  now.Add(-time.Hour), FinishedOn: now.Add(-time.Hour)}
+		Materials: []*ita1.ResourceDescriptor{{Name: "Dockerfile", Digest: map[string]string{"sha256": strings.Repeat("1", 64)}}},
+		Products:  []*ita1.ResourceDescriptor{{Name: oci.ImagePrefix + img.Context().Name(), Digest: map[string]string{"sha256": hex}}},
+		StartedOn: now.Add(-time.Hour), FinishedOn: now.Add(-time.Hour)}
 	st, err := rec.Statement()
 	if err != nil {
 		c.t.Fatal(err)

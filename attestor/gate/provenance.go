@@ -45,7 +45,7 @@ func (vr *verification) checkProvenance() map[string]bool {
 		var signers []string
 		for _, id := range e.keyIDs {
 			if f, ok := allowed[id]; ok {
-				signers = append(signers, f+" ("+short(id)+")")
+				signers = append(signers, signerLabel(f, id))
 			}
 		}
 		if len(signers) == 0 {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
@@ -37,6 +38,8 @@ type options struct {
 	clock         func() time.Time
 	logger        *slog.Logger
 	expiredUnsafe bool
+	trusted       root.TrustedMaterial
+	bundleOpts    []sign.BundleOption
 }
 
 func defaultOptions() options {
@@ -77,6 +80,26 @@ func WithExpiredPolicyUnsafe() Option {
 	}
 }
 
+// WithTrustedMaterial sets the sigstore trusted root (Fulcio CAs,
+// transparency logs, timestamp authorities) that keyless functionaries'
+// signatures are checked against: an attestation whose sigstore bundle
+// verifies (sign.VerifyBundle, with opts) for a functionary's identity is
+// signed by that functionary. Without it, a policy that uses a keyless
+// functionary fails with ErrKeyless.
+func WithTrustedMaterial(trusted root.TrustedMaterial, opts ...sign.BundleOption) Option {
+	return func(o *options) error {
+		if trusted == nil {
+			return attestor.Invalid(errors.New("gate: nil trusted material"))
+		}
+		o.trusted, o.bundleOpts = trusted, opts
+		return nil
+	}
+}
+
+// keylessPrefix starts the signer ids of keyless functionaries (which
+// have no fixed key).
+const keylessPrefix = "keyless:"
+
 // Verifier verifies subjects against a policy. It is immutable and safe
 // for concurrent use.
 type Verifier struct {
@@ -88,6 +111,8 @@ type Verifier struct {
 	functionary map[string][]string
 	// functionary name → key id.
 	keyOf map[string]string
+	// keyless functionaries, sorted.
+	keyless []string
 }
 
 // NewVerifier returns a Verifier for p, a policy from ParsePolicy,
@@ -109,6 +134,13 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	for name := range p.keyless {
+		id := keylessPrefix + name
+		v.keyOf[name] = id
+		v.functionary[id] = []string{name}
+		v.keyless = append(v.keyless, name)
+	}
+	sort.Strings(v.keyless)
 	for _, name := range names {
 		key := p.keys[name]
 		id, _ := key.KeyID()
@@ -128,6 +160,7 @@ func (v *Verifier) Policy() *Policy { return v.policy }
 // envelope is one attestation as examined.
 type envelope struct {
 	raw       []byte
+	bundle    []byte
 	rawDigest string
 	envDigest string
 	env       *dsse.Envelope
@@ -150,9 +183,52 @@ type statement struct {
 }
 
 type descriptor struct {
-	Name   string            `json:"name"`
-	URI    string            `json:"uri"`
-	Digest map[string]string `json:"digest"`
+	Name   string    `json:"name"`
+	URI    string    `json:"uri"`
+	Digest digestSet `json:"digest"`
+}
+
+// digestSet is a resource descriptor's digest set, decoded straight into
+// its canonical form (see canonicalDigest): no map per artifact.
+type digestSet string
+
+// UnmarshalJSON decodes {"alg":"hex",...}.
+func (d *digestSet) UnmarshalJSON(b []byte) error {
+	// The common case, compact {"sha256":"..."} without escapes.
+	if len(b) > 7 && b[0] == '{' && b[1] == '"' && b[len(b)-1] == '}' && b[len(b)-2] == '"' &&
+		bytes.Count(b, []byte{'"'}) == 4 && bytes.IndexByte(b, '\\') < 0 {
+		if i := bytes.Index(b, []byte(`":"`)); i > 1 {
+			alg, hex := b[2:i], b[i+3:len(b)-2]
+			if bytes.ContainsAny(alg, ",:") || bytes.ContainsAny(hex, ",:") {
+				return fmt.Errorf("invalid digest %s", b)
+			}
+			*d = digestSet(string(alg) + ":" + string(hex))
+			return nil
+		}
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	for alg, hex := range m {
+		// The canonical form separates with ':' and ','.
+		if strings.ContainsAny(alg, ",:") || strings.ContainsAny(hex, ",:") {
+			return fmt.Errorf("invalid digest %q: %q", alg, hex)
+		}
+	}
+	*d = digestSet(canonicalDigest(m))
+	return nil
+}
+
+// has reports whether the set holds alg:hex.
+func (d digestSet) has(alg, hex string) bool {
+	want := alg + ":" + hex
+	for part := range strings.SplitSeq(string(d), ",") {
+		if part == want {
+			return true
+		}
+	}
+	return false
 }
 
 type linkPredicate struct {
@@ -213,7 +289,7 @@ func (st *statement) about(s store.Subject) bool {
 
 func describes(rds []descriptor, s store.Subject) bool {
 	for _, rd := range rds {
-		if rd.Digest[s.Digest.Algorithm] == s.Digest.Hex && s.Digest.Hex != "" {
+		if s.Digest.Hex != "" && rd.Digest.has(s.Digest.Algorithm, s.Digest.Hex) {
 			return true
 		}
 	}
@@ -252,7 +328,7 @@ func artifactsOf(rds []descriptor) artifactSet {
 		if name == "" {
 			name = rd.URI
 		}
-		set[name] = canonicalDigest(rd.Digest)
+		set[name] = string(rd.Digest)
 	}
 	return set
 }
@@ -357,7 +433,7 @@ func (vr *verification) examine(ctx context.Context, atts []store.Attestation) e
 	var todo []*envelope
 	for _, a := range atts {
 		sum := sha256.Sum256(a.Envelope)
-		e := &envelope{raw: a.Envelope, rawDigest: hex.EncodeToString(sum[:])}
+		e := &envelope{raw: a.Envelope, bundle: a.Bundle, rawDigest: hex.EncodeToString(sum[:])}
 		e.res = &EnvelopeResult{Digest: e.rawDigest}
 		if seenRaw[e.rawDigest] {
 			continue
@@ -460,6 +536,12 @@ func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
 	} else {
 		payload, e.keyIDs, err = sign.VerifyEnvelope(ctx, e.env, vr.v.verifiers...)
 	}
+	if ids, body := vr.verifyKeyless(ctx, e); len(ids) > 0 {
+		if err != nil {
+			payload, err = body, nil
+		}
+		e.keyIDs = append(e.keyIDs, ids...)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -504,6 +586,35 @@ func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
 		// artifact sets).
 		st.Subject, st.Predicate, st.payload, st.link = nil, nil, nil, nil
 	}
+}
+
+// verifyKeyless checks the envelope's sigstore bundle against every
+// keyless functionary and returns the signer ids of those whose identity
+// signed it, with the payload. The bundle must carry the same envelope.
+func (vr *verification) verifyKeyless(ctx context.Context, e *envelope) ([]string, []byte) {
+	o := vr.v.opts
+	if len(e.bundle) == 0 || o.trusted == nil || len(vr.v.keyless) == 0 {
+		return nil, nil
+	}
+	be, err := sign.BundleEnvelope(e.bundle)
+	if err != nil || be.PayloadType != e.env.PayloadType {
+		return nil, nil
+	}
+	want, err1 := be.DecodeB64Payload()
+	got, err2 := e.env.DecodeB64Payload()
+	if err1 != nil || err2 != nil || !bytes.Equal(want, got) {
+		return nil, nil
+	}
+	var ids []string
+	var body []byte
+	for _, name := range vr.v.keyless {
+		payload, err := sign.VerifyBundle(ctx, e.bundle, o.trusted, vr.p.keyless[name], o.bundleOpts...)
+		if err != nil || !bytes.Equal(payload, got) {
+			continue
+		}
+		ids, body = append(ids, keylessPrefix+name), payload
+	}
+	return ids, body
 }
 
 // unverified handles an envelope no trusted key verified: a failure if it
@@ -574,7 +685,7 @@ func (vr *verification) signerNames(keyIDs []string) []string {
 	var names []string
 	for _, id := range keyIDs {
 		for _, n := range vr.v.functionary[id] {
-			names = append(names, n+" ("+short(id)+")")
+			names = append(names, signerLabel(n, id))
 		}
 	}
 	sort.Strings(names)
@@ -659,7 +770,7 @@ func (vr *verification) checkSteps(bound map[string]bool) {
 			failStep(ErrThreshold, "0 of the %d trusted signer(s) required", s.Threshold)
 		default:
 			for id := range best.keys {
-				sr.Signers = append(sr.Signers, allowed[id]+" ("+short(id)+")")
+				sr.Signers = append(sr.Signers, signerLabel(allowed[id], id))
 			}
 			sort.Strings(sr.Signers)
 			if len(best.keys) < s.Threshold {
@@ -726,7 +837,7 @@ func (vr *verification) checkAttestations() {
 			var ok []string
 			for _, id := range e.keyIDs {
 				if f, yes := allowed[id]; yes {
-					ok = append(ok, f+" ("+short(id)+")")
+					ok = append(ok, signerLabel(f, id))
 				}
 			}
 			switch {
@@ -753,7 +864,7 @@ func (vr *verification) checkAttestations() {
 // checkKeyless fails, clearly, every use of a keyless functionary: this
 // build has no trusted root to check certificate identities with.
 func (vr *verification) checkKeyless() {
-	if len(vr.p.keyless) == 0 {
+	if len(vr.p.keyless) == 0 || vr.v.opts.trusted != nil {
 		return
 	}
 	names := make([]string, 0, len(vr.p.keyless))
@@ -777,10 +888,19 @@ func (vr *verification) checkKeyless() {
 			}
 		}
 		if len(uses) > 0 {
-			vr.fail(ErrKeyless, "", "functionary %q (%s) signs %s: keyless functionaries need a trusted root, which this build cannot check yet; none of their signatures was accepted",
-				n, vr.p.keyless[n].issuer, strings.Join(uses, ", "))
+			vr.fail(ErrKeyless, "", "functionary %q (keyless) signs %s: keyless functionaries need a trusted root (--trusted-root); none of their signatures was accepted",
+				n, strings.Join(uses, ", "))
 		}
 	}
+}
+
+// signerLabel names a signer in results: the functionary and its key id
+// (or "keyless").
+func signerLabel(functionary, id string) string {
+	if strings.HasPrefix(id, keylessPrefix) {
+		return functionary + " (keyless)"
+	}
+	return functionary + " (" + short(id) + ")"
 }
 
 func short(id string) string {

@@ -189,6 +189,31 @@ func WithoutTransparencyLogUnsafe() BundleOption {
 // invalid id or option, an error matching attestor.ErrInvalidInput. The
 // payload is nil whenever err is not.
 func VerifyBundle(ctx context.Context, bundle []byte, trusted root.TrustedMaterial, id Identity, opts ...BundleOption) (payload []byte, err error) {
+	res, err := VerifyBundleResult(ctx, bundle, trusted, id, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return res.Payload, nil
+}
+
+// BundleResult is what VerifyBundleResult verified: the statement and
+// who signed it when.
+type BundleResult struct {
+	// Payload is the envelope's payload, an in-toto statement (JSON).
+	Payload []byte `json:"payload"`
+	// Certificate is the signing certificate's identity: issuer, subject
+	// (SAN) and the Fulcio extensions (GitHub workflow claims...).
+	Certificate certificate.Summary `json:"certificate"`
+	// Timestamps are the verified times of the signature: Rekor's
+	// integrated time, RFC 3161 timestamps.
+	Timestamps []verify.TimestampVerificationResult `json:"timestamps"`
+}
+
+// VerifyBundleResult is VerifyBundle, returning what was verified as well
+// as the payload (for reports and verification summaries). It checks and
+// fails exactly as VerifyBundle does; the result is nil whenever err is
+// not.
+func VerifyBundleResult(ctx context.Context, bundle []byte, trusted root.TrustedMaterial, id Identity, opts ...BundleOption) (*BundleResult, error) {
 	o := defaultBundleOptions()
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -231,7 +256,7 @@ func VerifyBundle(ctx context.Context, bundle []byte, trusted root.TrustedMateri
 	if err != nil {
 		return nil, attestor.Invalid(fmt.Errorf("verifying bundle: %w", err))
 	}
-	_, err = v.Verify(b, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithCertificateIdentity(ci)))
+	vr, err := v.Verify(b, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithCertificateIdentity(ci)))
 	if err != nil {
 		var mismatch *verify.ErrNoMatchingCertificateIdentity
 		if errors.As(err, &mismatch) {
@@ -243,7 +268,11 @@ func VerifyBundle(ctx context.Context, bundle []byte, trusted root.TrustedMateri
 	if err != nil {
 		return nil, fmt.Errorf("verifying bundle: %w: payload is not base64", ErrMalformedBundle)
 	}
-	return body, nil
+	res := &BundleResult{Payload: body, Timestamps: vr.VerifiedTimestamps}
+	if vr.Signature != nil && vr.Signature.Certificate != nil {
+		res.Certificate = *vr.Signature.Certificate
+	}
+	return res, nil
 }
 
 // ParseBundle parses and validates a sigstore bundle (JSON) as

@@ -91,6 +91,22 @@ func TestKeylessSignVerify(t *testing.T) {
 		t.Errorf("mediaType = %q", mt.MediaType)
 	}
 
+	res, err := sign.VerifyBundleResult(ctx, bundle, trusted, signtest.GitHubIdentity())
+	if err != nil {
+		t.Fatalf("VerifyBundleResult: %v", err)
+	}
+	c := res.Certificate
+	if c.SubjectAlternativeName != signtest.GitHubSubject || c.Issuer != signtest.GitHubIssuer ||
+		c.GithubWorkflowRepository != signtest.GitHubRepository || !bytes.Equal(res.Payload, payload) {
+		t.Errorf("VerifyBundleResult = %+v", res)
+	}
+	if len(res.Timestamps) != 1 || res.Timestamps[0].Type != "Tlog" {
+		t.Errorf("timestamps = %+v; want Rekor's", res.Timestamps)
+	}
+	if _, err := json.Marshal(res); err != nil {
+		t.Errorf("the result does not encode as JSON: %v", err)
+	}
+
 	// Regexps and partial identities.
 	for _, id := range []sign.Identity{
 		{Issuer: signtest.GitHubIssuer, SubjectRegexp: `^https://github\.com/acme/app/\.github/workflows/release\.yml@refs/heads/`},

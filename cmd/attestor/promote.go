@@ -96,7 +96,11 @@ Grafeas failed.`,
 			if dryRun {
 				opts = append(opts, gate.WithDryRun())
 			}
-			v, err := gate.NewVerifier(policy, gate.WithLogger(g.logger))
+			vopts, err := src.verifierOptions(g)
+			if err != nil {
+				return err
+			}
+			v, err := gate.NewVerifier(policy, vopts...)
 			if err != nil {
 				return err
 			}

@@ -99,6 +99,7 @@ on a verified chain.`,
 		newKeyCmd(g),
 		newVersionCmd(g),
 	)
+	root.AddCommand(newActionCmd(g)) // hidden: the GitHub Action's entry point (action.go)
 	for _, c := range append([]*cobra.Command{root}, root.Commands()...) {
 		if c.HasSubCommands() {
 			requireSubcommand(c)

@@ -31,6 +31,7 @@ type sourceFlags struct {
 	grafeasProj  string
 	grafeasAPI   string
 	grafeasToken bool
+	trustedRoot  string
 }
 
 func (f *sourceFlags) register(cmd *cobra.Command) {
@@ -42,6 +43,20 @@ func (f *sourceFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.grafeasProj, "grafeas-project", "", "Grafeas project of the occurrences (with --from grafeas)")
 	fs.StringVar(&f.grafeasAPI, "grafeas-api", string(grafeas.V1Beta1), "Grafeas API: v1beta1 (open-source server) or v1 (Container Analysis)")
 	fs.BoolVar(&f.grafeasToken, "grafeas-adc", false, "authenticate to Grafeas with Google application default credentials")
+	fs.StringVar(&f.trustedRoot, "trusted-root", "", "sigstore trusted root (trusted_root.json) to check keyless functionaries' signatures with")
+}
+
+// verifierOptions are the gate options the flags ask for.
+func (f *sourceFlags) verifierOptions(g *globals) ([]gate.Option, error) {
+	opts := []gate.Option{gate.WithLogger(g.logger)}
+	if f.trustedRoot != "" {
+		tr, err := sign.LoadTrustedRoot(f.trustedRoot)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, gate.WithTrustedMaterial(tr))
+	}
+	return opts, nil
 }
 
 func (f *sourceFlags) registry(g *globals) (*oci.Registry, error) {
@@ -227,7 +242,11 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 					return err
 				}
 			}
-			out, err := verifySubject(ctx, g, policy, subject, sources, signer)
+			vopts, err := src.verifierOptions(g)
+			if err != nil {
+				return err
+			}
+			out, err := verifySubject(ctx, policy, subject, sources, signer, g, vopts)
 			if out != nil {
 				if perr := g.reportVerify(out); perr != nil {
 					return perr
@@ -253,12 +272,12 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 // verifySubject fetches, verifies and writes the summary. The output is
 // returned whenever a result exists; the error carries the exit status: a
 // failed source (exit 3) wins over a failed verification (exit 1).
-func verifySubject(ctx context.Context, g *globals, policy *gate.Policy, subject store.Subject, sources []gate.Source, signer attestor.Signer) (*verifyOutput, error) {
+func verifySubject(ctx context.Context, policy *gate.Policy, subject store.Subject, sources []gate.Source, signer attestor.Signer, g *globals, vopts []gate.Option) (*verifyOutput, error) {
 	atts, srcResults, fetchErr := gate.Fetch(ctx, subject, sources...)
 	if fetchErr != nil && !errors.Is(fetchErr, attestor.ErrUnavailable) {
 		return nil, fetchErr
 	}
-	v, err := gate.NewVerifier(policy, gate.WithLogger(g.logger))
+	v, err := gate.NewVerifier(policy, vopts...)
 	if err != nil {
 		return nil, err
 	}

@@ -79,7 +79,7 @@ func TestLoadErrors(t *testing.T) {
 		{"cosign.key", nil, attestor.ErrInvalidInput},
 		{"hashivault://", nil, attestor.ErrInvalidInput},
 		{"hashivault://nosuchkey", []kms.Option{kms.WithVault(addr, signtest.VaultToken, "")}, attestor.ErrUnavailable},
-		{"hashivault://"+signtest.VaultKeyName, []kms.Option{kms.WithVault(addr, "wrong-token", "")}, attestor.ErrUnavailable},
+		{"hashivault://" + signtest.VaultKeyName, []kms.Option{kms.WithVault(addr, "wrong-token", "")}, attestor.ErrUnavailable},
 	} {
 		_, err := kms.Load(ctx, c.ref, c.opts...)
 		if !errors.Is(err, c.want) {

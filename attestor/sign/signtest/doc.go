@@ -1,4 +1,14 @@
-// Package signtest is the conformance suite every attestor.Signer passes:
-// key files (sign.Signer), KMS keys (kms.Signer) and keyless signing
-// (sign.Keyless). It is a test helper: only _test.go files import it.
+// Package signtest holds test helpers for signing, for _test.go files
+// only:
+//
+//   - Run, the conformance suite every attestor.Signer passes: key files
+//     (sign.Signer), KMS keys (kms.Signer) and keyless signing
+//     (sign.Keyless);
+//   - NewSigstore, an offline sigstore (a GitHub-Actions-shaped OIDC token
+//     endpoint, Fulcio, Rekor and an RFC 3161 timestamp authority on
+//     127.0.0.1, backed by sigstore-go's test CA and VirtualSigstore) and
+//     its trusted root, to make and verify keyless bundles without the
+//     network;
+//   - NewVault, a HashiCorp Vault transit engine for one key, for
+//     hashivault:// signers.
 package signtest

@@ -8,10 +8,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -93,7 +93,6 @@ type Sigstore struct {
 	// TSAURL is the RFC 3161 timestamp endpoint.
 	TSAURL string
 
-	t      testing.TB
 	vs     *ca.VirtualSigstore
 	ca     *fulcioCA
 	oidc   *httptest.Server
@@ -113,7 +112,6 @@ type Sigstore struct {
 	fulcioRequests atomic.Int32
 	rekorRequests  atomic.Int32
 	fulcioEcho     atomic.Bool // Fulcio rejects requests, echoing the Authorization header
-	logIndex       atomic.Int64
 }
 
 // NewSigstore starts an offline sigstore.
@@ -144,7 +142,7 @@ func newSigstore(t testing.TB, vs *ca.VirtualSigstore, fca *fulcioCA) *Sigstore 
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &Sigstore{t: t, vs: vs, ca: fca, jwtKey: jwtKey}
+	f := &Sigstore{vs: vs, ca: fca, jwtKey: jwtKey}
 	f.oidc = httptest.NewServer(http.HandlerFunc(f.serveToken))
 	f.fulcio = httptest.NewServer(http.HandlerFunc(f.serveFulcio))
 	f.rekor = httptest.NewServer(http.HandlerFunc(f.serveRekor))
@@ -499,7 +497,6 @@ func (f *Sigstore) serveRekor(w http.ResponseWriter, r *http.Request) {
 	}
 	leaf := sha256.Sum256(append([]byte{0}, body...))
 	uuid := hex.EncodeToString(leaf[:])
-	f.logIndex.Add(1)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("ETag", uuid)
 	w.Header().Set("Location", "/api/v1/log/entries/"+uuid)

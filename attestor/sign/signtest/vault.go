@@ -142,4 +142,3 @@ func (v *Vault) Signs() int { return int(v.signs.Load()) }
 
 // Fail makes every request fail with 500.
 func (v *Vault) Fail(on bool) { v.fail.Store(on) }
-

@@ -1,0 +1,736 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/attestor/attestor/actions/github"
+	"github.com/attestor/attestor/actions/spinnaker"
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/gate"
+)
+
+// The inputs of the attestor action (action.yml). Each is read from
+// INPUT_<NAME> (upper-cased, hyphens kept), as the runner passes them.
+const (
+	inCommand        = "command"
+	inDir            = "dir"
+	inVerbose        = "verbose"
+	inStep           = "step"
+	inMaterials      = "materials"
+	inProducts       = "products"
+	inExclude        = "exclude"
+	inArgs           = "args"
+	inKey            = "key"
+	inKeyless        = "keyless"
+	inIdentityToken  = "identity-token"
+	inFulcioURL      = "fulcio-url"
+	inRekorURL       = "rekor-url"
+	inFormat         = "format"
+	inSubjects       = "subjects"
+	inSLSAVersion    = "slsa-version"
+	inImage          = "image"
+	inArtifact       = "artifact"
+	inDestination    = "destination"
+	inTo             = "to"
+	inFrom           = "from"
+	inOCIScheme      = "oci-scheme"
+	inDryRun         = "dry-run"
+	inInsecure       = "insecure"
+	inPolicy         = "policy"
+	inGrafeasURL     = "grafeas-url"
+	inGrafeasProject = "grafeas-project"
+	inGrafeasAPI     = "grafeas-api"
+	inGrafeasToken   = "grafeas-token"
+)
+
+// The outputs of the attestor action.
+const (
+	outAttestations     = "attestations"
+	outProvenanceDigest = "provenance-digest"
+	outVerified         = "verified"
+	outVerdict          = "verdict"
+	outImageDigest      = "image-digest"
+	outImage            = "image"
+	outExitCode         = "exit-code"
+	outPromotedImage    = "promoted-image"
+)
+
+// secretInputs are masked before anything is logged.
+var secretInputs = []string{inKey, inIdentityToken, inGrafeasToken}
+
+// secretEnv are environment variables holding secrets that a step passes
+// to the action (env: on the step); they are masked too.
+var secretEnv = []string{"COSIGN_PASSWORD", "ATTESTOR_GRAFEAS_TOKEN", "VAULT_TOKEN", "SIGSTORE_ID_TOKEN"}
+
+// actionCommands lists, for each value of the command input, the inputs it
+// reads besides command, dir and verbose. An input given to a command that
+// does not read it is bad usage: it would otherwise be silently ignored.
+var actionCommands = map[string][]string{
+	"run":          {inStep, inMaterials, inProducts, inExclude, inArgs, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
+	"record-start": {inStep, inMaterials, inExclude, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
+	"record-stop":  {inStep, inProducts, inExclude, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
+	"provenance":   {inSubjects, inKey, inSLSAVersion},
+	"push":         {inImage, inTo, inOCIScheme, inDryRun, inInsecure, inGrafeasURL, inGrafeasProject, inGrafeasAPI, inGrafeasToken},
+	"verify":       {inImage, inArtifact, inPolicy, inFrom, inKey, inInsecure, inGrafeasURL, inGrafeasProject, inGrafeasAPI},
+	"promote":      {inImage, inDestination, inPolicy, inFrom, inKey, inDryRun, inInsecure, inGrafeasURL, inGrafeasProject, inGrafeasAPI},
+}
+
+// allInputs are every input of action.yml.
+var allInputs = []string{
+	inCommand, inDir, inVerbose, inStep, inMaterials, inProducts, inExclude, inArgs,
+	inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat,
+	inSubjects, inSLSAVersion, inImage, inArtifact, inDestination, inTo, inFrom,
+	inOCIScheme, inDryRun, inInsecure, inPolicy,
+	inGrafeasURL, inGrafeasProject, inGrafeasAPI, inGrafeasToken,
+}
+
+func newActionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:    "action",
+		Hidden: true,
+		Short:  "Run as the attestor GitHub Action: read the INPUT_* variables, run the command, write outputs and a step summary",
+		Long: `action is the entry point of the attestor GitHub Action (action.yml) and of
+Run Jobs configured the same way. It reads the action's inputs from the
+INPUT_<NAME> variables (command, step, materials, products, key, keyless,
+image, policy, grafeas-url, grafeas-project, dry-run, ...), runs the attestor
+command they name with the same flags and code as the CLI, and then writes
+the outputs (attestations, provenance-digest, verified, verdict,
+image-digest) to GITHUB_OUTPUT and a table to GITHUB_STEP_SUMMARY. Secrets
+are masked (::add-mask::) first. In a Spinnaker Run Job (SPINNAKER_EXECUTION_ID
+set), verify and promote also print SPINNAKER_PROPERTY_* lines.
+
+With arguments (attestor action -- COMMAND [FLAG]...), the arguments are
+the command line instead of the inputs: the form for a Run Job or a Cloud
+Build step that wants the outputs, the summary or the Spinnaker properties.
+
+Outside GitHub Actions nothing is written but the command's own output.`,
+		Args: usageArgs(cobra.ArbitraryArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			environ := os.Environ()
+			gh := github.New(github.WithEnviron(environ), github.WithWriter(g.stdout))
+			return runAction(cmd.Context(), g, gh, environ, args)
+		},
+	}
+}
+
+// actionCall is the CLI invocation an action's inputs map to.
+type actionCall struct {
+	command string   // the command input
+	args    []string // the attestor command line, without the program name
+	shown   []string // args with secrets replaced, for the log
+	dir     string   // the workspace named on the command line, if any
+	cleanup func()
+}
+
+// runAction runs the command the inputs name and reports it to the
+// platform.
+func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliArgs []string) error {
+	for _, name := range secretInputs {
+		if v := gh.Input(name); v != "" && !isKeyReference(name, v) {
+			gh.AddMask(pemBody(v))
+		}
+	}
+	for _, name := range secretEnv {
+		if v := gh.Getenv(name); v != "" {
+			gh.AddMask(v)
+		}
+	}
+	var (
+		call *actionCall
+		err  error
+	)
+	if len(cliArgs) > 0 {
+		call, err = passthroughArgs(g, cliArgs)
+	} else {
+		call, err = actionArgs(gh)
+	}
+	if err != nil {
+		gh.Errorf("attestor: %v", err)
+		return attestor.Invalid(err)
+	}
+	defer call.cleanup()
+
+	end := gh.Group("attestor " + strings.Join(call.shown, " "))
+	var out bytes.Buffer
+	code := execute(ctx, call.args, &out, g.stderr)
+	if out.Len() > 0 {
+		g.stderr.Write(out.Bytes())
+	}
+	end()
+
+	outputs, summary := actionResult(g, gh, call, out.Bytes(), code)
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(outputs)) {
+		if err := gh.SetOutput(name, outputs[name]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := gh.AddStepSummary(summary.Markdown()); err != nil {
+		errs = append(errs, err)
+	}
+	if call.command == "verify" || call.command == "promote" {
+		props := map[string]string{
+			spinnaker.PropertyVerdict:          outputs[outVerdict],
+			spinnaker.PropertyVerified:         outputs[outVerified],
+			spinnaker.PropertyImageDigest:      outputs[outImageDigest],
+			spinnaker.PropertyImage:            outputs[outImage],
+			spinnaker.PropertyProvenanceDigest: outputs[outProvenanceDigest],
+			spinnaker.PropertyPromoted:         outputs[outPromotedImage],
+		}
+		if _, err := spinnaker.Emit(g.stdout, environ, props); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if code != 0 {
+		gh.Errorf("attestor %s failed (exit %d)", call.command, code)
+		// The command reported why on stderr; the exit code is its own.
+		return &exitError{code: code}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("writing the action's outputs: %w", err)
+	}
+	return nil
+}
+
+// actionArgs maps the inputs to an attestor command line, explicitly, one
+// input to one flag.
+func actionArgs(gh *github.Action) (*actionCall, error) {
+	c := &actionCall{command: gh.Input(inCommand), cleanup: func() {}}
+	accepted, ok := actionCommands[c.command]
+	if !ok {
+		names := slices.Sorted(maps.Keys(actionCommands))
+		if c.command == "" {
+			return nil, fmt.Errorf("input %s is required: one of %s", inCommand, strings.Join(names, ", "))
+		}
+		return nil, fmt.Errorf("input %s: %q: want one of %s", inCommand, c.command, strings.Join(names, ", "))
+	}
+	var unused []string
+	for _, name := range allInputs {
+		if name == inCommand || name == inDir || name == inVerbose || slices.Contains(accepted, name) {
+			continue
+		}
+		if gh.Input(name) != "" {
+			unused = append(unused, name)
+		}
+	}
+	if len(unused) > 0 {
+		return nil, fmt.Errorf("command %s does not use the input(s) %s", c.command, strings.Join(unused, ", "))
+	}
+
+	var args, shown []string
+	add := func(flag, value string) {
+		args, shown = append(args, flag, value), append(shown, flag, value)
+	}
+	addSecret := func(flag, value string) {
+		args, shown = append(args, flag, value), append(shown, flag, "***")
+	}
+	addBool := func(name, flag string) error {
+		v, err := gh.BoolInput(name)
+		if err != nil {
+			return err
+		}
+		if v {
+			args, shown = append(args, flag), append(shown, flag)
+		}
+		return nil
+	}
+	str := func(name, flag string) {
+		if v := gh.Input(name); v != "" {
+			add(flag, v)
+		}
+	}
+	list := func(name, flag string) {
+		for _, v := range gh.ListInput(name) {
+			add(flag, v)
+		}
+	}
+	// commaList joins a list input given one a line or comma-separated.
+	commaList := func(name, flag string) {
+		var items []string
+		for _, line := range gh.ListInput(name) {
+			for _, it := range strings.Split(line, ",") {
+				if it = strings.TrimSpace(it); it != "" {
+					items = append(items, it)
+				}
+			}
+		}
+		if len(items) > 0 {
+			add(flag, strings.Join(items, ","))
+		}
+	}
+
+	// Global flags.
+	args, shown = append(args, "--json"), append(shown, "--json")
+	str(inDir, "--dir")
+	if err := addBool(inVerbose, "--verbose"); err != nil {
+		return nil, err
+	}
+
+	switch c.command {
+	case "run", "record-start", "record-stop":
+		if c.command == "run" {
+			args, shown = append(args, "run"), append(shown, "run")
+		} else {
+			sub := strings.TrimPrefix(c.command, "record-")
+			args, shown = append(args, "record", sub), append(shown, "record", sub)
+		}
+		if gh.Input(inStep) == "" {
+			return nil, fmt.Errorf("command %s needs the input %s", c.command, inStep)
+		}
+		str(inStep, "--step")
+		list(inMaterials, "--materials")
+		list(inProducts, "--products")
+		list(inExclude, "--exclude")
+		if err := c.key(gh, add, addSecret); err != nil {
+			return nil, err
+		}
+		if err := addBool(inKeyless, "--keyless"); err != nil {
+			return nil, err
+		}
+		if v := gh.Input(inIdentityToken); v != "" {
+			addSecret("--identity-token", v)
+		}
+		str(inFulcioURL, "--fulcio-url")
+		str(inRekorURL, "--rekor-url")
+		str(inFormat, "--format")
+		if c.command == "run" {
+			words, err := splitWords(gh.Input(inArgs))
+			if err != nil {
+				return nil, &github.InputError{Name: inArgs, Value: gh.Input(inArgs), Err: err}
+			}
+			if len(words) == 0 {
+				return nil, fmt.Errorf("command run needs the input %s: the command to record", inArgs)
+			}
+			args, shown = append(append(args, "--"), words...), append(append(shown, "--"), words...)
+		} else if gh.Input(inArgs) != "" {
+			return nil, fmt.Errorf("command %s does not use the input %s", c.command, inArgs)
+		}
+	case "provenance":
+		args, shown = append(args, "provenance"), append(shown, "provenance")
+		list(inSubjects, "--subject")
+		if err := c.key(gh, add, addSecret); err != nil {
+			return nil, err
+		}
+		str(inSLSAVersion, "--slsa-version")
+	case "push":
+		args, shown = append(args, "push"), append(shown, "push")
+		if gh.Input(inImage) == "" {
+			return nil, fmt.Errorf("command push needs the input %s", inImage)
+		}
+		str(inImage, "--image")
+		commaList(inTo, "--to")
+		str(inOCIScheme, "--oci-scheme")
+		if err := addBool(inDryRun, "--dry-run"); err != nil {
+			return nil, err
+		}
+		if err := addBool(inInsecure, "--insecure"); err != nil {
+			return nil, err
+		}
+		str(inGrafeasURL, "--grafeas")
+		str(inGrafeasProject, "--grafeas-project")
+		str(inGrafeasAPI, "--grafeas-api")
+		if v := gh.Input(inGrafeasToken); v != "" {
+			addSecret("--grafeas-token", v)
+		}
+	case "verify", "promote":
+		if gh.Input(inPolicy) == "" {
+			return nil, fmt.Errorf("command %s needs the input %s", c.command, inPolicy)
+		}
+		if c.command == "verify" {
+			args, shown = append(args, "verify"), append(shown, "verify")
+			str(inImage, "--image")
+			str(inArtifact, "--artifact")
+		} else {
+			src, dst := gh.Input(inImage), gh.Input(inDestination)
+			if src == "" || dst == "" {
+				return nil, fmt.Errorf("command promote needs the inputs %s and %s", inImage, inDestination)
+			}
+			args, shown = append(args, "promote", src, dst), append(shown, "promote", src, dst)
+			if err := addBool(inDryRun, "--dry-run"); err != nil {
+				return nil, err
+			}
+		}
+		str(inPolicy, "--policy")
+		commaList(inFrom, "--from")
+		if err := c.key(gh, add, addSecret); err != nil {
+			return nil, err
+		}
+		if err := addBool(inInsecure, "--insecure"); err != nil {
+			return nil, err
+		}
+		str(inGrafeasURL, "--grafeas")
+		str(inGrafeasProject, "--grafeas-project")
+		str(inGrafeasAPI, "--grafeas-api")
+	}
+	c.args, c.shown = args, shown
+	return c, nil
+}
+
+// passthroughArgs is the call of attestor action -- COMMAND [FLAG]...:
+// the command line as given, with --json (and --dir from the global
+// flags) added.
+func passthroughArgs(g *globals, args []string) (*actionCall, error) {
+	c := &actionCall{command: args[0], cleanup: func() {}, dir: g.dir}
+	if args[0] == "record" && len(args) > 1 {
+		c.command = "record-" + args[1]
+	}
+	if _, ok := actionCommands[c.command]; !ok {
+		return nil, fmt.Errorf("attestor action -- %s: want one of run, record start, record stop, provenance, push, verify, promote", args[0])
+	}
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--dir" && i+1 < len(args) {
+			c.dir = args[i+1]
+		} else if v, ok := strings.CutPrefix(a, "--dir="); ok {
+			c.dir = v
+		}
+	}
+	pre := []string{"--json"}
+	if g.dir != "" {
+		pre = append(pre, "--dir", g.dir)
+	}
+	if g.verbose {
+		pre = append(pre, "--verbose")
+	}
+	c.args = append(pre, args...)
+	c.shown = slices.Clone(c.args)
+	for i := range c.shown {
+		for _, f := range []string{"--identity-token", "--grafeas-token"} {
+			if c.shown[i] == f && i+1 < len(c.shown) {
+				c.shown[i+1] = "***"
+			} else if strings.HasPrefix(c.shown[i], f+"=") {
+				c.shown[i] = f + "=***"
+			}
+		}
+	}
+	return c, nil
+}
+
+// key adds --key from the key input: a file, a KMS URI, or the key itself
+// (PEM, as a secret holds it), which is written to a private temporary file
+// removed when the action ends.
+func (c *actionCall) key(gh *github.Action, add, addSecret func(flag, value string)) error {
+	v := gh.Input(inKey)
+	if v == "" {
+		return nil
+	}
+	if isKeyReference(inKey, v) {
+		add("--key", v)
+		return nil
+	}
+	f, err := os.CreateTemp("", "attestor-key-*.pem")
+	if err != nil {
+		return fmt.Errorf("writing the key input to a file: %w", err)
+	}
+	path := f.Name()
+	c.cleanup = func() { os.Remove(path) }
+	if _, err := f.WriteString(v + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("writing the key input to a file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing the key input to a file: %w", err)
+	}
+	addSecret("--key", path)
+	return nil
+}
+
+// pemBody drops the armor lines (-----BEGIN ...-----) of a PEM secret,
+// which are no secret: masking them would hide them in every log.
+func pemBody(s string) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "-----") {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// isKeyReference reports whether the value of a secret input names a key
+// (a path, a KMS URI) rather than being the secret itself.
+func isKeyReference(name, v string) bool {
+	return name == inKey && !strings.Contains(v, "-----BEGIN")
+}
+
+// actionResult reads the command's --json output and the workspace into
+// the action's outputs and step summary.
+func actionResult(g *globals, gh *github.Action, call *actionCall, out []byte, code int) (map[string]string, *github.Summary) {
+	outputs := map[string]string{}
+	sum := &github.Summary{Title: "attestor " + call.command}
+	dir := call.dir
+	if dir == "" {
+		dir = workspaceDirOf(gh)
+	}
+	ws, wsErr := attestor.OpenWorkspace(dir)
+	if wsErr == nil {
+		if names, err := ws.Envelopes(); err == nil {
+			var files []string
+			for _, n := range names {
+				files = append(files, ws.Path(n))
+			}
+			outputs[outAttestations] = strings.Join(files, "\n")
+			if d := latestProvenanceDigest(ws, names); d != "" {
+				outputs[outProvenanceDigest] = d
+			}
+		}
+	}
+
+	switch call.command {
+	case "run", "record-start", "record-stop":
+		var s struct {
+			stepSummary
+			Pending bool `json:"pending"`
+		}
+		if json.Unmarshal(out, &s) == nil && s.Step != "" {
+			verdict := "recorded"
+			switch {
+			case s.Pending:
+				verdict = "started"
+			case s.ExitCode != nil:
+				verdict = fmt.Sprintf("recorded, exit %d", *s.ExitCode)
+				outputs[outExitCode] = strconv.Itoa(*s.ExitCode)
+			}
+			if s.TimedOut {
+				verdict += ", timed out"
+			}
+			var subjects []string
+			if !s.Pending {
+				subjects = []string{fmt.Sprintf("%d materials", s.Materials), fmt.Sprintf("%d products", s.Products)}
+			}
+			sum.Rows = append(sum.Rows, github.Row{Step: s.Step, Signers: keyIDsOf(s.Files), Subjects: subjects, Verdict: verdict})
+			for _, f := range s.Files {
+				sum.Notes = append(sum.Notes, "Wrote "+f+".")
+			}
+		}
+	case "provenance":
+		var p provenanceSummary
+		if json.Unmarshal(out, &p) == nil && p.Digest != "" {
+			outputs[outProvenanceDigest] = p.Digest
+			sum.Rows = append(sum.Rows, github.Row{Step: "(provenance)", Signers: keyIDsOf([]string{p.File}), Subjects: p.Subjects, Verdict: "signed " + p.Digest})
+		}
+	case "push":
+		var p struct {
+			Image        string `json:"image"`
+			DryRun       bool   `json:"dryRun"`
+			Attestations []struct {
+				Digest        string   `json:"digest"`
+				PredicateType string   `json:"predicateType"`
+				Schemes       []string `json:"schemes"`
+			} `json:"attestations"`
+		}
+		if json.Unmarshal(out, &p) == nil && p.Image != "" {
+			sum.Subject = p.Image
+			outputs[outImage] = p.Image
+			if _, d, ok := strings.Cut(p.Image, "@"); ok {
+				outputs[outImageDigest] = d
+			}
+			for _, a := range p.Attestations {
+				verdict := "already attached"
+				if len(a.Schemes) > 0 {
+					verdict = "pushed (" + strings.Join(a.Schemes, ", ") + ")"
+					if p.DryRun {
+						verdict = "would push (" + strings.Join(a.Schemes, ", ") + ")"
+					}
+				}
+				sum.Rows = append(sum.Rows, github.Row{Step: a.PredicateType, Subjects: []string{"sha256:" + a.Digest}, Verdict: verdict})
+			}
+			if p.DryRun {
+				sum.Notes = append(sum.Notes, "Dry run: nothing was written to the registry.")
+			}
+		}
+	case "verify", "promote":
+		var (
+			res   *gate.Result
+			promo struct {
+				Source      string       `json:"source"`
+				Destination string       `json:"destination"`
+				Tag         string       `json:"tag"`
+				Copied      bool         `json:"copied"`
+				DryRun      bool         `json:"dryRun"`
+				Result      *gate.Result `json:"result"`
+			}
+		)
+		if call.command == "verify" {
+			var v gate.Result
+			if json.Unmarshal(out, &v) == nil && v.Verdict != "" {
+				res = &v
+			}
+		} else if json.Unmarshal(out, &promo) == nil && promo.Result != nil && promo.Result.Verdict != "" {
+			res = promo.Result
+		}
+		if res == nil {
+			if code != 0 {
+				outputs[outVerified] = "false"
+			}
+			break
+		}
+		outputs[outVerified] = strconv.FormatBool(res.Verified)
+		outputs[outVerdict] = res.Verdict
+		sum.Verdict = res.Verdict
+		if res.Subject.Name != "" {
+			sum.Subject = res.Subject.Name
+			if res.Subject.Digest != "" {
+				sum.Subject += "@" + res.Subject.Digest
+				outputs[outImageDigest] = res.Subject.Digest
+				outputs[outImage] = sum.Subject
+			}
+		}
+		for _, s := range res.Steps {
+			sum.Rows = append(sum.Rows, github.Row{Step: s.Name, Signers: s.Signers, Subjects: []string{fmt.Sprintf("%d record(s)", s.Records)}, Verdict: s.Verdict})
+		}
+		if p := res.Provenance; p != nil {
+			sum.Rows = append(sum.Rows, github.Row{Step: "(provenance)", Signers: p.Signers, Subjects: p.Steps, Verdict: p.Verdict})
+		}
+		for _, a := range res.Attestations {
+			sum.Rows = append(sum.Rows, github.Row{Step: a.PredicateType, Signers: a.Signers, Verdict: a.Verdict})
+		}
+		for _, r := range res.Reasons {
+			sum.Notes = append(sum.Notes, "- "+r.Code+": "+oneLine(r.Message))
+		}
+		if call.command == "promote" && promo.Destination != "" {
+			outputs[outPromotedImage] = promo.Destination
+			switch {
+			case promo.Copied:
+				sum.Notes = append(sum.Notes, "Promoted to "+promo.Destination+".")
+			case promo.DryRun:
+				sum.Notes = append(sum.Notes, "Dry run: would promote to "+promo.Destination+".")
+			}
+		}
+	}
+	if code != 0 {
+		sum.Notes = append(sum.Notes, fmt.Sprintf("attestor %s exited with status %d; see the step's log.", call.command, code))
+	}
+	return outputs, sum
+}
+
+// workspaceDirOf is the workspace the command used: the dir input,
+// ATTESTOR_DIR, or the default.
+func workspaceDirOf(gh *github.Action) string {
+	if d := gh.Input(inDir); d != "" {
+		return d
+	}
+	if d := gh.Getenv("ATTESTOR_DIR"); d != "" {
+		return d
+	}
+	return attestor.DefaultWorkspace
+}
+
+// latestProvenanceDigest is the sha256 of the newest provenance envelope in the
+// workspace ("" when there is none).
+func latestProvenanceDigest(ws *attestor.Workspace, names []string) string {
+	var newest string
+	var newestMod int64
+	for _, n := range names {
+		if !strings.HasPrefix(n, attestor.ReservedPrefix+"provenance.") {
+			continue
+		}
+		fi, err := os.Stat(ws.Path(n))
+		if err != nil {
+			continue
+		}
+		if m := fi.ModTime().UnixNano(); newest == "" || m > newestMod {
+			newest, newestMod = n, m
+		}
+	}
+	if newest == "" {
+		return ""
+	}
+	data, err := ws.Read(newest)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// keyIDsOf returns the key ids in workspace file names (STEP.KEYID.dsse.json).
+func keyIDsOf(files []string) []string {
+	var ids []string
+	for _, f := range files {
+		base := filepath.Base(f)
+		parts := strings.Split(base, ".")
+		if len(parts) >= 3 && !slices.Contains(ids, parts[len(parts)-3]) {
+			ids = append(ids, parts[len(parts)-3])
+		}
+	}
+	return ids
+}
+
+// splitWords splits s into words as a POSIX shell would, without
+// expansions: blanks separate words, single quotes keep everything, double
+// quotes keep all but \" and \\, a backslash escapes the next character.
+func splitWords(s string) ([]string, error) {
+	var (
+		words  []string
+		cur    strings.Builder
+		inWord bool
+	)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if inWord {
+				words, inWord = append(words, cur.String()), false
+				cur.Reset()
+			}
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return nil, errors.New("unterminated single quote")
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i, inWord = i+1+j, true
+		case c == '"':
+			inWord = true
+			closed := false
+			for i++; i < len(s); i++ {
+				if s[i] == '\\' && i+1 < len(s) && (s[i+1] == '"' || s[i+1] == '\\') {
+					i++
+					cur.WriteByte(s[i])
+					continue
+				}
+				if s[i] == '"' {
+					closed = true
+					break
+				}
+				cur.WriteByte(s[i])
+			}
+			if !closed {
+				return nil, errors.New("unterminated double quote")
+			}
+		case c == '\\':
+			if i+1 >= len(s) {
+				return nil, errors.New("trailing backslash")
+			}
+			i++
+			if s[i] != '\n' {
+				cur.WriteByte(s[i])
+				inWord = true
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}

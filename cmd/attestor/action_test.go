@@ -1,0 +1,513 @@
+package main
+
+import (
+	"encoding/base64"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/attestor/attestor/actions/github"
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/sign"
+)
+
+// actionYAML is the part of action.yml the tests read.
+type actionYAML struct {
+	Name     string            `yaml:"name"`
+	Branding map[string]string `yaml:"branding"`
+	Inputs   map[string]struct {
+		Description string
+		Default     *string
+	} `yaml:"inputs"`
+	Outputs map[string]struct{ Description string } `yaml:"outputs"`
+	Runs    struct {
+		Using string   `yaml:"using"`
+		Image string   `yaml:"image"`
+		Args  []string `yaml:"args"`
+	} `yaml:"runs"`
+}
+
+func readActionYAML(t *testing.T) *actionYAML {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "action.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a actionYAML
+	if err := yaml.Unmarshal(data, &a); err != nil {
+		t.Fatalf("action.yml: %v", err)
+	}
+	return &a
+}
+
+// TestActionYAML: action.yml declares exactly the inputs the entry point
+// maps and the outputs it writes, and runs the root Dockerfile's image
+// with `attestor action`.
+func TestActionYAML(t *testing.T) {
+	t.Parallel()
+	a := readActionYAML(t)
+	var declared []string
+	for name, in := range a.Inputs {
+		declared = append(declared, name)
+		if in.Description == "" {
+			t.Errorf("input %s has no description", name)
+		}
+		if in.Default != nil {
+			// A default is always passed, and an input the command does
+			// not use is refused.
+			t.Errorf("input %s has a default", name)
+		}
+	}
+	slices.Sort(declared)
+	if diff := cmp.Diff(slices.Sorted(slices.Values(allInputs)), declared); diff != "" {
+		t.Errorf("action.yml inputs (-entry point +action.yml):\n%s", diff)
+	}
+	for cmd, inputs := range actionCommands {
+		for _, in := range inputs {
+			if !slices.Contains(allInputs, in) {
+				t.Errorf("command %s reads undeclared input %s", cmd, in)
+			}
+		}
+	}
+	var outputs []string
+	for name := range a.Outputs {
+		outputs = append(outputs, name)
+	}
+	slices.Sort(outputs)
+	want := []string{outAttestations, outExitCode, outImage, outImageDigest, outPromotedImage, outProvenanceDigest, outVerdict, outVerified}
+	slices.Sort(want)
+	if diff := cmp.Diff(want, outputs); diff != "" {
+		t.Errorf("action.yml outputs (-entry point +action.yml):\n%s", diff)
+	}
+	if a.Runs.Using != "docker" || a.Runs.Image != "Dockerfile" || !slices.Equal(a.Runs.Args, []string{"action"}) {
+		t.Errorf("runs = %+v, want docker, Dockerfile, [action]", a.Runs)
+	}
+	if a.Branding["icon"] == "" || a.Branding["color"] == "" {
+		t.Errorf("branding = %v", a.Branding)
+	}
+}
+
+// ghRunner runs the action's entry point as the GitHub runner runs a
+// container action: the workspace as working directory, every declared
+// input as INPUT_<NAME> (upper-cased, hyphens kept, "" when not given), a
+// fresh GITHUB_OUTPUT and GITHUB_STEP_SUMMARY file per step, the event
+// payload at GITHUB_EVENT_PATH and the job's GITHUB_* and RUNNER_*
+// variables.
+type ghRunner struct {
+	t         *testing.T
+	workspace string
+	files     string
+	inputs    []string
+	env       []string
+	steps     int
+}
+
+// ghStep is what one step of the action did.
+type ghStep struct {
+	result
+	outputs map[string]string
+	summary string
+}
+
+func newGHRunner(t *testing.T, workspace string, env ...string) *ghRunner {
+	t.Helper()
+	r := &ghRunner{t: t, workspace: workspace, files: t.TempDir()}
+	for name := range readActionYAML(t).Inputs {
+		r.inputs = append(r.inputs, name)
+	}
+	event := filepath.Join(r.files, "event.json")
+	writeFile(t, event, `{"inputs": {"release": "rc1", "attempt": 2},
+ "repository": {"id": 123456, "html_url": "https://github.com/acme/app", "owner": {"id": 42}}}`)
+	r.env = append([]string{
+		"CI=true",
+		"GITHUB_ACTIONS=true",
+		"GITHUB_WORKSPACE=" + workspace,
+		"GITHUB_EVENT_PATH=" + event,
+		"GITHUB_EVENT_NAME=workflow_dispatch",
+		"GITHUB_SERVER_URL=https://github.com",
+		"GITHUB_REPOSITORY=acme/app",
+		"GITHUB_REPOSITORY_ID=123456",
+		"GITHUB_REPOSITORY_OWNER_ID=42",
+		"GITHUB_REF=refs/heads/main",
+		"GITHUB_SHA=0123456789abcdef0123456789abcdef01234567",
+		"GITHUB_WORKFLOW_REF=acme/app/.github/workflows/release.yml@refs/heads/main",
+		"GITHUB_RUN_ID=987",
+		"GITHUB_RUN_ATTEMPT=1",
+		"RUNNER_ENVIRONMENT=github-hosted",
+		"RUNNER_OS=Linux",
+		"RUNNER_ARCH=X64",
+	}, env...)
+	return r
+}
+
+func (r *ghRunner) step(inputs map[string]string, env ...string) ghStep {
+	r.t.Helper()
+	r.steps++
+	output := filepath.Join(r.files, "set_output_"+strconv.Itoa(r.steps))
+	summary := filepath.Join(r.files, "step_summary_"+strconv.Itoa(r.steps))
+	for _, f := range []string{output, summary} {
+		writeFile(r.t, f, "") // the runner creates them empty
+	}
+	stepEnv := append(slices.Clone(r.env), "GITHUB_OUTPUT="+output, "GITHUB_STEP_SUMMARY="+summary)
+	for name := range inputs {
+		if !slices.Contains(r.inputs, name) {
+			r.t.Fatalf("input %s is not declared in action.yml", name)
+		}
+	}
+	for _, name := range r.inputs {
+		stepEnv = append(stepEnv, "INPUT_"+strings.ToUpper(strings.ReplaceAll(name, " ", "_"))+"="+inputs[name])
+	}
+	stepEnv = append(stepEnv, env...)
+	res := ghStep{result: attestorProcess(r.t, r.workspace, stepEnv, "action")}
+	data, err := os.ReadFile(output)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if res.outputs, err = github.ParseFileCommands(string(data)); err != nil {
+		r.t.Fatalf("GITHUB_OUTPUT: %v\n%s", err, data)
+	}
+	sum, err := os.ReadFile(summary)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	res.summary = string(sum)
+	return res
+}
+
+// testImage pushes a random image to repo:tag and returns its digest and
+// raw manifest.
+func testImage(t *testing.T, ref string) (v1.Hash, []byte) {
+	t.Helper()
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, raw
+}
+
+// pipelinePolicy is the policy of the test pipeline: build, then an image
+// step whose product is the image's manifest, then provenance.
+func pipelinePolicy(t *testing.T, dir, pubPEM string, provenance string) string {
+	t.Helper()
+	writeFile(t, filepath.Join(dir, "keys", "ci.pub"), pubPEM)
+	path := filepath.Join(dir, "policy.yaml")
+	writeFile(t, path, `version: 1
+expires: 2099-12-31T00:00:00Z
+functionaries:
+  ci: {key: keys/ci.pub}
+steps:
+  - name: build
+    functionaries: [ci]
+    materials: [[ALLOW, "src/*"], [DISALLOW, "*"]]
+    products: [[CREATE, bin/app], [DISALLOW, "*"]]
+  - name: image
+    functionaries: [ci]
+    materials: [[MATCH, bin/app, WITH, PRODUCTS, FROM, build], [DISALLOW, "*"]]
+    products: [[CREATE, "dist/*"], [DISALLOW, "*"]]
+`+provenance)
+	return path
+}
+
+// TestActionPipeline runs a whole pipeline through the action's entry
+// point as GitHub would: record-start and record-stop around a build, run
+// around the image step, provenance with the key from a secret, push
+// --dry-run (INPUT_DRY-RUN, INPUT_GRAFEAS-URL), verify; then a verify
+// that fails. It checks the outputs, the step summaries and the masks.
+func TestActionPipeline(t *testing.T) {
+	t.Parallel()
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(reg.Close)
+	host := strings.TrimPrefix(reg.URL, "http://")
+	imageRef := host + "/acme/app:v1"
+	digest, manifest := testImage(t, imageRef)
+	evilDigest, _ := testImage(t, host+"/acme/app:evil")
+
+	const password = "pipeline-password-7f3a"
+	priv, pub, err := sign.GenerateKeyPair([]byte(password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sign.Load(writeTemp(t, "ci.key", priv), sign.WithPassword(func() ([]byte, error) { return []byte(password), nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyID, err := s.KeyID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := keyID[:8]
+
+	work := t.TempDir()
+	writeFile(t, filepath.Join(work, "src", "main.c"), "int main(void) { return 0; }\n")
+	writeFile(t, filepath.Join(work, "ci.key"), string(priv))
+	writeFile(t, filepath.Join(work, "staging", "manifest.json"), string(manifest))
+	policy := pipelinePolicy(t, t.TempDir(), string(pub), `provenance:
+  functionaries: [ci]
+  builderIds: [https://github.com/actions/runner/github-hosted]
+  sourceRepos: [https://github.com/acme/app]
+`)
+	gh := newGHRunner(t, work, "COSIGN_PASSWORD="+password)
+	masked := "::add-mask::" + password + "\n"
+
+	// build: record-start, the build (outside the action), record-stop.
+	st := gh.step(map[string]string{"command": "record-start", "step": "build", "materials": "src\n", "key": "ci.key"})
+	if st.code != 0 {
+		t.Fatalf("record-start:\n%s", st.result)
+	}
+	assertContains(t, "stdout", st.stdout, masked, "::group::attestor --json record start --step build --materials src --key ci.key\n", "::endgroup::")
+	writeFile(t, filepath.Join(work, "bin", "app"), "app binary\n")
+	st = gh.step(map[string]string{"command": "record-stop", "step": "build", "products": "bin/app", "key": "ci.key"})
+	if st.code != 0 {
+		t.Fatalf("record-stop:\n%s", st.result)
+	}
+	buildFile := filepath.Join(".attestor", "build."+short+".dsse.json")
+	if st.outputs[outAttestations] != buildFile {
+		t.Errorf("record-stop outputs = %q, want attestations %s", st.outputs, buildFile)
+	}
+	assertContains(t, "summary", st.summary, "### attestor record-stop", "| build | `"+short+"` | `1 materials`<br>`1 products` | recorded |")
+
+	// image: run wraps the command that writes the image's manifest.
+	st = gh.step(map[string]string{
+		"command": "run", "step": "image", "materials": "bin/app", "products": "dist", "key": "ci.key",
+		"args": `sh -c 'mkdir -p dist && cp staging/manifest.json "$0"' "dist/app image.json"`,
+	})
+	if st.code != 0 {
+		t.Fatalf("run:\n%s", st.result)
+	}
+	if st.outputs[outExitCode] != "0" || !strings.Contains(st.outputs[outAttestations], "image."+short+".dsse.json") {
+		t.Errorf("run outputs = %q", st.outputs)
+	}
+	if got, _ := os.ReadFile(filepath.Join(work, "dist", "app image.json")); string(got) != string(manifest) {
+		t.Fatalf("the wrapped command did not run as split: dist has %q", got)
+	}
+
+	// provenance, signed with the key as a secret holds it: masked line by
+	// line, never on the command line shown.
+	st = gh.step(map[string]string{"command": "provenance", "subjects": "oci://" + imageRef, "key": string(priv)})
+	if st.code != 0 {
+		t.Fatalf("provenance:\n%s", st.result)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(priv)), "\n") {
+		if strings.HasPrefix(line, "-----") {
+			continue // the PEM armor is no secret
+		}
+		assertContains(t, "stdout", st.stdout, "::add-mask::"+line+"\n")
+	}
+	if strings.Contains(st.stderr, "PRIVATE KEY") {
+		t.Errorf("the key reached the log:\n%s", st.stderr)
+	}
+	assertContains(t, "stdout", st.stdout, "--key ***\n")
+	provDigest := st.outputs[outProvenanceDigest]
+	provFile := filepath.Join(work, ".attestor", attestor.AttestationName("provenance", keyID))
+	data, err := os.ReadFile(provFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sha256Digest(data); provDigest != want {
+		t.Errorf("provenance-digest = %q, want %s", provDigest, want)
+	}
+	env, err := attestor.ParseEnvelope(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The event payload's workflow inputs and the job's facts are in it.
+	assertContains(t, "provenance", string(payload), `"release":"rc1"`, "https://github.com/acme/app", "github-hosted", digest.Hex)
+	assertContains(t, "summary", st.summary, "| (provenance) | `"+short+"` | `"+host+"/acme/app@"+digest.String()+"` | signed "+provDigest+" |")
+
+	// push --dry-run, to the registry and Grafeas: hyphenated inputs.
+	st = gh.step(map[string]string{
+		"command": "push", "image": imageRef, "dry-run": "true", "to": "oci, grafeas",
+		"grafeas-url": "http://127.0.0.1:9", "grafeas-project": "acme",
+	})
+	if st.code != 0 {
+		t.Fatalf("push --dry-run:\n%s", st.result)
+	}
+	if st.outputs[outImageDigest] != digest.String() || st.outputs[outImage] != host+"/acme/app@"+digest.String() || st.outputs[outProvenanceDigest] != provDigest {
+		t.Errorf("push outputs = %q", st.outputs)
+	}
+	assertContains(t, "stdout", st.stdout, "--dry-run", "--to oci,grafeas", "--grafeas http://127.0.0.1:9 --grafeas-project acme")
+	assertContains(t, "summary", st.summary, "**Subject:** `"+host+"/acme/app@"+digest.String()+"`", "would push (", "Dry run: nothing was written to the registry.")
+	if tags, err := remote.List(mustRepo(t, host+"/acme/app")); err != nil || len(tags) != 2 {
+		t.Errorf("the dry run wrote to the registry: tags %v, %v", tags, err)
+	}
+
+	// verify, from the workspace.
+	st = gh.step(map[string]string{"command": "verify", "image": imageRef, "policy": policy, "from": "dir"})
+	if st.code != 0 {
+		t.Fatalf("verify:\n%s", st.result)
+	}
+	want := map[string]string{
+		outVerified: "true", outVerdict: "PASSED", outImageDigest: digest.String(),
+		outImage: host + "/acme/app@" + digest.String(), outProvenanceDigest: provDigest,
+	}
+	for k, v := range want {
+		if st.outputs[k] != v {
+			t.Errorf("verify output %s = %q, want %q", k, st.outputs[k], v)
+		}
+	}
+	assertContains(t, "summary", st.summary, "**Verdict:** ✅ PASSED", "| Step | Signers | Subjects | Verdict |",
+		"| build | `ci", "| image | `ci", "| (provenance) | `ci")
+	if strings.Contains(st.stdout, "SPINNAKER_PROPERTY_") {
+		t.Errorf("Spinnaker properties outside Spinnaker:\n%s", st.stdout)
+	}
+
+	// verify another image: FAILED, exit 1, outputs still written.
+	st = gh.step(map[string]string{"command": "verify", "image": host + "/acme/app:evil", "policy": policy, "from": "dir"})
+	if st.code != 1 {
+		t.Fatalf("verify of another image: exit %d, want 1:\n%s", st.code, st.result)
+	}
+	if st.outputs[outVerified] != "false" || st.outputs[outVerdict] != "FAILED" || st.outputs[outImageDigest] != evilDigest.String() {
+		t.Errorf("failed verify outputs = %q", st.outputs)
+	}
+	assertContains(t, "summary", st.summary, "**Verdict:** ❌ FAILED", "subject-mismatch", "exited with status 1")
+	assertContains(t, "stdout", st.stdout, "::error::attestor verify failed (exit 1)")
+	for _, out := range []string{st.stdout, st.stderr} {
+		if strings.Contains(strings.ReplaceAll(out, masked, ""), password) {
+			t.Errorf("the password reached the log:\n%s", out)
+		}
+	}
+}
+
+// TestActionOutsideActions: the entry point outside GitHub Actions (no
+// GITHUB_OUTPUT, no GITHUB_STEP_SUMMARY, no GITHUB_ACTIONS) runs the
+// command and writes no workflow command: nothing panics.
+func TestActionOutsideActions(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	r := attestorProcess(t, p.base, []string{
+		"INPUT_COMMAND=run", "INPUT_STEP=build", "INPUT_MATERIALS=src", "INPUT_PRODUCTS=out.txt",
+		"INPUT_KEY=" + p.key, "INPUT_ARGS=sh -c 'echo built > out.txt'", "INPUT_DRY-RUN=",
+	}, "action")
+	if r.code != 0 {
+		t.Fatalf("action outside Actions:\n%s", r)
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout outside Actions: %q", r.stdout)
+	}
+	if !fileExists(filepath.Join(p.ws, "build."+p.keyID(t)[:8]+".dsse.json")) {
+		t.Errorf("no record written: %v", p.wsFiles(t))
+	}
+
+	// The command line form.
+	r = attestorProcess(t, p.base, nil, "action", "--", "record", "start", "--step", "pkg", "-m", "out.txt", "--key", p.key)
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("action -- record start:\n%s", r)
+	}
+}
+
+// TestActionBadInput: inputs that do not fit the command are bad usage
+// (exit 2), annotated in Actions.
+func TestActionBadInput(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	for _, tt := range []struct {
+		name   string
+		inputs []string
+		want   string
+	}{
+		{"no command", nil, "input command is required"},
+		{"unknown command", []string{"INPUT_COMMAND=deploy"}, `input command: "deploy"`},
+		{"unused input", []string{"INPUT_COMMAND=push", "INPUT_IMAGE=127.0.0.1:1/a:b", "INPUT_POLICY=p.yaml", "INPUT_STEP=x"}, "command push does not use the input(s) step, policy"},
+		{"bad boolean", []string{"INPUT_COMMAND=push", "INPUT_IMAGE=127.0.0.1:1/a:b", "INPUT_DRY-RUN=yes"}, `input dry-run: "yes": want true or false`},
+		{"no step", []string{"INPUT_COMMAND=record-start"}, "command record-start needs the input step"},
+		{"run without args", []string{"INPUT_COMMAND=run", "INPUT_STEP=x", "INPUT_KEY=" + p.key}, "command run needs the input args"},
+		{"bad quoting", []string{"INPUT_COMMAND=run", "INPUT_STEP=x", "INPUT_ARGS=sh -c 'echo"}, "unterminated single quote"},
+		{"no policy", []string{"INPUT_COMMAND=verify", "INPUT_IMAGE=127.0.0.1:1/a:b"}, "command verify needs the input policy"},
+		{"promote without destination", []string{"INPUT_COMMAND=promote", "INPUT_IMAGE=127.0.0.1:1/a:b", "INPUT_POLICY=p.yaml"}, "needs the inputs image and destination"},
+		{"bad passthrough", []string{"ARGS=key generate"}, "attestor action -- key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"action"}
+			if len(tt.inputs) == 1 && strings.HasPrefix(tt.inputs[0], "ARGS=") {
+				args = append(args, append([]string{"--"}, strings.Fields(strings.TrimPrefix(tt.inputs[0], "ARGS="))...)...)
+				tt.inputs = nil
+			}
+			r := attestorProcess(t, p.base, append([]string{"GITHUB_ACTIONS=true"}, tt.inputs...), args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("exit %d, want 2 with %q:\n%s", r.code, tt.want, r)
+			}
+			if !strings.Contains(r.stdout, "::error::") {
+				t.Errorf("no error annotation:\n%s", r)
+			}
+		})
+	}
+}
+
+func TestSplitWords(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string][]string{
+		"":                           nil,
+		"go build ./...":             {"go", "build", "./..."},
+		`sh -c 'a && b' "x y" z\ w`:  {"sh", "-c", "a && b", "x y", "z w"},
+		`echo "say \"hi\" \\ $HOME"`: {"echo", `say "hi" \ $HOME`},
+		"a\\\nb\n c":                 {"ab", "c"},
+		`'' ""`:                      {"", ""},
+	} {
+		got, err := splitWords(in)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("splitWords(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{`'a`, `"a`, `a\`} {
+		if _, err := splitWords(in); err == nil {
+			t.Errorf("splitWords(%q): no error", in)
+		}
+	}
+}
+
+func writeTemp(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustRepo(t *testing.T, s string) name.Repository {
+	t.Helper()
+	r, err := name.NewRepository(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func sha256Digest(data []byte) string {
+	h, _, _ := v1.SHA256(strings.NewReader(string(data)))
+	return h.String()
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ita1 "github.com/in-toto/attestation/go/v1"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/store"
+	"github.com/attestor/attestor/attestor/store/oci"
+)
+
+// promoteSetup starts a registry with an image whose one-step chain is
+// signed by the key at chainKey, and writes a policy trusting policyKey.
+func promoteSetup(t *testing.T, chainKey, policyKey string) (host string, img name.Digest, policy string) {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host = strings.TrimPrefix(srv.URL, "http://")
+	image, err := random.Image(128, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag(host + "/team/app:rc1")
+	if err := remote.Write(tag, image); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := image.Digest()
+	img = tag.Context().Digest(h.String())
+
+	signer, err := sign.Load(chainKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &attestor.Record{Step: "push", Command: []string{"docker", "push"},
+		Products:  []*ita1.ResourceDescriptor{{Name: oci.ImagePrefix + img.Context().Name(), Digest: map[string]string{"sha256": h.Hex}}},
+		StartedOn: time.Now().Add(-time.Hour), FinishedOn: time.Now().Add(-time.Hour)}
+	st, err := rec.Statement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, data, err := attestor.SignStatement(context.Background(), signer, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, _ := store.NewAttestation(data, nil)
+	reg, _ := oci.New()
+	sub, _ := store.ImageSubject(img)
+	if err := reg.Put(context.Background(), sub, att); err != nil {
+		t.Fatal(err)
+	}
+
+	pk, err := sign.Load(policyKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := sign.MarshalPublicKey(pk.Public())
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "ci.pub"), string(pub))
+	policy = filepath.Join(dir, "policy.yaml")
+	writeFile(t, policy, `version: 1
+expires: 2099-12-31T00:00:00Z
+functionaries: {ci: {key: ci.pub}}
+steps:
+  - name: push
+    functionaries: [ci]
+    products: [[ALLOW, "oci://*"], [DISALLOW, "*"]]
+`)
+	return host, img, policy
+}
+
+func TestPromoteCLI(t *testing.T) {
+	t.Parallel()
+	keys := t.TempDir()
+	ci, release, other := filepath.Join(keys, "ci.key"), filepath.Join(keys, "release.key"), filepath.Join(keys, "other.key")
+	for _, k := range []string{ci, release, other} {
+		writeKey(t, k, "ed25519")
+	}
+
+	t.Run("pass", func(t *testing.T) {
+		t.Parallel()
+		host, img, policy := promoteSetup(t, ci, ci)
+		ws := filepath.Join(t.TempDir(), ".attestor")
+		r := cli(t, "promote", "--dir", ws, "--json", host+"/team/app:rc1", host+"/prod/app:v1", "--policy", policy, "--key", release)
+		if r.code != 0 {
+			t.Fatalf("promote:\n%s", r)
+		}
+		var out struct {
+			Copied      bool     `json:"copied"`
+			Destination string   `json:"destination"`
+			Tag         string   `json:"tag"`
+			Written     []string `json:"written"`
+			Files       []string `json:"files"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("%v\n%s", err, r.stdout)
+		}
+		if !out.Copied || out.Destination != host+"/prod/app@"+img.DigestStr() || out.Tag != "v1" || len(out.Written) != 1 || len(out.Files) != 1 {
+			t.Errorf("promote --json: %+v", out)
+		}
+		assertContains(t, "stderr", r.stderr, "attestor: promoted", "not written: the Binary Authorization")
+		if d, err := remote.Head(mustDigest(t, out.Destination)); err != nil || d.Digest.String() != img.DigestStr() {
+			t.Errorf("destination: %v", err)
+		}
+	})
+	t.Run("fail", func(t *testing.T) {
+		t.Parallel()
+		host, img, policy := promoteSetup(t, other, ci)
+		r := cli(t, "promote", "--dir", t.TempDir(), host+"/team/app:rc1", host+"/prod/app", "--policy", policy, "--key", release)
+		if r.code != 1 {
+			t.Fatalf("promote of an image signed by another key: exit %d, want 1\n%s", r.code, r)
+		}
+		assertContains(t, "stderr", r.stderr, "untrusted-signer", "nothing was copied")
+		if _, err := remote.Head(mustDigest(t, host+"/prod/app@"+img.DigestStr())); err == nil {
+			t.Errorf("the image was copied")
+		}
+	})
+	t.Run("dry run", func(t *testing.T) {
+		t.Parallel()
+		host, img, policy := promoteSetup(t, ci, ci)
+		ws := filepath.Join(t.TempDir(), ".attestor")
+		r := cli(t, "promote", "--dir", ws, host+"/team/app:rc1", host+"/prod/app", "--policy", policy, "--key", release, "--dry-run")
+		if r.code != 0 {
+			t.Fatalf("promote --dry-run:\n%s", r)
+		}
+		assertContains(t, "stderr", r.stderr, "dry run: would promote", "_dry-run/promote/_vsa.")
+		if _, err := remote.Head(mustDigest(t, host+"/prod/app@"+img.DigestStr())); err == nil {
+			t.Errorf("a dry run copied the image")
+		}
+	})
+	t.Run("bad input", func(t *testing.T) {
+		t.Parallel()
+		for _, args := range [][]string{
+			{"promote", "a"},
+			{"promote", "a", "b", "--key", release},
+			{"promote", "127.0.0.1:1/a:b", "127.0.0.1:1/c", "--policy", "missing.yaml", "--key", release},
+		} {
+			if r := cli(t, args...); r.code != 2 {
+				t.Errorf("%q: exit %d, want 2\n%s", args, r.code, r)
+			}
+		}
+	})
+}
+
+func mustDigest(t *testing.T, s string) name.Digest {
+	t.Helper()
+	d, err := name.NewDigest(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
