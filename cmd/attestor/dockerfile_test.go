@@ -392,8 +392,11 @@ func TestContainerImage(t *testing.T) {
 	run.Dir = root
 	if os.Getuid() == 0 {
 		run.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65532, Gid: 65532}}
-		if err := os.Chmod(root, 0o755); err != nil {
-			t.Fatal(err)
+		// t.TempDir's directories are private: open them to 65532.
+		for _, p := range []string{root, filepath.Dir(root)} {
+			if err := os.Chmod(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
 		for p := filepath.Dir(root); p != "/" && p != "."; p = filepath.Dir(p) {
 			fi, err := os.Stat(p)
@@ -411,7 +414,11 @@ func TestContainerImage(t *testing.T) {
 	if want := "attestor " + version + " "; !strings.HasPrefix(stdout.String(), want) {
 		t.Errorf("the image's entry point printed %q, want %q...", stdout.String(), want)
 	}
-	t.Logf("image %s: %s (user %s)", ref, strings.TrimSpace(stdout.String()), pcfg.Config.User)
+	as := "the test's user"
+	if run.SysProcAttr != nil {
+		as = "uid 65532"
+	}
+	t.Logf("image %s: %s (image user %s; run as %s)", ref, strings.TrimSpace(stdout.String()), pcfg.Config.User, as)
 }
 
 type imageFile struct {

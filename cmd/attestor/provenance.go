@@ -26,6 +26,7 @@ func newProvenanceCmd(g *globals) *cobra.Command {
 	var (
 		subjects    []string
 		key         string
+		sf          signerFlags
 		slsaVersion string
 		builderID   string
 		buildType   string
@@ -67,7 +68,7 @@ the resolved dependencies.`,
 				}
 				opts = append(opts, provenance.WithSource(src))
 			}
-			signer, err := loadSigner(key)
+			signer, err := sf.signer(ctx, g, key)
 			if err != nil {
 				return err
 			}
@@ -99,13 +100,24 @@ the resolved dependencies.`,
 			if err != nil {
 				return fmt.Errorf("reading key id: %w", err)
 			}
-			_, data, err := attestor.SignStatement(ctx, signer, st)
+			env, data, err := attestor.SignStatement(ctx, signer, st)
 			if err != nil {
 				return err
+			}
+			var bundle []byte
+			if bs, ok := signer.(attestor.BundleSigner); ok {
+				if bundle, err = bs.Bundle(ctx, env); err != nil {
+					return err
+				}
 			}
 			name := attestor.AttestationName("provenance", keyID)
 			if err := ws.Write(name, data); err != nil {
 				return err
+			}
+			if bundle != nil {
+				if err := ws.Write(attestor.BundleName(attestor.ReservedPrefix+"provenance", keyID), bundle); err != nil {
+					return err
+				}
 			}
 			sum := sha256.Sum256(data)
 			out := provenanceSummary{
@@ -124,6 +136,7 @@ the resolved dependencies.`,
 	fs := cmd.Flags()
 	fs.StringArrayVar(&subjects, "subject", nil, "artifact the provenance is about: a file, or an image as oci://REF (repeatable; default: the final step's products)")
 	fs.StringVar(&key, "key", "", "signing key file: PEM or cosign key (env ATTESTOR_KEY; cosign keys read COSIGN_PASSWORD)")
+	sf.add(fs)
 	fs.StringVar(&slsaVersion, "slsa-version", string(provenance.V1), "SLSA provenance version: 1 or 0.2")
 	fs.StringVar(&builderID, "builder-id", "", "builder id (default: the CI platform's)")
 	fs.StringVar(&buildType, "build-type", "", "build type URI (default: the CI platform's)")
