@@ -155,8 +155,10 @@ failed=0
 run_once() { # tool
 	local tool=$1 out=$WORK/out/$1
 	rm -rf "$out" && mkdir -p "$out"
-	if ! (cd "$TREE_PARENT" && eval "$TIME -f '%e %M %U %S' -o '$WORK/time' ${CMD[$tool]}") >"$WORK/log" 2>&1; then
-		echo "FAILED $tool:" && sed 's/^/    /' "$WORK/log" | tail -n 20
+	local rc=0
+	(cd "$TREE_PARENT" && eval "$TIME -f '%e %M %U %S' -o '$WORK/time' ${CMD[$tool]}") >"$WORK/log" 2>&1 || rc=$?
+	if [[ $rc -ne 0 ]]; then
+		echo "FAILED $tool (exit $rc): ${CMD[$tool]}" && sed 's/^/    /' "$WORK/log" | tail -n 20
 		return 1
 	fi
 	if [[ -z $(ls -A "$out") ]]; then

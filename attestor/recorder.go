@@ -477,11 +477,11 @@ func (r *Recorder) write(ctx context.Context, rec *Record) (*Result, error) {
 	var files []file
 	res := &Result{Record: rec}
 	if r.o.format.dsse() {
-		st, err := rec.Statement()
+		payload, err := rec.MarshalStatement()
 		if err != nil {
 			return nil, err
 		}
-		env, data, err := SignStatement(ctx, r.signer, st)
+		env, data, err := SignPayload(ctx, r.signer, payload)
 		if err != nil {
 			return nil, err
 		}
@@ -519,6 +519,12 @@ func SignStatement(ctx context.Context, signer Signer, st *ita1.Statement) (*dss
 	if err != nil {
 		return nil, nil, err
 	}
+	return SignPayload(ctx, signer, payload)
+}
+
+// SignPayload signs an encoded in-toto statement into a DSSE envelope and
+// returns it with its JSON encoding.
+func SignPayload(ctx context.Context, signer Signer, payload []byte) (*dsse.Envelope, []byte, error) {
 	es, err := dsse.NewEnvelopeSigner(signer)
 	if err != nil {
 		return nil, nil, fmt.Errorf("signing statement: %w", err)

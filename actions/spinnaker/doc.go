@@ -1,5 +1,8 @@
 // Package spinnaker documents how attestor runs as a Spinnaker Run Job
-// stage and holds an example Run Job manifest, runjob.yaml.
+// stage, holds example Run Job manifests (runjob.yaml: provenance and push;
+// promote.yaml: verify and promote), and writes the SPINNAKER_PROPERTY_*
+// lines through which a Run Job hands its verdict and digests to later
+// stages (Emit, WriteProperties).
 //
 // Spinnaker puts nothing about the execution into the job's environment:
 // the manifest templates the SPINNAKER_* variables that actions.Detect
@@ -19,7 +22,15 @@ package spinnaker
 
 import _ "embed"
 
-// Example is the example Run Job manifest.
+// Example is the example Run Job manifest that signs the provenance and
+// pushes the attestations.
 //
 //go:embed runjob.yaml
 var Example string
+
+// PromoteExample is the example Run Job manifest that verifies and
+// promotes an image, printing the verdict and digests as Spinnaker
+// properties.
+//
+//go:embed promote.yaml
+var PromoteExample string

@@ -21,5 +21,8 @@ func TestExampleSetsVariables(t *testing.T) {
 		if !strings.Contains(spinnaker.Example, "- name: "+k+"\n") {
 			t.Errorf("runjob.yaml does not set %s", k)
 		}
+		if !strings.Contains(spinnaker.PromoteExample, "- name: "+k+"\n") {
+			t.Errorf("promote.yaml does not set %s", k)
+		}
 	}
 }

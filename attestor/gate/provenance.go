@@ -12,6 +12,10 @@ import (
 	"github.com/attestor/attestor/provenance"
 )
 
+// maxClockSkew is how far in the future a provenance's build time may be
+// (clocks differ) before the age check refuses it.
+const maxClockSkew = 5 * time.Minute
+
 // checkProvenance checks the provenance the policy requires. It returns
 // the envelope digests of the step records the accepted provenance binds,
 // or nil when the policy requires no provenance or none was accepted.
@@ -136,6 +140,8 @@ func (vr *verification) candidate(e *envelope) (*ProvenanceResult, map[string]bo
 		switch age := vr.now.Sub(pr.FinishedOn); {
 		case when == nil:
 			why = append(why, fmt.Sprintf("has no build time, and the policy's maxAge is %s", time.Duration(pp.MaxAge)))
+		case age < -maxClockSkew:
+			why = append(why, fmt.Sprintf("the build finished in the future (at %s)", pr.FinishedOn.Format(time.RFC3339)))
 		case age > time.Duration(pp.MaxAge):
 			why = append(why, fmt.Sprintf("the build finished %s ago (at %s), more than maxAge %s", age.Truncate(time.Second), pr.FinishedOn.Format(time.RFC3339), time.Duration(pp.MaxAge)))
 		}

@@ -300,6 +300,16 @@ func TestVerify(t *testing.T) {
 			want: []error{ErrProvenance},
 		},
 		{
+			name: "provenance from the future",
+			build: func(c *chain) setup {
+				c.when = now.Add(24 * time.Hour)
+				c.pipeline(nil)
+				c.provenance("ci", c.subject("app.tar"))
+				return setup{policy: pipelinePolicy + provenancePolicy}
+			},
+			want: []error{ErrProvenance},
+		},
+		{
 			name: "provenance lists a step record that is gone",
 			build: func(c *chain) setup {
 				c.pipeline(nil)

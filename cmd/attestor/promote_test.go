@@ -163,3 +163,31 @@ func mustDigest(t *testing.T, s string) name.Digest {
 	}
 	return d
 }
+
+// TestVerifyCLIImage: verify --image fetches the attestations from the
+// image's registry (the default source for an image).
+func TestVerifyCLIImage(t *testing.T) {
+	t.Parallel()
+	keys := t.TempDir()
+	ci, other := filepath.Join(keys, "ci.key"), filepath.Join(keys, "other.key")
+	writeKey(t, ci, "ed25519")
+	writeKey(t, other, "ed25519")
+	for _, tt := range []struct {
+		name     string
+		chainKey string
+		code     int
+	}{
+		{"trusted", ci, 0},
+		{"untrusted", other, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			host, img, policy := promoteSetup(t, tt.chainKey, ci)
+			r := cli(t, "verify", "--dir", t.TempDir(), "--image", host+"/team/app:rc1", "--policy", policy, "--json")
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d:\n%s", r.code, tt.code, r)
+			}
+			assertContains(t, "stdout", r.stdout, `"digest": "`+img.DigestStr()+`"`, `"name": "oci"`)
+		})
+	}
+}

@@ -215,6 +215,9 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if layoutPath != "" || len(layoutKeys) > 0 {
+				if subj.image != "" || subj.artifact != "" || len(src.from) > 0 {
+					return attestor.Invalid(errors.New("--layout verifies the workspace's legacy links: --image, --artifact and --from do not apply"))
+				}
 				return runVerifyLayout(ctx, g, layoutPath, layoutKeys, policyPath)
 			}
 			if policyPath == "" {
