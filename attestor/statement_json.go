@@ -26,11 +26,11 @@ type statementJSON struct {
 
 // linkJSON is the link predicate with its keys in sorted order.
 type linkJSON struct {
-	Byproducts  map[string]any   `json:"byproducts"`
-	Command     []string         `json:"command,omitempty"`
-	Environment map[string]any   `json:"environment"`
-	Materials   []materialJSON   `json:"materials,omitempty"`
-	Name        string           `json:"name"`
+	Byproducts  map[string]any `json:"byproducts"`
+	Command     []string       `json:"command,omitempty"`
+	Environment map[string]any `json:"environment"`
+	Materials   []materialJSON `json:"materials,omitempty"`
+	Name        string         `json:"name"`
 }
 
 // materialJSON is a descriptor inside the predicate, keys sorted.
