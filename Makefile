@@ -26,11 +26,12 @@ test:
 test-short:
 	$(GO) test -short -count=1 ./...
 
-## bench: Go benchmarks of the hasher
+## bench: Go benchmarks of the hasher (MB/s; large files as a share of cores x single-core SHA-256) and of the gate
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./attestor/
+	$(GO) test -run '^$$' -bench VerifyChain -benchtime 3x -benchmem ./attestor/gate/
 
-## compare: attestor against in-toto-golang and Python in-toto on a generated tree
+## compare: attestor against in-toto-golang and Python in-toto on a generated tree, then the cache, large-file, 4 GiB and gate figures (.ci/compare.sh)
 compare: build
 	bash .ci/setup
 	ATTESTOR=$(CURDIR)/$(BIN) bash .ci/compare.sh

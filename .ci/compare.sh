@@ -21,8 +21,24 @@
 #   TOOLS      which to run, of "attestor in-toto-golang in-toto-python"
 #              (default: all three)
 #
+# Then, in the same run (SECTIONS selects them):
+#   cache   attestor's products pass on the unchanged tree against its
+#           materials pass (record start, then record stop; the hash pass
+#           times come from -v), and record stop with --no-cache
+#   large   hasher throughput on 4 x 128 MiB files against cores x the
+#           single-core SHA-256 rate, measured together (go test -bench), and
+#           attestor itself on those files
+#   big     attestor's peak RSS hashing one 4 GiB file (sparse: the reads
+#           come from zero pages in the page cache, not the disk)
+#   gate    the gate on a chain of 10 steps x 100,000 artifacts (go test
+#           -bench BenchmarkVerifyChain), time per verification and peak RSS
+#           of the benchmark process (which also holds the signed chain)
+#
 # A tool that is not installed is skipped with a line that says so; a run
 # that fails prints its output and makes the script exit 1.
+#
+#   SECTIONS   of "tools cache large big gate" (default: all); "tools" is the
+#              side-by-side comparison above
 set -euo pipefail
 
 N=${N:-3}
@@ -30,6 +46,7 @@ FILES=${FILES:-20000}
 MB=${MB:-450}
 CACHE_DIR=${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/attestor-compare}
 TOOLS=${TOOLS:-attestor in-toto-golang in-toto-python}
+SECTIONS=${SECTIONS:-tools cache large big gate}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TIME=/usr/bin/time
 
@@ -94,6 +111,7 @@ declare -A CMD      # tool -> command line (an array in disguise: eval'd)
 declare -A SKIP     # tool -> why it is skipped
 
 want() { [[ " $TOOLS " == *" $1 "* ]]; }
+section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 if want attestor; then
 	if [[ -z ${ATTESTOR:-} ]]; then
@@ -147,11 +165,14 @@ for tool in attestor in-toto-golang in-toto-python; do
 		ORDER+=("$tool")
 	fi
 done
+failed=0
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+if section tools; then
 [[ ${#ORDER[@]} -gt 0 ]] || die "no tool to run"
 
 # --- the runs -------------------------------------------------------------------
 declare -A WALL RSS CPU DEAD # tool -> space-separated samples; tool -> failed
-failed=0
 run_once() { # tool
 	local tool=$1 out=$WORK/out/$1
 	rm -rf "$out" && mkdir -p "$out"
@@ -202,8 +223,6 @@ print("?")
 PY
 }
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-
 echo
 printf '%-16s %10s %10s %14s   %s\n' tool "wall (s)" "cpu (s)" "peak RSS (MiB)" "recorded"
 declare -A MW MR MC
@@ -228,5 +247,149 @@ else
 	echo "no attestor figures: no ratios"
 	failed=1
 fi
+fi # section tools
+
+# --- attestor alone ------------------------------------------------------------
+have_attestor() {
+	[[ -n ${ATTESTOR:-} && -z ${SKIP[attestor]:-} ]] && return 0
+	echo "SKIPPED: no attestor binary"
+	return 1
+}
+[[ -f $WORK/attestor.key ]] || openssl genpkey -algorithm ed25519 -out "$WORK/attestor.key" 2>/dev/null
+
+# hashlog FILE: "seconds files cachedFiles" of the last hash pass that
+# attestor -v logged in FILE (JSON log lines, as in a CI log).
+hashlog() {
+	python3 - "$1" <<'PY'
+import json, sys
+last = None
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if r.get("msg") == "hashed":
+        last = r
+if last is None:
+    print("? ? ?")
+else:
+    print(last["seconds"], last["files"], last.get("cachedFiles", 0))
+PY
+}
+
+# timed OUT CMD...: runs CMD under $TIME into OUT.time, its output into OUT.log.
+timed() {
+	local out=$1
+	shift
+	if ! $TIME -f '%e %M %U %S' -o "$out.time" "$@" >"$out.log" 2>&1; then
+		echo "FAILED: $*" && sed 's/^/    /' "$out.log" | tail -n 20
+		return 1
+	fi
+}
+
+if section cache && have_attestor; then
+	echo
+	echo "== products pass on the unchanged tree vs materials pass (record start / record stop, N=$N)"
+	declare -a MAT PROD NOC STOPW STARTW
+	for ((i = 1; i <= N; i++)); do
+		ws=$WORK/out/cache
+		rm -rf "$ws"
+		(cd "$TREE_PARENT" && timed "$WORK/start" "$ATTESTOR" -v --dir "$ws" record start --step c -m tree --key "$WORK/attestor.key") || { failed=1; break; }
+		(cd "$TREE_PARENT" && timed "$WORK/stop" "$ATTESTOR" -v --dir "$ws" record stop --step c -p tree --key "$WORK/attestor.key") || { failed=1; break; }
+		read -r ms mf mc <<<"$(hashlog "$WORK/start.log")"
+		read -r ps pf pc <<<"$(hashlog "$WORK/stop.log")"
+		MAT+=("$ms") PROD+=("$ps")
+		STARTW+=("$(cut -d' ' -f1 "$WORK/start.time")") STOPW+=("$(cut -d' ' -f1 "$WORK/stop.time")")
+		# The same again without the cache, for reference.
+		(cd "$TREE_PARENT" && timed "$WORK/start2" "$ATTESTOR" -v --dir "$ws" record start --step d -m tree --key "$WORK/attestor.key" --no-cache) || { failed=1; break; }
+		(cd "$TREE_PARENT" && timed "$WORK/stop2" "$ATTESTOR" -v --dir "$ws" record stop --step d -p tree --key "$WORK/attestor.key" --no-cache) || { failed=1; break; }
+		read -r ns _ _ <<<"$(hashlog "$WORK/stop2.log")"
+		NOC+=("$ns")
+	done
+	if [[ ${#PROD[@]} -gt 0 ]]; then
+		m=$(median <<<"${MAT[*]}") p=$(median <<<"${PROD[*]}") n=$(median <<<"${NOC[*]}")
+		printf 'materials pass  %8.3f s  (%s files; record start %.2f s wall)\n' "$m" "$mf" "$(median <<<"${STARTW[*]}")"
+		printf 'products pass   %8.3f s  (%s files, %s from the cache; record stop %.2f s wall)\n' "$p" "$pf" "$pc" "$(median <<<"${STOPW[*]}")"
+		printf 'products pass, --no-cache %8.3f s\n' "$n"
+		awk -v m="$m" -v p="$p" 'BEGIN { printf "products / materials: %.1f%%\n", 100 * p / m }'
+		[[ $pc == 0 ]] && echo "NOTE: no file came from the cache: is the workspace cache wired into the Recorder?"
+	fi
+fi
+
+if section large; then
+	echo
+	echo "== large files: 4 x 128 MiB, hasher vs cores x single-core SHA-256 (go test -bench, $(nproc) cores)"
+	if command -v go >/dev/null; then
+		(cd "$REPO" && go test -run '^$' -bench 'BenchmarkHashLargeFiles$|BenchmarkReadPageCache|BenchmarkSHA256$' -benchtime 5x -count "$N" ./attestor/) >"$WORK/large.log" 2>&1 || { sed 's/^/    /' "$WORK/large.log" | tail -n 20; failed=1; }
+		grep '^Benchmark' "$WORK/large.log" | sed 's/^/  /'
+		python3 - "$WORK/large.log" <<'PY'
+import re, statistics, sys
+pct, core, rate = [], [], []
+for line in open(sys.argv[1]):
+    if line.startswith("BenchmarkHashLargeFiles"):
+        f = dict((u, float(v)) for v, u in re.findall(r"([\d.]+) (\S+)", line))
+        pct.append(f["%-of-cores×sha256"]); core.append(f["sha256-MB/s/core"]); rate.append(f["MB/s"])
+if pct:
+    print(f"median: hasher {statistics.median(rate):.0f} MB/s, single-core sha256 {statistics.median(core):.0f} MB/s, "
+          f"{statistics.median(pct):.1f}% of cores x single-core")
+PY
+	else
+		echo "SKIPPED: no go toolchain"
+	fi
+	if have_attestor; then
+		LARGE=$CACHE_DIR/large-4x128MiB
+		if [[ ! -f $LARGE/complete ]]; then
+			rm -rf "$LARGE" && mkdir -p "$LARGE/tree"
+			for i in 0 1 2 3; do head -c $((128 << 20)) /dev/urandom >"$LARGE/tree/large$i"; done
+			touch "$LARGE/complete"
+		fi
+		cat "$LARGE"/tree/* >/dev/null
+		declare -a LS
+		for ((i = 1; i <= N; i++)); do
+			rm -rf "$WORK/out/large"
+			(cd "$LARGE" && timed "$WORK/large1" "$ATTESTOR" -v --dir "$WORK/out/large" record start --step l -m tree --no-cache --key "$WORK/attestor.key") || { failed=1; break; }
+			read -r s _ _ <<<"$(hashlog "$WORK/large1.log")"
+			LS+=("$s")
+		done
+		[[ ${#LS[@]} -gt 0 ]] && awk -v s="$(median <<<"${LS[*]}")" 'BEGIN { printf "attestor record start: hash pass %.3f s, %.0f MB/s\n", s, 4 * 134217728 / s / 1e6 }'
+	fi
+fi
+
+if section big && have_attestor; then
+	echo
+	echo "== one 4 GiB file (sparse; zero pages from the page cache): peak RSS"
+	mkdir -p "$WORK/big" && truncate -s 4G "$WORK/big/big"
+	declare -a BR BW
+	for ((i = 1; i <= N; i++)); do
+		rm -rf "$WORK/out/big"
+		(cd "$WORK/big" && timed "$WORK/bigrun" "$ATTESTOR" --dir "$WORK/out/big" run --step big -m big --no-cache --key "$WORK/attestor.key" -- true) || { failed=1; break; }
+		read -r w r _ _ <"$WORK/bigrun.time"
+		BW+=("$w") BR+=("$r")
+	done
+	rm -f "$WORK/big/big"
+	[[ ${#BR[@]} -gt 0 ]] && awk -v w="$(median <<<"${BW[*]}")" -v r="$(median <<<"${BR[*]}")" \
+		'BEGIN { printf "attestor run -m big: %.2f s, peak RSS %.1f MiB\n", w, r / 1024 }'
+fi
+
+if section gate; then
+	echo
+	echo "== gate: 10 steps x 100,000 artifacts (go test -bench BenchmarkVerifyChain)"
+	if command -v go >/dev/null && (cd "$REPO" && go test -c -o "$WORK/gate.test" ./attestor/gate/) >"$WORK/gate.build" 2>&1; then
+		if (cd "$REPO/attestor/gate" && $TIME -f '%e %M' -o "$WORK/gate.time" "$WORK/gate.test" -test.run '^$' \
+			-test.bench 'BenchmarkVerifyChain/steps=10/artifacts=100000$' -test.benchtime "${N}x" -test.benchmem) >"$WORK/gate.log" 2>&1; then
+			grep '^Benchmark' "$WORK/gate.log" | sed 's/^/  /'
+			awk '/^Benchmark/ { printf "per verification: %.2f s, %.0f MiB allocated\n", $3 / 1e9, $5 / 1048576 }' "$WORK/gate.log"
+			read -r _ r <"$WORK/gate.time"
+			awk -v r="$r" 'BEGIN { printf "peak RSS of the benchmark process (chain included): %.0f MiB\n", r / 1024 }'
+		else
+			sed 's/^/    /' "$WORK/gate.log" | tail -n 20
+			failed=1
+		fi
+	else
+		echo "SKIPPED: cannot build the gate's tests"
+	fi
+fi
+
+echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $failed

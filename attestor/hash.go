@@ -6,11 +6,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
-	"os"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -61,6 +61,8 @@ type hashOptions struct {
 	algorithms           []string
 	progress             func(Progress)
 	bufferSize           int
+	cache                *Cache
+	noCache              bool
 }
 
 // WithBaseDir sets the directory that paths given to Hash are relative to,
@@ -177,8 +179,8 @@ func WithAlgorithms(algs ...string) HashOption {
 
 // WithProgress sets a function that Hash calls with its progress: once
 // when the walk is done, at most every 100ms while hashing, and once at the
-// end (unless hashing fails). Calls come from one goroutine at a time and
-// must return quickly. The default is no reports.
+// end, with Done set (also when hashing fails). Calls come from one
+// goroutine at a time and must return quickly. The default is no reports.
 func WithProgress(fn func(Progress)) HashOption {
 	return func(o *hashOptions) error {
 		o.progress = fn
@@ -199,12 +201,22 @@ func withBufferSize(n int) HashOption {
 
 // Progress is how far a Hash call has come.
 type Progress struct {
-	// Files and Bytes are what has been hashed so far.
+	// Files and Bytes are what has been hashed so far, including what the
+	// cache knew.
 	Files int   `json:"files"`
 	Bytes int64 `json:"bytes"`
 	// TotalFiles and TotalBytes are what the walk found to hash.
 	TotalFiles int   `json:"totalFiles"`
 	TotalBytes int64 `json:"totalBytes"`
+	// CachedFiles and CachedBytes are the files, and their size, whose
+	// digests came from the cache (see WithCache) without reading them.
+	CachedFiles int   `json:"cachedFiles,omitempty"`
+	CachedBytes int64 `json:"cachedBytes,omitempty"`
+	// Elapsed is the time since Hash was called.
+	Elapsed time.Duration `json:"elapsed"`
+	// Done is set in the last report of a Hash call, whether it succeeded
+	// or not.
+	Done bool `json:"done,omitempty"`
 }
 
 // Hasher records artifacts: every regular file at or below the given paths,
@@ -220,6 +232,7 @@ type Hasher struct {
 	algorithms        []string
 	progress          func(Progress)
 	bufferSize        int
+	cache             *Cache // nil: none
 }
 
 // NewHasher returns a Hasher configured by opts. It fails with an
@@ -256,7 +269,11 @@ func NewHasher(opts ...HashOption) (*Hasher, error) {
 			}
 		}
 	}
+	if o.noCache {
+		o.cache = nil
+	}
 	return &Hasher{
+		cache:             o.cache,
 		baseDir:           o.baseDir,
 		excludes:          ex,
 		lstrip:            slices.Clone(o.lstrip),
@@ -288,6 +305,13 @@ func (h *Hasher) Hash(ctx context.Context, paths []string) ([]*ita1.ResourceDesc
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	var pass *cachePass
+	if h.cache != nil {
+		// Before the walk: a file that changes after this is never
+		// trusted.
+		pass = h.cache.begin()
+	}
 	w, err := h.newWalk(ctx)
 	if err != nil {
 		return nil, err
@@ -303,15 +327,28 @@ func (h *Hasher) Hash(ctx context.Context, paths []string) ([]*ita1.ResourceDesc
 	if len(h.lstrip) > 0 {
 		slices.SortFunc(files, func(a, b fileEntry) int { return strings.Compare(a.out, b.out) })
 	}
-	return h.hashAll(ctx, w.baseFd, files)
+	rds, err := h.hashAll(ctx, w, files, pass, start)
+	if err != nil {
+		return nil, err
+	}
+	if pass != nil {
+		pass.end()
+	}
+	return rds, nil
 }
 
 // fileEntry is a file found by the walk.
 type fileEntry struct {
-	name  string // relative to the base directory, '/'-separated
-	out   string // the recorded name: name with an lstrip prefix removed
-	size  int64
-	mtime unix.Timespec
+	name         string // relative to the base directory, '/'-separated
+	out          string // the recorded name: name with an lstrip prefix removed
+	size         int64
+	mtime, ctime unix.Timespec
+	dev, ino     uint64
+}
+
+// listed returns the entry of the file name whose stat is st.
+func listed(name string, st *unix.Stat_t) fileEntry {
+	return fileEntry{name: name, out: name, size: st.Size, mtime: st.Mtim, ctime: st.Ctim, dev: uint64(st.Dev), ino: uint64(st.Ino)}
 }
 
 // fileID identifies a directory, for cycle detection.
@@ -336,6 +373,7 @@ type walk struct {
 	absBase, realBase string
 	baseFd            int // the base directory, open
 	sem               chan struct{}
+	dirBufs           sync.Pool // *[]byte for readNames
 	wg                sync.WaitGroup
 
 	mu    sync.Mutex
@@ -445,7 +483,7 @@ func (w *walk) input(p string) error {
 			return invalidf("recording %q: the name is not valid UTF-8", name)
 		}
 		w.mu.Lock()
-		w.files = append(w.files, fileEntry{name: name, out: name, size: st.Size, mtime: st.Mtim})
+		w.files = append(w.files, listed(name, &st))
 		w.mu.Unlock()
 		return nil
 	case unix.S_IFDIR:
@@ -545,9 +583,12 @@ func (w *walk) readDir(name string) ([]subdir, error) {
 	if err != nil {
 		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
 	}
-	d := os.NewFile(uintptr(fd), name)
-	defer d.Close()
-	entries, err := d.Readdirnames(-1)
+	defer unix.Close(fd)
+	prefix := ""
+	if name != "." {
+		prefix = name + "/"
+	}
+	children, err := w.readNames(fd, prefix)
 	if err != nil {
 		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
 	}
@@ -557,11 +598,8 @@ func (w *walk) readDir(name string) ([]subdir, error) {
 		subdirs []subdir
 		st      unix.Stat_t
 	)
-	for _, e := range entries {
-		child := e
-		if name != "." {
-			child = name + "/" + e
-		}
+	for _, child := range children {
+		e := child[len(prefix):]
 		if ex.excluded(child) {
 			continue
 		}
@@ -607,7 +645,7 @@ func (w *walk) readDir(name string) ([]subdir, error) {
 		if !utf8.ValidString(child) {
 			return nil, invalidf("recording %q: the name is not valid UTF-8", child)
 		}
-		files = append(files, fileEntry{name: child, out: child, size: st.Size, mtime: st.Mtim})
+		files = append(files, listed(child, &st))
 	}
 	if len(files) > 0 {
 		w.mu.Lock()
@@ -615,6 +653,50 @@ func (w *walk) readDir(name string) ([]subdir, error) {
 		w.mu.Unlock()
 	}
 	return subdirs, nil
+}
+
+// readNames returns the names of the entries of the open directory fd
+// but "." and "..", each after prefix. It reads the entries itself, with a
+// reused buffer: a name costs one allocation.
+func (w *walk) readNames(fd int, prefix string) ([]string, error) {
+	bufp, _ := w.dirBufs.Get().(*[]byte)
+	if bufp == nil {
+		b := make([]byte, 32<<10)
+		bufp = &b
+	}
+	defer w.dirBufs.Put(bufp)
+	buf := *bufp
+	var names []string
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		// struct linux_dirent64: ino u64, off s64, reclen u16, type u8,
+		// name (NUL-terminated).
+		for b := buf[:n]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:]))
+			if reclen < 19 || reclen > len(b) {
+				return nil, fmt.Errorf("malformed directory entry")
+			}
+			ino := binary.NativeEndian.Uint64(b)
+			nb := b[19:reclen]
+			b = b[reclen:]
+			if i := bytes.IndexByte(nb, 0); i >= 0 {
+				nb = nb[:i]
+			}
+			if ino == 0 || len(nb) == 0 || string(nb) == "." || string(nb) == ".." {
+				continue
+			}
+			names = append(names, prefix+string(nb))
+		}
+	}
 }
 
 // fstatat is unix.Fstatat, retried on EINTR.
@@ -681,15 +763,36 @@ func (h *Hasher) strip(files []fileEntry) error {
 }
 
 // hashAll hashes files (sorted by recorded name; names relative to the
-// open directory baseFd) with a pool of workers, largest file first, and
-// returns their descriptors in the same order.
-func (h *Hasher) hashAll(ctx context.Context, baseFd int, files []fileEntry) ([]*ita1.ResourceDescriptor, error) {
+// walk's open base directory) with a pool of workers, largest file first,
+// and returns their descriptors in the same order. Files that pass's cache
+// knows unchanged are not read.
+func (h *Hasher) hashAll(ctx context.Context, w *walk, files []fileEntry, pass *cachePass, start time.Time) ([]*ita1.ResourceDescriptor, error) {
 	results := make([]*ita1.ResourceDescriptor, len(files))
-	var total int64
-	order := make([]int, len(files))
-	for i := range order {
-		order[i] = i
+	var (
+		total        int64
+		cachedFiles  int
+		cachedBytes  int64
+		cacheKey     func(*fileEntry) string
+		known        []bool
+		knownDigests []map[string]string
+	)
+	if pass != nil {
+		prefix := w.realBase + string(filepath.Separator)
+		cacheKey = func(f *fileEntry) string { return prefix + f.name }
+		known = make([]bool, len(files))
+		knownDigests = make([]map[string]string, len(files))
+		pass.lookup(files, prefix, h.algorithms, h.normalize, known, knownDigests)
+	}
+	order := make([]int, 0, len(files))
+	for i := range files {
 		total += files[i].size
+		if known != nil && known[i] {
+			results[i] = &ita1.ResourceDescriptor{Name: files[i].out, Digest: knownDigests[i]}
+			cachedFiles++
+			cachedBytes += files[i].size
+			continue
+		}
+		order = append(order, i)
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(files[b].size, files[a].size) })
 
@@ -701,12 +804,17 @@ func (h *Hasher) hashAll(ctx context.Context, baseFd int, files []fileEntry) ([]
 		failed    []int // indexes of files that failed
 		errs      = map[int]error{}
 	)
-	report := func() {
-		h.progress(Progress{Files: int(filesDone.Load()), Bytes: bytesDone.Load(), TotalFiles: len(files), TotalBytes: total})
+	filesDone.Store(int64(cachedFiles))
+	bytesDone.Store(cachedBytes)
+	report := func(done bool) {
+		h.progress(Progress{
+			Files: int(filesDone.Load()), Bytes: bytesDone.Load(), TotalFiles: len(files), TotalBytes: total,
+			CachedFiles: cachedFiles, CachedBytes: cachedBytes, Elapsed: time.Since(start), Done: done,
+		})
 	}
 	stopProgress := func() {}
 	if h.progress != nil {
-		report()
+		report(false)
 		done := make(chan struct{})
 		stopped := make(chan struct{})
 		go func() {
@@ -718,7 +826,7 @@ func (h *Hasher) hashAll(ctx context.Context, baseFd int, files []fileEntry) ([]
 				case <-done:
 					return
 				case <-t.C:
-					report()
+					report(false)
 				}
 			}
 		}()
@@ -728,9 +836,9 @@ func (h *Hasher) hashAll(ctx context.Context, baseFd int, files []fileEntry) ([]
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for range min(h.workers, len(files)) {
+	for range min(h.workers, len(order)) {
 		wg.Go(func() {
-			wk := h.newWorker(baseFd)
+			wk := h.newWorker(w.baseFd)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(order) || wctx.Err() != nil {
@@ -749,21 +857,25 @@ func (h *Hasher) hashAll(ctx context.Context, baseFd int, files []fileEntry) ([]
 					return
 				}
 				results[order[i]] = &ita1.ResourceDescriptor{Name: f.out, Digest: digest}
+				if pass != nil {
+					wk.remember(pass, cacheKey(f), f, digest)
+				}
 				filesDone.Add(1)
 			}
 		})
 	}
 	wg.Wait()
 	stopProgress()
+	err := ctx.Err()
 	if len(failed) > 0 {
 		// Of the failures seen, report the first by name.
-		return nil, errs[slices.Min(failed)]
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+		err = errs[slices.Min(failed)]
 	}
 	if h.progress != nil {
-		report()
+		report(true)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return results, nil
 }
@@ -776,6 +888,7 @@ type worker struct {
 	buf        []byte
 	sum        []byte
 	normalize  bool
+	st         unix.Stat_t // of the file last hashed, after the last read
 }
 
 func (h *Hasher) newWorker(baseFd int) *worker {
@@ -846,8 +959,8 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 			break
 		}
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	st := &wk.st
+	if err := unix.Fstat(fd, st); err != nil {
 		return nil, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 	}
 	switch {
@@ -864,6 +977,11 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 		digest[wk.algorithms[i]] = hex.EncodeToString(wk.sum)
 	}
 	return digest, nil
+}
+
+// remember adds the file just hashed to the cache pass.
+func (wk *worker) remember(pass *cachePass, key string, f *fileEntry, digest map[string]string) {
+	pass.add(key, f, &wk.st, wk.normalize, digest)
 }
 
 // normalizeEOL rewrites b in place as in-toto's line-ending normalization

@@ -785,7 +785,8 @@ func workerFile(t *testing.T, dir, name string) (int, *fileEntry) {
 	if err := unix.Stat(filepath.Join(dir, name), &st); err != nil {
 		t.Fatal(err)
 	}
-	return fd, &fileEntry{name: name, out: name, size: st.Size, mtime: st.Mtim}
+	f := listed(name, &st)
+	return fd, &f
 }
 
 // TestWorkerChanged checks the fstat after reading against listings that
@@ -889,14 +890,15 @@ func TestHashProgress(t *testing.T) {
 	if len(reports) < 2 {
 		t.Fatalf("got %d progress reports, want at least 2 (start, end)", len(reports))
 	}
-	if diff := cmp.Diff(Progress{Files: 0, Bytes: 0, TotalFiles: 3, TotalBytes: 8}, reports[0]); diff != "" {
+	noTime := cmpopts.IgnoreFields(Progress{}, "Elapsed")
+	if diff := cmp.Diff(Progress{Files: 0, Bytes: 0, TotalFiles: 3, TotalBytes: 8}, reports[0], noTime); diff != "" {
 		t.Errorf("first report (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(Progress{Files: 3, Bytes: 8, TotalFiles: 3, TotalBytes: 8}, reports[len(reports)-1]); diff != "" {
+	if diff := cmp.Diff(Progress{Files: 3, Bytes: 8, TotalFiles: 3, TotalBytes: 8, Done: true}, reports[len(reports)-1], noTime); diff != "" {
 		t.Errorf("last report (-want +got):\n%s", diff)
 	}
 	for i := 1; i < len(reports); i++ {
-		if reports[i].Files < reports[i-1].Files || reports[i].Bytes < reports[i-1].Bytes {
+		if reports[i].Files < reports[i-1].Files || reports[i].Bytes < reports[i-1].Bytes || reports[i].Elapsed < reports[i-1].Elapsed {
 			t.Errorf("progress went back: %+v after %+v", reports[i], reports[i-1])
 		}
 	}

@@ -137,7 +137,9 @@ func (a *Action) ListInput(name string) []string {
 // SetOutput sets the step output name to value, appending to the file at
 // GITHUB_OUTPUT as a heredoc whose delimiter is random, so that no value
 // (a multi-line list, a string an attacker chose) can end it early and set
-// another output. Without GITHUB_OUTPUT it does nothing.
+// another output. A value with a carriage return (which the runner reads as
+// a line break) is refused with ErrDelimiter. Without GITHUB_OUTPUT it does
+// nothing.
 func (a *Action) SetOutput(name, value string) error {
 	return a.fileCommand("output", EnvOutput, name, value)
 }
@@ -159,7 +161,9 @@ func (a *Action) fileCommand(cmd, env, name, value string) error {
 	if err != nil {
 		return err
 	}
-	if strings.Contains(name, delim) || strings.Contains(value, delim) {
+	// The runner reads the file line by line, and a carriage return ends
+	// a line too: a value holding one would not read back as written.
+	if strings.Contains(name, delim) || strings.Contains(value, delim) || strings.Contains(value, "\r") {
 		return fmt.Errorf("%s %q: %w", cmd, name, ErrDelimiter)
 	}
 	msg := name + "<<" + delim + "\n" + value + "\n" + delim

@@ -246,3 +246,12 @@ func TestParseFileCommands(t *testing.T) {
 		t.Error("unterminated heredoc: no error")
 	}
 }
+
+func TestSetOutputCarriageReturn(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "output")
+	a := New(WithGetenv(env(map[string]string{EnvOutput: out})))
+	if err := a.SetOutput("x", "a\r\nb"); !errors.Is(err, ErrDelimiter) {
+		t.Errorf("SetOutput with a carriage return: %v, want ErrDelimiter", err)
+	}
+}

@@ -6,8 +6,8 @@ import (
 )
 
 // ErrDelimiter means an output's value contains the heredoc delimiter
-// chosen for it (which a random delimiter makes practically impossible),
-// or its name contains a line break.
+// chosen for it (which a random delimiter makes practically impossible) or
+// a carriage return, or its name contains a line break.
 var ErrDelimiter = errors.New("output would break out of its delimiter")
 
 // InputError is an input whose value is not valid.

@@ -11,7 +11,8 @@ import (
 // reads the outputs of an attestor step with.
 func ParseFileCommands(data string) (map[string]string, error) {
 	out := map[string]string{}
-	lines := strings.Split(strings.ReplaceAll(data, "\r\n", "\n"), "\n")
+	// Lines end as the runner's reader ends them: \r\n, \r or \n.
+	lines := strings.Split(strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n"), "\n")
 	for i := 0; i < len(lines); i++ {
 		line := lines[i]
 		if line == "" {

@@ -25,7 +25,8 @@ const MaxLayoutSize = 4 << 20
 // well-formed, no inspections, which would run commands from the layout)
 // so that the reference verifier cannot panic on it, then delegates to
 // in-toto-golang's InTotoVerify. A panic there (a malformed sublayout) is
-// recovered and reported as a failure.
+// recovered and reported as a failure. (in-toto-golang checks the expiry
+// against the wall clock too.)
 //
 // A layout that cannot be read or is malformed returns an error matching
 // ErrPolicy (and attestor.ErrInvalidInput); a layout that does not verify,

@@ -248,7 +248,7 @@ func parsePolicy(data []byte, dir, source string) (*Policy, error) {
 	}
 	doc := root.Content[0]
 	if errs := checkNode(doc, reflect.TypeOf(policyDoc{}), "", source); len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, joinCapped(errs, source)
 	}
 	var pd policyDoc
 	if err := doc.Decode(&pd); err != nil {
@@ -288,7 +288,7 @@ func parsePolicy(data []byte, dir, source string) (*Policy, error) {
 	}
 	errs = append(errs, p.compile(dir, source, pos)...)
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, joinCapped(errs, source)
 	}
 	sum := sha256.Sum256(data)
 	p.digest, p.source = hex.EncodeToString(sum[:]), source
@@ -464,6 +464,18 @@ func (p *Policy) compile(dir, source string, pos func(path ...any) int) []error 
 	}
 	p.compiled = len(errs) == 0
 	return errs
+}
+
+// maxPolicyErrors bounds the errors reported for one policy.
+const maxPolicyErrors = 50
+
+// joinCapped joins at most maxPolicyErrors errors, saying how many more.
+func joinCapped(errs []error, source string) error {
+	if len(errs) > maxPolicyErrors {
+		more := len(errs) - maxPolicyErrors
+		errs = append(errs[:maxPolicyErrors:maxPolicyErrors], policyErr(source, 0, "", "and %d more errors", more))
+	}
+	return errors.Join(errs...)
 }
 
 // PolicyError is a policy error: the file, line and field it is about.

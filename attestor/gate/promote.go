@@ -2,6 +2,8 @@ package gate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,6 +110,9 @@ type Promotion struct {
 	// SimpleSigning is the Binary Authorization / Kritis attestation of
 	// the destination: a simple-signing payload and its signature.
 	SimpleSigning *SimpleSigning `json:"simpleSigning,omitempty"`
+	// Attached is how many of the source's attestations (those that
+	// verified) were attached to the copy along with the summary.
+	Attached int `json:"attached"`
 	// Written lists where the promotion attestation went ("oci",
 	// "grafeas").
 	Written []string `json:"written,omitempty"`
@@ -173,7 +178,8 @@ func NewSimpleSigning(ctx context.Context, image name.Digest, signer attestor.Si
 // same digest, or REGISTRY/REPO:TAG; the same or another registry;
 // multi-platform indexes with every platform), then signs a verification
 // summary of the destination with signer and attaches it there (the
-// registry, and Grafeas with WithGrafeas), and signs the simple-signing
+// registry, and Grafeas with WithGrafeas) with the source's attestations
+// that verified (so the copy verifies too), and signs the simple-signing
 // payload of a Binary Authorization / Kritis attestation (returned; the
 // Grafeas ATTESTATION occurrence is listed as pending).
 //
@@ -274,9 +280,13 @@ func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor
 		}
 		return p, nil
 	}
-	if err := reg.Put(ctx, dstSubject, att); err != nil {
+	// The chain comes along (every attestation that verified), so the
+	// copy verifies where it now lives.
+	chain := verifiedAttestations(res, atts)
+	if err := reg.Put(ctx, dstSubject, append(chain, att)...); err != nil {
 		return p, fmt.Errorf("attaching the promotion attestation to %s: %w", dstDigest, err)
 	}
+	p.Attached = len(chain)
 	p.Written = append(p.Written, "oci")
 	if o.grafeas != nil {
 		if err := o.grafeas.Put(ctx, dstSubject, att); err != nil {
@@ -286,6 +296,27 @@ func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor
 	}
 	p.Pending = append(p.Pending, "the Binary Authorization / Kritis ATTESTATION occurrence (simple-signing payload on the attestation authority's note) is signed but not written to Grafeas: the Grafeas store cannot write attestation-authority occurrences yet")
 	return p, nil
+}
+
+// verifiedAttestations returns the attestations whose envelopes verified.
+func verifiedAttestations(res *Result, atts []store.Attestation) []store.Attestation {
+	ok := map[string]bool{}
+	for _, e := range res.Envelopes {
+		if e.Status == StatusVerified {
+			ok[e.Digest] = true
+		}
+	}
+	var out []store.Attestation
+	seen := map[string]bool{}
+	for _, a := range atts {
+		sum := sha256.Sum256(a.Envelope)
+		d := hex.EncodeToString(sum[:])
+		if ok[d] && !seen[d] {
+			seen[d] = true
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // parseDestination returns the repository (and tag, if any) of dst; a

@@ -213,6 +213,10 @@ func TestPromote(t *testing.T) {
 			if !found {
 				t.Errorf("no verification summary attached to %s", dstDigest)
 			}
+			// The chain came along: the copy verifies where it lives.
+			if res, err := v.Verify(context.Background(), sub, atts); err != nil || p.Attached != 1 {
+				t.Errorf("verifying the copy (%d attached): %v\n%s", p.Attached, err, dump(res))
+			}
 			var ss simpleSigningPayload
 			if err := json.Unmarshal(p.SimpleSigning.Payload, &ss); err != nil {
 				t.Fatal(err)

@@ -63,7 +63,7 @@ func (vr *verification) checkProvenance() map[string]bool {
 			continue
 		}
 		cand, bound, why := vr.candidate(e)
-		cand.Signers = signers
+		cand.Signers, cand.Digest = signers, e.rawDigest
 		if len(why) > 0 {
 			for _, w := range why {
 				note("provenance %s: %s", short(e.rawDigest), w)

@@ -86,7 +86,10 @@ type StepResult struct {
 
 // ProvenanceResult is the check of the provenance.
 type ProvenanceResult struct {
-	Verdict    string    `json:"verdict"`
+	Verdict string `json:"verdict"`
+	// Digest is the hex sha256 of the accepted (or, on a failure, the
+	// last examined) provenance envelope's bytes, as in Envelopes.
+	Digest     string    `json:"digest,omitempty"`
 	Signers    []string  `json:"signers,omitempty"`
 	BuilderID  string    `json:"builderId,omitempty"`
 	BuildType  string    `json:"buildType,omitempty"`

@@ -159,7 +159,6 @@ func (v *Verifier) Policy() *Policy { return v.policy }
 
 // envelope is one attestation as examined.
 type envelope struct {
-	raw       []byte
 	bundle    []byte
 	rawDigest string
 	envDigest string
@@ -374,6 +373,16 @@ func (vr *verification) fail(kind error, step, format string, args ...any) strin
 // store.Attestation.Digest, once); fetching them is the caller's business
 // (see Fetch).
 //
+// What fails, besides a missing or short step: an envelope that does not
+// parse or whose signature names a trusted key but does not verify
+// (ErrSignature); one no policy key verifies that claims to be a step
+// record of a policy step, a provenance or a required attestation
+// (ErrUntrustedSigner); a record of a step signed by a functionary not
+// allowed for that step, even when others meet the threshold
+// (ErrUntrustedSigner). The provenance and each required attestation pass
+// when one candidate qualifies; the others are reported only when none
+// does. Envelopes the policy does not ask for are listed as ignored.
+//
 // The result is never nil unless err is a usage error or ctx's. On a pass
 // err is nil and Result.Verified is true. On a failure err joins one
 // *ReasonError per reason, each matching ErrVerification and its sentinel
@@ -432,7 +441,7 @@ func (vr *verification) examine(ctx context.Context, atts []store.Attestation) e
 	var todo []*envelope
 	for _, a := range atts {
 		sum := sha256.Sum256(a.Envelope)
-		e := &envelope{raw: a.Envelope, bundle: a.Bundle, rawDigest: hex.EncodeToString(sum[:])}
+		e := &envelope{bundle: a.Bundle, rawDigest: hex.EncodeToString(sum[:])}
 		e.res = &EnvelopeResult{Digest: e.rawDigest}
 		if seenRaw[e.rawDigest] {
 			continue
@@ -837,7 +846,13 @@ func (vr *verification) checkAttestations() {
 	for _, req := range vr.p.Attestations {
 		ar := AttestationResult{PredicateType: req.PredicateType, Verdict: Failed}
 		allowed := vr.keysOf(req.Functionaries)
-		var why []string
+		// Candidates that do not qualify are reasons only when none does
+		// (as for the provenance).
+		type reason struct {
+			kind error
+			msg  string
+		}
+		var why []reason
 		for _, e := range vr.envs {
 			if e.st == nil || e.st.PredicateType != req.PredicateType {
 				continue
@@ -850,9 +865,9 @@ func (vr *verification) checkAttestations() {
 			}
 			switch {
 			case len(ok) == 0:
-				why = append(why, vr.fail(ErrUntrustedSigner, "", "%s attestation %s is signed by %s, not by %s", req.PredicateType, short(e.rawDigest), strings.Join(e.res.Signers, ", "), strings.Join(req.Functionaries, ", ")))
+				why = append(why, reason{ErrUntrustedSigner, fmt.Sprintf("%s attestation %s is signed by %s, not by %s", req.PredicateType, short(e.rawDigest), strings.Join(e.res.Signers, ", "), strings.Join(req.Functionaries, ", "))})
 			case !e.st.about(vr.subject):
-				why = append(why, vr.fail(ErrSubjectMismatch, "", "%s attestation %s is about another artifact, not %s", req.PredicateType, short(e.rawDigest), vr.subject.Digest))
+				why = append(why, reason{ErrSubjectMismatch, fmt.Sprintf("%s attestation %s is about another artifact, not %s", req.PredicateType, short(e.rawDigest), vr.subject.Digest)})
 			default:
 				ar.Verdict, ar.Signers = Passed, ok
 			}
@@ -861,9 +876,10 @@ func (vr *verification) checkAttestations() {
 			}
 		}
 		if ar.Verdict != Passed {
-			why = append(why, vr.fail(ErrMissingAttestation, "", "no %s attestation of %s signed by %s", req.PredicateType, vr.subject.Digest, strings.Join(req.Functionaries, ", ")))
-			ar.Reasons = why
-			ar.Signers = nil
+			for _, r := range why {
+				ar.Reasons = append(ar.Reasons, vr.fail(r.kind, "", "%s", r.msg))
+			}
+			ar.Reasons = append(ar.Reasons, vr.fail(ErrMissingAttestation, "", "no %s attestation of %s signed by %s", req.PredicateType, vr.subject.Digest, strings.Join(req.Functionaries, ", ")))
 		}
 		vr.res.Attestations = append(vr.res.Attestations, ar)
 	}

@@ -74,7 +74,7 @@ var secretInputs = []string{inKey, inIdentityToken, inGrafeasToken}
 
 // secretEnv are environment variables holding secrets that a step passes
 // to the action (env: on the step); they are masked too.
-var secretEnv = []string{"COSIGN_PASSWORD", "ATTESTOR_GRAFEAS_TOKEN", "VAULT_TOKEN", "SIGSTORE_ID_TOKEN"}
+var secretEnv = []string{"COSIGN_PASSWORD", "ATTESTOR_GRAFEAS_TOKEN", "VAULT_TOKEN", "SIGSTORE_ID_TOKEN", "GITHUB_TOKEN"}
 
 // actionCommands lists, for each value of the command input, the inputs it
 // reads besides command, dir and verbose. An input given to a command that
@@ -83,7 +83,7 @@ var actionCommands = map[string][]string{
 	"run":          {inStep, inMaterials, inProducts, inExclude, inArgs, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
 	"record-start": {inStep, inMaterials, inExclude, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
 	"record-stop":  {inStep, inProducts, inExclude, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
-	"provenance":   {inSubjects, inKey, inSLSAVersion},
+	"provenance":   {inSubjects, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inSLSAVersion},
 	"push":         {inImage, inTo, inOCIScheme, inDryRun, inInsecure, inGrafeasURL, inGrafeasProject, inGrafeasAPI, inGrafeasToken},
 	"verify":       {inImage, inArtifact, inPolicy, inFrom, inKey, inInsecure, inGrafeasURL, inGrafeasProject, inGrafeasAPI},
 	"promote":      {inImage, inDestination, inPolicy, inFrom, inKey, inDryRun, inInsecure, inGrafeasURL, inGrafeasProject, inGrafeasAPI},
@@ -111,7 +111,8 @@ command they name with the same flags and code as the CLI, and then writes
 the outputs (attestations, provenance-digest, verified, verdict,
 image-digest) to GITHUB_OUTPUT and a table to GITHUB_STEP_SUMMARY. Secrets
 are masked (::add-mask::) first. In a Spinnaker Run Job (SPINNAKER_EXECUTION_ID
-set), verify and promote also print SPINNAKER_PROPERTY_* lines.
+set), the outputs are also printed as SPINNAKER_PROPERTY_* lines (VERDICT,
+VERIFIED, IMAGE, IMAGE_DIGEST, PROMOTED_IMAGE, PROVENANCE_DIGEST).
 
 With arguments (attestor action -- COMMAND [FLAG]...), the arguments are
 the command line instead of the inputs: the form for a Run Job or a Cloud
@@ -182,7 +183,8 @@ func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliA
 	if err := gh.AddStepSummary(summary.Markdown()); err != nil {
 		errs = append(errs, err)
 	}
-	if call.command == "verify" || call.command == "promote" {
+	{
+		// Empty values (a verdict of push) are not written.
 		props := map[string]string{
 			spinnaker.PropertyVerdict:          outputs[outVerdict],
 			spinnaker.PropertyVerified:         outputs[outVerified],
@@ -325,6 +327,20 @@ func actionArgs(gh *github.Action) (*actionCall, error) {
 		if err := c.key(gh, add, addSecret); err != nil {
 			return nil, err
 		}
+		// Keyless provenance, where this build's provenance command has it.
+		for _, in := range []string{inKeyless, inIdentityToken, inFulcioURL, inRekorURL} {
+			if gh.Input(in) != "" && !cliHasFlag("provenance", in) {
+				return nil, fmt.Errorf("input %s: this build's provenance command does not sign keyless (no --%s); give a key", in, in)
+			}
+		}
+		if err := addBool(inKeyless, "--keyless"); err != nil {
+			return nil, err
+		}
+		if v := gh.Input(inIdentityToken); v != "" {
+			addSecret("--identity-token", v)
+		}
+		str(inFulcioURL, "--fulcio-url")
+		str(inRekorURL, "--rekor-url")
 		str(inSLSAVersion, "--slsa-version")
 	case "push":
 		args, shown = append(args, "push"), append(shown, "push")
@@ -449,6 +465,12 @@ func (c *actionCall) key(gh *github.Action, add, addSecret func(flag, value stri
 	}
 	addSecret("--key", path)
 	return nil
+}
+
+// cliHasFlag reports whether the CLI's command has the flag.
+func cliHasFlag(command, flag string) bool {
+	c, _, err := newRootCmd(&globals{}).Find([]string{command})
+	return err == nil && c.Flags().Lookup(flag) != nil
 }
 
 // pemBody drops the armor lines (-----BEGIN ...-----) of a PEM secret,
@@ -583,6 +605,11 @@ func actionResult(g *globals, gh *github.Action, call *actionCall, out []byte, c
 		}
 		outputs[outVerified] = strconv.FormatBool(res.Verified)
 		outputs[outVerdict] = res.Verdict
+		// The provenance the gate accepted, rather than the workspace's.
+		delete(outputs, outProvenanceDigest)
+		if d := acceptedProvenance(out, call.command, res); d != "" {
+			outputs[outProvenanceDigest] = d
+		}
 		sum.Verdict = res.Verdict
 		if res.Subject.Name != "" {
 			sum.Subject = res.Subject.Name
@@ -618,6 +645,45 @@ func actionResult(g *globals, gh *github.Action, call *actionCall, out []byte, c
 		sum.Notes = append(sum.Notes, fmt.Sprintf("attestor %s exited with status %d; see the step's log.", call.command, code))
 	}
 	return outputs, sum
+}
+
+// acceptedProvenance returns the digest of the provenance envelope the gate
+// accepted: the result's provenance.digest where the gate states it, else
+// the one SLSA provenance envelope whose signature verified; "" when that
+// is ambiguous (several) or there is none.
+func acceptedProvenance(out []byte, command string, res *gate.Result) string {
+	type prov struct {
+		Provenance *struct {
+			Digest string `json:"digest"`
+		} `json:"provenance"`
+	}
+	var stated prov
+	if command == "promote" {
+		var p struct {
+			Result prov `json:"result"`
+		}
+		if json.Unmarshal(out, &p) == nil {
+			stated = p.Result
+		}
+	} else {
+		_ = json.Unmarshal(out, &stated)
+	}
+	if p := stated.Provenance; p != nil && p.Digest != "" {
+		if !strings.HasPrefix(p.Digest, "sha256:") {
+			return "sha256:" + p.Digest
+		}
+		return p.Digest
+	}
+	found := ""
+	for _, e := range res.Envelopes {
+		if strings.HasPrefix(e.PredicateType, "https://slsa.dev/provenance/") && e.Status == gate.StatusVerified {
+			if found != "" {
+				return ""
+			}
+			found = "sha256:" + e.Digest
+		}
+	}
+	return found
 }
 
 // workspaceDirOf is the workspace the command used: the dir input,

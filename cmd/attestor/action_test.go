@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"io"
 	"log"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/attestor/attestor/actions/github"
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/sign/signtest"
 )
 
 // actionYAML is the part of action.yml the tests read.
@@ -384,6 +386,22 @@ func TestActionPipeline(t *testing.T) {
 		t.Errorf("Spinnaker properties outside Spinnaker:\n%s", st.stdout)
 	}
 
+	// promote --dry-run: verifies the same way and signs, copies nothing.
+	st = gh.step(map[string]string{
+		"command": "promote", "image": imageRef, "destination": host + "/prod/app:v1", "policy": policy,
+		"from": "dir", "key": "ci.key", "dry-run": "true",
+	})
+	if st.code != 0 {
+		t.Fatalf("promote --dry-run:\n%s", st.result)
+	}
+	if st.outputs[outVerified] != "true" || st.outputs[outImageDigest] != digest.String() || st.outputs[outPromotedImage] != host+"/prod/app@"+digest.String() {
+		t.Errorf("promote outputs = %q", st.outputs)
+	}
+	assertContains(t, "summary", st.summary, "### attestor promote", "**Verdict:** ✅ PASSED", "Dry run: would promote to "+host+"/prod/app@"+digest.String())
+	if _, err := remote.Head(mustRef(t, host+"/prod/app:v1")); err == nil {
+		t.Error("the dry run copied the image")
+	}
+
 	// verify another image: FAILED, exit 1, outputs still written.
 	st = gh.step(map[string]string{"command": "verify", "image": host + "/acme/app:evil", "policy": policy, "from": "dir"})
 	if st.code != 1 {
@@ -467,6 +485,31 @@ func TestActionBadInput(t *testing.T) {
 	}
 }
 
+// TestActionKeylessProvenance: keyless: true on provenance maps to
+// --keyless where the CLI's provenance has it, and is refused (exit 2)
+// where it does not.
+func TestActionKeylessProvenance(t *testing.T) {
+	t.Parallel()
+	env := []string{"INPUT_COMMAND=provenance", "INPUT_KEYLESS=true", "INPUT_IDENTITY-TOKEN=a.b.c"}
+	gh := github.New(github.WithEnviron(env))
+	call, err := actionArgs(gh)
+	if !cliHasFlag("provenance", "keyless") {
+		if err == nil || !strings.Contains(err.Error(), "input identity-token") && !strings.Contains(err.Error(), "input keyless") {
+			t.Errorf("keyless provenance without the CLI flag: %v", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"--json", "provenance", "--keyless", "--identity-token", "a.b.c"}; !slices.Equal(call.args, want) {
+		t.Errorf("args %q, want %q", call.args, want)
+	}
+	if slices.Contains(call.shown, "a.b.c") {
+		t.Errorf("the token is shown: %q", call.shown)
+	}
+}
+
 func TestSplitWords(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string][]string{
@@ -498,6 +541,15 @@ func writeTemp(t *testing.T, name string, data []byte) string {
 	return p
 }
 
+func mustRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func mustRepo(t *testing.T, s string) name.Repository {
 	t.Helper()
 	r, err := name.NewRepository(s)
@@ -510,4 +562,91 @@ func mustRepo(t *testing.T, s string) name.Repository {
 func sha256Digest(data []byte) string {
 	h, _, _ := v1.SHA256(strings.NewReader(string(data)))
 	return h.String()
+}
+
+// FuzzSplitWords: splitting never panics, and words quoted back (single
+// quotes, ' as '\”) split to the same words.
+func FuzzSplitWords(f *testing.F) {
+	for _, s := range []string{"go build ./...", `sh -c 'a && b' "x y" z\ w`, `"a\"b"`, "a\\\nb", `''`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		words, err := splitWords(s)
+		if err != nil {
+			return
+		}
+		var quoted []string
+		for _, w := range words {
+			quoted = append(quoted, "'"+strings.ReplaceAll(w, "'", `'\''`)+"'")
+		}
+		again, err := splitWords(strings.Join(quoted, " "))
+		if err != nil || !slices.Equal(again, words) {
+			t.Fatalf("%q: words %q, quoted back %q, split again %q, %v", s, words, quoted, again, err)
+		}
+	})
+}
+
+// TestActionKeyless records a step and signs the provenance keyless
+// through the action, as in a job with permissions id-token: write: the
+// runner's ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN, the offline sigstore. Each
+// envelope gets its bundle, and neither the request token nor an identity
+// token shows in the log but in ::add-mask::.
+func TestActionKeyless(t *testing.T) {
+	t.Parallel()
+	s := signtest.NewSigstore(t)
+	work := t.TempDir()
+	writeFile(t, filepath.Join(work, "src", "main.c"), "int main(void) { return 0; }\n")
+	gh := newGHRunner(t, work,
+		sign.EnvGitHubTokenURL+"="+s.TokenURL,
+		sign.EnvGitHubRequestToken+"="+signtest.GitHubRequestToken,
+	)
+	keyless := map[string]string{"keyless": "true", "fulcio-url": s.FulcioURL, "rekor-url": s.RekorURL}
+	with := func(m map[string]string) map[string]string {
+		out := maps.Clone(keyless)
+		maps.Copy(out, m)
+		return out
+	}
+	var logs string
+	st := gh.step(with(map[string]string{"command": "record-start", "step": "build", "materials": "src"}))
+	logs += st.stdout + st.stderr
+	if st.code != 0 {
+		t.Fatalf("record-start keyless:\n%s", st.result)
+	}
+	writeFile(t, filepath.Join(work, "bin", "app"), "app\n")
+	st = gh.step(with(map[string]string{"command": "record-stop", "step": "build", "products": "bin/app"}))
+	logs += st.stdout + st.stderr
+	if st.code != 0 {
+		t.Fatalf("record-stop keyless:\n%s", st.result)
+	}
+	if !strings.Contains(st.summary, "| build |") {
+		t.Errorf("summary:\n%s", st.summary)
+	}
+	if !cliHasFlag("provenance", "keyless") {
+		t.Log("this build's provenance does not sign keyless: not tried")
+	} else {
+		st = gh.step(with(map[string]string{"command": "provenance", "subjects": "bin/app"}))
+		logs += st.stdout + st.stderr
+		if st.code != 0 {
+			t.Fatalf("provenance keyless:\n%s", st.result)
+		}
+		if !strings.HasPrefix(st.outputs[outProvenanceDigest], "sha256:") || !strings.Contains(st.outputs[outAttestations], "_provenance.") {
+			t.Errorf("provenance outputs = %q", st.outputs)
+		}
+	}
+	bundles, _ := filepath.Glob(filepath.Join(work, ".attestor", "*"+attestor.SuffixBundle))
+	if len(bundles) == 0 {
+		t.Errorf("no sigstore bundle in the workspace")
+	}
+	rest := logs
+	for _, tok := range s.Issued() {
+		rest = strings.ReplaceAll(rest, "::add-mask::"+tok+"\n", "")
+	}
+	for _, tok := range append(s.Issued(), signtest.GitHubRequestToken) {
+		if strings.Contains(rest, tok) {
+			t.Errorf("a token shows in the log outside ::add-mask::")
+		}
+	}
+	if len(s.Issued()) == 0 {
+		t.Error("no identity token was issued")
+	}
 }

@@ -101,7 +101,11 @@ func startServer(t *testing.T, what string, cmd *exec.Cmd, probe string) {
 		cmd.Process.Kill()
 		<-exited
 		if t.Failed() {
-			t.Logf("%s log:\n%s", what, logs.String())
+			l := logs.String()
+			if len(l) > 4096 {
+				l = "..." + l[len(l)-4096:]
+			}
+			t.Logf("%s log (tail):\n%s", what, l)
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
@@ -174,7 +178,9 @@ func TestPipelineE2E(t *testing.T) {
 	writeFile(t, filepath.Join(workspace, "go.mod"), "module example.com/app\n\ngo 1.26\n")
 	writeFile(t, filepath.Join(workspace, "Dockerfile"), "FROM scratch\nCOPY bin/app /app\nENTRYPOINT [\"/app\"]\n")
 	ciKey := filepath.Join(root, "keys", "ci.key")
-	writeFile(t, filepath.Join(root, "keys", "placeholder"), "")
+	if err := os.MkdirAll(filepath.Dir(ciKey), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	signer := writeKey(t, ciKey, "ed25519")
 	pub, err := sign.MarshalPublicKey(signer.Public())
 	if err != nil {
@@ -310,31 +316,8 @@ provenance:
 		t.Errorf("Grafeas occurrences: %d, %v\n%s", len(occ.Occurrences), err, body)
 	}
 
-	// Spinnaker: verify and promote.
-	var job struct {
-		Spec struct {
-			Template struct {
-				Spec struct {
-					Containers []struct {
-						Name string   `yaml:"name"`
-						Args []string `yaml:"args"`
-						Env  []struct {
-							Name      string `yaml:"name"`
-							Value     string `yaml:"value"`
-							ValueFrom any    `yaml:"valueFrom"`
-						} `yaml:"env"`
-					} `yaml:"containers"`
-				} `yaml:"spec"`
-			} `yaml:"template"`
-		} `yaml:"spec"`
-	}
-	if err := yaml.Unmarshal([]byte(spinnaker.PromoteExample), &job); err != nil {
-		t.Fatalf("promote.yaml: %v", err)
-	}
-	if n := len(job.Spec.Template.Spec.Containers); n != 1 {
-		t.Fatalf("promote.yaml: %d containers", n)
-	}
-	c := job.Spec.Template.Spec.Containers[0]
+	// Spinnaker. The pipeline was triggered with the image Cloud Build
+	// pushed; its parameters and the execution feed the SpEL expressions.
 	params := map[string]string{
 		"image": image, "destination": host + "/prod/app:" + commit[:7], "grafeasUrl": grafeasURL, "grafeasProject": "acme-ci",
 		"sourceRepo": "https://github.com/acme/app", "sourceRef": "refs/heads/main", "sourceCommit": commit,
@@ -343,60 +326,59 @@ provenance:
 	spel := map[string]string{
 		"execution.id": "01JDQ3Z8E2E0000000000000", "execution.application": "app", "execution.name": "release",
 		"execution.pipelineConfigId": "4a1b2c3d-pipeline", "execution.startTime": "1764000000000",
-		"trigger.type": "manual", "trigger.user": "alice@acme.example", "#toJson(trigger.parameters)": string(paramsJSON),
+		"trigger.type": "git", "trigger.user": "alice@acme.example", "#toJson(trigger.parameters)": string(paramsJSON),
+		"trigger.project": "acme", "trigger.slug": "app", "trigger.branch": "main", "trigger.hash": commit,
 	}
 	for k, v := range params {
 		spel["trigger.parameters."+k] = v
 	}
-	spelRE := regexp.MustCompile(`\$\{([^}]*)\}`)
-	evaluate := func(s string) string {
-		s = spelRE.ReplaceAllStringFunc(s, func(m string) string {
-			v, ok := spel[m[2:len(m)-1]]
-			if !ok {
-				t.Fatalf("promote.yaml: the test cannot evaluate %s", m)
-			}
-			return v
-		})
-		for _, mnt := range []string{"/attestor", "/policy", "/keys"} {
-			if strings.HasPrefix(s, mnt+"/") {
-				s = filepath.Join(root, "mounts", strings.TrimPrefix(mnt, "/"), strings.TrimPrefix(s, mnt+"/"))
-			}
-		}
-		return s
-	}
-	// The mounted volumes: the policy ConfigMap, the release key Secret.
+	// The mounted volumes: the workspaces, the policy ConfigMap, the
+	// release key Secret.
+	mounts := filepath.Join(root, "mounts")
 	const password = "release-key-password"
-	priv, relPub, err := sign.GenerateKeyPair([]byte(password))
+	priv, _, err := sign.GenerateKeyPair([]byte(password))
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(root, "mounts", "keys", "release.key"), string(priv))
-	writeFile(t, filepath.Join(root, "mounts", "policy", "release.yaml"), policy)
-	writeFile(t, filepath.Join(root, "mounts", "policy", "ci.pub"), string(pub))
-	_ = relPub
-	secrets := map[string]string{"COSIGN_PASSWORD": password}
-	var env, args []string
-	for _, e := range c.Env {
-		if e.ValueFrom != nil {
-			v, ok := secrets[e.Name]
-			if !ok {
-				t.Fatalf("promote.yaml: no test secret for %s", e.Name)
-			}
-			env = append(env, e.Name+"="+v)
-			continue
-		}
-		env = append(env, e.Name+"="+evaluate(e.Value))
+	writeFile(t, filepath.Join(mounts, "keys", "release.key"), string(priv))
+	writeFile(t, filepath.Join(mounts, "policy", "release.yaml"), policy)
+	writeFile(t, filepath.Join(mounts, "policy", "ci.pub"), string(pub))
+	rj := &runJob{
+		t: t, root: mounts, spel: spel,
+		secrets: map[string]string{"COSIGN_PASSWORD": password, "VAULT_TOKEN": "unused"},
+		// The test has no Vault: the CI key is a file.
+		override: map[string]string{"ATTESTOR_KEY=hashivault://attestor": "ATTESTOR_KEY=" + ciKey},
 	}
-	for _, a := range c.Args {
-		args = append(args, evaluate(a))
+
+	// runjob.yaml: provenance (init container) and push (container) of the
+	// image, from the step records an earlier stage left in the
+	// execution's workspace.
+	spinWS := filepath.Join(mounts, "attestor", spel["execution.id"])
+	copyStepRecords(t, filepath.Join(workspace, ".attestor"), spinWS)
+	res := rj.run(spinnaker.Example)
+	if len(res) != 2 || !strings.Contains(res[1].stdout, "SPINNAKER_PROPERTY_IMAGE_DIGEST=sha256:") {
+		t.Errorf("runjob.yaml: %d containers; push stdout:\n%s", len(res), res[len(res)-1].stdout)
 	}
-	if err := os.MkdirAll(filepath.Join(root, "mounts", "attestor"), 0o755); err != nil {
+	provs, _ := filepath.Glob(filepath.Join(spinWS, "_provenance.*.dsse.json"))
+	if len(provs) != 1 {
+		t.Fatalf("runjob.yaml wrote provenance %q", provs)
+	}
+	data, err := os.ReadFile(provs[0])
+	if err != nil {
 		t.Fatal(err)
 	}
-	r := attestorProcess(t, filepath.Join(root, "mounts"), env, args...)
-	if r.code != 0 {
-		t.Fatalf("promote.yaml: attestor %q:\n%s", args, r)
+	var envl struct{ Payload []byte }
+	if err := json.Unmarshal(data, &envl); err != nil {
+		t.Fatal(err)
 	}
+	assertContains(t, "Spinnaker provenance", string(envl.Payload), `"id":"https://spinnaker.acme.example"`,
+		`"invocationId":"`+spel["execution.id"]+`"`, `"pipelineConfigId":"4a1b2c3d-pipeline"`,
+		"https://github.com/acme/app", commit, `"triggerUser":"alice@acme.example"`)
+
+	// promote.yaml: verify from the registry and Grafeas, and promote.
+	res = rj.run(spinnaker.PromoteExample)
+	r := res[len(res)-1]
+	t.Logf("promote.yaml: stdout:\n%s", r.stdout)
 	ref, err := name.ParseReference(image)
 	if err != nil {
 		t.Fatal(err)
@@ -418,6 +400,21 @@ provenance:
 		spinnaker.PropertyImage:       host + "/acme/app@" + desc.Digest.String(),
 		spinnaker.PropertyPromoted:    host + "/prod/app@" + desc.Digest.String(),
 	}
+	// The provenance the gate accepted is Cloud Build's (the policy's
+	// builder), not the one runjob.yaml signed.
+	cbProv, _ := filepath.Glob(filepath.Join(workspace, ".attestor", "_provenance.*.dsse.json"))
+	if len(cbProv) != 1 {
+		t.Fatalf("Cloud Build provenance: %q", cbProv)
+	}
+	cbData, err := os.ReadFile(cbProv[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both provenances verify (one key signs both); unless the gate's
+	// result names the one it accepted, the digest is left out.
+	if d, ok := props[spinnaker.PropertyProvenanceDigest]; ok && d != sha256Digest(cbData) {
+		t.Errorf("SPINNAKER_PROPERTY_PROVENANCE_DIGEST = %s, want Cloud Build's %s", d, sha256Digest(cbData))
+	}
 	for k, v := range want {
 		if props[k] != v {
 			t.Errorf("SPINNAKER_PROPERTY_%s = %q, want %q\nstdout:\n%s", k, props[k], v, r.stdout)
@@ -429,5 +426,123 @@ provenance:
 	}
 	if d, err := remote.Head(prod); err != nil || d.Digest != desc.Digest {
 		t.Errorf("the promoted image: %v, %v; want %s", d, err, desc.Digest)
+	}
+}
+
+// runJob runs a Spinnaker Run Job manifest as Kubernetes would after
+// Spinnaker evaluated its SpEL: the init containers, then the containers,
+// each the attestor binary with the container's args and env; volume
+// mounts (/attestor, /policy, /keys) are directories under root.
+type runJob struct {
+	t        *testing.T
+	root     string
+	spel     map[string]string
+	secrets  map[string]string // env valueFrom secretKeyRef, by variable
+	override map[string]string // NAME=value entries the test must replace
+}
+
+type k8sContainer struct {
+	Name string   `yaml:"name"`
+	Args []string `yaml:"args"`
+	Env  []struct {
+		Name      string `yaml:"name"`
+		Value     string `yaml:"value"`
+		ValueFrom any    `yaml:"valueFrom"`
+	} `yaml:"env"`
+}
+
+var spelRE = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+func (j *runJob) evaluate(s string) string {
+	s = spelRE.ReplaceAllStringFunc(s, func(m string) string {
+		v, ok := j.spel[m[2:len(m)-1]]
+		if !ok {
+			j.t.Fatalf("the test cannot evaluate %s", m)
+		}
+		return v
+	})
+	for _, mnt := range []string{"/attestor", "/policy", "/keys"} {
+		if rest, ok := strings.CutPrefix(s, mnt+"/"); ok {
+			s = filepath.Join(j.root, strings.TrimPrefix(mnt, "/"), rest)
+		}
+	}
+	return s
+}
+
+func (j *runJob) run(manifest string) []result {
+	t := j.t
+	t.Helper()
+	var job struct {
+		Kind string `yaml:"kind"`
+		Spec struct {
+			Template struct {
+				Spec struct {
+					SecurityContext struct {
+						RunAsUser int `yaml:"runAsUser"`
+					} `yaml:"securityContext"`
+					InitContainers []k8sContainer `yaml:"initContainers"`
+					Containers     []k8sContainer `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal([]byte(manifest), &job); err != nil {
+		t.Fatalf("Run Job manifest: %v", err)
+	}
+	spec := job.Spec.Template.Spec
+	if job.Kind != "Job" || spec.SecurityContext.RunAsUser != 65532 || len(spec.Containers) != 1 {
+		t.Fatalf("Run Job manifest: kind %s, runAsUser %d, %d containers", job.Kind, spec.SecurityContext.RunAsUser, len(spec.Containers))
+	}
+	if err := os.MkdirAll(filepath.Join(j.root, "attestor"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var results []result
+	for _, c := range append(spec.InitContainers, spec.Containers...) {
+		var env, args []string
+		for _, e := range c.Env {
+			kv := ""
+			if e.ValueFrom != nil {
+				v, ok := j.secrets[e.Name]
+				if !ok {
+					t.Fatalf("container %s: no test secret for %s", c.Name, e.Name)
+				}
+				kv = e.Name + "=" + v
+			} else {
+				kv = e.Name + "=" + j.evaluate(e.Value)
+			}
+			if o, ok := j.override[kv]; ok {
+				kv = o
+			}
+			env = append(env, kv)
+		}
+		for _, a := range c.Args {
+			args = append(args, j.evaluate(a))
+		}
+		r := attestorProcess(t, j.root, env, args...)
+		if r.code != 0 {
+			t.Fatalf("container %s: attestor %q:\n%s", c.Name, args, r)
+		}
+		results = append(results, r)
+	}
+	return results
+}
+
+// copyStepRecords copies the step records (not the provenance) of one
+// workspace into another, as an earlier stage leaves them on the volume.
+func copyStepRecords(t *testing.T, from, to string) {
+	t.Helper()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), "_") || !strings.HasSuffix(e.Name(), ".dsse.json") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(to, e.Name()), string(data))
 	}
 }

@@ -28,6 +28,7 @@ type stepFlags struct {
 	followSymlinkDirs    bool
 	normalizeLineEndings bool
 	noDefaultExcludes    bool
+	noCache              bool
 	key                  string
 	sig                  signerFlags
 	format               string
@@ -42,6 +43,7 @@ func (f *stepFlags) addCommon(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.followSymlinkDirs, "follow-symlink-dirs", false, "follow symlinks to directories")
 	fs.BoolVar(&f.normalizeLineEndings, "normalize-line-endings", false, "hash files with CRLF line endings as LF")
 	fs.BoolVar(&f.noDefaultExcludes, "no-default-excludes", false, "do not apply the default excludes ("+strings.Join(attestor.DefaultExcludes, " ")+")")
+	fs.BoolVar(&f.noCache, "no-cache", false, "read every file: do not reuse the digests of unchanged files kept in the workspace")
 	fs.StringVar(&f.key, "key", "", "signing key: PEM or cosign key file (cosign keys read COSIGN_PASSWORD) or KMS URI hashivault://KEY (env ATTESTOR_KEY)")
 	f.sig.add(fs)
 	fs.StringVar(&f.format, "format", string(attestor.FormatDSSE), "what to write: dsse, legacy (classic in-toto link) or both")
@@ -90,6 +92,12 @@ func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.
 	}
 	if f.normalizeLineEndings {
 		hashOpts = append(hashOpts, attestor.WithNormalizeLineEndings())
+	}
+	if f.noCache {
+		hashOpts = append(hashOpts, attestor.WithoutCache())
+	}
+	if show := newHashProgress(g.stderr, isTerminal(g.stderr), g.verbose, g.logger); show != nil {
+		hashOpts = append(hashOpts, attestor.WithProgress(show))
 	}
 	ci, err := ciFacts(ctx, f.baseDir)
 	if err != nil {

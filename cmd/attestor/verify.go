@@ -341,7 +341,8 @@ func writeVerifyTable(w io.Writer, out *verifyOutput) {
 			fmt.Fprintf(w, "  source %s: %d attestation(s)\n", s.Name, s.Attestations)
 		}
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var table strings.Builder
+	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  STEP\tSIGNERS\tVERDICT\tREASON")
 	row := func(name string, signers []string, verdict string, reasons []string) {
 		reason := ""
@@ -360,9 +361,12 @@ func writeVerifyTable(w io.Writer, out *verifyOutput) {
 		row("(provenance)", p.Signers, p.Verdict, p.Reasons)
 	}
 	for _, a := range res.Attestations {
-		row("("+a.PredicateType+")", a.Signers, a.Verdict, a.Reasons)
+		row("("+shortType(a.PredicateType)+")", a.Signers, a.Verdict, a.Reasons)
 	}
 	tw.Flush()
+	for line := range strings.Lines(table.String()) {
+		fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+	}
 	if len(res.Reasons) > 0 {
 		fmt.Fprintf(w, "attestor: %d reason(s):\n", len(res.Reasons))
 		for _, r := range res.Reasons {
@@ -383,6 +387,16 @@ func writeVerifyTable(w io.Writer, out *verifyOutput) {
 	default:
 		fmt.Fprintf(w, "attestor: verification summary written to %s\n", out.Summary)
 	}
+}
+
+// shortType shortens a predicate type URI to its last two path segments
+// ("vuln/v1") for the table; --json has it whole.
+func shortType(t string) string {
+	parts := strings.Split(strings.TrimSuffix(t, "/"), "/")
+	if len(parts) <= 2 {
+		return t
+	}
+	return strings.Join(parts[len(parts)-2:], "/")
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }

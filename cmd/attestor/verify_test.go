@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -188,4 +189,29 @@ func TestVerifyCLILayout(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "dist/app") || !strings.Contains(r.stdout, `"verdict": "FAILED"`) {
 		t.Fatalf("verify --layout of a tampered pipeline: exit %d, want 1:\n%s", r.code, r)
 	}
+}
+
+// TestVerifyTableGolden: the human summary of a result.
+func TestVerifyTableGolden(t *testing.T) {
+	t.Parallel()
+	res := &gate.Result{
+		Verdict: gate.Failed,
+		Subject: gate.SubjectRef{Name: "registry.example/acme/app", Digest: "sha256:" + strings.Repeat("ab", 32)},
+		Policy:  gate.PolicyRef{Source: "policy.yaml"},
+		Steps: []gate.StepResult{
+			{Name: "checkout", Threshold: 1, Signers: []string{"ci (41c52237bb6a)"}, Verdict: gate.Passed},
+			{Name: "build", Threshold: 2, Signers: []string{"ci (41c52237bb6a)"}, Verdict: gate.Failed, Reasons: []string{"1 of the 2 trusted signer(s) required", "command [\"make\"], expected [\"make\" \"build\"]"}},
+			{Name: "package", Threshold: 1, Signers: []string{}, Verdict: gate.Failed, Reasons: []string{"no record of the step was found"}},
+		},
+		Provenance:   &gate.ProvenanceResult{Verdict: gate.Passed, Signers: []string{"ci (41c52237bb6a)"}},
+		Attestations: []gate.AttestationResult{{PredicateType: "https://cosign.sigstore.dev/attestation/vuln/v1", Verdict: gate.Passed, Signers: []string{"scanner (keyless)"}}},
+		Reasons: []gate.Reason{
+			{Code: "threshold", Step: "build", Message: "1 of the 2 trusted signer(s) required"},
+			{Code: "command", Step: "build", Message: "command [\"make\"], expected [\"make\" \"build\"]"},
+			{Code: "missing-step", Step: "package", Message: "no record of the step was found"},
+		},
+	}
+	var buf strings.Builder
+	writeVerifyTable(&buf, &verifyOutput{Result: res, Sources: []gate.SourceResult{{Name: "oci", Attestations: 4}, {Name: "grafeas", Error: "fetching from grafeas: unavailable"}}})
+	golden(t, filepath.Join("verify", "table.golden"), buf.String())
 }

@@ -174,12 +174,14 @@ func (c *Client) call(ctx context.Context, method, url string, body, out proto.M
 	if err != nil {
 		return err
 	}
+	var secret []byte // the token: never in an error, whatever the server quotes
 	if ts != nil {
 		tok, err := ts.Token()
 		if err != nil {
 			return attestor.Unavailable(fmt.Errorf("grafeas: getting an access token: %w", err))
 		}
 		tok.SetAuthHeader(req.Request)
+		secret = []byte(tok.AccessToken)
 	}
 	c.opts.logger.DebugContext(ctx, "grafeas request", "method", method, "url", url, "bytes", len(data))
 	resp, err := c.http.Do(req)
@@ -210,6 +212,9 @@ func (c *Client) call(ctx context.Context, method, url string, body, out proto.M
 		return attestor.Unavailable(fmt.Errorf("grafeas: %s %s: more than %d bytes: %w", method, url, limit, ErrResponseTooLarge))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if len(secret) >= 4 {
+			respData = bytes.ReplaceAll(respData, secret, []byte("***"))
+		}
 		return apiError(method, url, resp.StatusCode, respData)
 	}
 	if out != nil {

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -125,7 +126,8 @@ func WithBasicAuth(username, password string) Option {
 			return attestor.Invalid(errors.New("oci: basic auth needs a username and a password"))
 		}
 		o.auth = &authn.Basic{Username: username, Password: password}
-		o.secrets = append(o.secrets, password)
+		// The password, and the Authorization header that carries it.
+		o.secrets = append(o.secrets, password, base64.StdEncoding.EncodeToString([]byte(username+":"+password)))
 		return nil
 	}
 }

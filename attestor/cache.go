@@ -1,0 +1,533 @@
+package attestor
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// CacheFile is the name, in a workspace, of the hash cache that the phases
+// of a build share (Workspace.Path(CacheFile)).
+const CacheFile = "_cache/hash.v1"
+
+const (
+	// racyWindow is how long before a hashing pass began a file must have
+	// last changed (mtime and ctime) for its digest to be remembered. A
+	// change made after the pass began, in the same timestamp granule as
+	// the file's previous change, leaves size and times as they were (the
+	// "racy" case of git's index); the window covers the coarse kernel
+	// clock that stamps files and timestamps as coarse as 2 s (FAT).
+	racyWindow = 2 * time.Second
+	// maxCacheEntries bounds a Cache: when a pass leaves more, the entries
+	// used longest ago are dropped. It also bounds the file's size (about
+	// 130 bytes an entry).
+	maxCacheEntries = 500_000
+	// maxCacheFile is the largest cache file read: a bigger one is ignored.
+	maxCacheFile = 128 << 20
+	// cacheMagic starts a cache file; the last byte is the format version.
+	cacheMagic = "attestor hash cache\x00\x01"
+)
+
+// cacheAlgorithms are the algorithms whose digests a Cache keeps, in the
+// order of cacheEntry.sums.
+var cacheAlgorithms = [...]struct {
+	name string
+	size int
+}{{"sha256", 32}, {"sha384", 48}, {"sha512", 64}}
+
+func cacheAlgorithm(name string) int {
+	for i, a := range cacheAlgorithms {
+		if a.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Cache remembers the digests of files by identity, so that a Hasher does
+// not read a file again that has not changed since it was hashed: a file
+// whose device, inode, size, modification time and change time (to the
+// nanosecond) are those it had when hashed gets the digests it got then.
+// A digest is only remembered when the file last changed well before the
+// hashing pass that computed it began (see racyWindow), so a file modified
+// while or after it was hashed is always read again; the change time, which
+// no one can set back, catches files whose modification time was restored
+// and files replaced by rename. Digests of files hashed with and without
+// WithNormalizeLineEndings are not mixed up.
+//
+// A Cache made by NewCache lives in memory. One made by OpenCache is also
+// kept in a file: read (if it exists, is well-formed and is owned by the
+// current user and writable by no one else; else ignored) by the first
+// hashing pass that uses it, and rewritten atomically after each pass that
+// learned something. Between processes the file is as trusted as the
+// directory that holds it: keep it where only the build can write, as the
+// Recorder does (the workspace, which also holds the pending materials of
+// record start). Within a process it is read once, so a command run between
+// two passes cannot change what the second pass trusts. A Cache that cannot
+// be written is no error: the next process reads the files again.
+//
+// A Cache is safe for concurrent use by several Hashers.
+type Cache struct {
+	path string
+	now  func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*cacheEntry
+	loaded  bool
+}
+
+// cacheEntry is what a Cache knows of one file, by absolute name.
+type cacheEntry struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime int64 // ns since the epoch
+	normalized   bool
+	used         int64 // when the pass that last hashed or used it began, ns
+	sums         [len(cacheAlgorithms)]string
+}
+
+// NewCache returns an empty Cache that lives in memory. Share it between
+// Hashers with WithCache.
+func NewCache() *Cache {
+	return &Cache{now: time.Now, entries: map[string]*cacheEntry{}}
+}
+
+// OpenCache returns a Cache kept in the file path (for a workspace,
+// Workspace.Path(CacheFile)). Nothing is read or written until a Hasher
+// uses it; the directory of path is created when the file is first
+// written.
+func OpenCache(path string) *Cache {
+	c := NewCache()
+	c.path = path
+	return c
+}
+
+// WithCache makes the Hasher use c: files that have not changed since c
+// learned their digests are not read again (see Cache). A nil c means no
+// cache. The default is no cache.
+func WithCache(c *Cache) HashOption {
+	return func(o *hashOptions) error {
+		o.cache = c
+		return nil
+	}
+}
+
+// WithCacheFile is WithCache(OpenCache(path)): the Hasher keeps its cache
+// in the file path, which other processes (the other phases of a build)
+// share.
+func WithCacheFile(path string) HashOption {
+	return func(o *hashOptions) error {
+		if path == "" {
+			return invalidf("empty cache file name")
+		}
+		o.cache = OpenCache(path)
+		return nil
+	}
+}
+
+// WithoutCache turns the cache off, whatever WithCache or WithCacheFile
+// options come before or after it: every file is read.
+func WithoutCache() HashOption {
+	return func(o *hashOptions) error {
+		o.noCache = true
+		return nil
+	}
+}
+
+// cachePass is one hashing pass's use of a Cache.
+type cachePass struct {
+	c *Cache
+	// start is when the pass began; a digest of a file that changed at or
+	// after trustBefore is not remembered.
+	start, trustBefore int64
+
+	mu    sync.Mutex
+	fresh []freshEntry
+}
+
+type freshEntry struct {
+	key string
+	e   cacheEntry
+}
+
+// begin starts a hashing pass: the first pass of a Cache kept in a file
+// reads it.
+func (c *Cache) begin() *cachePass {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.loaded && c.path != "" {
+		c.entries = readCache(c.path)
+	}
+	c.loaded = true
+	return &cachePass{c: c, start: now.UnixNano(), trustBefore: now.Add(-racyWindow).UnixNano()}
+}
+
+// lookup fills, for each file it knows unchanged, results[i] with its
+// digests in algs and hit[i] with true. key names a file by its absolute
+// name.
+func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, normalized bool, hit []bool, results []map[string]string) int {
+	var idx [len(cacheAlgorithms)]int
+	for i, a := range algs {
+		idx[i] = cacheAlgorithm(a)
+	}
+	n := 0
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	if len(p.c.entries) == 0 {
+		return 0
+	}
+	key := []byte(prefix)
+	for i := range files {
+		f := &files[i]
+		key = append(key[:len(prefix)], f.name...)
+		e := p.c.entries[string(key)] // no allocation
+		if e == nil || e.normalized != normalized || e.dev != f.dev || e.ino != f.ino ||
+			e.size != f.size || e.mtime != f.mtime.Nano() || e.ctime != f.ctime.Nano() {
+			continue
+		}
+		ok := true
+		for j := range algs {
+			if idx[j] < 0 || e.sums[idx[j]] == "" {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		d := make(map[string]string, len(algs))
+		for j, a := range algs {
+			d[a] = e.sums[idx[j]]
+		}
+		results[i] = d
+		hit[i] = true
+		e.used = p.start
+		n++
+	}
+	return n
+}
+
+// add remembers the digests of a file read by this pass: f as listed, st
+// as it was after the last read. A file that changed in between, or too
+// near the pass's start, is not remembered.
+func (p *cachePass) add(key string, f *fileEntry, st *unix.Stat_t, normalized bool, digest map[string]string) bool {
+	if uint64(st.Dev) != f.dev || uint64(st.Ino) != f.ino || st.Size != f.size ||
+		st.Mtim != f.mtime || st.Ctim != f.ctime {
+		return false
+	}
+	if f.mtime.Nano() >= p.trustBefore || f.ctime.Nano() >= p.trustBefore {
+		return false
+	}
+	e := cacheEntry{
+		dev: f.dev, ino: f.ino, size: f.size, mtime: f.mtime.Nano(), ctime: f.ctime.Nano(),
+		normalized: normalized, used: p.start,
+	}
+	for a, sum := range digest {
+		if i := cacheAlgorithm(a); i >= 0 {
+			e.sums[i] = sum
+		}
+	}
+	p.mu.Lock()
+	p.fresh = append(p.fresh, freshEntry{key, e})
+	p.mu.Unlock()
+	return true
+}
+
+// end merges what the pass learned into the Cache and, when it learned
+// something, rewrites the Cache's file.
+func (p *cachePass) end() {
+	if len(p.fresh) == 0 {
+		return
+	}
+	c := p.c
+	c.mu.Lock()
+	for _, fe := range p.fresh {
+		old := c.entries[fe.key]
+		if old != nil && old.sameFile(&fe.e) {
+			// Keep the digests of other algorithms.
+			for i, s := range fe.e.sums {
+				if s != "" {
+					old.sums[i] = s
+				}
+			}
+			old.used = max(old.used, fe.e.used)
+			continue
+		}
+		e := fe.e
+		c.entries[fe.key] = &e
+	}
+	if len(c.entries) > maxCacheEntries {
+		c.evict(maxCacheEntries)
+	}
+	var data []byte
+	if c.path != "" {
+		data = encodeCache(c.entries)
+	}
+	c.mu.Unlock()
+	if data != nil {
+		writeCache(c.path, data)
+	}
+}
+
+func (e *cacheEntry) sameFile(o *cacheEntry) bool {
+	return e.dev == o.dev && e.ino == o.ino && e.size == o.size && e.mtime == o.mtime &&
+		e.ctime == o.ctime && e.normalized == o.normalized
+}
+
+// evict drops the entries used longest ago until n are left.
+func (c *Cache) evict(n int) {
+	type kv struct {
+		key  string
+		used int64
+	}
+	all := make([]kv, 0, len(c.entries))
+	for k, e := range c.entries {
+		all = append(all, kv{k, e.used})
+	}
+	slices.SortFunc(all, func(a, b kv) int {
+		if a.used != b.used {
+			if a.used > b.used {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	for _, x := range all[n:] {
+		delete(c.entries, x.key)
+	}
+}
+
+// The file: cacheMagic, then the number of entries (uvarint), then each
+// entry: its name (uvarint length, bytes), dev, ino (uvarint), size, mtime,
+// ctime, used (varint), a flags byte (bit 0: normalized line endings; bit
+// 1+i: the digest of cacheAlgorithms[i] follows) and the raw digests; last,
+// the CRC-32C of everything before it.
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+func encodeCache(entries map[string]*cacheEntry) []byte {
+	keys := make([]string, 0, len(entries))
+	size := len(cacheMagic) + binary.MaxVarintLen64 + 4
+	for k := range entries {
+		keys = append(keys, k)
+		size += len(k) + 48 + 32
+	}
+	slices.Sort(keys) // the same entries always make the same file
+	b := make([]byte, 0, size)
+	b = append(b, cacheMagic...)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	var raw [64]byte
+	for _, k := range keys {
+		e := entries[k]
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, e.dev)
+		b = binary.AppendUvarint(b, e.ino)
+		b = binary.AppendVarint(b, e.size)
+		b = binary.AppendVarint(b, e.mtime)
+		b = binary.AppendVarint(b, e.ctime)
+		b = binary.AppendVarint(b, e.used)
+		var flags byte
+		if e.normalized {
+			flags |= 1
+		}
+		for i, s := range e.sums {
+			if s != "" {
+				flags |= 2 << i
+			}
+		}
+		b = append(b, flags)
+		for i, s := range e.sums {
+			if s != "" {
+				n, _ := hex.Decode(raw[:], []byte(s))
+				b = append(b, raw[:cacheAlgorithms[i].size][:n]...)
+			}
+		}
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+var errCorruptCache = errors.New("corrupt hash cache")
+
+// decodeCache parses a cache file; it fails on anything that is not a
+// well-formed one.
+func decodeCache(data []byte) (map[string]*cacheEntry, error) {
+	if len(data) < len(cacheMagic)+4 || string(data[:len(cacheMagic)]) != cacheMagic {
+		return nil, errCorruptCache
+	}
+	body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
+	if crc32.Checksum(body, crcTable) != sum {
+		return nil, errCorruptCache
+	}
+	// The names are substrings of one string, the digests of another: a
+	// few allocations, whatever the number of entries.
+	text := string(body)
+	r := &cacheReader{b: body[len(cacheMagic):]}
+	n := r.uvarint()
+	if r.err != nil || n > maxCacheEntries || n > uint64(len(r.b)) {
+		return nil, errCorruptCache
+	}
+	entries := make(map[string]*cacheEntry, n)
+	all := make([]cacheEntry, n) // one allocation for every entry
+	hexBuf := make([]byte, 0, 2*len(r.b))
+	type hexRef struct {
+		sum        *string
+		start, end int
+	}
+	refs := make([]hexRef, 0, n)
+	for i := range all {
+		e := &all[i]
+		kl := r.uvarint()
+		if kl > uint64(len(r.b)) {
+			return nil, errCorruptCache
+		}
+		at := len(body) - len(r.b)
+		r.bytes(int(kl))
+		key := text[at : at+int(kl)]
+		e.dev = r.uvarint()
+		e.ino = r.uvarint()
+		e.size = r.varint()
+		e.mtime = r.varint()
+		e.ctime = r.varint()
+		e.used = r.varint()
+		flags := r.byte()
+		if flags>>(1+len(cacheAlgorithms)) != 0 {
+			return nil, errCorruptCache
+		}
+		e.normalized = flags&1 != 0
+		for j, a := range cacheAlgorithms {
+			if flags&(2<<j) != 0 {
+				start := len(hexBuf)
+				hexBuf = hex.AppendEncode(hexBuf, r.bytes(a.size))
+				refs = append(refs, hexRef{&e.sums[j], start, len(hexBuf)})
+			}
+		}
+		if r.err != nil || key == "" || e.size < 0 {
+			return nil, errCorruptCache
+		}
+		if _, dup := entries[key]; dup {
+			return nil, errCorruptCache
+		}
+		entries[key] = e
+	}
+	if len(r.b) != 0 {
+		return nil, errCorruptCache
+	}
+	hexText := string(hexBuf)
+	for _, ref := range refs {
+		*ref.sum = hexText[ref.start:ref.end]
+	}
+	return entries, nil
+}
+
+type cacheReader struct {
+	b   []byte
+	err error
+}
+
+func (r *cacheReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *cacheReader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *cacheReader) byte() byte {
+	if len(r.b) < 1 {
+		r.fail()
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *cacheReader) bytes(n int) []byte {
+	if n < 0 || len(r.b) < n {
+		r.fail()
+		return nil
+	}
+	s := r.b[:n]
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *cacheReader) fail() {
+	if r.err == nil {
+		r.err = errCorruptCache
+	}
+	r.b = nil
+}
+
+// readCache reads the cache file path; a file that is missing, too large,
+// corrupt, of another version, not owned by the current user or writable
+// by others gives an empty cache.
+func readCache(path string) map[string]*cacheEntry {
+	empty := map[string]*cacheEntry{}
+	f, err := os.Open(path)
+	if err != nil {
+		return empty
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG ||
+		st.Uid != uint32(os.Geteuid()) || st.Mode&0o022 != 0 || st.Size > maxCacheFile {
+		return empty
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(st.Size))
+	if _, err := io.Copy(&buf, io.LimitReader(f, maxCacheFile+1)); err != nil || buf.Len() > maxCacheFile {
+		return empty
+	}
+	entries, err := decodeCache(buf.Bytes())
+	if err != nil {
+		return empty
+	}
+	return entries
+}
+
+// writeCache replaces the cache file path with data, atomically (a reader
+// sees the old file or the new one). It does not sync: a file cut short by
+// a crash fails its checksum and is ignored. Errors are dropped: without
+// the file, the next process reads the files again.
+func writeCache(path string, data []byte) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if werr != nil || cerr != nil || os.Rename(tmp, path) != nil {
+		os.Remove(tmp)
+	}
+}
