@@ -31,6 +31,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./attestor/
 	$(GO) test -run '^$$' -bench VerifyChain -benchtime 3x -benchmem ./attestor/gate/
 
+## fuzz: every Go fuzz target for a bounded time (about 5 minutes; FUZZTIME=30s for longer; .ci/fuzz)
+fuzz:
+	bash .ci/fuzz
+
 ## compare: attestor against in-toto-golang and Python in-toto on a generated tree, then the cache, large-file, 4 GiB and gate figures (.ci/compare.sh)
 compare: build
 	bash .ci/setup

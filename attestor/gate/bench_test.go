@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -69,6 +70,12 @@ func benchmarkVerifyChain(b *testing.B, steps, artifacts int) {
 	}
 	subject := store.Subject{Name: "app", Digest: mustHash("sha256:" + app.Digest["sha256"])}
 	b.ReportAllocs()
+	if testing.Verbose() {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		b.Logf("after setup: heap %d MB, HeapSys %d MB", m.HeapAlloc>>20, m.HeapSys>>20)
+	}
 	b.ResetTimer()
 	for b.Loop() {
 		res, err := v.Verify(context.Background(), subject, atts)

@@ -319,6 +319,7 @@ func toRecord(e *envelope) (*record, error) {
 	return r, nil
 }
 
+// artifactsOf indexes artifacts by name.
 func artifactsOf(rds []descriptor) artifactSet {
 	set := make(artifactSet, len(rds))
 	for _, rd := range rds {

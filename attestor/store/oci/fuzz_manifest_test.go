@@ -7,8 +7,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -124,12 +122,6 @@ func FuzzRegistryManifests(f *testing.F) {
 	f.Add(uint8(1), []byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":1e30,"digest":"sha256:`+strings.Repeat("0", 64)+`"}]}`))
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		which %= 3
-		timer := time.AfterFunc(6*time.Second, func() {
-			buf := make([]byte, 1<<20)
-			n := runtime.Stack(buf, true)
-			os.WriteFile("/tmp/fzstack", buf[:n], 0o644)
-		})
-		defer timer.Stop()
 		tr := handlerTransport{h: fx.reg, replace: func(r *http.Request) ([]byte, string, bool) {
 			switch p := r.URL.Path; {
 			case which == 0 && strings.HasSuffix(p, ".att"):

@@ -1,0 +1,215 @@
+package oci_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/store/oci"
+	"github.com/attestor/attestor/attestor/store/storetest"
+)
+
+// The faults TestFaults leaves out: answers that start and then go wrong.
+// Each serves the registry's real answer, then damages how it arrives.
+type bodyFault int
+
+const (
+	truncatedBody bodyFault = iota // the promised Content-Length, half the body, then the connection closes
+	stalledBody                    // headers and a few bytes, then nothing (longer than the request timeout)
+	slowBody                       // the body at 2 bytes every 20ms: slow, but within the request timeout
+	hang                           // no answer at all (longer than the request timeout)
+)
+
+func (f bodyFault) String() string {
+	return [...]string{"truncated body", "stalled body", "slow body", "hang"}[f]
+}
+
+// reqTimeout is the clients' per-request timeout in these tests.
+const reqTimeout = 700 * time.Millisecond
+
+// damage serves r from the registry into a recorder, then sends the
+// answer to w damaged by f.
+func damage(t *testing.T, f bodyFault, reg http.Handler, w http.ResponseWriter, r *http.Request) {
+	if f == hang {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(3 * reqTimeout):
+		}
+		return
+	}
+	rec := httptest.NewRecorder()
+	reg.ServeHTTP(rec, r)
+	body := rec.Body.Bytes()
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(rec.Code)
+	if r.Method == http.MethodHead || len(body) < 4 {
+		return
+	}
+	fl, _ := w.(http.Flusher)
+	switch f {
+	case truncatedBody:
+		w.Write(body[:len(body)/2])
+		fl.Flush()
+		reset(t, w)
+	case stalledBody:
+		w.Write(body[:2])
+		fl.Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(3 * reqTimeout):
+		}
+	case slowBody:
+		for i := 0; i < len(body); i += 2 {
+			w.Write(body[i:min(i+2, len(body))])
+			fl.Flush()
+			if i < 16 {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// TestBodyFaults: damaged answers to reads (manifests, blobs, the
+// referrers list) during a Put and a Get. The first few are survived by
+// retries, with every attestation attached exactly once; when every
+// answer is damaged, Put and Get fail within their time limit with an
+// ErrUnavailable error (exit 3), never a silent success or a hang, and
+// what was attached before is still there.
+func TestBodyFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: fault injection with timeouts")
+	}
+	for _, v := range variants {
+		for _, f := range []bodyFault{truncatedBody, stalledBody, slowBody, hang} {
+			t.Run(v.name+"/"+f.String(), func(t *testing.T) {
+				t.Parallel()
+				var fp atomic.Pointer[fault]
+				var budget atomic.Int64 // faults left
+				var always atomic.Bool  // a fault every time
+				var reg http.Handler
+				proxy, direct, fired := faultyRegistryWithHandler(t, v.referrers, &fp, &reg)
+				subject := pushImage(t, direct)
+				before := storetest.Attestation(t, subject, "https://slsa.dev/provenance/v1", "before")
+				if err := newStore(t).Put(t.Context(), subject, before); err != nil {
+					t.Fatal(err)
+				}
+				damaged := fault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+					read := r.Method == http.MethodGet && (strings.Contains(r.URL.Path, "/manifests/") || strings.Contains(r.URL.Path, "/blobs/") || strings.Contains(r.URL.Path, "/referrers/"))
+					if !read || (!always.Load() && budget.Add(-1) < 0) {
+						return false
+					}
+					damage(t, f, reg, w, r)
+					return true
+				})
+				setFault(&fp, damaged)
+				opts := []oci.Option{oci.WithRequestTimeout(reqTimeout)}
+				a := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "a")
+				onProxy := onHost(subject, proxy)
+
+				// A few faults: retried through, or a loud failure
+				// (ErrUnavailable: exit 3) after which a rerun of the
+				// step, fault-free, attaches everything exactly once.
+				budget.Store(3)
+				if err := newStore(t, opts...).Put(t.Context(), onProxy, a); err != nil {
+					if !errors.Is(err, attestor.ErrUnavailable) {
+						t.Fatalf("Put through 3 %s: %v, want success or ErrUnavailable", f, err)
+					}
+					t.Logf("Put through 3 %s: not retried: %v", f, firstLine(err.Error()))
+					budget.Store(0)
+					if err := newStore(t, opts...).Put(t.Context(), onProxy, a); err != nil {
+						t.Fatalf("rerun of Put after %s: %v", f, err)
+					}
+				}
+				budget.Store(3)
+				got, err := newStore(t, opts...).Get(t.Context(), onProxy)
+				switch {
+				case err == nil:
+					storetest.Equal(t, got, before, a)
+				case errors.Is(err, attestor.ErrUnavailable):
+					t.Logf("Get through 3 %s: not retried: %v", f, firstLine(err.Error()))
+				default:
+					t.Fatalf("Get through 3 %s: %v, want success or ErrUnavailable", f, err)
+				}
+				if f != slowBody && fired.Load() == 0 {
+					t.Fatal("no fault was injected")
+				}
+				fp.Store(nil)
+				checkExactlyOnce(t, subject, before, a)
+				setFault(&fp, damaged)
+				if f == slowBody {
+					return // slow is not a failure
+				}
+
+				// Every answer damaged: a bounded, loud failure.
+				always.Store(true)
+				b := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "b")
+				limit := 8 * time.Second
+				bounded := append(opts, oci.WithRetry(2, time.Millisecond), oci.WithTimeout(limit))
+				start := time.Now()
+				err = newStore(t, bounded...).Put(t.Context(), onProxy, b)
+				if !errors.Is(err, attestor.ErrUnavailable) {
+					t.Errorf("Put with every read damaged (%s): %v, want ErrUnavailable", f, err)
+				}
+				_, err = newStore(t, bounded...).Get(t.Context(), onProxy)
+				if !errors.Is(err, attestor.ErrUnavailable) {
+					t.Errorf("Get with every read damaged (%s): %v, want ErrUnavailable", f, err)
+				}
+				if d := time.Since(start); d > 2*limit+5*time.Second {
+					t.Errorf("Put and Get took %s with a %s time limit each", d, limit)
+				}
+				fp.Store(nil)
+				checkExactlyOnce(t, subject, before, a)
+			})
+		}
+	}
+}
+
+// faultyRegistryWithHandler is faultyRegistry that also hands out the
+// registry's handler, for faults that damage its real answers.
+func faultyRegistryWithHandler(t *testing.T, referrers bool, f *atomic.Pointer[fault], reg *http.Handler) (proxy, direct string, fired *atomic.Int64) {
+	t.Helper()
+	proxy, direct, fired = faultyRegistry(t, referrers, f)
+	// The direct server is the registry: send damaged answers' requests
+	// there, as a reverse proxy would.
+	*reg = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+direct+r.URL.RequestURI(), nil)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := resp.Body.Read(buf)
+			w.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	})
+	return proxy, direct, fired
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
