@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A local dry-run of a whole pipeline on the demo project: checkout -> build ->
-# package, each step recorded and signed by attestor, on embedded defaults (a
-# throw-away key, a temporary workspace; no server needed).
+# package, each step recorded and signed by attestor, SLSA provenance, then
+# the gate: the chain verified against testdata/demo/policy.yaml (and refused
+# once the tarball is altered). Embedded defaults: a throw-away key, a
+# temporary workspace, no server needed.
 #
 #   ATTESTOR=path/to/attestor bash testdata/demo/pipeline.sh [WORKDIR]
 #
@@ -34,6 +36,23 @@ step "package: the binary goes into a reproducible tarball"
 mkdir -p dist
 "$attestor" run --step package --format both -m bin/hello -p dist/hello.tar.gz -- \
   tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -czf dist/hello.tar.gz -C bin hello
+
+step "provenance: SLSA v1 for the tarball, binding every step record"
+"$attestor" provenance --subject dist/hello.tar.gz \
+  --source https://example.com/demo/hello@refs/heads/main
+
+step "gate: verify the whole chain against the policy (and sign a VSA)"
+cp "$here/policy.yaml" policy.yaml
+"$attestor" verify --artifact dist/hello.tar.gz --policy policy.yaml --from dir --key demo.key
+
+step "gate: a tarball altered after packaging is refused (exit 1)"
+cp dist/hello.tar.gz dist/hello.orig.tar.gz
+printf 'tampered' >> dist/hello.tar.gz
+if ATTESTOR_KEY= "$attestor" verify --artifact dist/hello.tar.gz --policy policy.yaml --from dir; then
+  echo "demo: the gate passed a tampered artifact" >&2
+  exit 1
+fi
+mv dist/hello.orig.tar.gz dist/hello.tar.gz
 
 step "workspace: every signed record of the pipeline"
 ls -l "$ATTESTOR_DIR" >&2
