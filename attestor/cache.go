@@ -318,19 +318,16 @@ func (c *Cache) evict(n int) {
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 func encodeCache(entries map[string]*cacheEntry) []byte {
-	keys := make([]string, 0, len(entries))
 	size := len(cacheMagic) + binary.MaxVarintLen64 + 4
 	for k := range entries {
-		keys = append(keys, k)
 		size += len(k) + 48 + 32
 	}
-	slices.Sort(keys) // the same entries always make the same file
 	b := make([]byte, 0, size)
 	b = append(b, cacheMagic...)
-	b = binary.AppendUvarint(b, uint64(len(keys)))
+	b = binary.AppendUvarint(b, uint64(len(entries)))
 	var raw [64]byte
-	for _, k := range keys {
-		e := entries[k]
+	// In map order: sorting 100,000 names costs more than the rest.
+	for k, e := range entries {
 		b = binary.AppendUvarint(b, uint64(len(k)))
 		b = append(b, k...)
 		b = binary.AppendUvarint(b, e.dev)
@@ -380,8 +377,8 @@ func decodeCache(data []byte) (map[string]*cacheEntry, error) {
 		return nil, errCorruptCache
 	}
 	entries := make(map[string]*cacheEntry, n)
-	all := make([]cacheEntry, n) // one allocation for every entry
-	hexBuf := make([]byte, 0, 2*len(r.b))
+	all := make([]cacheEntry, n)      // one allocation for every entry
+	hexBuf := make([]byte, 0, n*2*32) // grows for other algorithms
 	type hexRef struct {
 		sum        *string
 		start, end int

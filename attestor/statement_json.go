@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
 )
@@ -52,7 +53,7 @@ func plainDescriptors(rds []*ita1.ResourceDescriptor) ([]descriptorJSON, bool) {
 	out := make([]descriptorJSON, len(rds))
 	for i, rd := range rds {
 		if rd.GetUri() != "" || len(rd.GetContent()) > 0 || rd.GetDownloadLocation() != "" ||
-			rd.GetMediaType() != "" || rd.GetAnnotations() != nil {
+			rd.GetMediaType() != "" || rd.GetAnnotations() != nil || !validUTF8(rd.GetName()) || !validUTF8(rd.GetDigest()) {
 			return nil, false
 		}
 		out[i] = descriptorJSON{Name: rd.GetName(), Digest: rd.GetDigest()}
@@ -82,7 +83,11 @@ func (r *Record) MarshalStatement() ([]byte, error) {
 	}
 	subj, ok1 := plainDescriptors(subjects)
 	plainMats, ok2 := plainDescriptors(r.Materials)
-	if !ok1 || !ok2 {
+	if !ok1 || !ok2 || !validUTF8(r.Command) || !validUTF8(r.CI) {
+		// The protobuf encoding, which refuses strings that are not
+		// UTF-8, as Record.Statement does: encoding/json would replace
+		// their bytes silently, and a record must not say other than
+		// what ran.
 		st, err := r.Statement()
 		if err != nil {
 			return nil, err
@@ -115,4 +120,38 @@ func (r *Record) MarshalStatement() ([]byte, error) {
 		return nil, fmt.Errorf("encoding statement of step %q: %w", r.Step, err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// validUTF8 reports whether every string in v (a string, a command, CI
+// facts, digests) is valid UTF-8.
+func validUTF8(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return utf8.ValidString(v)
+	case []string:
+		for _, s := range v {
+			if !utf8.ValidString(s) {
+				return false
+			}
+		}
+	case map[string]string:
+		for k, s := range v {
+			if !utf8.ValidString(k) || !utf8.ValidString(s) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if !validUTF8(e) {
+				return false
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if !utf8.ValidString(k) || !validUTF8(e) {
+				return false
+			}
+		}
+	}
+	return true
 }

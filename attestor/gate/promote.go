@@ -16,8 +16,20 @@ import (
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
+	"github.com/attestor/attestor/attestor/store/grafeas"
 	"github.com/attestor/attestor/attestor/store/oci"
 )
+
+// AuthorityWriter writes Binary Authorization / Kritis attestations (a
+// simple-signing payload and its signatures) as ATTESTATION occurrences on
+// an attestation authority's note. *grafeas.Client is one.
+type AuthorityWriter interface {
+	PutAttestation(ctx context.Context, subject store.Subject, att grafeas.Attestation) (*grafeas.Result, error)
+	// AuthorityNote names the note (projects/PROJECT/notes/NOTE).
+	AuthorityNote() string
+}
+
+var _ AuthorityWriter = (*grafeas.Client)(nil)
 
 // SimpleSigningType is critical.type of a simple-signing payload, as
 // Binary Authorization and Kritis check it.
@@ -57,7 +69,10 @@ func WithSources(sources ...Source) PromoteOption {
 }
 
 // WithGrafeas also puts the promotion attestation (the verification
-// summary) into a Grafeas store. The default writes to the registry only.
+// summary) into a Grafeas store and, when the store is an AuthorityWriter
+// (a *grafeas.Client), writes the Binary Authorization / Kritis
+// attestation of the destination on the attestation authority's note.
+// The default writes to the registry only.
 func WithGrafeas(s store.Store) PromoteOption {
 	return func(o *promoteOptions) error {
 		if s == nil {
@@ -114,8 +129,13 @@ type Promotion struct {
 	// verified) were attached to the copy along with the summary.
 	Attached int `json:"attached"`
 	// Written lists where the promotion attestation went ("oci",
-	// "grafeas").
+	// "grafeas"), and "grafeas-authority" when the simple-signing
+	// attestation was written to Grafeas.
 	Written []string `json:"written,omitempty"`
+	// AuthorityNote is the attestation authority's note that the
+	// Binary Authorization / Kritis ATTESTATION occurrence of the
+	// destination is on (written, or found already there).
+	AuthorityNote string `json:"authorityNote,omitempty"`
 	// Pending lists writes this build cannot make yet, with why.
 	Pending []string `json:"pending,omitempty"`
 }
@@ -180,8 +200,9 @@ func NewSimpleSigning(ctx context.Context, image name.Digest, signer attestor.Si
 // summary of the destination with signer and attaches it there (the
 // registry, and Grafeas with WithGrafeas) with the source's attestations
 // that verified (so the copy verifies too), and signs the simple-signing
-// payload of a Binary Authorization / Kritis attestation (returned; the
-// Grafeas ATTESTATION occurrence is listed as pending).
+// payload of a Binary Authorization / Kritis attestation (returned, and
+// written with WithGrafeas as an ATTESTATION occurrence on the
+// attestation authority's note: see AuthorityWriter).
 //
 // On a failed verification nothing is copied or written: the Promotion
 // holds the result and the error matches ErrNotVerified and the reasons'
@@ -277,6 +298,9 @@ func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor
 		p.Pending = append(p.Pending, fmt.Sprintf("dry run: would attach the verification summary to %s", dstDigest))
 		if o.grafeas != nil {
 			p.Pending = append(p.Pending, fmt.Sprintf("dry run: would write the verification summary of %s to Grafeas", dstDigest))
+			if aw, ok := o.grafeas.(AuthorityWriter); ok {
+				p.Pending = append(p.Pending, fmt.Sprintf("dry run: would write the Binary Authorization / Kritis ATTESTATION occurrence of %s on %s", dstDigest, aw.AuthorityNote()))
+			}
 		}
 		return p, nil
 	}
@@ -288,13 +312,25 @@ func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor
 	}
 	p.Attached = len(chain)
 	p.Written = append(p.Written, "oci")
-	if o.grafeas != nil {
-		if err := o.grafeas.Put(ctx, dstSubject, att); err != nil {
-			return p, fmt.Errorf("writing the promotion attestation of %s to Grafeas: %w", dstDigest, err)
-		}
-		p.Written = append(p.Written, "grafeas")
+	if o.grafeas == nil {
+		p.Pending = append(p.Pending, "the Binary Authorization / Kritis ATTESTATION occurrence is signed but not written: no Grafeas to write it to")
+		return p, nil
 	}
-	p.Pending = append(p.Pending, "the Binary Authorization / Kritis ATTESTATION occurrence (simple-signing payload on the attestation authority's note) is signed but not written to Grafeas: the Grafeas store cannot write attestation-authority occurrences yet")
+	if err := o.grafeas.Put(ctx, dstSubject, att); err != nil {
+		return p, fmt.Errorf("writing the promotion attestation of %s to Grafeas: %w", dstDigest, err)
+	}
+	p.Written = append(p.Written, "grafeas")
+	aw, ok := o.grafeas.(AuthorityWriter)
+	if !ok {
+		p.Pending = append(p.Pending, "the Binary Authorization / Kritis ATTESTATION occurrence is signed but not written: the Grafeas store cannot write attestation-authority occurrences")
+		return p, nil
+	}
+	kritis := grafeas.Attestation{Payload: ss.Payload, Signatures: []grafeas.Signature{{KeyID: ss.KeyID, Sig: ss.Signature}}}
+	if _, err := aw.PutAttestation(ctx, dstSubject, kritis); err != nil {
+		return p, fmt.Errorf("writing the Binary Authorization / Kritis attestation of %s to Grafeas: %w", dstDigest, err)
+	}
+	p.Written = append(p.Written, "grafeas-authority")
+	p.AuthorityNote = aw.AuthorityNote()
 	return p, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
+	"github.com/attestor/attestor/attestor/store/grafeas"
 )
 
 // promoteOutput is the --json output of promote.
@@ -37,6 +38,8 @@ func newPromoteCmd(g *globals) *cobra.Command {
 		policyPath string
 		key        string
 		dryRun     bool
+		noteProj   string
+		authority  string
 	)
 	cmd := &cobra.Command{
 		Use:   "promote SRC DST --policy FILE --key REF [--dry-run]",
@@ -49,12 +52,19 @@ signs a verification summary (SLSA VSA v1) of the copy with --key and attaches
 it to the copy in the registry (and writes it to Grafeas with
 --grafeas-project), and signs the simple-signing payload of a Binary
 Authorization / Kritis attestation of the copy, saved in the workspace as
-_kritis.<keyid>.json (writing it to Grafeas as an ATTESTATION occurrence is
-not supported yet).
+_kritis.<keyid>.json and, with --grafeas-project, written to Grafeas as an
+ATTESTATION occurrence on the attestation authority's note
+(--grafeas-authority-note; got or created; not written again when the
+copy already has one from the same key).
 
 When the verification fails nothing is copied or written. --dry-run verifies
 and signs but writes nothing remote: the summary and the simple-signing
 payload are saved in the workspace.
+
+In a Spinnaker Run Job (SPINNAKER_EXECUTION_ID set) the outcome is also
+printed as SPINNAKER_PROPERTY_* lines (VERDICT, VERIFIED, IMAGE,
+IMAGE_DIGEST, PROMOTED_IMAGE, PROVENANCE_DIGEST): on stdout, or on stderr
+with --json.
 
 Exit status: 0 promoted, 1 verification failed, 2 bad input, 3 a registry or
 Grafeas failed.`,
@@ -63,6 +73,9 @@ Grafeas failed.`,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if src.grafeasProj == "" && (noteProj != "" || authority != "") {
+				return attestor.Invalid(errors.New("--grafeas-note-project and --grafeas-authority-note need --grafeas-project"))
+			}
 			if policyPath == "" {
 				return attestor.Invalid(errors.New("--policy is required"))
 			}
@@ -87,7 +100,14 @@ Grafeas failed.`,
 				opts = append(opts, gate.WithSources(sources...))
 			}
 			if src.grafeasProj != "" {
-				c, err := src.grafeas(g)
+				var gopts []grafeas.Option
+				if noteProj != "" {
+					gopts = append(gopts, grafeas.WithNoteProject(noteProj))
+				}
+				if authority != "" {
+					gopts = append(gopts, grafeas.WithAuthorityNote(authority))
+				}
+				c, err := src.grafeas(g, gopts...)
 				if err != nil {
 					return err
 				}
@@ -122,6 +142,13 @@ Grafeas failed.`,
 				}
 			}
 			writeVerifyTable(g.stderr, &verifyOutput{Result: p.Result, Summary: "-"})
+			promoted := ""
+			if perr == nil && p.Copied {
+				promoted = p.Destination
+			}
+			if err := g.emitSpinnaker(p.Result, promoted); err != nil {
+				return err
+			}
 			switch {
 			case perr != nil && errors.Is(perr, gate.ErrNotVerified):
 				g.printf("attestor: %s not promoted: verification failed; nothing was copied or written\n", p.Source)
@@ -139,6 +166,10 @@ Grafeas failed.`,
 			}
 			g.printf("attestor: %s %s to %s\n", verb, p.Source, dest)
 			for _, w := range p.Written {
+				if w == "grafeas-authority" {
+					g.printf("  Binary Authorization / Kritis attestation in Grafeas on %s\n", p.AuthorityNote)
+					continue
+				}
 				g.printf("  promotion attestation written to %s\n", w)
 			}
 			for _, f := range out.Files {
@@ -154,6 +185,8 @@ Grafeas failed.`,
 	fs.StringVar(&policyPath, "policy", "", "policy file, YAML or JSON (required)")
 	fs.StringVar(&key, "key", "", "key that signs the promotion attestation (required; env ATTESTOR_KEY)")
 	fs.BoolVar(&dryRun, "dry-run", false, "verify and sign, but copy and write nothing remote; save the attestations in the workspace")
+	fs.StringVar(&noteProj, "grafeas-note-project", "", "Grafeas project holding the notes (default: --grafeas-project)")
+	fs.StringVar(&authority, "grafeas-authority-note", "", "the attestation authority's note that the Binary Authorization / Kritis attestation is written on: NOTE (in the note project) or projects/PROJECT/notes/NOTE (default: attestor-authority)")
 	src.register(cmd)
 	return cmd
 }

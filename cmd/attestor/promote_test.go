@@ -147,6 +147,7 @@ func TestPromoteCLI(t *testing.T) {
 			{"promote", "a"},
 			{"promote", "a", "b", "--key", release},
 			{"promote", "127.0.0.1:1/a:b", "127.0.0.1:1/c", "--policy", "missing.yaml", "--key", release},
+			{"promote", "127.0.0.1:1/a:b", "127.0.0.1:1/c", "--key", release, "--grafeas-authority-note", "n"},
 		} {
 			if r := cli(t, args...); r.code != 2 {
 				t.Errorf("%q: exit %d, want 2\n%s", args, r.code, r)

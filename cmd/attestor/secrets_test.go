@@ -346,6 +346,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 	echoImg := pushImage(t, echoHost)
 	echo.Store(true)
 	run("push, registry quotes the credentials", secretRegistryPW+"\n", nil, 2, "push", "-v", "--dir", p.ws, "--image", echoImg.String(), "--registry-username", secretRegistryUser, "--registry-password-stdin")
+	// The same with the credentials from a docker config (docker login),
+	// kept outside the directories checked.
+	dockerConfig := t.TempDir()
+	writeFile(t, filepath.Join(dockerConfig, "config.json"), `{"auths":{"`+echoHost+`":{"auth":"`+
+		base64.StdEncoding.EncodeToString([]byte(secretRegistryUser+":"+secretRegistryPW))+`"}}}`)
+	run("push, docker config credentials, registry quotes them", "", []string{"DOCKER_CONFIG=" + dockerConfig}, 2,
+		"push", "-v", "--dir", p.ws, "--image", echoImg.String())
 	for _, status := range []int{http.StatusInternalServerError, http.StatusUnauthorized, http.StatusBadRequest} {
 		failURL, failWire := grafeasProxy(t, "", status)
 		r := run("push, Grafeas fails quoting the token", secretRegistryPW+"\n", nil, -1, append(append(pushArgs[:4:4], "--image", img.String(), "--to", "grafeas", "--grafeas", failURL, "--grafeas-project", "acme"), "--grafeas-token", secretGrafeasToken)...)

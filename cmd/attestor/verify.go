@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
+	"github.com/attestor/attestor/actions/spinnaker"
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
@@ -70,7 +72,7 @@ func (f *sourceFlags) registry(g *globals) (*oci.Registry, error) {
 	return oci.New(opts...)
 }
 
-func (f *sourceFlags) grafeas(g *globals) (*grafeas.Client, error) {
+func (f *sourceFlags) grafeas(g *globals, extra ...grafeas.Option) (*grafeas.Client, error) {
 	api, err := grafeas.ParseAPI(f.grafeasAPI)
 	if err != nil {
 		return nil, err
@@ -86,7 +88,7 @@ func (f *sourceFlags) grafeas(g *globals) (*grafeas.Client, error) {
 	if f.grafeasToken {
 		opts = append(opts, grafeas.WithApplicationDefaultCredentials())
 	}
-	return grafeas.New(opts...)
+	return grafeas.New(append(opts, extra...)...)
 }
 
 // subjectFlags name what is verified.
@@ -206,6 +208,11 @@ summary (SLSA VSA v1) is written to the workspace as _vsa.<keyid>.dsse.json.
 --layout FILE --layout-key KEY verifies a classic signed in-toto layout over
 the legacy links (<step>.<keyid>.link) in the workspace instead.
 
+In a Spinnaker Run Job (SPINNAKER_EXECUTION_ID set) the verdict is also
+printed as SPINNAKER_PROPERTY_* lines (VERDICT, VERIFIED, IMAGE,
+IMAGE_DIGEST, PROVENANCE_DIGEST) for later stages: on stdout, or on stderr
+with --json (stdout holds the JSON).
+
 Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 3 a source (registry, Grafeas) failed.`,
 		Example: `  attestor verify --artifact dist/app.tar --policy policy.yaml
@@ -252,6 +259,9 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 			out, err := verifySubject(ctx, policy, subject, sources, signer, g, vopts)
 			if out != nil {
 				if perr := g.reportVerify(out); perr != nil {
+					return perr
+				}
+				if perr := g.emitSpinnaker(out.Result, ""); perr != nil {
 					return perr
 				}
 			}
@@ -313,6 +323,41 @@ func verifySubject(ctx context.Context, policy *gate.Policy, subject store.Subje
 		return out, &exitError{code: exitCode(verr)}
 	}
 	return out, nil
+}
+
+// emitSpinnaker prints the gate's result (and the promoted image, if any)
+// as Spinnaker properties when the command runs in a Spinnaker Run Job;
+// elsewhere it prints nothing. The lines go to stdout, or to stderr with
+// --json so that stdout stays one JSON document (Spinnaker reads both
+// from the job's log).
+func (g *globals) emitSpinnaker(res *gate.Result, promoted string) error {
+	if res == nil {
+		return nil
+	}
+	props := map[string]string{
+		spinnaker.PropertyVerdict:  res.Verdict,
+		spinnaker.PropertyVerified: strconv.FormatBool(res.Verified),
+		spinnaker.PropertyPromoted: promoted,
+	}
+	if res.Subject.Digest != "" {
+		props[spinnaker.PropertyImageDigest] = res.Subject.Digest
+		props[spinnaker.PropertyImage] = res.Subject.Name + "@" + res.Subject.Digest
+	}
+	if p := res.Provenance; p != nil && p.Verdict == gate.Passed && p.Digest != "" {
+		d := p.Digest
+		if !strings.HasPrefix(d, "sha256:") {
+			d = "sha256:" + d
+		}
+		props[spinnaker.PropertyProvenanceDigest] = d
+	}
+	w := g.stdout
+	if g.json {
+		w = g.stderr
+	}
+	if _, err := spinnaker.Emit(w, os.Environ(), props); err != nil {
+		return fmt.Errorf("writing the Spinnaker properties: %w", err)
+	}
+	return nil
 }
 
 func (g *globals) reportVerify(out *verifyOutput) error {

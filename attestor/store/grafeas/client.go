@@ -175,7 +175,7 @@ func (c *Client) Push(ctx context.Context, subject store.Subject, atts ...store.
 			res.Existing++
 			continue
 		}
-		note, err := c.ensureNote(ctx, c.noteSpec(it))
+		note, err := c.ensureNote(ctx, c.opts.noteProject, c.noteSpec(it))
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +196,7 @@ func (c *Client) Get(ctx context.Context, subject store.Subject) ([]store.Attest
 	if err := checkSubject(subject); err != nil {
 		return nil, err
 	}
-	occs, err := c.list(ctx, subject)
+	occs, err := c.list(ctx, subject, withEnvelope)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ func (c *Client) lock(s store.Subject) func() {
 // digests returns the store digests of the envelopes on the subject's
 // occurrences.
 func (c *Client) digests(ctx context.Context, s store.Subject) (map[string]bool, error) {
-	occs, err := c.list(ctx, s)
+	occs, err := c.list(ctx, s, withEnvelope)
 	if err != nil {
 		return nil, err
 	}
@@ -242,14 +242,17 @@ func (c *Client) digests(ctx context.Context, s store.Subject) (map[string]bool,
 	return have, nil
 }
 
+// withEnvelope keeps the occurrences that carry a DSSE envelope.
+func withEnvelope(o rawOcc) bool { return o.hasEnvelope }
+
 // list pages through the project's occurrences and returns the ones on
-// the subject's resource that carry an envelope. The open-source server
+// the subject's resource that keep accepts. The open-source server
 // ignores filters, so the resource is checked here. A listing ends on an
 // empty token, a token seen before, or (v1beta1) an empty page: the
 // open-source server's PostgreSQL store follows its last page with an
 // empty one whose token starts the listing again. (Container Analysis may
 // return an empty page before the end of a filtered listing.)
-func (c *Client) list(ctx context.Context, s store.Subject) ([]rawOcc, error) {
+func (c *Client) list(ctx context.Context, s store.Subject, keep func(rawOcc) bool) ([]rawOcc, error) {
 	uris := resourceURIs(s)
 	want := map[string]bool{}
 	for _, u := range uris {
@@ -275,7 +278,7 @@ func (c *Client) list(ctx context.Context, s store.Subject) ([]rawOcc, error) {
 		}
 		occs, next := c.dialect.occurrences(resp)
 		for _, o := range occs {
-			if want[o.uri] && o.hasEnvelope {
+			if want[o.uri] && keep(o) {
 				out = append(out, o)
 			}
 		}
@@ -291,13 +294,13 @@ func (c *Client) list(ctx context.Context, s store.Subject) ([]rawOcc, error) {
 	}
 }
 
-// ensureNote gets or creates a note and returns its name.
-func (c *Client) ensureNote(ctx context.Context, spec noteSpec) (string, error) {
-	name := "projects/" + c.opts.noteProject + "/notes/" + spec.id
+// ensureNote gets or creates a note in project and returns its name.
+func (c *Client) ensureNote(ctx context.Context, project string, spec noteSpec) (string, error) {
+	name := "projects/" + project + "/notes/" + spec.id
 	if _, ok := c.notes.Load(name); ok {
 		return name, nil
 	}
-	notes := c.base + "/projects/" + url.PathEscape(c.opts.noteProject) + "/notes"
+	notes := c.base + "/projects/" + url.PathEscape(project) + "/notes"
 	err := c.call(ctx, http.MethodGet, notes+"/"+url.PathEscape(spec.id), nil, nil, nil)
 	var ae *APIError
 	if errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound {
@@ -343,10 +346,11 @@ const (
 	kindStep        noteKind = iota // an in-toto step record
 	kindProvenance                  // SLSA provenance
 	kindAttestation                 // anything else: promotions, VSAs, scans
+	kindAuthority                   // a Binary Authorization / Kritis attestation (PutAttestation)
 )
 
 func (k noteKind) String() string {
-	return [...]string{"step", "provenance", "attestation"}[k]
+	return [...]string{"step", "provenance", "attestation", "authority"}[k]
 }
 
 type noteSpec struct {
@@ -445,7 +449,9 @@ func decodeB64(s string) ([]byte, error) {
 	return nil, errors.New("not base64")
 }
 
-// rawOcc is an occurrence as listed: its resource and DSSE envelope.
+// rawOcc is an occurrence as listed: its resource and DSSE envelope, and
+// its note and attestation details (what Binary Authorization and Kritis
+// read).
 type rawOcc struct {
 	name        string
 	uri         string
@@ -453,6 +459,11 @@ type rawOcc struct {
 	payloadType string
 	payload     []byte
 	sigs        []rawSig
+
+	note           string
+	hasAttestation bool // details with a serialized payload and signatures
+	attPayload     []byte
+	attSigs        []rawSig
 }
 
 // envelope returns the DSSE envelope in its standard encoding.

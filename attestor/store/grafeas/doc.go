@@ -42,6 +42,19 @@
 // may differ from the occurrences' project. Occurrences are on the
 // resource https://NAME@DIGEST; Get also reads the scheme-less NAME@DIGEST.
 //
+// # Binary Authorization / Kritis attestations
+//
+// PutAttestation writes what Binary Authorization and Kritis read, apart
+// from the store: an ATTESTATION occurrence of an image on the attestation
+// authority's note (WithAuthorityNote, default PREFIX-authority in the note
+// project; got or created), carrying a simple-signing payload and its
+// signatures with their public key ids: in v1beta1 a generic signed
+// attestation (contentType SIMPLE_SIGNING_JSON, serializedPayload,
+// signatures[{signature, publicKeyId}]), in v1 an AttestationOccurrence
+// (serialized_payload, signatures). It has no DSSE envelope, so Get never
+// returns it. It is not written again when an occurrence on the same note
+// attests the same critical section of the payload with the same key ids.
+//
 // # Idempotence
 //
 // Occurrence ids are chosen by the server and the open-source server

@@ -84,6 +84,8 @@ type options struct {
 	dryRun          *attestor.Workspace
 	dryRunOut       io.Writer
 	notePrefix      string
+	authorityNote   string // "" or a note id
+	authorityProj   string // "" (the note project) or the authority note's project
 	steps           map[string]StepNote
 	userAgent       string
 }
@@ -311,6 +313,38 @@ func WithNotePrefix(prefix string) Option {
 			return err
 		}
 		o.notePrefix = prefix
+		return nil
+	}
+}
+
+// WithAuthorityNote sets the note of the attestation authority that
+// PutAttestation writes Binary Authorization / Kritis attestations on: a
+// note id (in the note project, WithNoteProject) or a full note name,
+// projects/PROJECT/notes/NOTE (as a Kritis AttestationAuthority's
+// noteReference or a Binary Authorization attestor's note names it; a
+// leading "v1beta1/" or "v1/" is dropped). The note is got or created.
+// The default is PREFIX-authority in the note project.
+func WithAuthorityNote(note string) Option {
+	return func(o *options) error {
+		n := strings.TrimPrefix(strings.TrimPrefix(note, string(V1Beta1)+"/"), string(V1)+"/")
+		if rest, ok := strings.CutPrefix(n, "projects/"); ok {
+			project, id, ok := strings.Cut(rest, "/notes/")
+			if !ok {
+				return attestor.Invalid(fmt.Errorf("grafeas: attestation authority note %q: want NOTE or projects/PROJECT/notes/NOTE", note))
+			}
+			if err := checkID("attestation authority note project", project); err != nil {
+				return err
+			}
+			if err := checkID("attestation authority note", id); err != nil {
+				return err
+			}
+			o.authorityProj, o.authorityNote = project, id
+			return nil
+		}
+		if err := checkID("attestation authority note", n); err != nil {
+			return err
+		}
+		o.authorityProj, o.authorityNote = "", n
 		return nil
 	}
 }

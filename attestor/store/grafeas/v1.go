@@ -29,6 +29,15 @@ func (v1Dialect) note(spec noteSpec, _ *options) proto.Message {
 			Kind:             gv1.NoteKind_BUILD,
 			Type:             &gv1.Note_Build{Build: &gv1.BuildNote{BuilderVersion: builderVersion}},
 		}
+	case kindAuthority:
+		return &gv1.Note{
+			ShortDescription: "attestor attestation authority",
+			LongDescription:  "Binary Authorization / Kritis attestations of promoted images, signed by attestor: simple-signing payloads (critical.identity.docker-reference, critical.image.docker-manifest-digest) and their signatures.",
+			Kind:             gv1.NoteKind_ATTESTATION,
+			Type: &gv1.Note_Attestation{Attestation: &gv1.AttestationNote{
+				Hint: &gv1.AttestationNote_Hint{HumanReadableName: spec.id},
+			}},
+		}
 	}
 	return &gv1.Note{
 		ShortDescription: "attestor attestations",
@@ -76,17 +85,40 @@ func (v1Dialect) occurrence(it *item, uri, note, project string) proto.Message {
 	return o
 }
 
+// authorityOccurrence is the attestation occurrence that Binary
+// Authorization reads: the serialized simple-signing payload and each
+// signature with its public key id. It has no envelope: Get does not
+// read it.
+func (v1Dialect) authorityOccurrence(a *Attestation, uri, note string) proto.Message {
+	att := &gv1.AttestationOccurrence{SerializedPayload: a.Payload}
+	for _, s := range a.Signatures {
+		att.Signatures = append(att.Signatures, &gv1.Signature{Signature: s.Sig, PublicKeyId: s.KeyID})
+	}
+	return &gv1.Occurrence{
+		ResourceUri: uri,
+		NoteName:    note,
+		Kind:        gv1.NoteKind_ATTESTATION,
+		Details:     &gv1.Occurrence_Attestation{Attestation: att},
+	}
+}
+
 func (v1Dialect) newListResponse() proto.Message { return &gv1.ListOccurrencesResponse{} }
 
 func (v1Dialect) occurrences(resp proto.Message) ([]rawOcc, string) {
 	r := resp.(*gv1.ListOccurrencesResponse)
 	out := make([]rawOcc, 0, len(r.GetOccurrences()))
 	for _, o := range r.GetOccurrences() {
-		ro := rawOcc{name: o.GetName(), uri: o.GetResourceUri()}
+		ro := rawOcc{name: o.GetName(), uri: o.GetResourceUri(), note: o.GetNoteName()}
 		if e := o.GetEnvelope(); e != nil && len(e.GetSignatures()) > 0 {
 			ro.hasEnvelope, ro.payloadType, ro.payload = true, e.GetPayloadType(), e.GetPayload()
 			for _, s := range e.GetSignatures() {
 				ro.sigs = append(ro.sigs, rawSig{keyID: s.GetKeyid(), sig: s.GetSig()})
+			}
+		}
+		if a := o.GetAttestation(); a != nil && len(a.GetSerializedPayload()) > 0 && len(a.GetSignatures()) > 0 {
+			ro.hasAttestation, ro.attPayload = true, a.GetSerializedPayload()
+			for _, s := range a.GetSignatures() {
+				ro.attSigs = append(ro.attSigs, rawSig{keyID: s.GetPublicKeyId(), sig: s.GetSignature()})
 			}
 		}
 		out = append(out, ro)

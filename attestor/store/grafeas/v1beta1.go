@@ -20,6 +20,9 @@ import (
 type dialect interface {
 	note(spec noteSpec, o *options) proto.Message
 	occurrence(it *item, uri, note, project string) proto.Message
+	// authorityOccurrence is the ATTESTATION occurrence of a Binary
+	// Authorization / Kritis attestation.
+	authorityOccurrence(a *Attestation, uri, note string) proto.Message
 	newListResponse() proto.Message
 	occurrences(resp proto.Message) (occs []rawOcc, next string)
 	filter(uris []string) string
@@ -67,6 +70,15 @@ func (v1beta1Dialect) note(spec noteSpec, o *options) proto.Message {
 			LongDescription:  "SLSA provenance signed by attestor; the DSSE envelope of each occurrence is what is verified.",
 			Kind:             cpb.NoteKind_BUILD,
 			Type:             &gpb.Note_Build{Build: &bpb.Build{BuilderVersion: builderVersion}},
+		}
+	case kindAuthority:
+		return &gpb.Note{
+			ShortDescription: "attestor attestation authority",
+			LongDescription:  "Binary Authorization / Kritis attestations of promoted images, signed by attestor: simple-signing payloads (critical.identity.docker-reference, critical.image.docker-manifest-digest) and their signatures.",
+			Kind:             cpb.NoteKind_ATTESTATION,
+			Type: &gpb.Note_AttestationAuthority{AttestationAuthority: &apb.Authority{
+				Hint: &apb.Authority_Hint{HumanReadableName: spec.id},
+			}},
 		}
 	}
 	return &gpb.Note{
@@ -123,17 +135,45 @@ func (v1beta1Dialect) occurrence(it *item, uri, note, project string) proto.Mess
 	return o
 }
 
+// authorityOccurrence is the generic signed attestation that Binary
+// Authorization and Kritis read (grafeas v1beta1 attestation.proto):
+// contentType SIMPLE_SIGNING_JSON, the payload, and each signature with
+// its publicKeyId. It has no envelope: Get does not read it.
+func (v1beta1Dialect) authorityOccurrence(a *Attestation, uri, note string) proto.Message {
+	g := &apb.GenericSignedAttestation{
+		ContentType:       apb.GenericSignedAttestation_SIMPLE_SIGNING_JSON,
+		SerializedPayload: a.Payload,
+	}
+	for _, s := range a.Signatures {
+		g.Signatures = append(g.Signatures, &cpb.Signature{Signature: s.Sig, PublicKeyId: s.KeyID})
+	}
+	return &gpb.Occurrence{
+		Resource: &gpb.Resource{Uri: uri},
+		NoteName: note,
+		Kind:     cpb.NoteKind_ATTESTATION,
+		Details: &gpb.Occurrence_Attestation{Attestation: &apb.Details{Attestation: &apb.Attestation{
+			Signature: &apb.Attestation_GenericSignedAttestation{GenericSignedAttestation: g},
+		}}},
+	}
+}
+
 func (v1beta1Dialect) newListResponse() proto.Message { return &gpb.ListOccurrencesResponse{} }
 
 func (v1beta1Dialect) occurrences(resp proto.Message) ([]rawOcc, string) {
 	r := resp.(*gpb.ListOccurrencesResponse)
 	out := make([]rawOcc, 0, len(r.GetOccurrences()))
 	for _, o := range r.GetOccurrences() {
-		ro := rawOcc{name: o.GetName(), uri: o.GetResource().GetUri()}
+		ro := rawOcc{name: o.GetName(), uri: o.GetResource().GetUri(), note: o.GetNoteName()}
 		if e := o.GetEnvelope(); e != nil && len(e.GetSignatures()) > 0 {
 			ro.hasEnvelope, ro.payloadType, ro.payload = true, e.GetPayloadType(), e.GetPayload()
 			for _, s := range e.GetSignatures() {
 				ro.sigs = append(ro.sigs, rawSig{keyID: s.GetKeyid(), sig: s.GetSig()})
+			}
+		}
+		if g := o.GetAttestation().GetAttestation().GetGenericSignedAttestation(); g != nil && len(g.GetSerializedPayload()) > 0 && len(g.GetSignatures()) > 0 {
+			ro.hasAttestation, ro.attPayload = true, g.GetSerializedPayload()
+			for _, s := range g.GetSignatures() {
+				ro.attSigs = append(ro.attSigs, rawSig{keyID: s.GetPublicKeyId(), sig: s.GetSignature()})
 			}
 		}
 		out = append(out, ro)

@@ -22,7 +22,9 @@ const testToken = "test-token-0123456789"
 // decodes every request body into genproto's grafeas/v1 types with
 // protojson (unknown fields rejected) and rejects what the API rejects:
 // a missing resource URI, note or details, a kind that does not match the
-// details, an unknown note, an occurrence without an envelope.
+// details, an unknown note, an occurrence without an envelope (but a
+// Binary Authorization attestation: a serialized payload with signatures
+// and their public key ids).
 type fakeV1 struct {
 	t   *testing.T
 	srv *httptest.Server
@@ -204,6 +206,18 @@ func checkOccurrence(o *gv1.Occurrence) string {
 		return "details required"
 	case !kindMatches(o.GetKind(), o.GetDetails()):
 		return fmt.Sprintf("kind %s does not match details %T", o.GetKind(), o.GetDetails())
+	case o.GetEnvelope() == nil && o.GetAttestation() != nil:
+		// A Binary Authorization attestation: what the API reads is the
+		// serialized payload and the signatures with their key ids.
+		a := o.GetAttestation()
+		if len(a.GetSerializedPayload()) == 0 || len(a.GetSignatures()) == 0 {
+			return "attestation: serialized_payload and signatures required"
+		}
+		for _, s := range a.GetSignatures() {
+			if len(s.GetSignature()) == 0 || s.GetPublicKeyId() == "" {
+				return "attestation: signature and public_key_id required"
+			}
+		}
 	case o.GetEnvelope() == nil || len(o.GetEnvelope().GetSignatures()) == 0 || len(o.GetEnvelope().GetPayload()) == 0:
 		return "envelope with payload and signatures required"
 	}

@@ -1,12 +1,15 @@
 package oci
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -59,6 +62,7 @@ type options struct {
 	keychain       authn.Keychain
 	auth           authn.Authenticator
 	secrets        []string
+	handedOut      *secretSet // credentials the keychain handed out
 	insecure       bool
 	transport      http.RoundTripper
 	attempts       int
@@ -281,6 +285,10 @@ func makeOptions(opts []Option) (options, error) {
 	if tok := o.getenv("GITHUB_TOKEN"); tok != "" {
 		o.secrets = append(o.secrets, tok)
 	}
+	if o.keychain != nil {
+		o.handedOut = &secretSet{}
+		o.keychain = redactingKeychain{kc: o.keychain, set: o.handedOut}
+	}
 	if o.transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.ResponseHeaderTimeout = 30 * time.Second
@@ -306,4 +314,70 @@ func (k githubKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 		user = "x-access-token"
 	}
 	return &authn.Basic{Username: user, Password: tok}, nil
+}
+
+// secretSet holds the credentials a keychain handed out (docker config,
+// credential helpers), so that errors never quote them: a registry may
+// echo the credentials it got.
+type secretSet struct {
+	mu      sync.Mutex
+	secrets []string
+}
+
+func (s *secretSet) add(c *authn.AuthConfig) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range []string{c.Password, c.Auth, c.IdentityToken, c.RegistryToken} {
+		if v != "" {
+			s.secrets = append(s.secrets, v)
+		}
+	}
+	if c.Password != "" {
+		s.secrets = append(s.secrets, base64.StdEncoding.EncodeToString([]byte(c.Username+":"+c.Password)))
+	}
+}
+
+func (s *secretSet) list() []string {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.secrets)
+}
+
+// redactingKeychain is kc, recording in set the credentials it hands out.
+type redactingKeychain struct {
+	kc  authn.Keychain
+	set *secretSet
+}
+
+func (k redactingKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	return k.ResolveContext(context.Background(), r)
+}
+
+func (k redactingKeychain) ResolveContext(ctx context.Context, r authn.Resource) (authn.Authenticator, error) {
+	a, err := authn.Resolve(ctx, k.kc, r)
+	if err != nil || a == nil || a == authn.Anonymous {
+		return a, err
+	}
+	return recordingAuth{a: a, set: k.set}, nil
+}
+
+// recordingAuth is a, recording in set the credentials it gives.
+type recordingAuth struct {
+	a   authn.Authenticator
+	set *secretSet
+}
+
+func (r recordingAuth) Authorization() (*authn.AuthConfig, error) {
+	return r.AuthorizationContext(context.Background())
+}
+
+func (r recordingAuth) AuthorizationContext(ctx context.Context) (*authn.AuthConfig, error) {
+	c, err := authn.Authorization(ctx, r.a)
+	if err == nil && c != nil {
+		r.set.add(c)
+	}
+	return c, err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -270,7 +271,7 @@ func (r *Registry) redact(err error) error {
 	}
 	msg := err.Error()
 	changed := false
-	for _, s := range r.o.secrets {
+	for _, s := range append(slices.Clone(r.o.secrets), r.o.handedOut.list()...) {
 		if len(s) >= 4 && strings.Contains(msg, s) {
 			msg = strings.ReplaceAll(msg, s, "***")
 			changed = true
