@@ -2,6 +2,7 @@ package attestor
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -228,6 +229,8 @@ func TestMarshalStatementInvalidUTF8(t *testing.T) {
 		}
 		if data, err := rec.MarshalStatement(); err == nil {
 			t.Errorf("%s: MarshalStatement accepted bytes that are not UTF-8: %s", name, data)
+		} else if !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("%s: MarshalStatement: %v, want an error matching ErrInvalidInput (exit 2)", name, err)
 		}
 	}
 }

@@ -111,6 +111,9 @@ func (r *Record) Statement() (*ita1.Statement, error) {
 	if err := ValidateStepName(r.Step); err != nil {
 		return nil, err
 	}
+	if err := r.checkUTF8(); err != nil {
+		return nil, err
+	}
 	by := r.byproducts()
 	subjects := r.Products
 	if len(subjects) == 0 {

@@ -53,7 +53,7 @@ func plainDescriptors(rds []*ita1.ResourceDescriptor) ([]descriptorJSON, bool) {
 	out := make([]descriptorJSON, len(rds))
 	for i, rd := range rds {
 		if rd.GetUri() != "" || len(rd.GetContent()) > 0 || rd.GetDownloadLocation() != "" ||
-			rd.GetMediaType() != "" || rd.GetAnnotations() != nil || !validUTF8(rd.GetName()) || !validUTF8(rd.GetDigest()) {
+			rd.GetMediaType() != "" || rd.GetAnnotations() != nil {
 			return nil, false
 		}
 		out[i] = descriptorJSON{Name: rd.GetName(), Digest: rd.GetDigest()}
@@ -81,13 +81,12 @@ func (r *Record) MarshalStatement() ([]byte, error) {
 			return nil, invalidf("step %q: invalid subject %q: %v", r.Step, s.GetName(), err)
 		}
 	}
+	if err := r.checkUTF8(); err != nil {
+		return nil, err
+	}
 	subj, ok1 := plainDescriptors(subjects)
 	plainMats, ok2 := plainDescriptors(r.Materials)
-	if !ok1 || !ok2 || !validUTF8(r.Command) || !validUTF8(r.CI) {
-		// The protobuf encoding, which refuses strings that are not
-		// UTF-8, as Record.Statement does: encoding/json would replace
-		// their bytes silently, and a record must not say other than
-		// what ran.
+	if !ok1 || !ok2 {
 		st, err := r.Statement()
 		if err != nil {
 			return nil, err
@@ -120,6 +119,26 @@ func (r *Record) MarshalStatement() ([]byte, error) {
 		return nil, fmt.Errorf("encoding statement of step %q: %w", r.Step, err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// checkUTF8 refuses a record with a string that is not UTF-8: JSON cannot
+// carry it byte for byte (encoding/json would replace the bytes silently,
+// protobuf refuses them), and a record must not say other than what ran.
+func (r *Record) checkUTF8() error {
+	if !validUTF8(r.Command) {
+		return invalidf("step %q: the command has an argument that is not valid UTF-8, which a record cannot carry byte for byte", r.Step)
+	}
+	if !validUTF8(r.CI) {
+		return invalidf("step %q: the CI facts hold a value that is not valid UTF-8", r.Step)
+	}
+	for _, rds := range [][]*ita1.ResourceDescriptor{r.Materials, r.Products} {
+		for _, rd := range rds {
+			if !validUTF8(rd.GetName()) || !validUTF8(rd.GetDigest()) {
+				return invalidf("step %q: artifact name %q is not valid UTF-8", r.Step, rd.GetName())
+			}
+		}
+	}
+	return nil
 }
 
 // validUTF8 reports whether every string in v (a string, a command, CI
