@@ -13,17 +13,17 @@
 #     --build-arg VERSION=$(git describe --tags --always --dirty) .
 #   docker run --rm attestor version
 #
-# Base images are build arguments. Pin them by digest for a release; read
-# the digest of the tag you want with
+# Base images are build arguments pinned by digest (the tag beside the
+# digest says what the image is; the digest decides which image it is). To
+# move to a newer base, read the digest of the tag with
 #   docker buildx imagetools inspect golang:1.26-bookworm
 #   docker buildx imagetools inspect gcr.io/distroless/static-debian12:nonroot
-# and pass it:
+# and change it here in a reviewed commit, or override it for one build:
 #   --build-arg GO_IMAGE=golang:1.26-bookworm@sha256:<digest>
 #   --build-arg BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot@sha256:<digest>
-# (.ci/check-dockerfile with ATTESTOR_REQUIRE_PINNED=1 refuses a release
-# build whose bases are not pinned one way or the other.)
-ARG GO_IMAGE=golang:1.26-bookworm
-ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot
+# (.ci/check-dockerfile fails when a default is not pinned by digest.)
+ARG GO_IMAGE=golang:1.26-bookworm@sha256:a688600ca24f8a4d3ca77f95b0dd40704a9fc787c826660eb7ba0b641b8b175d
+ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3efe1310db061a14da60299baff8450a17fe0ccc514a16639
 
 FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 WORKDIR /src
