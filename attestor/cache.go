@@ -1,7 +1,6 @@
 package attestor
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -9,8 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -81,9 +82,11 @@ type Cache struct {
 	path string
 	now  func() time.Time
 
-	mu      sync.Mutex
+	load   sync.Once
+	loaded chan struct{} // closed once the file is read
+
+	mu      sync.RWMutex // lookups read-lock it
 	entries map[string]*cacheEntry
-	loaded  bool
 }
 
 // cacheEntry is what a Cache knows of one file, by absolute name.
@@ -99,7 +102,9 @@ type cacheEntry struct {
 // NewCache returns an empty Cache that lives in memory. Share it between
 // Hashers with WithCache.
 func NewCache() *Cache {
-	return &Cache{now: time.Now, entries: map[string]*cacheEntry{}}
+	c := &Cache{now: time.Now, entries: map[string]*cacheEntry{}, loaded: make(chan struct{})}
+	close(c.loaded)
+	return c
 }
 
 // OpenCache returns a Cache kept in the file path (for a workspace,
@@ -107,9 +112,10 @@ func NewCache() *Cache {
 // uses it; the directory of path is created when the file is first
 // written.
 func OpenCache(path string) *Cache {
-	c := NewCache()
-	c.path = path
-	return c
+	if path == "" {
+		return NewCache()
+	}
+	return &Cache{now: time.Now, path: path, loaded: make(chan struct{})}
 }
 
 // WithCache makes the Hasher use c: files that have not changed since c
@@ -161,61 +167,94 @@ type freshEntry struct {
 }
 
 // begin starts a hashing pass: the first pass of a Cache kept in a file
-// reads it.
+// reads it, while the pass walks (lookup and end wait for it).
 func (c *Cache) begin() *cachePass {
+	c.load.Do(func() {
+		// The zero Cache is an empty one in memory.
+		if c.now == nil {
+			c.now = time.Now
+		}
+		if c.loaded == nil {
+			c.loaded = make(chan struct{})
+			if c.path == "" {
+				c.entries = map[string]*cacheEntry{}
+				close(c.loaded)
+			}
+		}
+		if c.path == "" {
+			return
+		}
+		go func() {
+			entries := readCache(c.path)
+			c.mu.Lock()
+			c.entries = entries
+			c.mu.Unlock()
+			close(c.loaded)
+		}()
+	})
 	now := c.now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.loaded && c.path != "" {
-		c.entries = readCache(c.path)
-	}
-	c.loaded = true
 	return &cachePass{c: c, start: now.UnixNano(), trustBefore: now.Add(-racyWindow).UnixNano()}
 }
 
 // lookup fills, for each file it knows unchanged, results[i] with its
 // digests in algs and hit[i] with true. key names a file by its absolute
 // name.
-func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, normalized bool, hit []bool, results []map[string]string) int {
+func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, normalized bool, hit []bool, results []map[string]string) {
 	var idx [len(cacheAlgorithms)]int
 	for i, a := range algs {
 		idx[i] = cacheAlgorithm(a)
+		if idx[i] < 0 {
+			return
+		}
 	}
-	n := 0
-	p.c.mu.Lock()
-	defer p.c.mu.Unlock()
+	<-p.c.loaded
+	p.c.mu.RLock()
+	defer p.c.mu.RUnlock()
 	if len(p.c.entries) == 0 {
-		return 0
+		return
 	}
-	key := []byte(prefix)
-	for i := range files {
-		f := &files[i]
-		key = append(key[:len(prefix)], f.name...)
-		e := p.c.entries[string(key)] // no allocation
-		if e == nil || e.normalized != normalized || e.dev != f.dev || e.ino != f.ino ||
-			e.size != f.size || e.mtime != f.mtime.Nano() || e.ctime != f.ctime.Nano() {
-			continue
-		}
-		ok := true
-		for j := range algs {
-			if idx[j] < 0 || e.sums[idx[j]] == "" {
-				ok = false
-				break
+	// On every core: a map look-up and a map for the result per file
+	// are what an unchanged tree costs besides the stat.
+	const chunk = 2048
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for lo := 0; lo < len(files); lo += chunk {
+		hi := min(lo+chunk, len(files))
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			key := []byte(prefix)
+			for i := lo; i < hi; i++ {
+				f := &files[i]
+				key = append(key[:len(prefix)], f.name...)
+				e := p.c.entries[string(key)] // no allocation
+				if e == nil || e.normalized != normalized || e.dev != f.dev || e.ino != f.ino ||
+					e.size != f.size || e.mtime != f.mtime.Nano() || e.ctime != f.ctime.Nano() {
+					continue
+				}
+				ok := true
+				for j := range algs {
+					if e.sums[idx[j]] == "" {
+						ok = false
+						break
+					}
+				}
+				if !ok {
+					continue
+				}
+				d := make(map[string]string, len(algs))
+				for j, a := range algs {
+					d[a] = e.sums[idx[j]]
+				}
+				results[i] = d
+				hit[i] = true
+				// Several passes may use one entry at once: under the
+				// read lock, used is only written atomically.
+				atomic.StoreInt64(&e.used, p.start)
 			}
-		}
-		if !ok {
-			continue
-		}
-		d := make(map[string]string, len(algs))
-		for j, a := range algs {
-			d[a] = e.sums[idx[j]]
-		}
-		results[i] = d
-		hit[i] = true
-		e.used = p.start
-		n++
+		})
 	}
-	return n
+	wg.Wait()
 }
 
 // add remembers the digests of a file read by this pass: f as listed, st
@@ -251,6 +290,7 @@ func (p *cachePass) end() {
 		return
 	}
 	c := p.c
+	<-c.loaded
 	c.mu.Lock()
 	for _, fe := range p.fresh {
 		old := c.entries[fe.key]
@@ -496,12 +536,14 @@ func readCache(path string) map[string]*cacheEntry {
 		st.Uid != uint32(os.Geteuid()) || st.Mode&0o022 != 0 || st.Size > maxCacheFile {
 		return empty
 	}
-	var buf bytes.Buffer
-	buf.Grow(int(st.Size))
-	if _, err := io.Copy(&buf, io.LimitReader(f, maxCacheFile+1)); err != nil || buf.Len() > maxCacheFile {
-		return empty
+	// One allocation of the right size (growing a buffer costs more than
+	// decoding).
+	buf := make([]byte, st.Size+1)
+	n, err := io.ReadFull(f, buf)
+	if int64(n) != st.Size || (err != io.ErrUnexpectedEOF && err != io.EOF) {
+		return empty // changed while read
 	}
-	entries, err := decodeCache(buf.Bytes())
+	entries, err := decodeCache(buf[:n])
 	if err != nil {
 		return empty
 	}

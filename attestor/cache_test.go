@@ -2,6 +2,8 @@ package attestor
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,6 +69,12 @@ func TestCacheHit(t *testing.T) {
 	}
 	if diff := cmp.Diff(sha256Only("b/c", "22", "b/d", ""), got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// The zero Cache is an empty one.
+	for range 2 {
+		if got, _ := cachedHash(t, dir, &Cache{}); !cmp.Equal(got, first) {
+			t.Errorf("zero Cache: %v, want %v", got, first)
+		}
 	}
 }
 
@@ -426,5 +434,69 @@ func TestCacheConcurrentUse(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// cacheTestSigner signs with an ed25519 key.
+type cacheTestSigner struct{ priv ed25519.PrivateKey }
+
+func (s cacheTestSigner) Sign(_ context.Context, msg []byte) ([]byte, error) {
+	return ed25519.Sign(s.priv, msg), nil
+}
+func (s cacheTestSigner) KeyID() (string, error)   { return "0123456789abcdef", nil }
+func (s cacheTestSigner) Public() crypto.PublicKey { return s.priv.Public() }
+
+// TestRecorderRunWithCache records a step whose command rewrites a
+// product in place (same size, mtime set back) and leaves another alone:
+// with the workspace cache the products pass reads only the changed file,
+// and records its new digest.
+func TestRecorderRunWithCache(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	hashTree(t, base, map[string]string{"src/a": "aaaa", "src/b": "bbbb"})
+	settle()
+	ws, err := OpenWorkspace(filepath.Join(base, ".attestor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := futureCache(ws.Path(CacheFile))
+	var last []Progress
+	r, err := NewRecorder(ws, cacheTestSigner{priv}, WithHashOptions(WithBaseDir(base), WithCache(c),
+		WithProgress(func(p Progress) {
+			if p.Done {
+				last = append(last, p)
+			}
+		})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := filepath.Join(base, "src", "a")
+	fi, err := os.Stat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp := fi.ModTime().Format("200601021504.05")
+	res, err := r.Run(context.Background(), Step{
+		Name: "build", Materials: []string{"src"}, Products: []string{"src"},
+		Command: []string{"sh", "-c", `printf AAAA > "$1" && touch -t "$2" "$1"`, "sh", a, stamp},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hashedOf(res.Record.Materials), sha256Only("src/a", "aaaa", "src/b", "bbbb"); !cmp.Equal(got, want) {
+		t.Errorf("materials %v, want %v", got, want)
+	}
+	if got, want := hashedOf(res.Record.Products), sha256Only("src/a", "AAAA", "src/b", "bbbb"); !cmp.Equal(got, want) {
+		t.Errorf("products %v, want %v", got, want)
+	}
+	if len(last) != 2 || last[1].CachedFiles != 1 {
+		t.Errorf("passes %+v: want the products pass to take 1 file (src/b) from the cache", last)
+	}
+	if _, err := os.Stat(ws.Path(CacheFile)); err != nil {
+		t.Errorf("no cache file in the workspace: %v", err)
 	}
 }

@@ -204,7 +204,9 @@ func NewRecorder(ws *Workspace, signer Signer, opts ...Option) (*Recorder, error
 	if err != nil {
 		return nil, err
 	}
-	h, err := NewHasher(append(append([]HashOption(nil), o.hashOpts...), exclude...)...)
+	// The workspace's hash cache first: WithoutCache among the caller's
+	// options turns it off whatever the order.
+	h, err := NewHasher(append(append([]HashOption{WithCacheFile(ws.Path(CacheFile))}, o.hashOpts...), exclude...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,25 +1,38 @@
 package sign
 
 import (
+	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	rekorclient "github.com/sigstore/rekor/pkg/client"
+	"github.com/sigstore/rekor/pkg/generated/client/entries"
+	"github.com/sigstore/rekor/pkg/generated/models"
+	rekortypes "github.com/sigstore/rekor/pkg/types"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
+	sgutil "github.com/sigstore/sigstore-go/pkg/util"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/attestor/attestor/attestor"
@@ -193,7 +206,12 @@ func WithKeylessLogger(l *slog.Logger) KeylessOption {
 
 // WithKeylessRetries sets the timeout of each request to Fulcio, Rekor
 // and timestamp authorities, and how many times one that fails with 429
-// or 5xx is retried. The default is 30 s and 3 retries.
+// or 5xx is retried. A certificate request or a Rekor entry creation that
+// fails in transit (no answer within the timeout, a broken connection, an
+// answer cut short or stalled) is sent again as many times, with backoff:
+// a new certificate for the same key is as good, and Rekor answers a
+// repeated entry with the one already logged. The default is 30 s and 3
+// retries.
 func WithKeylessRetries(timeout time.Duration, retries uint) KeylessOption {
 	return func(o *keylessOptions) error {
 		if timeout <= 0 {
@@ -234,16 +252,27 @@ func NewKeyless(ctx context.Context, opts ...KeylessOption) (*Keyless, error) {
 		return nil, err
 	}
 	k := &Keyless{
-		kp:      kp,
-		ver:     ver,
-		tokens:  ts,
-		fulcio:  sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: o.fulcioURL, Timeout: o.timeout, Retries: o.retries}),
+		kp:     kp,
+		ver:    ver,
+		tokens: ts,
+		fulcio: &retryingFulcio{
+			fulcio:  sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: o.fulcioURL, Timeout: o.timeout, Retries: o.retries}),
+			retries: o.retries,
+			logger:  o.logger,
+		},
 		trusted: o.trusted,
 		logger:  o.logger,
 		now:     o.now,
 	}
 	if o.rekorURL != "" {
-		k.tlogs = append(k.tlogs, sgsign.NewRekor(&sgsign.RekorOptions{BaseURL: o.rekorURL, Timeout: o.timeout, Retries: o.retries}))
+		rc, err := rekorclient.GetRekorClient(o.rekorURL, rekorclient.WithUserAgent(sgutil.ConstructUserAgent()), rekorclient.WithRetryCount(o.retries))
+		if err != nil {
+			return nil, attestor.Invalid(fmt.Errorf("Rekor URL %q: %w", o.rekorURL, err))
+		}
+		k.tlogs = append(k.tlogs, sgsign.NewRekor(&sgsign.RekorOptions{
+			BaseURL: o.rekorURL, Timeout: o.timeout, Retries: o.retries,
+			Client: &retryingRekor{entries: rc.Entries, retries: o.retries, timeout: o.timeout, logger: o.logger},
+		}))
 	}
 	for _, u := range o.tsaURLs {
 		k.tsas = append(k.tsas, sgsign.NewTimestampAuthority(&sgsign.TimestampAuthorityOptions{URL: u, Timeout: o.timeout, Retries: o.retries}))
@@ -416,4 +445,180 @@ func scrub(err error, secret string) error {
 func sameKey(a, b crypto.PublicKey) bool {
 	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && ea.Equal(b)
+}
+
+// retryingFulcio asks Fulcio again, up to retries times with backoff, when
+// a certificate request fails in transit. A certificate request is safe to
+// repeat: Fulcio certifies the same key for the same token again. Each
+// attempt is bounded by the Fulcio client's timeout (reading the answer
+// included); the retries of 429 and 5xx answers are the client's own.
+type retryingFulcio struct {
+	fulcio  sgsign.CertificateProvider
+	retries uint
+	logger  *slog.Logger
+}
+
+func (f *retryingFulcio) GetCertificate(ctx context.Context, kp sgsign.Keypair, opts *sgsign.CertificateProviderOptions) ([]byte, error) {
+	for i := uint(1); ; i++ {
+		der, err := f.fulcio.GetCertificate(ctx, kp, opts)
+		if err == nil || i > f.retries || !inTransit(ctx, err) {
+			return der, err
+		}
+		wait := retryWait(i)
+		f.logger.Debug("Fulcio request failed in transit; retrying", "attempt", i, "wait", wait, "err", scrub(err, opts.IDToken))
+		if err := sleepCtx(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// retryingRekor is a Rekor v1 entries client that sends an entry again,
+// up to retries times with backoff, when its creation fails in transit,
+// and takes Rekor's 409 Conflict (the entry is already logged: an earlier
+// attempt landed) as the answer, by fetching the entry it points to, as
+// cosign does. Each request is bounded by timeout, reading the answer
+// included.
+type retryingRekor struct {
+	entries entries.ClientService
+	retries uint
+	timeout time.Duration
+	logger  *slog.Logger
+}
+
+var _ sgsign.RekorClient = (*retryingRekor)(nil)
+
+func (r *retryingRekor) CreateLogEntry(params *entries.CreateLogEntryParams, opts ...entries.ClientOption) (*entries.CreateLogEntryCreated, error) {
+	ctx := params.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	for i := uint(1); ; i++ {
+		resp, err := r.entries.CreateLogEntry(params, opts...)
+		var conflict *entries.CreateLogEntryConflict
+		if errors.As(err, &conflict) {
+			r.logger.Debug("Rekor entry already logged; fetching it", "location", conflict.Location.String())
+			return r.existing(ctx, params.ProposedEntry, conflict)
+		}
+		if err == nil || i > r.retries || !inTransit(ctx, err) {
+			return resp, err
+		}
+		wait := retryWait(i)
+		r.logger.Debug("Rekor entry creation failed in transit; retrying", "attempt", i, "wait", wait, "err", err)
+		if err := sleepCtx(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// existing fetches the entry a 409 Conflict points to (location ends with
+// its UUID), retrying a fetch that fails in transit, and checks that it is
+// the entry proposed: its UUID is the hash of its body, and its body is the
+// proposed entry as Rekor canonicalizes it.
+func (r *retryingRekor) existing(ctx context.Context, proposed models.ProposedEntry, conflict *entries.CreateLogEntryConflict) (*entries.CreateLogEntryCreated, error) {
+	location := conflict.Location.String()
+	uuid := location[strings.LastIndex(location, "/")+1:]
+	if uuid == "" {
+		return nil, fmt.Errorf("Rekor answered 409 Conflict without the entry's location")
+	}
+	want, err := canonicalEntry(ctx, proposed)
+	if err != nil {
+		return nil, fmt.Errorf("Rekor answered 409 Conflict: %w", err)
+	}
+	for i := uint(1); ; i++ {
+		params := entries.NewGetLogEntryByUUIDParamsWithContext(ctx).WithTimeout(r.timeout).WithEntryUUID(uuid)
+		resp, err := r.entries.GetLogEntryByUUID(params)
+		if err == nil {
+			created, err := sameEntry(uuid, resp.Payload, want)
+			if err != nil {
+				return nil, err
+			}
+			created.Location = conflict.Location
+			return created, nil
+		}
+		if i > r.retries || !inTransit(ctx, err) {
+			return nil, fmt.Errorf("fetching the Rekor entry already logged: %w", err)
+		}
+		if err := sleepCtx(ctx, retryWait(i)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// canonicalEntry returns the body Rekor logs for proposed.
+func canonicalEntry(ctx context.Context, proposed models.ProposedEntry) ([]byte, error) {
+	e, err := rekortypes.CreateVersionedEntry(proposed)
+	if err != nil {
+		return nil, fmt.Errorf("reading the proposed entry: %w", err)
+	}
+	body, err := rekortypes.CanonicalizeEntry(ctx, e)
+	if err != nil {
+		return nil, fmt.Errorf("canonicalizing the proposed entry: %w", err)
+	}
+	return body, nil
+}
+
+// sameEntry returns the one entry of got as a creation's answer, when its
+// UUID is uuid (or uuid without its tree ID), the hash of its body, and its
+// body is want.
+func sameEntry(uuid string, got models.LogEntry, want []byte) (*entries.CreateLogEntryCreated, error) {
+	if len(got) != 1 {
+		return nil, fmt.Errorf("Rekor returned %d entries for UUID %s", len(got), uuid)
+	}
+	for k, e := range got {
+		if !strings.HasSuffix(uuid, k) && !strings.HasSuffix(k, uuid) {
+			return nil, fmt.Errorf("Rekor returned entry %s for UUID %s", k, uuid)
+		}
+		body, ok := e.Body.(string)
+		if !ok {
+			return nil, fmt.Errorf("Rekor entry %s has no body", k)
+		}
+		raw, err := base64.StdEncoding.DecodeString(body)
+		if err != nil {
+			return nil, fmt.Errorf("Rekor entry %s: body is not base64", k)
+		}
+		leaf := sha256.Sum256(append([]byte{0}, raw...))
+		if h := hex.EncodeToString(leaf[:]); !strings.HasSuffix(k, h) {
+			return nil, fmt.Errorf("Rekor entry %s: body does not hash to its UUID", k)
+		}
+		if !bytes.Equal(raw, want) {
+			return nil, fmt.Errorf("Rekor entry %s, logged already, is not the entry proposed", k)
+		}
+		return &entries.CreateLogEntryCreated{ETag: k, Payload: got}, nil
+	}
+	return nil, errors.New("no Rekor entry") // not reached: got has one entry
+}
+
+// inTransit reports whether err is a request that failed in transit and
+// may succeed if sent again: no answer within its timeout, a broken or
+// refused connection, an answer cut short. Not when ctx has ended, nor a
+// server's answer (4xx, 5xx after the client's own retries).
+func inTransit(ctx context.Context, err error) bool {
+	if err == nil || ctx.Err() != nil {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed)
+}
+
+// retryWait is the backoff before attempt i+1: 500ms·2^(i-1), at most
+// 8s, jittered to between half and all of it.
+func retryWait(i uint) time.Duration {
+	d := min(500*time.Millisecond<<min(i-1, 5), 8*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

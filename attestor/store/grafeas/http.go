@@ -74,6 +74,7 @@ func newRetryClient(o *options) *retryablehttp.Client {
 		hc = &c
 	}
 	hc.Timeout = o.timeout
+	hc.Transport = &readingTransport{base: hc.Transport, limit: o.maxResponseSize}
 	rc := &retryablehttp.Client{
 		HTTPClient:   hc,
 		Logger:       debugLogger{o.logger},
@@ -96,6 +97,37 @@ func newRetryClient(o *options) *retryablehttp.Client {
 		},
 	}
 	return rc
+}
+
+// readingTransport reads the whole answer to a read (GET or HEAD: a
+// listing or a lookup, which are idempotent) within the request, so that a
+// body cut short or stalled past the request's time limit fails the
+// attempt and is retried like an answer that never came. At most limit+1
+// bytes are read: call fails an answer longer than limit, without a retry.
+// Writes are untouched: their answers are read by call, and a lost answer
+// is settled by the retry hook's look-before-create, not by sending the
+// write again.
+type readingTransport struct {
+	base  http.RoundTripper // nil: http.DefaultTransport
+	limit int64
+}
+
+func (t *readingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if err != nil || (req.Method != http.MethodGet && req.Method != http.MethodHead) {
+		return resp, err
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, t.limit+1))
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer: %w", err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	return resp, nil
 }
 
 // backoff waits what a 429 or 503 response's Retry-After asks (up to max),

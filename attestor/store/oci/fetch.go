@@ -148,6 +148,13 @@ func isContentError(err error) bool {
 	if errors.As(err, &te) {
 		return te.StatusCode == http.StatusNotFound
 	}
+	var ex *exhaustedError
+	if errors.As(err, &ex) {
+		return false
+	}
+	if errors.Is(err, ErrResponseTooLarge) {
+		return true
+	}
 	var ne net.Error
 	if errors.As(err, &ne) {
 		return false

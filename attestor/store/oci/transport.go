@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -52,9 +53,14 @@ func withBudget(ctx context.Context, n int64) context.Context {
 // roundTripper applies the registry policy around the base transport: no
 // plain HTTP off loopback unless insecure, a time limit per request,
 // bounded response bodies, and retries with backoff on 408, 429 and 5xx
-// for requests that can be replayed. Network errors are retried by
-// go-containerregistry (see Registry.remoteOptions), which knows which
-// requests are safe to repeat.
+// for requests that can be replayed.
+//
+// A read (GET or HEAD without a body) is idempotent: its whole answer,
+// body included, is read within the attempt's time limit, and an attempt
+// that fails in transit (no answer in time, a reset, a body cut short or
+// stalled) is retried too, within the same attempts. Other network errors
+// are retried by go-containerregistry (see Registry.remoteOptions), which
+// knows which writes are safe to repeat.
 type roundTripper struct {
 	base       http.RoundTripper
 	insecure   bool
@@ -69,7 +75,9 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !t.insecure && !isLoopback(req.URL.Hostname()) {
 		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), ErrInsecure)
 	}
-	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	noBody := req.Body == nil || req.Body == http.NoBody
+	read := noBody && (req.Method == http.MethodGet || req.Method == http.MethodHead)
+	replayable := noBody || req.GetBody != nil
 	attempts := t.attempts
 	if !replayable {
 		attempts = 1
@@ -85,8 +93,25 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			r.Body = body
 		}
 		resp, err := t.once(r)
-		if err != nil || i >= attempts || !retryStatus(resp.StatusCode) {
-			return resp, err
+		if err == nil && read {
+			err = t.readBody(req, resp)
+		}
+		if err != nil {
+			if !read || !glitch(req.Context(), err) {
+				return nil, err
+			}
+			if i >= attempts {
+				return nil, &exhaustedError{err: err, attempts: i}
+			}
+			wait := backoff(t.backoff, t.maxBackoff, i)
+			t.logger.Debug("registry read failed in transit; retrying", "method", req.Method, "url", req.URL.Redacted(), "err", err, "attempt", i, "wait", wait)
+			if err := sleep(req.Context(), wait); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if i >= attempts || !retryStatus(resp.StatusCode) {
+			return resp, nil
 		}
 		wait := t.wait(i, resp)
 		t.logger.Debug("registry busy; retrying", "method", req.Method, "url", req.URL.Redacted(), "status", resp.StatusCode, "attempt", i, "wait", wait)
@@ -97,6 +122,50 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 }
+
+// readBody reads the answer to a read within its attempt (its time limit
+// and bounds), so that a body cut short or stalled fails the attempt,
+// which is then retried, rather than the caller reading it. An answer that
+// announces more than maxResponse bytes is left to the caller's bounds.
+func (t *roundTripper) readBody(req *http.Request, resp *http.Response) error {
+	if resp.ContentLength > maxResponse {
+		return nil
+	}
+	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close() // ends the attempt's time limit
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && req.Context().Err() == nil {
+			return fmt.Errorf("%s %s: answer not read within %s: %w", req.Method, req.URL.Redacted(), t.timeout, err)
+		}
+		return fmt.Errorf("%s %s: reading the answer: %w", req.Method, req.URL.Redacted(), err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	return nil
+}
+
+// glitch reports whether a read that failed with err may succeed if sent
+// again: it failed in transit (no answer within the attempt's time limit,
+// a broken connection, a body cut short), not because the call's context
+// ended or the answer was too large.
+func glitch(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, ErrResponseTooLarge) || errors.Is(err, ErrInsecure) {
+		return false
+	}
+	return errors.Is(err, context.DeadlineExceeded) || transient(err)
+}
+
+// exhaustedError is a read that failed in transit on every attempt. It is
+// not transient: go-containerregistry must not retry it again.
+type exhaustedError struct {
+	err      error
+	attempts int
+}
+
+func (e *exhaustedError) Error() string {
+	return fmt.Sprintf("%v (%d attempts)", e.err, e.attempts)
+}
+
+func (e *exhaustedError) Unwrap() error { return e.err }
 
 func (t *roundTripper) once(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
@@ -215,7 +284,8 @@ func isLoopback(host string) bool {
 // transient reports whether err is worth retrying: a temporary registry
 // error or a broken connection, not a cancelled or expired context.
 func transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+	var ex *exhaustedError
+	if err == nil || errors.As(err, &ex) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, ErrInsecure) || errors.Is(err, ErrResponseTooLarge) {
 		return false
 	}
