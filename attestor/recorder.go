@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -317,6 +318,7 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	products = shareUnchanged(materials, products)
 	code := cr.ExitCode
 	rec := &Record{
 		Step:            s.Name,
@@ -338,6 +340,28 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 	}
 	res.TimedOut = cr.TimedOut
 	return res, runErr
+}
+
+// shareUnchanged returns products with every artifact that is also a
+// material, with the same digests, replaced by the material's descriptor:
+// a step over a large tree changes few files, and sharing halves what the
+// record holds in memory. Both lists are sorted by name, as the Hasher
+// returns them.
+func shareUnchanged(materials, products []*ita1.ResourceDescriptor) []*ita1.ResourceDescriptor {
+	j := 0
+	for i, p := range products {
+		for j < len(materials) && materials[j].GetName() < p.GetName() {
+			j++
+		}
+		if j == len(materials) {
+			break
+		}
+		if m := materials[j]; m.GetName() == p.GetName() && maps.Equal(m.GetDigest(), p.GetDigest()) &&
+			m.GetUri() == p.GetUri() && m.GetMediaType() == p.GetMediaType() {
+			products[i] = m
+		}
+	}
+	return products
 }
 
 func (r *Recorder) hash(ctx context.Context, what string, paths []string) ([]*ita1.ResourceDescriptor, error) {
