@@ -291,6 +291,11 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 	if len(s.Command) == 0 {
 		return nil, invalidf("step %q: no command to run", s.Name)
 	}
+	if len(s.Materials) == 0 && len(s.Products) == 0 && r.o.format.dsse() {
+		// Refused before the command runs: a statement needs a subject,
+		// and a step that ran but could not be recorded is worse.
+		return nil, invalidf("step %q names no materials and no products: pass -m or -p (a signed statement needs at least one subject)", s.Name)
+	}
 	log := r.o.logger.With("step", s.Name)
 	started := r.o.clock()
 	materials, err := r.hash(ctx, "materials", s.Materials)

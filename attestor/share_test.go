@@ -1,6 +1,9 @@
 package attestor
 
 import (
+	"crypto/ed25519"
+	"errors"
+	"os"
 	"testing"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -37,5 +40,31 @@ func TestShareUnchanged(t *testing.T) {
 	}
 	if got[1].GetDigest()["sha256"] != "2f" {
 		t.Errorf("a changed product kept the material's digest")
+	}
+}
+
+// A step with nothing to record is refused before its command runs.
+func TestRunWithoutArtifactsRefusedBeforeRunning(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ws, err := OpenWorkspace(dir + "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRecorder(ws, cacheTestSigner{priv}, WithHashOptions(WithBaseDir(dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := dir + "/ran"
+	_, err = r.Run(t.Context(), Step{Name: "test", Command: []string{"touch", marker}})
+	if !errors.Is(err, ErrInvalidInput) {
+		t.Fatalf("Run without materials or products: %v, want ErrInvalidInput", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the command ran although the step could not be recorded")
 	}
 }
