@@ -32,7 +32,6 @@ type stepFlags struct {
 	key                  string
 	sig                  signerFlags
 	format               string
-	maxCapture           int
 }
 
 func (f *stepFlags) addCommon(fs *pflag.FlagSet) {
