@@ -3,6 +3,7 @@ package attestor
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -556,19 +557,42 @@ func SignStatement(ctx context.Context, signer Signer, st *ita1.Statement) (*dss
 // SignPayload signs an encoded in-toto statement into a DSSE envelope and
 // returns it with its JSON encoding.
 func SignPayload(ctx context.Context, signer Signer, payload []byte) (*dsse.Envelope, []byte, error) {
-	es, err := dsse.NewEnvelopeSigner(signer)
+	env, err := SignEnvelope(ctx, signer, PayloadTypeInToto, payload)
 	if err != nil {
-		return nil, nil, fmt.Errorf("signing statement: %w", err)
-	}
-	env, err := es.SignPayload(ctx, PayloadTypeInToto, payload)
-	if err != nil {
-		return nil, nil, fmt.Errorf("signing statement: %w", err)
+		return nil, nil, err
 	}
 	data, err := json.Marshal(env)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encoding envelope: %w", err)
 	}
 	return env, data, nil
+}
+
+// SignEnvelope signs payload as a DSSE envelope of type payloadType with s:
+// the signature is over the DSSE pre-authentication encoding, the payload
+// and the signature are in standard base64, and the signature's keyid is
+// s.KeyID(). An empty payloadType, or a nil s, returns an error matching
+// ErrInvalidInput.
+func SignEnvelope(ctx context.Context, s Signer, payloadType string, payload []byte) (*dsse.Envelope, error) {
+	if s == nil {
+		return nil, invalidf("signing envelope: no signer")
+	}
+	if payloadType == "" {
+		return nil, invalidf("signing envelope: empty payload type")
+	}
+	keyID, err := s.KeyID()
+	if err != nil {
+		return nil, fmt.Errorf("signing envelope: key id: %w", err)
+	}
+	sig, err := s.Sign(ctx, dsse.PAE(payloadType, payload))
+	if err != nil {
+		return nil, fmt.Errorf("signing envelope: %w", err)
+	}
+	return &dsse.Envelope{
+		PayloadType: payloadType,
+		Payload:     base64.StdEncoding.EncodeToString(payload),
+		Signatures:  []dsse.Signature{{KeyID: keyID, Sig: base64.StdEncoding.EncodeToString(sig)}},
+	}, nil
 }
 
 // signLink signs a classic in-toto link: the signature is over the

@@ -3,7 +3,6 @@ package sign
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -13,7 +12,7 @@ import (
 )
 
 // PayloadTypeInToto is the DSSE payload type of in-toto statements.
-const PayloadTypeInToto = "application/vnd.in-toto+json"
+const PayloadTypeInToto = attestor.PayloadTypeInToto
 
 // MaxSignatures is the most signatures VerifyEnvelope accepts in one
 // envelope. It bounds the work an envelope can ask for: at most
@@ -25,27 +24,10 @@ const MaxSignatures = 16
 // and the signature are in standard base64, and the signature's keyid is
 // s.KeyID(). payloadType must not be empty (use PayloadTypeInToto for
 // in-toto statements); an empty one, or a nil s, returns an error matching
-// attestor.ErrInvalidInput.
+// attestor.ErrInvalidInput. It is attestor.SignEnvelope, the one signer of
+// envelopes that the Recorder uses too.
 func SignEnvelope(ctx context.Context, s attestor.Signer, payloadType string, payload []byte) (*dsse.Envelope, error) {
-	if s == nil {
-		return nil, attestor.Invalid(errors.New("signing envelope: no signer"))
-	}
-	if payloadType == "" {
-		return nil, attestor.Invalid(errors.New("signing envelope: empty payload type"))
-	}
-	keyID, err := s.KeyID()
-	if err != nil {
-		return nil, fmt.Errorf("signing envelope: key id: %w", err)
-	}
-	sig, err := s.Sign(ctx, dsse.PAE(payloadType, payload))
-	if err != nil {
-		return nil, fmt.Errorf("signing envelope: %w", err)
-	}
-	return &dsse.Envelope{
-		PayloadType: payloadType,
-		Payload:     base64.StdEncoding.EncodeToString(payload),
-		Signatures:  []dsse.Signature{{KeyID: keyID, Sig: base64.StdEncoding.EncodeToString(sig)}},
-	}, nil
+	return attestor.SignEnvelope(ctx, s, payloadType, payload)
 }
 
 // VerifyEnvelope verifies env with verifiers and returns its decoded payload
