@@ -104,15 +104,15 @@ func (r *Record) environment() map[string]any {
 	return env
 }
 
-// Statement returns the record as an in-toto Statement v1 with the link
-// predicate: the products are the subjects (the materials, marked so in the
-// byproducts, when there are none), the rest is the predicate.
-func (r *Record) Statement() (*ita1.Statement, error) {
+// statementParts checks the record and returns what both encodings of its
+// statement start from: the subjects (the products; the materials, marked so
+// in the byproducts, when there are none) and the byproducts.
+func (r *Record) statementParts() ([]*ita1.ResourceDescriptor, map[string]any, error) {
 	if err := ValidateStepName(r.Step); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := r.checkUTF8(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	by := r.byproducts()
 	subjects := r.Products
@@ -121,7 +121,18 @@ func (r *Record) Statement() (*ita1.Statement, error) {
 		by[byproductSubjects] = "materials"
 	}
 	if len(subjects) == 0 {
-		return nil, invalidf("step %q recorded no materials and no products: a statement needs at least one subject", r.Step)
+		return nil, nil, invalidf("step %q recorded no materials and no products: a statement needs at least one subject", r.Step)
+	}
+	return subjects, by, nil
+}
+
+// Statement returns the record as an in-toto Statement v1 with the link
+// predicate: the products are the subjects (the materials, marked so in the
+// byproducts, when there are none), the rest is the predicate.
+func (r *Record) Statement() (*ita1.Statement, error) {
+	subjects, by, err := r.statementParts()
+	if err != nil {
+		return nil, err
 	}
 	byStruct, err := structpb.NewStruct(by)
 	if err != nil {

@@ -64,25 +64,14 @@ func plainDescriptors(rds []*ita1.ResourceDescriptor) ([]descriptorJSON, bool) {
 // MarshalStatement encodes the record's statement (see Record.Statement) as
 // compact JSON, directly: it is what a Recorder signs.
 func (r *Record) MarshalStatement() ([]byte, error) {
-	if err := ValidateStepName(r.Step); err != nil {
+	subjects, by, err := r.statementParts()
+	if err != nil {
 		return nil, err
-	}
-	by := r.byproducts()
-	subjects := r.Products
-	if len(subjects) == 0 {
-		subjects = r.Materials
-		by[byproductSubjects] = "materials"
-	}
-	if len(subjects) == 0 {
-		return nil, invalidf("step %q recorded no materials and no products: a statement needs at least one subject", r.Step)
 	}
 	for _, s := range subjects {
 		if err := s.Validate(); err != nil {
 			return nil, invalidf("step %q: invalid subject %q: %v", r.Step, s.GetName(), err)
 		}
-	}
-	if err := r.checkUTF8(); err != nil {
-		return nil, err
 	}
 	subj, ok1 := plainDescriptors(subjects)
 	plainMats, ok2 := plainDescriptors(r.Materials)
@@ -103,7 +92,7 @@ func (r *Record) MarshalStatement() ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	err := enc.Encode(statementJSON{
+	err = enc.Encode(statementJSON{
 		Type:          ita1.StatementTypeUri,
 		Subject:       subj,
 		PredicateType: PredicateTypeLink,
