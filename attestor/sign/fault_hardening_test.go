@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/attestor/attestor/attestor/internal/faulttest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,21 +27,6 @@ import (
 	"github.com/attestor/attestor/attestor/sign/signtest"
 )
 
-// The faults of the keyless servers the other tests leave out: answers
-// that start and then go wrong, and servers that hang.
-type keylessFault int
-
-const (
-	kfTruncated keylessFault = iota // the promised Content-Length, half the body, then the connection closes
-	kfStalled                       // headers and a few bytes, then nothing (longer than the timeout)
-	kfHang                          // no answer (longer than the timeout)
-	kf503                           // 503 Service Unavailable
-)
-
-func (f keylessFault) String() string {
-	return [...]string{"truncated body", "stalled body", "hang", "503"}[f]
-}
-
 const keylessTimeout = 700 * time.Millisecond
 
 // keylessProxy is a reverse proxy to one of the fake sigstore's servers
@@ -52,7 +38,7 @@ type keylessProxy struct {
 	fired  atomic.Int64
 }
 
-func newKeylessProxy(t *testing.T, upstream string, f keylessFault) *keylessProxy {
+func newKeylessProxy(t *testing.T, upstream string, f faulttest.Fault) *keylessProxy {
 	t.Helper()
 	p := &keylessProxy{}
 	u, err := url.Parse(upstream)
@@ -66,41 +52,7 @@ func newKeylessProxy(t *testing.T, upstream string, f keylessFault) *keylessProx
 			return
 		}
 		p.fired.Add(1)
-		switch f {
-		case kf503:
-			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
-			return
-		case kfHang:
-			select {
-			case <-r.Context().Done():
-			case <-time.After(3 * keylessTimeout):
-			}
-			return
-		}
-		rec := httptest.NewRecorder()
-		rp.ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(rec.Code)
-		sent := len(body) / 2 // truncated: half, then the connection closes
-		if f == kfStalled {
-			sent = min(2, sent) // stalled: a few bytes, then nothing
-		}
-		w.Write(body[:sent])
-		w.(http.Flusher).Flush()
-		if f == kfTruncated {
-			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
-				conn.Close()
-			}
-			return
-		}
-		select {
-		case <-r.Context().Done():
-		case <-time.After(3 * keylessTimeout):
-		}
+		faulttest.Serve(w, r, rp, f, 3*keylessTimeout)
 	}))
 	t.Cleanup(srv.Close)
 	p.URL = srv.URL + strings.TrimPrefix(upstream, u.Scheme+"://"+u.Host)
@@ -116,7 +68,7 @@ func TestKeylessFaults(t *testing.T) {
 		t.Skip("-short: fault injection with timeouts")
 	}
 	for _, server := range []string{"oidc", "fulcio", "rekor"} {
-		for _, f := range []keylessFault{kfTruncated, kfStalled, kfHang, kf503} {
+		for _, f := range []faulttest.Fault{faulttest.TruncatedBody, faulttest.StalledBody, faulttest.Hang, faulttest.Unavailable} {
 			t.Run(server+"/"+f.String(), func(t *testing.T) {
 				t.Parallel()
 				s := signtest.NewSigstore(t)

@@ -3,6 +3,7 @@ package grafeas_test
 import (
 	"encoding/json"
 	"errors"
+	"github.com/attestor/attestor/attestor/internal/faulttest"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -19,21 +20,6 @@ import (
 	"github.com/attestor/attestor/attestor/store/storetest"
 )
 
-// The faults the other tests leave out: answers that start and then go
-// wrong, and a server that hangs.
-type bodyFault int
-
-const (
-	truncatedBody bodyFault = iota // the promised Content-Length, half the body, then the connection closes
-	stalledBody                    // headers and a few bytes, then nothing (longer than the timeout)
-	slowBody                       // the body a few bytes at a time: slow, within the timeout
-	hang                           // no answer (longer than the timeout)
-)
-
-func (f bodyFault) String() string {
-	return [...]string{"truncated body", "stalled body", "slow body", "hang"}[f]
-}
-
 const faultTimeout = 700 * time.Millisecond
 
 // faultProxy is a reverse proxy to the real server that damages answers
@@ -42,14 +28,14 @@ const faultTimeout = 700 * time.Millisecond
 // a create is a create that happened.
 type faultProxy struct {
 	URL    string
-	fault  bodyFault
+	fault  faulttest.Fault
 	match  func(*http.Request) bool
 	budget atomic.Int64
 	always atomic.Bool
 	fired  atomic.Int64
 }
 
-func newFaultProxy(t *testing.T, upstream string, f bodyFault, match func(*http.Request) bool) *faultProxy {
+func newFaultProxy(t *testing.T, upstream string, f faulttest.Fault, match func(*http.Request) bool) *faultProxy {
 	t.Helper()
 	p := &faultProxy{fault: f, match: match}
 	u, _ := url.Parse(upstream)
@@ -60,47 +46,7 @@ func newFaultProxy(t *testing.T, upstream string, f bodyFault, match func(*http.
 			return
 		}
 		p.fired.Add(1)
-		if f == hang {
-			select {
-			case <-r.Context().Done():
-			case <-time.After(3 * faultTimeout):
-			}
-			return
-		}
-		rec := httptest.NewRecorder()
-		rp.ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(rec.Code)
-		fl := w.(http.Flusher)
-		switch f {
-		case truncatedBody:
-			w.Write(body[:len(body)/2])
-			fl.Flush()
-			if hj, ok := w.(http.Hijacker); ok {
-				if conn, _, err := hj.Hijack(); err == nil {
-					conn.Close()
-				}
-			}
-		case stalledBody:
-			w.Write(body[:min(2, len(body))])
-			fl.Flush()
-			select {
-			case <-r.Context().Done():
-			case <-time.After(3 * faultTimeout):
-			}
-		case slowBody:
-			for i := 0; i < len(body); i += 4 {
-				w.Write(body[i:min(i+4, len(body))])
-				fl.Flush()
-				if i < 32 {
-					time.Sleep(10 * time.Millisecond)
-				}
-			}
-		}
+		faulttest.Serve(w, r, rp, f, 3*faultTimeout)
 	}))
 	t.Cleanup(srv.Close)
 	p.URL = srv.URL
@@ -148,7 +94,7 @@ func TestBodyFaults(t *testing.T) {
 	}
 	n := 0
 	for _, tg := range []target{{"list", isList}, {"create", isCreate}} {
-		for _, f := range []bodyFault{truncatedBody, stalledBody, slowBody, hang} {
+		for _, f := range []faulttest.Fault{faulttest.TruncatedBody, faulttest.StalledBody, faulttest.SlowBody, faulttest.Hang} {
 			n++
 			project := "faults" + strconv.Itoa(n)
 			t.Run(tg.name+"/"+f.String(), func(t *testing.T) {
@@ -199,7 +145,7 @@ func TestBodyFaults(t *testing.T) {
 				if held := serverOccurrences(t, srv, project); held != 2 {
 					t.Errorf("the server holds %d occurrences for 2 attestations: a create was repeated", held)
 				}
-				if f == slowBody {
+				if f == faulttest.SlowBody {
 					return
 				}
 

@@ -3,80 +3,19 @@ package oci_test
 import (
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/internal/faulttest"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/attestor/store/storetest"
 )
 
-// The faults TestFaults leaves out: answers that start and then go wrong.
-// Each serves the registry's real answer, then damages how it arrives.
-type bodyFault int
-
-const (
-	truncatedBody bodyFault = iota // the promised Content-Length, half the body, then the connection closes
-	stalledBody                    // headers and a few bytes, then nothing (longer than the request timeout)
-	slowBody                       // the body at 2 bytes every 20ms: slow, but within the request timeout
-	hang                           // no answer at all (longer than the request timeout)
-)
-
-func (f bodyFault) String() string {
-	return [...]string{"truncated body", "stalled body", "slow body", "hang"}[f]
-}
-
 // reqTimeout is the clients' per-request timeout in these tests.
 const reqTimeout = 700 * time.Millisecond
-
-// damage serves r from the registry into a recorder, then sends the
-// answer to w damaged by f.
-func damage(t *testing.T, f bodyFault, reg http.Handler, w http.ResponseWriter, r *http.Request) {
-	if f == hang {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(3 * reqTimeout):
-		}
-		return
-	}
-	rec := httptest.NewRecorder()
-	reg.ServeHTTP(rec, r)
-	body := rec.Body.Bytes()
-	for k, v := range rec.Header() {
-		w.Header()[k] = v
-	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(rec.Code)
-	if r.Method == http.MethodHead || len(body) < 4 {
-		return
-	}
-	fl, _ := w.(http.Flusher)
-	switch f {
-	case truncatedBody:
-		w.Write(body[:len(body)/2])
-		fl.Flush()
-		reset(t, w)
-	case stalledBody:
-		w.Write(body[:2])
-		fl.Flush()
-		select {
-		case <-r.Context().Done():
-		case <-time.After(3 * reqTimeout):
-		}
-	case slowBody:
-		for i := 0; i < len(body); i += 2 {
-			w.Write(body[i:min(i+2, len(body))])
-			fl.Flush()
-			if i < 16 {
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-	}
-}
 
 // TestBodyFaults: damaged answers to reads (manifests, blobs, the
 // referrers list) during a Put and a Get. The first few are retried
@@ -89,7 +28,7 @@ func TestBodyFaults(t *testing.T) {
 		t.Skip("-short: fault injection with timeouts")
 	}
 	for _, v := range variants {
-		for _, f := range []bodyFault{truncatedBody, stalledBody, slowBody, hang} {
+		for _, f := range []faulttest.Fault{faulttest.TruncatedBody, faulttest.StalledBody, faulttest.SlowBody, faulttest.Hang} {
 			t.Run(v.name+"/"+f.String(), func(t *testing.T) {
 				t.Parallel()
 				var fp atomic.Pointer[fault]
@@ -107,7 +46,7 @@ func TestBodyFaults(t *testing.T) {
 					if !read || (!always.Load() && budget.Add(-1) < 0) {
 						return false
 					}
-					damage(t, f, reg, w, r)
+					faulttest.Serve(w, r, reg, f, 3*reqTimeout)
 					return true
 				})
 				setFault(&fp, damaged)
@@ -127,13 +66,13 @@ func TestBodyFaults(t *testing.T) {
 					t.Fatalf("Get through 3 %s: %v, want the reads retried and success", f, err)
 				}
 				storetest.Equal(t, got, before, a)
-				if f != slowBody && fired.Load() == 0 {
+				if f != faulttest.SlowBody && fired.Load() == 0 {
 					t.Fatal("no fault was injected")
 				}
 				fp.Store(nil)
 				checkExactlyOnce(t, subject, before, a)
 				setFault(&fp, damaged)
-				if f == slowBody {
+				if f == faulttest.SlowBody {
 					return // slow is not a failure
 				}
 
