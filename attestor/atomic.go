@@ -2,6 +2,7 @@ package attestor
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -11,7 +12,20 @@ import (
 // same directory, syncs it, and renames it over path. perm applies to the new
 // file.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return writeAtomic(path, data, perm, os.Rename)
+	return writeAtomic(path, writeBytes(data), perm, os.Rename)
+}
+
+// writeFileAtomicFunc is WriteFileAtomic for content that write streams.
+// When write fails, nothing is left behind.
+func writeFileAtomicFunc(path string, write func(io.Writer) error, perm os.FileMode) error {
+	return writeAtomic(path, write, perm, os.Rename)
+}
+
+func writeBytes(data []byte) func(io.Writer) error {
+	return func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}
 }
 
 // CreateFileAtomic is WriteFileAtomic for a file that must not exist yet:
@@ -19,14 +33,14 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 // error matching fs.ErrExist, when path exists. Of two concurrent calls for
 // one path exactly one succeeds.
 func CreateFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return writeAtomic(path, data, perm, func(tmp, path string) error {
+	return writeAtomic(path, writeBytes(data), perm, func(tmp, path string) error {
 		err := os.Link(tmp, path)
 		os.Remove(tmp)
 		return err
 	})
 }
 
-func writeAtomic(path string, data []byte, perm os.FileMode, publish func(tmp, path string) error) (err error) {
+func writeAtomic(path string, write func(io.Writer) error, perm os.FileMode, publish func(tmp, path string) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -45,7 +59,7 @@ func writeAtomic(path string, data []byte, perm os.FileMode, publish func(tmp, p
 	if err = f.Chmod(perm); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if _, err = f.Write(data); err != nil {
+	if err = write(f); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err = f.Sync(); err != nil {

@@ -196,10 +196,10 @@ func (c *Cache) begin() *cachePass {
 	return &cachePass{c: c, start: now.UnixNano(), trustBefore: now.Add(-racyWindow).UnixNano()}
 }
 
-// lookup fills, for each file it knows unchanged, results[i] with its
+// lookup fills, for each file it knows unchanged, results[i].sums with its
 // digests in algs and hit[i] with true. key names a file by its absolute
 // name.
-func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, normalized bool, hit []bool, results []map[string]string) {
+func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, normalized bool, hit []bool, results []fileSum) {
 	var idx [len(cacheAlgorithms)]int
 	for i, a := range algs {
 		idx[i] = cacheAlgorithm(a)
@@ -213,8 +213,8 @@ func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, norm
 	if len(p.c.entries) == 0 {
 		return
 	}
-	// On every core: a map look-up and a map for the result per file
-	// are what an unchanged tree costs besides the stat.
+	// On every core: a map look-up per file is what an unchanged tree
+	// costs besides the stat.
 	const chunk = 2048
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -242,11 +242,11 @@ func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, norm
 				if !ok {
 					continue
 				}
-				d := make(map[string]string, len(algs))
-				for j, a := range algs {
-					d[a] = e.sums[idx[j]]
+				var d sums
+				for j := range algs {
+					d[idx[j]] = e.sums[idx[j]]
 				}
-				results[i] = d
+				results[i].sums = d
 				hit[i] = true
 				// Several passes may use one entry at once: under the
 				// read lock, used is only written atomically.
@@ -260,7 +260,7 @@ func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, norm
 // add remembers the digests of a file read by this pass: f as listed, st
 // as it was after the last read. A file that changed in between, or too
 // near the pass's start, is not remembered.
-func (p *cachePass) add(key string, f *fileEntry, st *unix.Stat_t, normalized bool, digest map[string]string) bool {
+func (p *cachePass) add(key string, f *fileEntry, st *unix.Stat_t, normalized bool, digest *sums) bool {
 	if uint64(st.Dev) != f.dev || uint64(st.Ino) != f.ino || st.Size != f.size ||
 		st.Mtim != f.mtime || st.Ctim != f.ctime {
 		return false
@@ -272,11 +272,7 @@ func (p *cachePass) add(key string, f *fileEntry, st *unix.Stat_t, normalized bo
 		dev: f.dev, ino: f.ino, size: f.size, mtime: f.mtime.Nano(), ctime: f.ctime.Nano(),
 		normalized: normalized, used: p.start,
 	}
-	for a, sum := range digest {
-		if i := cacheAlgorithm(a); i >= 0 {
-			e.sums[i] = sum
-		}
-	}
+	e.sums = *digest
 	p.mu.Lock()
 	p.fresh = append(p.fresh, freshEntry{key, e})
 	p.mu.Unlock()

@@ -487,10 +487,10 @@ func TestRecorderRunWithCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := hashedOf(res.Record.Materials), sha256Only("src/a", "aaaa", "src/b", "bbbb"); !cmp.Equal(got, want) {
+	if got, want := hashedOf(res.Record().Materials), sha256Only("src/a", "aaaa", "src/b", "bbbb"); !cmp.Equal(got, want) {
 		t.Errorf("materials %v, want %v", got, want)
 	}
-	if got, want := hashedOf(res.Record.Products), sha256Only("src/a", "AAAA", "src/b", "bbbb"); !cmp.Equal(got, want) {
+	if got, want := hashedOf(res.Record().Products), sha256Only("src/a", "AAAA", "src/b", "bbbb"); !cmp.Equal(got, want) {
 		t.Errorf("products %v, want %v", got, want)
 	}
 	if len(last) != 2 || last[1].CachedFiles != 1 {

@@ -76,8 +76,8 @@ func ExampleRecorder_Run() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("exit code %d, stdout %q\n", *res.Record.ExitCode, res.Record.Stdout)
-	for _, m := range res.Record.Materials {
+	fmt.Printf("exit code %d, stdout %q\n", *res.Record().ExitCode, res.Record().Stdout)
+	for _, m := range res.Record().Materials {
 		fmt.Println("material:", m.GetName())
 	}
 	for _, f := range res.Files {
@@ -118,7 +118,7 @@ func ExampleRecorder_Start() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	st, err := res.Record.Statement()
+	st, err := res.Record().Statement()
 	if err != nil {
 		log.Fatal(err)
 	}

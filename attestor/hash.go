@@ -302,6 +302,15 @@ func NewHasher(opts ...HashOption) (*Hasher, error) {
 // on a cycle of directory links; with ErrArtifactChanged when a file changes
 // while it is hashed; and with ctx's error when ctx ends first.
 func (h *Hasher) Hash(ctx context.Context, paths []string) ([]*ita1.ResourceDescriptor, error) {
+	hs, err := h.hash(ctx, paths)
+	if err != nil {
+		return nil, err
+	}
+	return descriptors(hs), nil
+}
+
+// hash is Hash, with the result in the compact form the Recorder keeps.
+func (h *Hasher) hash(ctx context.Context, paths []string) ([]fileSum, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -327,14 +336,14 @@ func (h *Hasher) Hash(ctx context.Context, paths []string) ([]*ita1.ResourceDesc
 	if len(h.lstrip) > 0 {
 		slices.SortFunc(files, func(a, b fileEntry) int { return strings.Compare(a.out, b.out) })
 	}
-	rds, err := h.hashAll(ctx, w, files, pass, start)
+	hs, err := h.hashAll(ctx, w, files, pass, start)
 	if err != nil {
 		return nil, err
 	}
 	if pass != nil {
 		pass.end()
 	}
-	return rds, nil
+	return hs, nil
 }
 
 // fileEntry is a file found by the walk.
@@ -766,28 +775,26 @@ func (h *Hasher) strip(files []fileEntry) error {
 // walk's open base directory) with a pool of workers, largest file first,
 // and returns their descriptors in the same order. Files that pass's cache
 // knows unchanged are not read.
-func (h *Hasher) hashAll(ctx context.Context, w *walk, files []fileEntry, pass *cachePass, start time.Time) ([]*ita1.ResourceDescriptor, error) {
-	results := make([]*ita1.ResourceDescriptor, len(files))
+func (h *Hasher) hashAll(ctx context.Context, w *walk, files []fileEntry, pass *cachePass, start time.Time) ([]fileSum, error) {
+	results := make([]fileSum, len(files))
 	var (
-		total        int64
-		cachedFiles  int
-		cachedBytes  int64
-		cacheKey     func(*fileEntry) string
-		known        []bool
-		knownDigests []map[string]string
+		total       int64
+		cachedFiles int
+		cachedBytes int64
+		cacheKey    func(*fileEntry) string
+		known       []bool
 	)
 	if pass != nil {
 		prefix := w.realBase + string(filepath.Separator)
 		cacheKey = func(f *fileEntry) string { return prefix + f.name }
 		known = make([]bool, len(files))
-		knownDigests = make([]map[string]string, len(files))
-		pass.lookup(files, prefix, h.algorithms, h.normalize, known, knownDigests)
+		pass.lookup(files, prefix, h.algorithms, h.normalize, known, results)
 	}
 	order := make([]int, 0, len(files))
 	for i := range files {
 		total += files[i].size
+		results[i].name = files[i].out
 		if known != nil && known[i] {
-			results[i] = &ita1.ResourceDescriptor{Name: files[i].out, Digest: knownDigests[i]}
 			cachedFiles++
 			cachedBytes += files[i].size
 			continue
@@ -856,9 +863,9 @@ func (h *Hasher) hashAll(ctx context.Context, w *walk, files []fileEntry, pass *
 					cancel()
 					return
 				}
-				results[order[i]] = &ita1.ResourceDescriptor{Name: f.out, Digest: digest}
+				results[order[i]].sums = digest
 				if pass != nil {
-					wk.remember(pass, cacheKey(f), f, digest)
+					wk.remember(pass, cacheKey(f), f, &digest)
 				}
 				filesDone.Add(1)
 			}
@@ -883,7 +890,7 @@ func (h *Hasher) hashAll(ctx context.Context, w *walk, files []fileEntry, pass *
 // worker hashes one file at a time with one buffer and one set of hashes.
 type worker struct {
 	baseFd     int
-	algorithms []string
+	algorithms []int // indexes in cacheAlgorithms
 	hashes     []hash.Hash
 	buf        []byte
 	sum        []byte
@@ -893,13 +900,13 @@ type worker struct {
 
 func (h *Hasher) newWorker(baseFd int) *worker {
 	wk := &worker{
-		baseFd:     baseFd,
-		algorithms: h.algorithms,
-		buf:        make([]byte, h.bufferSize),
-		sum:        make([]byte, 0, sha512.Size),
-		normalize:  h.normalize,
+		baseFd:    baseFd,
+		buf:       make([]byte, h.bufferSize),
+		sum:       make([]byte, 0, sha512.Size),
+		normalize: h.normalize,
 	}
 	for _, a := range h.algorithms {
+		wk.algorithms = append(wk.algorithms, cacheAlgorithm(a))
 		wk.hashes = append(wk.hashes, hashAlgorithms[a]())
 	}
 	return wk
@@ -908,15 +915,15 @@ func (h *Hasher) newWorker(baseFd int) *worker {
 // hash returns the digests of f. It fails with ErrArtifactChanged unless
 // the file read is, from before the first read to after the last, the
 // regular file of the size and modification time the walk listed.
-func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int64) (map[string]string, error) {
+func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int64) (sums, error) {
 	// O_NONBLOCK: if the file was replaced by a FIFO since the walk,
 	// neither opening nor reading it blocks (and the fstat below sees it).
 	fd, err := openat(wk.baseFd, f.name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return nil, fmt.Errorf("%w: %q was removed", ErrArtifactChanged, f.name)
+			return sums{}, fmt.Errorf("%w: %q was removed", ErrArtifactChanged, f.name)
 		}
-		return nil, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
+		return sums{}, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 	}
 	defer unix.Close(fd)
 	for _, h := range wk.hashes {
@@ -928,7 +935,7 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 	for n <= f.size {
 		select {
 		case <-done:
-			return nil, ctx.Err()
+			return sums{}, ctx.Err()
 		default:
 		}
 		m, err := unix.Read(fd, wk.buf)
@@ -939,7 +946,7 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 			break // not a regular file: the fstat below says so
 		}
 		if err != nil {
-			return nil, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
+			return sums{}, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 		}
 		if m == 0 {
 			break
@@ -961,17 +968,17 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 	}
 	st := &wk.st
 	if err := unix.Fstat(fd, st); err != nil {
-		return nil, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
+		return sums{}, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 	}
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		return nil, fmt.Errorf("%w: %q is no longer a regular file", ErrArtifactChanged, f.name)
+		return sums{}, fmt.Errorf("%w: %q is no longer a regular file", ErrArtifactChanged, f.name)
 	case n != f.size || st.Size != f.size:
-		return nil, fmt.Errorf("%w: %q was %d bytes when listed, %d bytes read, now %d bytes", ErrArtifactChanged, f.name, f.size, n, st.Size)
+		return sums{}, fmt.Errorf("%w: %q was %d bytes when listed, %d bytes read, now %d bytes", ErrArtifactChanged, f.name, f.size, n, st.Size)
 	case st.Mtim != f.mtime:
-		return nil, fmt.Errorf("%w: %q was modified at %v, after it was listed", ErrArtifactChanged, f.name, time.Unix(st.Mtim.Unix()).UTC())
+		return sums{}, fmt.Errorf("%w: %q was modified at %v, after it was listed", ErrArtifactChanged, f.name, time.Unix(st.Mtim.Unix()).UTC())
 	}
-	digest := make(map[string]string, len(wk.hashes))
+	var digest sums
 	for i, h := range wk.hashes {
 		wk.sum = h.Sum(wk.sum[:0])
 		digest[wk.algorithms[i]] = hex.EncodeToString(wk.sum)
@@ -980,7 +987,7 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 }
 
 // remember adds the file just hashed to the cache pass.
-func (wk *worker) remember(pass *cachePass, key string, f *fileEntry, digest map[string]string) {
+func (wk *worker) remember(pass *cachePass, key string, f *fileEntry, digest *sums) {
 	pass.add(key, f, &wk.st, wk.normalize, digest)
 }
 

@@ -108,10 +108,10 @@ func (r *Record) environment() map[string]any {
 // statement start from: the subjects (the products; the materials, marked so
 // in the byproducts, when there are none) and the byproducts.
 func (r *Record) statementParts() ([]*ita1.ResourceDescriptor, map[string]any, error) {
-	if err := ValidateStepName(r.Step); err != nil {
+	if err := r.checkFields(); err != nil {
 		return nil, nil, err
 	}
-	if err := r.checkUTF8(); err != nil {
+	if err := checkArtifactsUTF8(r.Step, r.Materials, r.Products); err != nil {
 		return nil, nil, err
 	}
 	by := r.byproducts()
@@ -260,6 +260,27 @@ func (r *Record) Link() in_toto.Link {
 		Command:     nonNil(r.Command),
 		Environment: r.environment(),
 	}
+}
+
+// link is Link for a record whose artifacts are in the compact form.
+func (r *Record) link(materials, products []fileSum) in_toto.Link {
+	return in_toto.Link{
+		Type:        "link",
+		Name:        r.Step,
+		Materials:   hashObjsOf(materials),
+		Products:    hashObjsOf(products),
+		ByProducts:  r.byproducts(),
+		Command:     nonNil(r.Command),
+		Environment: r.environment(),
+	}
+}
+
+func hashObjsOf(hs []fileSum) map[string]in_toto.HashObj {
+	m := make(map[string]in_toto.HashObj, len(hs))
+	for i := range hs {
+		m[hs[i].name] = in_toto.HashObj(hs[i].sums.digest())
+	}
+	return m
 }
 
 func hashObjs(rds []*ita1.ResourceDescriptor) map[string]in_toto.HashObj {

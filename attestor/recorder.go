@@ -1,6 +1,7 @@
 package attestor
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -11,7 +12,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -267,14 +267,47 @@ type Step struct {
 
 // Result is what recording a step produced.
 type Result struct {
-	// Record is the step record that was signed.
-	Record *Record
-	// Envelope is the signed DSSE envelope (nil for FormatLegacy).
-	Envelope *dsse.Envelope
+	// Step names the step.
+	Step string
+	// ExitCode is the command's exit code; nil when no command ran (a
+	// phase recorded with Start and Stop).
+	ExitCode *int
+	// Materials and Products count the artifacts recorded.
+	Materials, Products int
 	// Files are the workspace files written, in order.
 	Files []string
 	// TimedOut says the command was killed by the timeout.
 	TimedOut bool
+
+	rec                 *Record // without its artifacts
+	materials, products []fileSum
+	envelope            *dsse.Envelope // when it was built in memory
+	envelopeFile        string
+}
+
+// Record returns the step record that was signed. A Result keeps the
+// artifacts in a compact form (a descriptor of each of 40,000 artifacts
+// would cost more than all the rest of a run): each call builds the record
+// and its descriptors anew.
+func (r *Result) Record() *Record {
+	rec := *r.rec
+	rec.Materials = descriptors(r.materials)
+	rec.Products = descriptors(r.products)
+	return &rec
+}
+
+// Envelope returns the signed DSSE envelope: nil for FormatLegacy, else
+// the envelope as written to the workspace (the Recorder streams it to
+// its file rather than keep it).
+func (r *Result) Envelope() (*dsse.Envelope, error) {
+	if r.envelope != nil || r.envelopeFile == "" {
+		return r.envelope, nil
+	}
+	data, err := readBounded(r.envelopeFile, maxWorkspaceFile)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnvelope(data)
 }
 
 // Run records a step that is one command: it hashes the materials, runs the
@@ -329,8 +362,6 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 	rec := &Record{
 		Step:            s.Name,
 		Command:         r.redactArgs(s.Command),
-		Materials:       materials,
-		Products:        products,
 		ExitCode:        &code,
 		Stdout:          string(cr.Stdout),
 		Stderr:          string(cr.Stderr),
@@ -340,7 +371,7 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 		StartedOn:       started,
 		FinishedOn:      r.o.clock(),
 	}
-	res, err := r.write(ctx, rec)
+	res, err := r.write(ctx, rec, materials, products)
 	if err != nil {
 		return nil, err
 	}
@@ -348,37 +379,15 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 	return res, runErr
 }
 
-// shareUnchanged returns products with every artifact that is also a
-// material, with the same digests, replaced by the material's descriptor:
-// a step over a large tree changes few files, and sharing halves what the
-// record holds in memory. Both lists are sorted by name, as the Hasher
-// returns them.
-func shareUnchanged(materials, products []*ita1.ResourceDescriptor) []*ita1.ResourceDescriptor {
-	j := 0
-	for i, p := range products {
-		for j < len(materials) && materials[j].GetName() < p.GetName() {
-			j++
-		}
-		if j == len(materials) {
-			break
-		}
-		if m := materials[j]; m.GetName() == p.GetName() && maps.Equal(m.GetDigest(), p.GetDigest()) &&
-			m.GetUri() == p.GetUri() && m.GetMediaType() == p.GetMediaType() {
-			products[i] = m
-		}
-	}
-	return products
-}
-
-func (r *Recorder) hash(ctx context.Context, what string, paths []string) ([]*ita1.ResourceDescriptor, error) {
+func (r *Recorder) hash(ctx context.Context, what string, paths []string) ([]fileSum, error) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
-	rds, err := r.hasher.Hash(ctx, paths)
+	hs, err := r.hasher.hash(ctx, paths)
 	if err != nil {
 		return nil, fmt.Errorf("recording %s: %w", what, err)
 	}
-	return rds, nil
+	return hs, nil
 }
 
 // redactArgs returns the command with every secret value replaced by "***"
@@ -429,8 +438,8 @@ func (r *Recorder) Start(ctx context.Context, s Step) error {
 		return err
 	}
 	p := pending{Version: 1, Step: s.Name, Command: r.redactArgs(s.Command), StartedOn: started.UTC()}
-	for _, m := range materials {
-		p.Materials = append(p.Materials, artifact{Name: m.GetName(), Digest: m.GetDigest()})
+	for i := range materials {
+		p.Materials = append(p.Materials, artifact{Name: materials[i].name, Digest: materials[i].sums.digest()})
 	}
 	data, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
@@ -477,15 +486,20 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	rec := &Record{
 		Step:       s.Name,
 		Command:    command,
-		Products:   products,
 		CI:         r.o.ci,
 		StartedOn:  p.StartedOn,
 		FinishedOn: r.o.clock(),
 	}
-	for _, m := range p.Materials {
-		rec.Materials = append(rec.Materials, &ita1.ResourceDescriptor{Name: m.Name, Digest: m.Digest})
+	materials := make([]fileSum, len(p.Materials))
+	for i, m := range p.Materials {
+		sums, ok := sumsOf(m.Digest)
+		if !ok || len(m.Digest) == 0 {
+			return nil, invalidf("pending record %s is corrupt: remove it and start the step again", r.ws.Path(name))
+		}
+		materials[i] = fileSum{name: m.Name, sums: sums}
 	}
-	res, err := r.write(ctx, rec)
+	products = shareUnchanged(materials, products)
+	res, err := r.write(ctx, rec, materials, products)
 	if err != nil {
 		return nil, err
 	}
@@ -495,53 +509,142 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	return res, nil
 }
 
-// write signs rec in every format asked for and writes the files. Every
-// output is built and signed before the first file is written.
-func (r *Recorder) write(ctx context.Context, rec *Record) (*Result, error) {
+// write signs rec, with its materials and products, in every format asked
+// for and writes the files. Every output is built and signed before the
+// first file is written. The statement is encoded into one buffer, behind
+// room for the DSSE pre-authentication header, signed there, and streamed
+// from there into the envelope file: a step over a large tree holds its
+// payload once.
+func (r *Recorder) write(ctx context.Context, rec *Record, materials, products []fileSum) (*Result, error) {
 	keyID, err := r.signer.KeyID()
 	if err != nil {
 		return nil, fmt.Errorf("reading key id: %w", err)
 	}
+	if err := rec.checkFields(); err != nil {
+		return nil, err
+	}
 	type file struct {
-		name string
-		data []byte
+		name  string
+		data  []byte
+		write func(io.Writer) error // when data is nil
 	}
 	var files []file
-	res := &Result{Record: rec}
+	res := &Result{
+		Step: rec.Step, ExitCode: rec.ExitCode, Materials: len(materials), Products: len(products),
+		rec: rec, materials: materials, products: products,
+	}
 	if r.o.format.dsse() {
-		payload, err := rec.MarshalStatement()
+		by := rec.byproducts()
+		subjects := products
+		if len(subjects) == 0 {
+			subjects = materials
+			by[byproductSubjects] = "materials"
+		}
+		if len(subjects) == 0 {
+			return nil, invalidf("step %q recorded no materials and no products: a statement needs at least one subject", rec.Step)
+		}
+		buf, err := rec.appendStatement(make([]byte, paeReserve), by, subjects, materials)
 		if err != nil {
 			return nil, err
 		}
-		env, data, err := SignPayload(ctx, r.signer, payload)
+		payload := buf[paeReserve:]
+		sig, err := r.signer.Sign(ctx, inPlacePAE(buf, PayloadTypeInToto))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("signing envelope: %w", err)
 		}
-		res.Envelope = env
-		files = append(files, file{EnvelopeName(rec.Step, keyID), data})
+		signature := dsse.Signature{KeyID: keyID, Sig: base64.StdEncoding.EncodeToString(sig)}
+		name := EnvelopeName(rec.Step, keyID)
+		res.envelopeFile = r.ws.Path(name)
 		if bs, ok := r.signer.(BundleSigner); ok {
+			// The bundle holds the envelope: built in memory.
+			env := &dsse.Envelope{
+				PayloadType: PayloadTypeInToto,
+				Payload:     base64.StdEncoding.EncodeToString(payload),
+				Signatures:  []dsse.Signature{signature},
+			}
+			data, err := json.Marshal(env)
+			if err != nil {
+				return nil, fmt.Errorf("encoding envelope: %w", err)
+			}
 			b, err := bs.Bundle(ctx, env)
 			if err != nil {
 				return nil, err
 			}
-			files = append(files, file{BundleName(rec.Step, keyID), b})
+			res.envelope = env
+			files = append(files, file{name: name, data: data}, file{name: BundleName(rec.Step, keyID), data: b})
+		} else {
+			files = append(files, file{name: name, write: func(w io.Writer) error {
+				return writeEnvelope(w, PayloadTypeInToto, payload, signature)
+			}})
 		}
 	}
 	if r.o.format.legacy() {
-		data, err := signLink(ctx, r.signer.(LegacySigner), keyID, rec.Link())
+		data, err := signLink(ctx, r.signer.(LegacySigner), keyID, rec.link(materials, products))
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, file{LinkName(rec.Step, keyID), data})
+		files = append(files, file{name: LinkName(rec.Step, keyID), data: data})
 	}
 	for _, f := range files {
-		if err := r.ws.Write(f.name, f.data); err != nil {
+		if f.data != nil {
+			err = r.ws.Write(f.name, f.data)
+		} else {
+			err = r.ws.writeFunc(f.name, f.write)
+		}
+		if err != nil {
 			return nil, err
 		}
 		res.Files = append(res.Files, r.ws.Path(f.name))
 		r.o.logger.Info("step recorded", "step", rec.Step, "file", r.ws.Path(f.name))
 	}
 	return res, nil
+}
+
+// paeReserve is the room left in front of a statement for its DSSE
+// pre-authentication header ("DSSEv1 <len> <type> <len> "), with payload
+// types of up to 64 bytes.
+const paeReserve = len("DSSEv1 ") + 20 + 1 + 64 + 1 + 20 + 1
+
+// inPlacePAE writes the DSSE pre-authentication header of the payload
+// buf[paeReserve:] just in front of it and returns the header and payload:
+// dsse.PAE(payloadType, payload) without a copy of the payload.
+func inPlacePAE(buf []byte, payloadType string) []byte {
+	hdr := fmt.Appendf(nil, "DSSEv1 %d %s %d ", len(payloadType), payloadType, len(buf)-paeReserve)
+	if len(hdr) > paeReserve {
+		panic("attestor: payload type too long for paeReserve")
+	}
+	start := paeReserve - len(hdr)
+	copy(buf[start:], hdr)
+	return buf[start:]
+}
+
+// writeEnvelope writes the DSSE envelope of payload with one signature to
+// w, streaming the payload's base64: byte for byte what json.Marshal makes
+// of the dsse.Envelope.
+func writeEnvelope(w io.Writer, payloadType string, payload []byte, sig dsse.Signature) error {
+	typ, err := json.Marshal(payloadType)
+	if err != nil {
+		return err
+	}
+	sigs, err := json.Marshal([]dsse.Signature{sig})
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(`{"payloadType":`)
+	bw.Write(typ)
+	bw.WriteString(`,"payload":"`)
+	enc := base64.NewEncoder(base64.StdEncoding, bw)
+	if _, err := enc.Write(payload); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	bw.WriteString(`","signatures":`)
+	bw.Write(sigs)
+	bw.WriteString("}")
+	return bw.Flush()
 }
 
 // SignStatement signs st into a DSSE envelope and returns it with its JSON

@@ -311,7 +311,7 @@ func TestRecorderRun(t *testing.T) {
 		StartedOn:  t0,
 		FinishedOn: t0,
 	}
-	if diff := cmp.Diff(want, res.Record, recordCmp); diff != "" {
+	if diff := cmp.Diff(want, res.Record(), recordCmp); diff != "" {
 		t.Errorf("Result.Record (-want +got):\n%s", diff)
 	}
 	if res.TimedOut {
@@ -327,11 +327,11 @@ func TestRecorderRun(t *testing.T) {
 	if diff := cmp.Diff([]string{"build.fa4e51de.dsse.json"}, p.wsFiles(t)); diff != "" {
 		t.Errorf("workspace (-want +got):\n%s", diff)
 	}
-	if res.Envelope == nil {
-		t.Fatal("Result.Envelope is nil")
+	if env, err := res.Envelope(); err != nil || env == nil {
+		t.Fatalf("Result.Envelope() = %v, %v", env, err)
 	}
 	fromFile := readRecord(t, wantFile, signer.Public())
-	if diff := cmp.Diff(res.Record, fromFile, recordCmp); diff != "" {
+	if diff := cmp.Diff(res.Record(), fromFile, recordCmp); diff != "" {
 		t.Errorf("signed record differs from Result.Record (-result +file):\n%s", diff)
 	}
 }
@@ -349,8 +349,8 @@ func TestRecorderRunFailingCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run of a failing command: %v (want the failure recorded, no error)", err)
 	}
-	if res.Record.ExitCode == nil || *res.Record.ExitCode != 3 {
-		t.Fatalf("ExitCode = %v, want 3", res.Record.ExitCode)
+	if res.Record().ExitCode == nil || *res.Record().ExitCode != 3 {
+		t.Fatalf("ExitCode = %v, want 3", res.Record().ExitCode)
 	}
 	rec := readRecord(t, res.Files[0], signer.Public())
 	if rec.ExitCode == nil || *rec.ExitCode != 3 || rec.Stderr != "FAIL: TestX\n" {
@@ -428,8 +428,8 @@ func TestRecorderRunTimeout(t *testing.T) {
 		t.Error("TimedOut is not set")
 	}
 	const sigterm = 128 + 15
-	if res.Record.ExitCode == nil || *res.Record.ExitCode != sigterm {
-		t.Errorf("ExitCode = %v, want %d (killed by SIGTERM)", res.Record.ExitCode, sigterm)
+	if res.Record().ExitCode == nil || *res.Record().ExitCode != sigterm {
+		t.Errorf("ExitCode = %v, want %d (killed by SIGTERM)", res.Record().ExitCode, sigterm)
 	}
 	if len(res.Files) != 1 {
 		t.Fatalf("Files = %v, want one record", res.Files)
@@ -485,7 +485,7 @@ func TestRecorderRunCaptureAndRedact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := res.Record
+	rec := res.Record()
 	if want := "token=***\n"; rec.Stdout != want || rec.StdoutTruncated {
 		t.Errorf("Stdout = %q (truncated %v), want %q, not truncated", rec.Stdout, rec.StdoutTruncated, want)
 	}
@@ -556,14 +556,14 @@ func TestRecorderFormats(t *testing.T) {
 			if diff := cmp.Diff(tt.wantFiles, got); diff != "" {
 				t.Errorf("Result.Files (-want +got):\n%s", diff)
 			}
-			if (res.Envelope != nil) != (tt.format != attestor.FormatLegacy) {
-				t.Errorf("Result.Envelope = %v for format %s", res.Envelope, tt.format)
+			if env, err := res.Envelope(); err != nil || (env != nil) != (tt.format != attestor.FormatLegacy) {
+				t.Errorf("Result.Envelope() = %v, %v for format %s", env, err, tt.format)
 			}
 			if tt.format == attestor.FormatDSSE {
 				return
 			}
 			link := readLink(t, p.ws.Path(attestor.LinkName("build", fakeKeyID)), signer.Public(), fakeKeyID)
-			wantLink, err := json.Marshal(res.Record.Link())
+			wantLink, err := json.Marshal(res.Record().Link())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -614,7 +614,7 @@ func TestRecorderStartStop(t *testing.T) {
 		StartedOn:  t0,
 		FinishedOn: t1,
 	}
-	if diff := cmp.Diff(want, res.Record, recordCmp); diff != "" {
+	if diff := cmp.Diff(want, res.Record(), recordCmp); diff != "" {
 		t.Errorf("Result.Record (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"build.fa4e51de.dsse.json"}, p.wsFiles(t)); diff != "" {
@@ -642,11 +642,11 @@ func TestRecorderStopReplacesCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"make", "release"}, res.Record.Command); diff != "" {
+	if diff := cmp.Diff([]string{"make", "release"}, res.Record().Command); diff != "" {
 		t.Errorf("Command (-want +got):\n%s", diff)
 	}
-	if res.Record.ExitCode != nil {
-		t.Errorf("ExitCode = %d, want nil: no command ran", *res.Record.ExitCode)
+	if res.Record().ExitCode != nil {
+		t.Errorf("ExitCode = %d, want nil: no command ran", *res.Record().ExitCode)
 	}
 }
 
@@ -827,8 +827,8 @@ func TestRecorderWorkspaceNotRecorded(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				recorded = append(recorded, names(res.Record.Materials)...)
-				recorded = append(recorded, names(res.Record.Products)...)
+				recorded = append(recorded, names(res.Record().Materials)...)
+				recorded = append(recorded, names(res.Record().Products)...)
 			}
 			if err := r.Start(ctx, attestor.Step{Name: "three", Materials: all}); err != nil {
 				t.Fatal(err)
@@ -837,8 +837,8 @@ func TestRecorderWorkspaceNotRecorded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			recorded = append(recorded, names(res.Record.Materials)...)
-			recorded = append(recorded, names(res.Record.Products)...)
+			recorded = append(recorded, names(res.Record().Materials)...)
+			recorded = append(recorded, names(res.Record().Products)...)
 			for _, name := range recorded {
 				if name == wsRel || strings.HasPrefix(name, wsRel+"/") {
 					t.Errorf("workspace file %q was recorded", name)
@@ -850,7 +850,7 @@ func TestRecorderWorkspaceNotRecorded(t *testing.T) {
 				want = append(want, name)
 			}
 			slices.Sort(want)
-			if diff := cmp.Diff(want, names(res.Record.Products)); diff != "" {
+			if diff := cmp.Diff(want, names(res.Record().Products)); diff != "" {
 				t.Errorf("products of the last step (-want +got):\n%s", diff)
 			}
 			if len(p.wsFiles(t)) != 6 {
@@ -891,7 +891,7 @@ func TestRecorderWorkspaceNotRecordedThroughSymlinks(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if diff := cmp.Diff([]string{"a.txt"}, names(res.Record.Materials)); diff != "" {
+				if diff := cmp.Diff([]string{"a.txt"}, names(res.Record().Materials)); diff != "" {
 					t.Errorf("step %s: materials (-want +got):\n%s", step, diff)
 				}
 			}
@@ -1074,7 +1074,7 @@ func TestRecorderWithKeyFile(t *testing.T) {
 			if diff := cmp.Diff(want, res.Files); diff != "" {
 				t.Fatalf("Files (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(res.Record, readRecord(t, res.Files[0], signer.Public()), recordCmp); diff != "" {
+			if diff := cmp.Diff(res.Record(), readRecord(t, res.Files[0], signer.Public()), recordCmp); diff != "" {
 				t.Errorf("signed record (-result +file):\n%s", diff)
 			}
 			readLink(t, res.Files[1], signer.Public(), keyID)
@@ -1125,7 +1125,11 @@ func TestRecorderGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "build.dsse.json", dsseFile)
-	payload, err := res.Envelope.DecodeB64Payload()
+	env, err := res.Envelope()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := env.DecodeB64Payload()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -13,56 +14,16 @@ import (
 // the statement as protobuf messages, whose link predicate is a
 // structpb.Struct: encoding a step with 40,000 artifacts that way costs a
 // JSON round trip and some 100 MB of garbage. MarshalStatement writes the
-// same statement straight from the record, in one pass: the result parses
-// (ParseStatement) to a statement equal to Record.Statement's, and its key
-// order is stable (struct fields in protojson's order for the statement
-// and descriptors, sorted keys inside the predicate, as a Struct has them).
-
-type statementJSON struct {
-	Type          string           `json:"_type"`
-	Subject       []descriptorJSON `json:"subject"`
-	PredicateType string           `json:"predicateType"`
-	Predicate     linkJSON         `json:"predicate"`
-}
-
-// linkJSON is the link predicate with its keys in sorted order.
-type linkJSON struct {
-	Byproducts  map[string]any `json:"byproducts"`
-	Command     []string       `json:"command,omitempty"`
-	Environment map[string]any `json:"environment"`
-	Materials   []materialJSON `json:"materials,omitempty"`
-	Name        string         `json:"name"`
-}
-
-// materialJSON is a descriptor inside the predicate, keys sorted.
-type materialJSON struct {
-	Digest map[string]string `json:"digest,omitempty"`
-	Name   string            `json:"name,omitempty"`
-}
-
-// descriptorJSON is a resource descriptor that has a name and digests only,
-// which is all the hasher records.
-type descriptorJSON struct {
-	Name   string            `json:"name,omitempty"`
-	Digest map[string]string `json:"digest,omitempty"`
-}
-
-// plainDescriptors converts rds, or reports false when one of them carries
-// more than a name and digests (then the protobuf encoding is used).
-func plainDescriptors(rds []*ita1.ResourceDescriptor) ([]descriptorJSON, bool) {
-	out := make([]descriptorJSON, len(rds))
-	for i, rd := range rds {
-		if rd.GetUri() != "" || len(rd.GetContent()) > 0 || rd.GetDownloadLocation() != "" ||
-			rd.GetMediaType() != "" || rd.GetAnnotations() != nil {
-			return nil, false
-		}
-		out[i] = descriptorJSON{Name: rd.GetName(), Digest: rd.GetDigest()}
-	}
-	return out, true
-}
+// same statement straight from the record, in one pass into one buffer
+// sized beforehand: the result parses (ParseStatement) to a statement equal
+// to Record.Statement's, and its key order is stable (struct fields in
+// protojson's order for the statement and descriptors, sorted keys inside
+// the predicate, as a Struct has them). The Recorder encodes into a buffer
+// that leaves room in front for the DSSE pre-authentication header, so the
+// payload is signed where it lies, without a copy.
 
 // MarshalStatement encodes the record's statement (see Record.Statement) as
-// compact JSON, directly: it is what a Recorder signs.
+// compact JSON, directly.
 func (r *Record) MarshalStatement() ([]byte, error) {
 	subjects, by, err := r.statementParts()
 	if err != nil {
@@ -73,57 +34,177 @@ func (r *Record) MarshalStatement() ([]byte, error) {
 			return nil, invalidf("step %q: invalid subject %q: %v", r.Step, s.GetName(), err)
 		}
 	}
-	subj, ok1 := plainDescriptors(subjects)
-	plainMats, ok2 := plainDescriptors(r.Materials)
+	subj, ok1 := compactDescriptors(subjects)
+	mats, ok2 := compactDescriptors(r.Materials)
 	if !ok1 || !ok2 {
+		// Descriptors with more than names and digests of the Hasher's
+		// algorithms: the protobuf encoding.
 		st, err := r.Statement()
 		if err != nil {
 			return nil, err
 		}
 		return MarshalStatement(st)
 	}
-	var mats []materialJSON
-	if len(plainMats) > 0 {
-		mats = make([]materialJSON, len(plainMats))
-		for i, m := range plainMats {
-			mats[i] = materialJSON{Digest: m.Digest, Name: m.Name}
-		}
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err = enc.Encode(statementJSON{
-		Type:          ita1.StatementTypeUri,
-		Subject:       subj,
-		PredicateType: PredicateTypeLink,
-		Predicate: linkJSON{
-			Byproducts:  by,
-			Command:     r.Command,
-			Environment: r.environment(),
-			Materials:   mats,
-			Name:        r.Step,
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encoding statement of step %q: %w", r.Step, err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return r.appendStatement(nil, by, subj, mats)
 }
 
-// checkUTF8 refuses a record with a string that is not UTF-8: JSON cannot
+// appendStatement appends the record's statement, with the given subjects
+// and materials, to buf: compact JSON, byte for byte what encoding/json
+// (without HTML escaping) makes of it, the artifacts written by hand.
+func (r *Record) appendStatement(buf []byte, by map[string]any, subjects, materials []fileSum) ([]byte, error) {
+	head, err := appendJSON(nil, by)
+	if err != nil {
+		return nil, fmt.Errorf("encoding byproducts of step %q: %w", r.Step, err)
+	}
+	var command []byte
+	if len(r.Command) > 0 {
+		if command, err = appendJSON(nil, r.Command); err != nil {
+			return nil, fmt.Errorf("encoding command of step %q: %w", r.Step, err)
+		}
+	}
+	env, err := appendJSON(nil, r.environment())
+	if err != nil {
+		return nil, fmt.Errorf("encoding environment of step %q: %w", r.Step, err)
+	}
+	size := len(head) + len(command) + len(env) + len(r.Step) + 256 +
+		artifactsSize(subjects) + artifactsSize(materials)
+	buf = slices.Grow(buf, size)
+
+	buf = append(buf, `{"_type":`...)
+	buf = appendJSONString(buf, ita1.StatementTypeUri)
+	buf = append(buf, `,"subject":[`...)
+	for i := range subjects {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"name":`...)
+		buf = appendJSONString(buf, subjects[i].name)
+		buf = append(buf, `,"digest":`...)
+		buf = appendSums(buf, &subjects[i].sums)
+		buf = append(buf, '}')
+	}
+	buf = append(buf, `],"predicateType":`...)
+	buf = appendJSONString(buf, PredicateTypeLink)
+	buf = append(buf, `,"predicate":{"byproducts":`...)
+	buf = append(buf, head...)
+	if command != nil {
+		buf = append(buf, `,"command":`...)
+		buf = append(buf, command...)
+	}
+	buf = append(buf, `,"environment":`...)
+	buf = append(buf, env...)
+	if len(materials) > 0 {
+		buf = append(buf, `,"materials":[`...)
+		for i := range materials {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, `{"digest":`...)
+			buf = appendSums(buf, &materials[i].sums)
+			buf = append(buf, `,"name":`...)
+			buf = appendJSONString(buf, materials[i].name)
+			buf = append(buf, '}')
+		}
+		buf = append(buf, ']')
+	}
+	buf = append(buf, `,"name":`...)
+	buf = appendJSONString(buf, r.Step)
+	buf = append(buf, "}}"...)
+	return buf, nil
+}
+
+// artifactsSize is the size of hs in the statement, when no name needs
+// escaping.
+func artifactsSize(hs []fileSum) int {
+	n := 0
+	for i := range hs {
+		n += len(hs[i].name) + len(`{"name":"","digest":{}},`)
+		for j, v := range hs[i].sums {
+			if v != "" {
+				n += len(cacheAlgorithms[j].name) + len(v) + len(`"":"",`)
+			}
+		}
+	}
+	return n
+}
+
+// appendSums appends the digests as a JSON object, keys sorted (the order
+// of cacheAlgorithms).
+func appendSums(buf []byte, s *sums) []byte {
+	buf = append(buf, '{')
+	first := true
+	for i, v := range s {
+		if v == "" {
+			continue
+		}
+		if !first {
+			buf = append(buf, ',')
+		}
+		first = false
+		buf = appendJSONString(buf, cacheAlgorithms[i].name)
+		buf = append(buf, ':')
+		buf = appendJSONString(buf, v)
+	}
+	return append(buf, '}')
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it
+// without HTML escaping. Printable ASCII without quotes or backslashes,
+// which is what file names and hex digests are, is copied as it is; any
+// other string is left to encoding/json.
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			b, err := appendJSON(buf, s)
+			if err != nil {
+				// A string always encodes.
+				panic(err)
+			}
+			return b
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
+}
+
+// appendJSON appends v encoded by encoding/json without HTML escaping and
+// without the encoder's newline.
+func appendJSON(buf []byte, v any) ([]byte, error) {
+	w := bytes.NewBuffer(buf)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(w.Bytes(), []byte("\n")), nil
+}
+
+// checkFields and checkArtifactsUTF8 refuse a record with a string that is not UTF-8: JSON cannot
 // carry it byte for byte (encoding/json would replace the bytes silently,
 // protobuf refuses them), and a record must not say other than what ran.
-func (r *Record) checkUTF8() error {
+//
+// checkFields checks the step name and the strings of the command and the
+// CI facts; checkArtifactsUTF8 the artifacts' (the Hasher's names are
+// checked as it walks).
+func (r *Record) checkFields() error {
+	if err := ValidateStepName(r.Step); err != nil {
+		return err
+	}
 	if !validUTF8(r.Command) {
 		return invalidf("step %q: the command has an argument that is not valid UTF-8, which a record cannot carry byte for byte", r.Step)
 	}
 	if !validUTF8(r.CI) {
 		return invalidf("step %q: the CI facts hold a value that is not valid UTF-8", r.Step)
 	}
-	for _, rds := range [][]*ita1.ResourceDescriptor{r.Materials, r.Products} {
+	return nil
+}
+
+func checkArtifactsUTF8(step string, lists ...[]*ita1.ResourceDescriptor) error {
+	for _, rds := range lists {
 		for _, rd := range rds {
 			if !validUTF8(rd.GetName()) || !validUTF8(rd.GetDigest()) {
-				return invalidf("step %q: artifact name %q is not valid UTF-8", r.Step, rd.GetName())
+				return invalidf("step %q: artifact name %q is not valid UTF-8", step, rd.GetName())
 			}
 		}
 	}

@@ -1,10 +1,19 @@
 package attestor
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -94,4 +103,156 @@ func BenchmarkMarshalStatement(b *testing.B) {
 			}
 		}
 	})
+}
+
+// referenceStatement is the statement as encoding/json writes it from
+// structs (without HTML escaping): what the hand-written encoder must
+// produce byte for byte.
+func referenceStatement(t testing.TB, r *Record) []byte {
+	t.Helper()
+	type desc struct {
+		Name   string            `json:"name,omitempty"`
+		Digest map[string]string `json:"digest,omitempty"`
+	}
+	type mat struct {
+		Digest map[string]string `json:"digest,omitempty"`
+		Name   string            `json:"name,omitempty"`
+	}
+	type link struct {
+		Byproducts  map[string]any `json:"byproducts"`
+		Command     []string       `json:"command,omitempty"`
+		Environment map[string]any `json:"environment"`
+		Materials   []mat          `json:"materials,omitempty"`
+		Name        string         `json:"name"`
+	}
+	type statement struct {
+		Type          string `json:"_type"`
+		Subject       []desc `json:"subject"`
+		PredicateType string `json:"predicateType"`
+		Predicate     link   `json:"predicate"`
+	}
+	subjects, by, err := r.statementParts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := statement{Type: ita1.StatementTypeUri, PredicateType: PredicateTypeLink,
+		Predicate: link{Byproducts: by, Command: r.Command, Environment: r.environment(), Name: r.Step}}
+	for _, s := range subjects {
+		st.Subject = append(st.Subject, desc{Name: s.GetName(), Digest: s.GetDigest()})
+	}
+	for _, m := range r.Materials {
+		st.Predicate.Materials = append(st.Predicate.Materials, mat{Digest: m.GetDigest(), Name: m.GetName()})
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(st); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// TestMarshalStatementBytes checks the hand-written encoder against
+// encoding/json on names that need escaping.
+func TestMarshalStatementBytes(t *testing.T) {
+	t.Parallel()
+	const h = "348f00589310c0064aa697c0d81e73a12bb3bee89d5b99b0ad67437177854e32"
+	code := 2
+	names := []string{"plain/file.go", `quote"d`, `back\slash`, "tab\tnew\nline\r", "ctl\x01\x1f\x7f",
+		"<html>&amp;", "utf-8 é 日本", "line sep \u2028 para \u2029", "\b\f"}
+	for _, name := range names {
+		rec := &Record{Step: "s", Command: []string{"echo", name}, ExitCode: &code, Stdout: name,
+			Materials: []*ita1.ResourceDescriptor{{Name: name, Digest: map[string]string{"sha256": h}}},
+			Products:  []*ita1.ResourceDescriptor{{Name: name, Digest: map[string]string{"sha256": h, "sha512": h + h}}},
+			CI:        map[string]any{"ref": name}}
+		got, err := rec.MarshalStatement()
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		if want := referenceStatement(t, rec); !bytes.Equal(got, want) {
+			t.Errorf("%q:\ngot  %s\nwant %s", name, got, want)
+		}
+	}
+}
+
+// FuzzMarshalStatementBytes: the hand-written encoder writes what
+// encoding/json writes, for any valid UTF-8 names and digests.
+func FuzzMarshalStatementBytes(f *testing.F) {
+	f.Add("src/a.go", "abc", "make")
+	f.Add("\u2028\"\\", "\x00", "<&>")
+	f.Fuzz(func(t *testing.T, name, digest, arg string) {
+		if !utf8.ValidString(name) || !utf8.ValidString(digest) || !utf8.ValidString(arg) || name == "" || digest == "" {
+			t.Skip()
+		}
+		rec := &Record{Step: "s", Command: []string{arg},
+			Materials: []*ita1.ResourceDescriptor{{Name: name, Digest: map[string]string{"sha384": digest}}}}
+		subjects, by, err := rec.statementParts()
+		if err != nil {
+			t.Skip()
+		}
+		subj, _ := compactDescriptors(subjects)
+		mats, _ := compactDescriptors(rec.Materials)
+		got, err := rec.appendStatement(nil, by, subj, mats)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := referenceStatement(t, rec); !bytes.Equal(got, want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	})
+}
+
+// The payload is signed where it lies: the header written in front of it
+// makes dsse.PAE's bytes.
+func TestInPlacePAE(t *testing.T) {
+	t.Parallel()
+	for _, payload := range []string{"", "{}", strings.Repeat("x", 123457)} {
+		for _, typ := range []string{PayloadTypeInToto, "t", strings.Repeat("y", 64)} {
+			buf := append(make([]byte, paeReserve), payload...)
+			if got, want := inPlacePAE(buf, typ), dsse.PAE(typ, []byte(payload)); !bytes.Equal(got, want) {
+				t.Errorf("type %q, payload of %d bytes: got %.80q, want %.80q", typ, len(payload), got, want)
+			}
+		}
+	}
+}
+
+// The streamed envelope is byte for byte json.Marshal's.
+func TestWriteEnvelope(t *testing.T) {
+	t.Parallel()
+	for _, payload := range []string{"", "a", "ab", "abc", strings.Repeat("{\"k\":\"<v>\"}", 20000)} {
+		sig := dsse.Signature{KeyID: "key<&>\u2028id", Sig: "c2ln+/=="}
+		var got bytes.Buffer
+		if err := writeEnvelope(&got, PayloadTypeInToto, []byte(payload), sig); err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(&dsse.Envelope{PayloadType: PayloadTypeInToto,
+			Payload: base64.StdEncoding.EncodeToString([]byte(payload)), Signatures: []dsse.Signature{sig}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want) {
+			t.Errorf("payload of %d bytes:\ngot  %.200s\nwant %.200s", len(payload), got.Bytes(), want)
+		}
+	}
+}
+
+// A streamed write that fails leaves nothing behind, not even its
+// temporary file.
+func TestWriteFuncFailureLeavesNothing(t *testing.T) {
+	t.Parallel()
+	ws, err := OpenWorkspace(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err = ws.writeFunc("x.dsse.json", func(w io.Writer) error {
+		w.Write([]byte(`{"payloadType":`))
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("writeFunc: %v, want boom", err)
+	}
+	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 0 {
+		t.Errorf("workspace holds %v after a failed write", entries)
+	}
 }

@@ -78,6 +78,14 @@ func (w *Workspace) Write(name string, data []byte) error {
 	return WriteFileAtomic(w.Path(name), data, 0o644)
 }
 
+// writeFunc is Write for content that write streams.
+func (w *Workspace) writeFunc(name string, write func(io.Writer) error) error {
+	if err := checkWorkspaceName(name); err != nil {
+		return err
+	}
+	return writeFileAtomicFunc(w.Path(name), write, 0o644)
+}
+
 // Create writes the named file atomically, only if it does not exist yet:
 // of two concurrent Creates of one name exactly one succeeds, the other
 // returns an error matching fs.ErrExist.

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/attestor/attestor/attestor"
@@ -285,7 +286,7 @@ func TestKeylessTokenNeverShown(t *testing.T) {
 		"files":       outputs,
 		"signer":      []byte(k.String() + fmtV(k)),
 		"tokensrc":    []byte(fmtV(sign.StaticToken(tokens[0]))),
-		"attestation": []byte(res.Envelope.Payload),
+		"attestation": []byte(envelopeOf(t, res).Payload),
 	}
 	for _, secret := range append(tokens, signtest.GitHubRequestToken) {
 		for what, b := range shown {
@@ -423,4 +424,14 @@ func TestKeylessTimestamp(t *testing.T) {
 			t.Errorf("NewKeyless(no Rekor, no TSA) = %v; want ErrInvalidInput", err)
 		}
 	})
+}
+
+// envelopeOf returns the envelope a Recorder wrote.
+func envelopeOf(t *testing.T, res *attestor.Result) *dsse.Envelope {
+	t.Helper()
+	env, err := res.Envelope()
+	if err != nil || env == nil {
+		t.Fatalf("Result.Envelope() = %v, %v", env, err)
+	}
+	return env
 }

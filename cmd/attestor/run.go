@@ -49,7 +49,7 @@ with the command's exit code.`,
 			if errors.Is(err, attestor.ErrTimeout) {
 				fmt.Fprintf(g.stderr, "attestor: step %s: command timed out after %s and was killed\n", f.step, timeout)
 			}
-			if code := *res.Record.ExitCode; code != 0 {
+			if code := *res.ExitCode; code != 0 {
 				return &exitError{code: code}
 			}
 			return nil

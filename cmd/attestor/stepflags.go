@@ -122,26 +122,25 @@ type stepSummary struct {
 }
 
 func (g *globals) reportStep(res *attestor.Result) error {
-	rec := res.Record
 	if g.json {
 		return g.printJSON(stepSummary{
-			Step:      rec.Step,
-			ExitCode:  rec.ExitCode,
+			Step:      res.Step,
+			ExitCode:  res.ExitCode,
 			TimedOut:  res.TimedOut,
-			Materials: len(rec.Materials),
-			Products:  len(rec.Products),
+			Materials: res.Materials,
+			Products:  res.Products,
 			Files:     res.Files,
 		})
 	}
 	status := ""
-	if rec.ExitCode != nil {
-		status = fmt.Sprintf(", exit %d", *rec.ExitCode)
+	if res.ExitCode != nil {
+		status = fmt.Sprintf(", exit %d", *res.ExitCode)
 	}
 	if res.TimedOut {
 		status += ", timed out"
 	}
 	fmt.Fprintf(g.stderr, "attestor: recorded step %s (%d materials, %d products%s): %s\n",
-		rec.Step, len(rec.Materials), len(rec.Products), status, strings.Join(res.Files, ", "))
+		res.Step, res.Materials, res.Products, status, strings.Join(res.Files, ", "))
 	return nil
 }
 
