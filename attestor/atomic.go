@@ -40,36 +40,70 @@ func CreateFileAtomic(path string, data []byte, perm os.FileMode) error {
 	})
 }
 
-func writeAtomic(path string, write func(io.Writer) error, perm os.FileMode, publish func(tmp, path string) error) (err error) {
+func writeAtomic(path string, write func(io.Writer) error, perm os.FileMode, publish func(tmp, path string) error) error {
+	f, err := createAtomic(path, perm)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.abort()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.commit(publish)
+}
+
+// atomicFile is a file being written atomically: a temporary file in the
+// directory of path until commit publishes it; abort removes it.
+type atomicFile struct {
+	*os.File
+	path string
+	done bool // committed or aborted
+}
+
+func createAtomic(path string, perm os.FileMode) (*atomicFile, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err = write(f); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	return &atomicFile{File: f, path: path}, nil
+}
+
+// commit syncs the file and publishes it at its path (os.Rename, or the
+// given publish function).
+func (f *atomicFile) commit(publish func(tmp, path string) error) error {
+	f.done = true
+	if publish == nil {
+		publish = os.Rename
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	err := f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err == nil {
+		err = publish(f.Name(), f.path)
 	}
-	if err = publish(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("writing %s: %w", f.path, err)
 	}
 	return nil
+}
+
+// abort removes the temporary file; after commit it does nothing.
+func (f *atomicFile) abort() {
+	if f.done {
+		return
+	}
+	f.done = true
+	f.Close()
+	os.Remove(f.Name())
 }

@@ -87,6 +87,9 @@ type Cache struct {
 
 	mu      sync.RWMutex // lookups read-lock it
 	entries map[string]*cacheEntry
+
+	fileMu sync.Mutex     // one write of the file at a time
+	writes sync.WaitGroup // writes of the file in the background
 }
 
 // cacheEntry is what a Cache knows of one file, by absolute name.
@@ -257,6 +260,14 @@ func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, norm
 	wg.Wait()
 }
 
+// expect makes room for n files to be added, so that add does not grow
+// the list file by file.
+func (p *cachePass) expect(n int) {
+	p.mu.Lock()
+	p.fresh = slices.Grow(p.fresh, n)
+	p.mu.Unlock()
+}
+
 // add remembers the digests of a file read by this pass: f as listed, st
 // as it was after the last read. A file that changed in between, or too
 // near the pass's start, is not remembered.
@@ -288,6 +299,11 @@ func (p *cachePass) end() {
 	c := p.c
 	<-c.loaded
 	c.mu.Lock()
+	if len(c.entries) == 0 {
+		c.entries = make(map[string]*cacheEntry, len(p.fresh))
+	}
+	// The new entries in one block: one allocation, not one each.
+	block := make([]cacheEntry, 0, len(p.fresh))
 	for _, fe := range p.fresh {
 		old := c.entries[fe.key]
 		if old != nil && old.sameFile(&fe.e) {
@@ -300,21 +316,33 @@ func (p *cachePass) end() {
 			old.used = max(old.used, fe.e.used)
 			continue
 		}
-		e := fe.e
-		c.entries[fe.key] = &e
+		block = append(block, fe.e)
+		c.entries[fe.key] = &block[len(block)-1]
 	}
 	if len(c.entries) > maxCacheEntries {
 		c.evict(maxCacheEntries)
 	}
-	var data []byte
-	if c.path != "" {
-		data = encodeCache(c.entries)
-	}
 	c.mu.Unlock()
-	if data != nil {
-		writeCache(c.path, data)
+	if c.path == "" {
+		return
 	}
+	// The file is encoded and written in the background, while the
+	// Recorder runs the step's command and walks its products (flush
+	// waits for it). Writes are one at a time, each of the entries as
+	// they are when it starts, so the last one written is the newest.
+	c.writes.Go(func() {
+		c.fileMu.Lock()
+		defer c.fileMu.Unlock()
+		c.mu.RLock()
+		data := encodeCache(c.entries)
+		c.mu.RUnlock()
+		writeCache(c.path, data)
+	})
 }
+
+// flush waits until the file is written with what every pass ended so far
+// learned.
+func (c *Cache) flush() { c.writes.Wait() }
 
 func (e *cacheEntry) sameFile(o *cacheEntry) bool {
 	return e.dev == o.dev && e.ino == o.ino && e.size == o.size && e.mtime == o.mtime &&
@@ -371,7 +399,8 @@ func encodeCache(entries map[string]*cacheEntry) []byte {
 		b = binary.AppendVarint(b, e.size)
 		b = binary.AppendVarint(b, e.mtime)
 		b = binary.AppendVarint(b, e.ctime)
-		b = binary.AppendVarint(b, e.used)
+		// Under the read lock: lookups may store used meanwhile.
+		b = binary.AppendVarint(b, atomic.LoadInt64(&e.used))
 		var flags byte
 		if e.normalized {
 			flags |= 1

@@ -302,11 +302,20 @@ func NewHasher(opts ...HashOption) (*Hasher, error) {
 // on a cycle of directory links; with ErrArtifactChanged when a file changes
 // while it is hashed; and with ctx's error when ctx ends first.
 func (h *Hasher) Hash(ctx context.Context, paths []string) ([]*ita1.ResourceDescriptor, error) {
+	defer h.flush()
 	hs, err := h.hash(ctx, paths)
 	if err != nil {
 		return nil, err
 	}
 	return descriptors(hs), nil
+}
+
+// flush waits until the cache file, if any, holds what the passes so far
+// learned (hash leaves it to be written in the background).
+func (h *Hasher) flush() {
+	if h.cache != nil {
+		h.cache.flush()
+	}
 }
 
 // hash is Hash, with the result in the compact form the Recorder keeps.
@@ -334,7 +343,7 @@ func (h *Hasher) hash(ctx context.Context, paths []string) ([]fileSum, error) {
 		return nil, err
 	}
 	if len(h.lstrip) > 0 {
-		slices.SortFunc(files, func(a, b fileEntry) int { return strings.Compare(a.out, b.out) })
+		files = sortFiles(files, func(f *fileEntry) string { return f.out })
 	}
 	hs, err := h.hashAll(ctx, w, files, pass, start)
 	if err != nil {
@@ -358,6 +367,22 @@ type fileEntry struct {
 // listed returns the entry of the file name whose stat is st.
 func listed(name string, st *unix.Stat_t) fileEntry {
 	return fileEntry{name: name, out: name, size: st.Size, mtime: st.Mtim, ctime: st.Ctim, dev: uint64(st.Dev), ino: uint64(st.Ino)}
+}
+
+// sortFiles returns files sorted by key. It sorts indexes and then moves
+// each entry once: a sort that swaps the entries themselves moves 88 bytes
+// a swap, and costs twice as much on 20,000 files.
+func sortFiles(files []fileEntry, key func(*fileEntry) string) []fileEntry {
+	idx := make([]int32, len(files))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int { return strings.Compare(key(&files[a]), key(&files[b])) })
+	sorted := make([]fileEntry, len(files))
+	for i, j := range idx {
+		sorted[i] = files[j]
+	}
+	return sorted
 }
 
 // fileID identifies a directory, for cycle detection.
@@ -386,7 +411,7 @@ type walk struct {
 	wg                sync.WaitGroup
 
 	mu    sync.Mutex
-	files []fileEntry
+	found [][]fileEntry // the files of each directory read, and the named files
 	errs  []namedError
 }
 
@@ -440,8 +465,7 @@ func (w *walk) run(paths []string) ([]fileEntry, error) {
 	if err := w.ctx.Err(); err != nil {
 		return nil, err
 	}
-	files := w.files
-	slices.SortFunc(files, func(a, b fileEntry) int { return strings.Compare(a.name, b.name) })
+	files := sortFiles(slices.Concat(w.found...), func(f *fileEntry) string { return f.name })
 	// The same file reached twice (say, from "a" and "a/b") is recorded
 	// once.
 	files = slices.CompactFunc(files, func(a, b fileEntry) bool { return a.name == b.name })
@@ -492,7 +516,7 @@ func (w *walk) input(p string) error {
 			return invalidf("recording %q: the name is not valid UTF-8", name)
 		}
 		w.mu.Lock()
-		w.files = append(w.files, listed(name, &st))
+		w.found = append(w.found, []fileEntry{listed(name, &st)})
 		w.mu.Unlock()
 		return nil
 	case unix.S_IFDIR:
@@ -658,7 +682,7 @@ func (w *walk) readDir(name string) ([]subdir, error) {
 	}
 	if len(files) > 0 {
 		w.mu.Lock()
-		w.files = append(w.files, files...)
+		w.found = append(w.found, files)
 		w.mu.Unlock()
 	}
 	return subdirs, nil
@@ -802,6 +826,9 @@ func (h *Hasher) hashAll(ctx context.Context, w *walk, files []fileEntry, pass *
 		order = append(order, i)
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(files[b].size, files[a].size) })
+	if pass != nil {
+		pass.expect(len(order))
+	}
 
 	var (
 		next      atomic.Int64

@@ -319,6 +319,9 @@ func (r *Result) Envelope() (*dsse.Envelope, error) {
 // killed by the timeout is recorded, and ErrTimeout is returned with the
 // result.
 func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
+	// The hash cache file is written in the background: done before
+	// the step is.
+	defer r.hasher.flush()
 	if err := ValidateStepName(s.Name); err != nil {
 		return nil, err
 	}
@@ -425,6 +428,9 @@ func pendingName(step string) string { return step + suffixPending }
 // materials and keeps them, pending, in the workspace for Stop. Starting a
 // step that is already pending returns ErrPending.
 func (r *Recorder) Start(ctx context.Context, s Step) error {
+	// The hash cache file is written in the background: done before
+	// the step is.
+	defer r.hasher.flush()
 	if err := ValidateStepName(s.Name); err != nil {
 		return err
 	}
@@ -460,6 +466,9 @@ func (r *Recorder) Start(ctx context.Context, s Step) error {
 // was not started returns ErrNoPending. A Command given to Stop replaces the
 // one given to Start.
 func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
+	// The hash cache file is written in the background: done before
+	// the step is.
+	defer r.hasher.flush()
 	if err := ValidateStepName(s.Name); err != nil {
 		return nil, err
 	}
@@ -524,11 +533,18 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 		return nil, err
 	}
 	type file struct {
-		name  string
-		data  []byte
-		write func(io.Writer) error // when data is nil
+		name    string
+		data    []byte
+		written *atomicFile // when data is nil: written, to be committed
 	}
 	var files []file
+	defer func() {
+		for _, f := range files {
+			if f.written != nil {
+				f.written.abort() // a no-op once committed
+			}
+		}
+	}()
 	res := &Result{
 		Step: rec.Step, ExitCode: rec.ExitCode, Materials: len(materials), Products: len(products),
 		rec: rec, materials: materials, products: products,
@@ -548,14 +564,31 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 			return nil, err
 		}
 		payload := buf[paeReserve:]
+		name := EnvelopeName(rec.Step, keyID)
+		res.envelopeFile = r.ws.Path(name)
+		bs, bundled := r.signer.(BundleSigner)
+		var body *envelopeBody
+		if !bundled {
+			// The envelope's payload is written to its temporary file
+			// while the signer signs.
+			af, err := r.ws.create(name)
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, file{name: name, written: af})
+			body = writeEnvelopeBody(af, PayloadTypeInToto, payload)
+		}
 		sig, err := r.signer.Sign(ctx, inPlacePAE(buf, PayloadTypeInToto))
+		if body != nil {
+			if berr := body.wait(); berr != nil && err == nil {
+				err = fmt.Errorf("writing %s: %w", res.envelopeFile, berr)
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("signing envelope: %w", err)
 		}
 		signature := dsse.Signature{KeyID: keyID, Sig: base64.StdEncoding.EncodeToString(sig)}
-		name := EnvelopeName(rec.Step, keyID)
-		res.envelopeFile = r.ws.Path(name)
-		if bs, ok := r.signer.(BundleSigner); ok {
+		if bundled {
 			// The bundle holds the envelope: built in memory.
 			env := &dsse.Envelope{
 				PayloadType: PayloadTypeInToto,
@@ -572,10 +605,8 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 			}
 			res.envelope = env
 			files = append(files, file{name: name, data: data}, file{name: BundleName(rec.Step, keyID), data: b})
-		} else {
-			files = append(files, file{name: name, write: func(w io.Writer) error {
-				return writeEnvelope(w, PayloadTypeInToto, payload, signature)
-			}})
+		} else if err := body.finish(signature); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", res.envelopeFile, err)
 		}
 	}
 	if r.o.format.legacy() {
@@ -589,7 +620,7 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 		if f.data != nil {
 			err = r.ws.Write(f.name, f.data)
 		} else {
-			err = r.ws.writeFunc(f.name, f.write)
+			err = f.written.commit(nil)
 		}
 		if err != nil {
 			return nil, err
@@ -622,29 +653,55 @@ func inPlacePAE(buf []byte, payloadType string) []byte {
 // w, streaming the payload's base64: byte for byte what json.Marshal makes
 // of the dsse.Envelope.
 func writeEnvelope(w io.Writer, payloadType string, payload []byte, sig dsse.Signature) error {
-	typ, err := json.Marshal(payloadType)
-	if err != nil {
+	body := writeEnvelopeBody(w, payloadType, payload)
+	if err := body.wait(); err != nil {
 		return err
 	}
+	return body.finish(sig)
+}
+
+// envelopeBody is an envelope being written: its type and payload, in the
+// background, then (finish) its signature.
+type envelopeBody struct {
+	bw   *bufio.Writer
+	done chan error
+}
+
+// writeEnvelopeBody starts writing the envelope up to its signatures.
+func writeEnvelopeBody(w io.Writer, payloadType string, payload []byte) *envelopeBody {
+	b := &envelopeBody{bw: bufio.NewWriterSize(w, 64<<10), done: make(chan error, 1)}
+	go func() {
+		typ, err := json.Marshal(payloadType)
+		if err != nil {
+			b.done <- err
+			return
+		}
+		b.bw.WriteString(`{"payloadType":`)
+		b.bw.Write(typ)
+		b.bw.WriteString(`,"payload":"`)
+		enc := base64.NewEncoder(base64.StdEncoding, b.bw)
+		if _, err := enc.Write(payload); err != nil {
+			b.done <- err
+			return
+		}
+		b.done <- enc.Close()
+	}()
+	return b
+}
+
+// wait waits until the body is written.
+func (b *envelopeBody) wait() error { return <-b.done }
+
+// finish writes the signature and the end of the envelope, after wait.
+func (b *envelopeBody) finish(sig dsse.Signature) error {
 	sigs, err := json.Marshal([]dsse.Signature{sig})
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.WriteString(`{"payloadType":`)
-	bw.Write(typ)
-	bw.WriteString(`,"payload":"`)
-	enc := base64.NewEncoder(base64.StdEncoding, bw)
-	if _, err := enc.Write(payload); err != nil {
-		return err
-	}
-	if err := enc.Close(); err != nil {
-		return err
-	}
-	bw.WriteString(`","signatures":`)
-	bw.Write(sigs)
-	bw.WriteString("}")
-	return bw.Flush()
+	b.bw.WriteString(`","signatures":`)
+	b.bw.Write(sigs)
+	b.bw.WriteString("}")
+	return b.bw.Flush()
 }
 
 // SignStatement signs st into a DSSE envelope and returns it with its JSON

@@ -86,6 +86,15 @@ func (w *Workspace) writeFunc(name string, write func(io.Writer) error) error {
 	return writeFileAtomicFunc(w.Path(name), write, 0o644)
 }
 
+// create starts writing the named file atomically: it appears when the
+// file is committed (nil publish: replacing a file of the name).
+func (w *Workspace) create(name string) (*atomicFile, error) {
+	if err := checkWorkspaceName(name); err != nil {
+		return nil, err
+	}
+	return createAtomic(w.Path(name), 0o644)
+}
+
 // Create writes the named file atomically, only if it does not exist yet:
 // of two concurrent Creates of one name exactly one succeeds, the other
 // returns an error matching fs.ErrExist.
