@@ -88,8 +88,11 @@ type Cache struct {
 	mu      sync.RWMutex // lookups read-lock it
 	entries map[string]*cacheEntry
 
-	fileMu sync.Mutex     // one write of the file at a time
-	writes sync.WaitGroup // writes of the file in the background
+	fileMu sync.Mutex // one write of the file at a time
+
+	writesMu sync.Mutex
+	writes   int        // writes of the file in the background
+	idle     *sync.Cond // on writesMu: writes fell to 0
 }
 
 // cacheEntry is what a Cache knows of one file, by absolute name.
@@ -330,19 +333,37 @@ func (p *cachePass) end() {
 	// Recorder runs the step's command and walks its products (flush
 	// waits for it). Writes are one at a time, each of the entries as
 	// they are when it starts, so the last one written is the newest.
-	c.writes.Go(func() {
+	c.writesMu.Lock()
+	c.writes++
+	c.writesMu.Unlock()
+	go func() {
 		c.fileMu.Lock()
-		defer c.fileMu.Unlock()
 		c.mu.RLock()
 		data := encodeCache(c.entries)
 		c.mu.RUnlock()
 		writeCache(c.path, data)
-	})
+		c.fileMu.Unlock()
+		c.writesMu.Lock()
+		if c.writes--; c.writes == 0 && c.idle != nil {
+			c.idle.Broadcast()
+		}
+		c.writesMu.Unlock()
+	}()
 }
 
 // flush waits until the file is written with what every pass ended so far
-// learned.
-func (c *Cache) flush() { c.writes.Wait() }
+// learned. (Passes of several Hashers may end meanwhile: a WaitGroup
+// cannot be waited on while others add to it.)
+func (c *Cache) flush() {
+	c.writesMu.Lock()
+	defer c.writesMu.Unlock()
+	if c.idle == nil {
+		c.idle = sync.NewCond(&c.writesMu)
+	}
+	for c.writes > 0 {
+		c.idle.Wait()
+	}
+}
 
 func (e *cacheEntry) sameFile(o *cacheEntry) bool {
 	return e.dev == o.dev && e.ino == o.ino && e.size == o.size && e.mtime == o.mtime &&
