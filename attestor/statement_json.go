@@ -2,10 +2,12 @@ package attestor
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"unicode/utf8"
+	"unsafe"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
 )
@@ -153,7 +155,15 @@ func appendSums(buf []byte, s *sums) []byte {
 // which is what file names and hex digests are, is copied as it is; any
 // other string is left to encoding/json.
 func appendJSONString(buf []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
+	i := 0
+	// Eight bytes at a time: a word with none of the bytes to look at
+	// (below 0x20, '"', '\\', 0x80 and above) is copied as it is.
+	for ; i+8 <= len(s); i += 8 {
+		if jsonSpecial(binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))) {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
 			b, err := appendJSON(buf, s)
 			if err != nil {
@@ -166,6 +176,18 @@ func appendJSONString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	buf = append(buf, s...)
 	return append(buf, '"')
+}
+
+// jsonSpecial reports whether a byte of w is below 0x20, '"', '\\', or
+// 0x80 and above (the bit tricks of "Bit Twiddling Hacks": a byte is zero
+// where (b - 1) & ^b has its top bit set).
+func jsonSpecial(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(x uint64) uint64 { return (x - ones) & ^x & highs }
+	return (w-ones*0x20)&^w&highs != 0 || // a byte below 0x20 (or 0x80 and above)
+		zero(w^(ones*'"')) != 0 ||
+		zero(w^(ones*'\\')) != 0 ||
+		w&highs != 0
 }
 
 // appendJSON appends v encoded by encoding/json without HTML escaping and

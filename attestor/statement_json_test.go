@@ -3,6 +3,7 @@ package attestor
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -254,5 +255,20 @@ func TestWriteFuncFailureLeavesNothing(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 0 {
 		t.Errorf("workspace holds %v after a failed write", entries)
+	}
+}
+
+// jsonSpecial finds every byte that needs a look, at every position.
+func TestJSONSpecial(t *testing.T) {
+	t.Parallel()
+	for b := 0; b < 256; b++ {
+		want := b < 0x20 || b == '"' || b == '\\' || b >= 0x80
+		for pos := range 8 {
+			word := []byte("azAZ09/.")
+			word[pos] = byte(b)
+			if got := jsonSpecial(binary.LittleEndian.Uint64(word)); got != want {
+				t.Errorf("byte %#x at %d: %v, want %v", b, pos, got, want)
+			}
+		}
 	}
 }
