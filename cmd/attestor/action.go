@@ -169,7 +169,9 @@ func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliA
 	var out bytes.Buffer
 	code := execute(ctx, call.args, &out, g.stderr)
 	if out.Len() > 0 {
-		g.stderr.Write(out.Bytes())
+		// The command's properties are printed again below, with the
+		// action's: a Run Job's log (stdout and stderr) has each once.
+		g.stderr.Write(withoutProperties(out.Bytes()))
 	}
 	end()
 
@@ -799,4 +801,18 @@ func splitWords(s string) ([]string, error) {
 		words = append(words, cur.String())
 	}
 	return words, nil
+}
+
+// withoutProperties returns out without its SPINNAKER_PROPERTY_* lines.
+func withoutProperties(out []byte) []byte {
+	if !bytes.Contains(out, []byte(spinnaker.PropertyPrefix)) {
+		return out
+	}
+	var kept []byte
+	for line := range bytes.Lines(out) {
+		if !bytes.HasPrefix(line, []byte(spinnaker.PropertyPrefix)) {
+			kept = append(kept, line...)
+		}
+	}
+	return kept
 }

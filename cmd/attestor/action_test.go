@@ -650,3 +650,19 @@ func TestActionKeyless(t *testing.T) {
 		t.Error("no identity token was issued")
 	}
 }
+
+// In a Spinnaker Run Job the action prints the properties itself: the
+// wrapped command's copies are not echoed to the log again.
+func TestWithoutProperties(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":           "",
+		"verified\n": "verified\n",
+		"a\nSPINNAKER_PROPERTY_VERDICT=PASSED\nb\nSPINNAKER_PROPERTY_VERIFIED=true": "a\nb\n",
+		"x SPINNAKER_PROPERTY_NOT_AT_START=1\n":                                     "x SPINNAKER_PROPERTY_NOT_AT_START=1\n",
+	} {
+		if got := string(withoutProperties([]byte(in))); got != want {
+			t.Errorf("withoutProperties(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
