@@ -417,9 +417,24 @@ type pending struct {
 }
 
 type artifact struct {
-	Name   string            `json:"name"`
-	Digest map[string]string `json:"digest"`
+	Name   string        `json:"name"`
+	Digest pendingDigest `json:"digest"`
 }
+
+// pendingDigest holds the digests of a pending material: the JSON object
+// of a descriptor's digest map, without a map per material. Its fields
+// are cacheAlgorithms in order.
+type pendingDigest struct {
+	SHA256 string `json:"sha256,omitempty"`
+	SHA384 string `json:"sha384,omitempty"`
+	SHA512 string `json:"sha512,omitempty"`
+}
+
+func pendingDigestOf(s *sums) pendingDigest {
+	return pendingDigest{SHA256: s[0], SHA384: s[1], SHA512: s[2]}
+}
+
+func (d pendingDigest) sums() sums { return sums{d.SHA256, d.SHA384, d.SHA512} }
 
 func pendingName(step string) string { return step + suffixPending }
 
@@ -445,7 +460,7 @@ func (r *Recorder) Start(ctx context.Context, s Step) error {
 	}
 	p := pending{Version: 1, Step: s.Name, Command: r.redactArgs(s.Command), StartedOn: started.UTC()}
 	for i := range materials {
-		p.Materials = append(p.Materials, artifact{Name: materials[i].name, Digest: materials[i].sums.digest()})
+		p.Materials = append(p.Materials, artifact{Name: materials[i].name, Digest: pendingDigestOf(&materials[i].sums)})
 	}
 	data, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
@@ -501,11 +516,11 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	}
 	materials := make([]fileSum, len(p.Materials))
 	for i, m := range p.Materials {
-		sums, ok := sumsOf(m.Digest)
-		if !ok || len(m.Digest) == 0 {
+		d := m.Digest.sums()
+		if d == (sums{}) {
 			return nil, invalidf("pending record %s is corrupt: remove it and start the step again", r.ws.Path(name))
 		}
-		materials[i] = fileSum{name: m.Name, sums: sums}
+		materials[i] = fileSum{name: m.Name, sums: d}
 	}
 	products = shareUnchanged(materials, products)
 	res, err := r.write(ctx, rec, materials, products)
