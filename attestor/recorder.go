@@ -61,6 +61,7 @@ type recorderOptions struct {
 	timeout        time.Duration
 	maxCapture     int
 	ci             map[string]any
+	detectCI       func(context.Context) (map[string]any, error)
 	redact         []string
 	clock          func() time.Time
 	logger         *slog.Logger
@@ -132,6 +133,38 @@ func WithCI(facts map[string]any) Option {
 	return func(o *recorderOptions) error {
 		o.ci = facts
 		return nil
+	}
+}
+
+// WithCIDetect makes the Recorder find the CI facts with detect, while it
+// hashes a step's materials (for Stop: its products): detection that runs
+// git, say, costs the step nothing. Its facts replace WithCI's; its error
+// fails the step before its command runs.
+func WithCIDetect(detect func(context.Context) (map[string]any, error)) Option {
+	return func(o *recorderOptions) error {
+		o.detectCI = detect
+		return nil
+	}
+}
+
+// ci starts finding the CI facts (WithCIDetect) and returns the function
+// that waits for them.
+func (r *Recorder) ci(ctx context.Context) func() (map[string]any, error) {
+	if r.o.detectCI == nil {
+		return func() (map[string]any, error) { return r.o.ci, nil }
+	}
+	var (
+		facts map[string]any
+		err   error
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		facts, err = r.o.detectCI(ctx)
+	}()
+	return func() (map[string]any, error) {
+		<-done
+		return facts, err
 	}
 }
 
@@ -335,9 +368,14 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 	}
 	log := r.o.logger.With("step", s.Name)
 	started := r.o.clock()
+	ciFacts := r.ci(ctx)
 	materials, err := r.hash(ctx, "materials", s.Materials)
+	ci, ciErr := ciFacts()
 	if err != nil {
 		return nil, err
+	}
+	if ciErr != nil {
+		return nil, ciErr
 	}
 	log.Debug("materials recorded", "count", len(materials))
 	cr, runErr := runCommand(ctx, s.Command, runConfig{
@@ -370,7 +408,7 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 		Stderr:          string(cr.Stderr),
 		StdoutTruncated: cr.StdoutTruncated,
 		StderrTruncated: cr.StderrTruncated,
-		CI:              r.o.ci,
+		CI:              ci,
 		StartedOn:       started,
 		FinishedOn:      r.o.clock(),
 	}
@@ -499,9 +537,14 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	if err := json.Unmarshal(data, &p); err != nil || p.Version != 1 || p.Step != s.Name {
 		return nil, invalidf("pending record %s is corrupt: remove it and start the step again", r.ws.Path(name))
 	}
+	ciFacts := r.ci(ctx)
 	products, err := r.hash(ctx, "products", s.Products)
+	ci, ciErr := ciFacts()
 	if err != nil {
 		return nil, err
+	}
+	if ciErr != nil {
+		return nil, ciErr
 	}
 	command := p.Command
 	if len(s.Command) > 0 {
@@ -510,7 +553,7 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	rec := &Record{
 		Step:       s.Name,
 		Command:    command,
-		CI:         r.o.ci,
+		CI:         ci,
 		StartedOn:  p.StartedOn,
 		FinishedOn: r.o.clock(),
 	}

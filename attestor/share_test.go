@@ -1,6 +1,7 @@
 package attestor
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"os"
@@ -66,5 +67,49 @@ func TestRunWithoutArtifactsRefusedBeforeRunning(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Errorf("the command ran although the step could not be recorded")
+	}
+}
+
+// CI facts found while the materials are hashed are recorded; a failure to
+// find them fails the step before its command runs.
+func TestRunCIDetect(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/src", []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := OpenWorkspace(dir + "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	detect := func(context.Context) (map[string]any, error) { return map[string]any{"platform": "local"}, nil }
+	r, err := NewRecorder(ws, cacheTestSigner{priv}, WithHashOptions(WithBaseDir(dir)), WithCI(map[string]any{"platform": "replaced"}), WithCIDetect(detect))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Run(t.Context(), Step{Name: "test", Materials: []string{"src"}, Command: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Record().CI["platform"]; got != "local" {
+		t.Errorf("CI platform %v, want local", got)
+	}
+
+	bad := errors.New("bad event file")
+	r, err = NewRecorder(ws, cacheTestSigner{priv}, WithHashOptions(WithBaseDir(dir)),
+		WithCIDetect(func(context.Context) (map[string]any, error) { return nil, bad }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := dir + "/ran"
+	if _, err := r.Run(t.Context(), Step{Name: "test2", Materials: []string{"src"}, Command: []string{"touch", marker}}); !errors.Is(err, bad) {
+		t.Fatalf("Run: %v, want the detection error", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the command ran although its CI facts could not be found")
 	}
 }

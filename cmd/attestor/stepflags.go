@@ -98,12 +98,9 @@ func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.
 	if show := newHashProgress(g.stderr, isTerminal(g.stderr), g.verbose, g.logger); show != nil {
 		hashOpts = append(hashOpts, attestor.WithProgress(show))
 	}
-	ci, err := ciFacts(ctx, f.baseDir)
-	if err != nil {
-		return nil, err
-	}
 	opts := []attestor.Option{
-		attestor.WithCI(ci),
+		// Detected while the materials are hashed (local facts run git).
+		attestor.WithCIDetect(func(ctx context.Context) (map[string]any, error) { return ciFacts(ctx, f.baseDir) }),
 		attestor.WithHashOptions(hashOpts...),
 		attestor.WithFormat(format),
 		attestor.WithLogger(g.logger),
