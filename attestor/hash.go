@@ -369,20 +369,35 @@ func listed(name string, st *unix.Stat_t) fileEntry {
 	return fileEntry{name: name, out: name, size: st.Size, mtime: st.Mtim, ctime: st.Ctim, dev: uint64(st.Dev), ino: uint64(st.Ino)}
 }
 
-// sortFiles returns files sorted by key. It sorts indexes and then moves
-// each entry once: a sort that swaps the entries themselves moves 88 bytes
-// a swap, and costs twice as much on 20,000 files.
+// sortFiles sorts files by key, in place, and returns them. It sorts
+// indexes, then moves each entry into place once (following the cycles of
+// the permutation): a sort that swaps the entries themselves moves 88
+// bytes a swap, and costs twice as much on 20,000 files.
 func sortFiles(files []fileEntry, key func(*fileEntry) string) []fileEntry {
 	idx := make([]int32, len(files))
 	for i := range idx {
 		idx[i] = int32(i)
 	}
 	slices.SortFunc(idx, func(a, b int32) int { return strings.Compare(key(&files[a]), key(&files[b])) })
-	sorted := make([]fileEntry, len(files))
-	for i, j := range idx {
-		sorted[i] = files[j]
+	// Position i takes the entry at idx[i].
+	for i := range idx {
+		if idx[i] < 0 || int(idx[i]) == i {
+			continue
+		}
+		tmp := files[i]
+		j := i
+		for {
+			k := int(idx[j])
+			idx[j] = -1
+			if k == i {
+				files[j] = tmp
+				break
+			}
+			files[j] = files[k]
+			j = k
+		}
 	}
-	return sorted
+	return files
 }
 
 // fileID identifies a directory, for cycle detection.
@@ -627,7 +642,7 @@ func (w *walk) readDir(name string) ([]subdir, error) {
 	}
 	ex := w.h.excludes
 	var (
-		files   []fileEntry
+		files   = make([]fileEntry, 0, len(children)) // no garbage from growing it
 		subdirs []subdir
 		st      unix.Stat_t
 	)

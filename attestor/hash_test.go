@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -1124,5 +1125,32 @@ func TestHashAgreesWithInToto(t *testing.T) {
 				t.Errorf("Hasher and in-toto differ (-in-toto +hasher):\n%s", diff)
 			}
 		})
+	}
+}
+
+// sortFiles sorts in place, by moving each entry once.
+func TestSortFiles(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 2, 3, 10, 1000} {
+		files := make([]fileEntry, n)
+		for i := range files {
+			files[i] = fileEntry{name: fmt.Sprintf("f%04d", rng.IntN(n+1)), size: int64(i)}
+		}
+		want := slices.Clone(files)
+		slices.SortStableFunc(want, func(a, b fileEntry) int { return strings.Compare(a.name, b.name) })
+		got := sortFiles(files, func(f *fileEntry) string { return f.name })
+		for i := range got {
+			if got[i].name != want[i].name {
+				t.Fatalf("n=%d: position %d is %q, want %q", n, i, got[i].name, want[i].name)
+			}
+		}
+		sizes := map[int64]bool{}
+		for _, f := range got {
+			sizes[f.size] = true
+		}
+		if len(sizes) != n {
+			t.Errorf("n=%d: %d distinct entries after sorting, want %d (an entry lost or doubled)", n, len(sizes), n)
+		}
 	}
 }
