@@ -37,8 +37,8 @@
 // GenerateKeyPair returns the same encrypted ECDSA P-256 key pair as cosign
 // generate-key-pair, which cosign and Load both read.
 //
-// Load and LoadVerifier read local files only. KMS keys (hashivault://)
-// are signers of the subpackage kms.
+// Load and LoadVerifier read local files only. KMS keys (gcpkms://,
+// awskms://, azurekms://, hashivault://) are signers of the subpackage kms.
 //
 // # Keyless
 //

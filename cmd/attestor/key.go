@@ -72,9 +72,12 @@ func newKeyPublicCmd(g *globals) *cobra.Command {
 		Use:   "public --key REF",
 		Short: "Print the public key (PEM) and in-toto key id of a signing key",
 		Long: `public prints the public key of a signing key, for policies: a key file, or
-a KMS key (hashivault://KEY, with VAULT_ADDR and VAULT_TOKEN set), whose
-public key is fetched from the KMS.`,
+a KMS key (gcpkms://, awskms://, azurekms://, hashivault://, with the cloud's
+credentials or VAULT_ADDR and VAULT_TOKEN), whose public key is fetched from
+the KMS.`,
 		Example: `  attestor key public --key ci.key > ci.pub
+  attestor key public --key gcpkms://projects/acme/locations/global/keyRings/ci/cryptoKeys/attestor > ci.pub
+  attestor key public --key awskms:///alias/attestor > ci.pub
   VAULT_ADDR=https://vault:8200 attestor key public --key hashivault://ci > ci.pub`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -98,6 +101,6 @@ public key is fetched from the KMS.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&key, "key", "", "signing key: key file or KMS URI hashivault://KEY (env ATTESTOR_KEY)")
+	cmd.Flags().StringVar(&key, "key", "", "signing key: key file or KMS URI (gcpkms://, awskms://, azurekms://, hashivault://) (env ATTESTOR_KEY)")
 	return cmd
 }

@@ -103,7 +103,7 @@ func TestKeylessBadUsage(t *testing.T) {
 		{"no token", nil, []string{"--keyless", "--fulcio-url", s.FulcioURL}, 2, "identity token"},
 		{"bad identity token", nil, []string{"--keyless", "--identity-token", "not-a-jwt"}, 2, "--identity-token"},
 		{"fulcio down", nil, []string{"--keyless", "--identity-token", s.IdentityToken(), "--fulcio-url", "http://127.0.0.1:1"}, 3, "Fulcio"},
-		{"unsupported KMS", nil, []string{"--key", "awskms:///arn:aws:kms:us-east-1:1:key/k"}, 2, "hashivault://"},
+		{"malformed KMS URI", nil, []string{"--key", "awskms:///arn:aws:kms:us-east-1:1:key/k"}, 2, `"awskms:///arn:aws:kms:us-east-1:1:key/k"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := append([]string{"run", "--dir", p.ws, "--base-dir", p.base, "--step", "build", "-m", "src"}, c.args...)
@@ -162,8 +162,11 @@ func TestKMS(t *testing.T) {
 		t.Error("the Vault token shows")
 	}
 
-	r = attestorProcess(t, p.base, env, "key", "public", "--key", "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k")
-	if r.code != 2 || !strings.Contains(r.stderr, "hashivault://") {
-		t.Errorf("key public --key gcpkms://...: want exit 2 naming what is supported:\n%s", r)
+	// A malformed URI is a usage error that names it, found before any
+	// request (so no cloud SDK looks for credentials here).
+	bad := "gcpkms://projects/p/locations/l/keyRings/r"
+	r = attestorProcess(t, p.base, env, "key", "public", "--key", bad)
+	if r.code != 2 || !strings.Contains(r.stderr, `"`+bad+`"`) || !strings.Contains(r.stderr, "cryptoKeys") {
+		t.Errorf("key public --key %s: want exit 2 naming the ref and the format:\n%s", bad, r)
 	}
 }

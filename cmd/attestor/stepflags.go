@@ -43,7 +43,7 @@ func (f *stepFlags) addCommon(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.normalizeLineEndings, "normalize-line-endings", false, "hash files with CRLF line endings as LF")
 	fs.BoolVar(&f.noDefaultExcludes, "no-default-excludes", false, "do not apply the default excludes ("+strings.Join(attestor.DefaultExcludes, " ")+")")
 	fs.BoolVar(&f.noCache, "no-cache", false, "read every file: do not reuse the digests of unchanged files kept in the workspace")
-	fs.StringVar(&f.key, "key", "", "signing key: PEM or cosign key file (cosign keys read COSIGN_PASSWORD) or KMS URI hashivault://KEY (env ATTESTOR_KEY)")
+	fs.StringVar(&f.key, "key", "", "signing key: PEM or cosign key file (cosign keys read COSIGN_PASSWORD) or KMS URI (gcpkms://, awskms://, azurekms://, hashivault://) (env ATTESTOR_KEY)")
 	f.sig.add(fs)
 	fs.StringVar(&f.format, "format", string(attestor.FormatDSSE), "what to write: dsse, legacy (classic in-toto link) or both")
 }

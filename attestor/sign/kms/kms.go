@@ -8,15 +8,19 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/kms/aws"
+	"github.com/sigstore/sigstore/pkg/signature/kms/azure"
+	"github.com/sigstore/sigstore/pkg/signature/kms/gcp"
 	"github.com/sigstore/sigstore/pkg/signature/kms/hashivault"
 	"github.com/sigstore/sigstore/pkg/signature/options"
+	"google.golang.org/api/option"
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
@@ -29,24 +33,19 @@ var (
 
 // URI schemes of KMS keys, as cosign names them.
 const (
-	SchemeHashiVault = "hashivault://"
-	SchemeGCP        = "gcpkms://"
-	SchemeAWS        = "awskms://"
-	SchemeAzure      = "azurekms://"
+	SchemeHashiVault = hashivault.ReferenceScheme
+	SchemeGCP        = gcp.ReferenceScheme
+	SchemeAWS        = aws.ReferenceScheme
+	SchemeAzure      = azure.ReferenceScheme
 )
 
-// supported lists the schemes Load supports.
-var supported = []string{SchemeHashiVault}
+// schemes lists the schemes Load supports, for error messages.
+var schemes = []string{SchemeGCP, SchemeAWS, SchemeAzure, SchemeHashiVault}
 
-// ErrUnsupportedProvider is returned by Load for a KMS URI whose provider
-// this build does not include (gcpkms://, awskms://, azurekms://). It
-// wraps attestor.ErrInvalidInput.
-var ErrUnsupportedProvider = attestor.Invalid(errors.New("KMS provider not supported by this build of attestor"))
-
-// IsURI reports whether ref names a KMS key (any of the four cosign
-// schemes, supported or not) rather than a file.
+// IsURI reports whether ref names a KMS key (one of the four cosign
+// schemes) rather than a file.
 func IsURI(ref string) bool {
-	for _, s := range []string{SchemeHashiVault, SchemeGCP, SchemeAWS, SchemeAzure} {
+	for _, s := range schemes {
 		if strings.HasPrefix(ref, s) {
 			return true
 		}
@@ -59,6 +58,8 @@ type Option func(*loadOptions) error
 
 type loadOptions struct {
 	address, token, path string
+	aws                  []func(*awsconfig.LoadOptions) error
+	gcp                  []option.ClientOption
 }
 
 // WithVault sets the Vault address, token and transit engine mount path
@@ -73,16 +74,52 @@ func WithVault(address, token, path string) Option {
 	}
 }
 
+// WithAWS adds options to the AWS SDK configuration of awskms:// keys
+// (config.LoadDefaultConfig), such as config.WithRegion or
+// config.WithHTTPClient. The default is the AWS CLI's: the environment
+// (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN, AWS_PROFILE, AWS_CA_BUNDLE, AWS_ENDPOINT_URL_KMS, web
+// identity tokens), the shared config and credentials files, then the
+// role of the ECS task or EC2 instance. An endpoint in the URI
+// (awskms://HOST:PORT/KEY) overrides the configured one and is reached
+// over HTTPS.
+func WithAWS(opts ...func(*awsconfig.LoadOptions) error) Option {
+	return func(o *loadOptions) error {
+		o.aws = append(o.aws, opts...)
+		return nil
+	}
+}
+
+// WithGCP adds Google API client options for gcpkms:// keys, such as
+// option.WithEndpoint, option.WithCredentialsFile or
+// option.WithTokenSource. The default is Application Default Credentials
+// (GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login, or
+// the metadata server's service account, as in Cloud Build, Cloud Run and
+// GKE) and the endpoint cloudkms.googleapis.com:443.
+func WithGCP(opts ...option.ClientOption) Option {
+	return func(o *loadOptions) error {
+		o.gcp = append(o.gcp, opts...)
+		return nil
+	}
+}
+
 // Signer signs with a KMS key. Sign signs as sign.Signer does with a key
 // of the same type (ECDSA ASN.1 DER over the curve's hash, Ed25519, RSA
 // PKCS #1 v1.5 over SHA-256), so that sign.Verifier and cosign verify its
 // signatures; each signature is checked with the public key before it is
 // returned. SignLegacy signs in-toto links with ECDSA and Ed25519 keys;
-// RSA KMS keys cannot (in-toto needs RSASSA-PSS, which Vault's sigstore
-// client does not ask for).
+// RSA KMS keys cannot (in-toto needs RSASSA-PSS, which sigstore's KMS
+// clients do not ask for).
+//
+// The keys each KMS can sign with: Vault transit ECDSA, Ed25519 and RSA
+// keys; Cloud KMS EC_SIGN_P256_SHA256, EC_SIGN_P384_SHA384 and
+// RSA_SIGN_PKCS1_*_SHA256 key versions; AWS KMS ECC_NIST_P256,
+// ECC_NIST_P384, ECC_NIST_P521 and RSA SIGN_VERIFY keys; Azure Key Vault
+// EC keys (P-256, P-384, P-521). Other keys fail Load or Sign with an
+// error that says so.
 //
 // A Signer is safe for concurrent use. It prints as its URI and key id,
-// never a token.
+// never a token or a credential.
 type Signer struct {
 	ref  string
 	sv   signature.SignerVerifier
@@ -91,16 +128,34 @@ type Signer struct {
 }
 
 // Load returns the Signer of the KMS key ref, after fetching its public
-// key. A ref that is not a KMS URI, or names an unsupported provider,
-// returns an error matching attestor.ErrInvalidInput (ErrUnsupportedProvider
-// for the latter); a KMS that cannot be reached or refuses, one matching
-// attestor.ErrUnavailable.
+// key. The KMS is chosen by the scheme:
+//
+//   - gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K[/cryptoKeyVersions/V]
+//     (Google Cloud KMS; without a version, the newest enabled one; see
+//     WithGCP for credentials);
+//   - awskms://[ENDPOINT]/KEY, where KEY is a key id, key ARN, alias/NAME
+//     or alias ARN (AWS KMS; see WithAWS);
+//   - azurekms://VAULT.vault.azure.net/KEY[/VERSION] (Azure Key Vault;
+//     credentials from DefaultAzureCredential: AZURE_TENANT_ID,
+//     AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or a workload identity, a
+//     managed identity, the az CLI; AZURE_TOKEN_CREDENTIALS picks one
+//     of those; the Azure public cloud only);
+//   - hashivault://KEY (Vault's transit engine; see WithVault).
+//
+// A ref that is not a well-formed KMS URI returns an error matching
+// attestor.ErrInvalidInput that names it; a key this package does not sign
+// with, one matching sign.ErrUnsupportedKey; a KMS that cannot be reached,
+// refuses the credentials or has no such key, one matching
+// attestor.ErrUnavailable. Errors never show a credential.
 func Load(ctx context.Context, ref string, opts ...Option) (*Signer, error) {
 	var o loadOptions
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	var (
 		sv  signature.SignerVerifier
@@ -117,22 +172,39 @@ func Load(ctx context.Context, ref string, opts ...Option) (*Signer, error) {
 		sv, err = hashivault.LoadSignerVerifier(ref, crypto.SHA256,
 			options.WithContext(ctx),
 			options.WithRPCAuthOpts(options.RPCAuth{Address: o.address, Token: o.token, Path: o.path}))
-	case IsURI(ref):
-		return nil, fmt.Errorf("KMS key %q: %w (supported: %s; sign with a key file or --keyless, or use cosign for this KMS)",
-			ref, ErrUnsupportedProvider, strings.Join(supported, ", "))
+	case strings.HasPrefix(ref, SchemeGCP):
+		if err := gcp.ValidReference(ref); err != nil {
+			return nil, attestor.Invalid(fmt.Errorf("KMS key %q: %w", ref, err))
+		}
+		sv, err = gcp.LoadSignerVerifier(ctx, ref, o.gcp...)
+	case strings.HasPrefix(ref, SchemeAWS):
+		if err := aws.ValidReference(ref); err != nil {
+			return nil, attestor.Invalid(fmt.Errorf("KMS key %q: %w", ref, err))
+		}
+		sv, err = aws.LoadSignerVerifier(ctx, ref, o.aws...)
+	case strings.HasPrefix(ref, SchemeAzure):
+		if err := azure.ValidReference(ref); err != nil {
+			return nil, attestor.Invalid(fmt.Errorf("KMS key %q: %w", ref, err))
+		}
+		sv, err = azure.LoadSignerVerifier(ctx, ref)
 	default:
-		return nil, attestor.Invalid(fmt.Errorf("%q is not a KMS URI (want %s...)", ref, strings.Join(supported, ", ")))
+		return nil, attestor.Invalid(fmt.Errorf("%q is not a KMS URI (want %s...)", ref, strings.Join(schemes, ", ")))
 	}
 	if err != nil {
 		return nil, attestor.Unavailable(fmt.Errorf("KMS key %q: %w", ref, err))
 	}
-	pub, err := sv.PublicKey(options.WithContext(ctx))
+	pub, err := withContext(ctx, func() (crypto.PublicKey, error) { return sv.PublicKey(options.WithContext(ctx)) })
 	if err != nil {
 		return nil, attestor.Unavailable(fmt.Errorf("KMS key %q: fetching public key: %w", ref, err))
 	}
 	ver, err := sign.NewVerifier(pub)
 	if err != nil {
 		return nil, fmt.Errorf("KMS key %q: %w", ref, err)
+	}
+	if _, ok := pub.(*rsa.PublicKey); ok && strings.HasPrefix(ref, SchemeAzure) {
+		// sigstore's Azure client re-encodes every signature as an ECDSA
+		// one, which breaks RSA signatures.
+		return nil, fmt.Errorf("KMS key %q: %w: RSA keys in Azure Key Vault do not sign here; use an EC key", ref, sign.ErrUnsupportedKey)
 	}
 	s := &Signer{ref: ref, sv: sv, ver: ver}
 	switch k := pub.(type) {
@@ -153,6 +225,29 @@ func Load(ctx context.Context, ref string, opts ...Option) (*Signer, error) {
 	return s, nil
 }
 
+// withContext returns f's result, or ctx's error as soon as ctx is done:
+// sigstore's Cloud KMS client looks the key version up with a context of
+// its own, retrying an unreachable KMS for a minute. f goes on in the
+// background until it returns.
+func withContext[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
 // Sign signs msg (for DSSE, the pre-authentication encoding) with the KMS
 // key. Failures of the KMS match attestor.ErrUnavailable.
 func (s *Signer) Sign(ctx context.Context, msg []byte) ([]byte, error) {
@@ -165,12 +260,12 @@ func (s *Signer) Sign(ctx context.Context, msg []byte) ([]byte, error) {
 		h.Write(msg)
 		opts = append(opts, options.WithDigest(h.Sum(nil)))
 	}
-	sig, err := s.sv.SignMessage(bytes.NewReader(msg), opts...)
+	sig, err := withContext(ctx, func() ([]byte, error) { return s.sv.SignMessage(bytes.NewReader(msg), opts...) })
 	if err != nil {
 		return nil, attestor.Unavailable(fmt.Errorf("signing with KMS key %q: %w", s.ref, err))
 	}
 	if err := s.ver.Verify(ctx, msg, sig); err != nil {
-		return nil, attestor.Unavailable(fmt.Errorf("signing with KMS key %q: the KMS returned a signature that does not verify with its public key", s.ref))
+		return nil, attestor.Unavailable(fmt.Errorf("signing with KMS key %q: the KMS returned a signature that does not verify with its public key (RSA keys must sign PKCS #1 v1.5 with SHA-256)", s.ref))
 	}
 	return sig, nil
 }

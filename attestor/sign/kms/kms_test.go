@@ -1,6 +1,9 @@
 package kms_test
 
 import (
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -68,25 +71,53 @@ func TestLoadErrors(t *testing.T) {
 	ctx := context.Background()
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	addr := signtest.NewVault(t, ecKey).URL
+	aws := signtest.NewAWSKMS(t, ecKey)
+	gcp := signtest.NewGCPKMS(t, ecKey)
+	awsOpts := func(keyID string, more ...func(*awsconfig.LoadOptions) error) []kms.Option {
+		return []kms.Option{kms.WithAWS(append([]func(*awsconfig.LoadOptions) error{
+			awsconfig.WithHTTPClient(aws.Server.Client()),
+			awsconfig.WithRetryMaxAttempts(1),
+			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(keyID, signtest.AWSSecretAccessKey, "")),
+		}, more...)...)}
+	}
 	for _, c := range []struct {
 		ref  string
 		opts []kms.Option
 		want error
 	}{
-		{"gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k", nil, kms.ErrUnsupportedProvider},
-		{"awskms:///arn:aws:kms:us-east-1:1:key/k", nil, kms.ErrUnsupportedProvider},
-		{"azurekms://vault.vault.azure.net/k", nil, kms.ErrUnsupportedProvider},
 		{"cosign.key", nil, attestor.ErrInvalidInput},
 		{"hashivault://", nil, attestor.ErrInvalidInput},
 		{"hashivault://nosuchkey", []kms.Option{kms.WithVault(addr, signtest.VaultToken, "")}, attestor.ErrUnavailable},
 		{"hashivault://" + signtest.VaultKeyName, []kms.Option{kms.WithVault(addr, "wrong-token", "")}, attestor.ErrUnavailable},
+
+		// Malformed URIs are usage errors, found before any request.
+		{"gcpkms://projects/p/locations/l/keyRings/r", nil, attestor.ErrInvalidInput},
+		{"gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/extra", nil, attestor.ErrInvalidInput},
+		{"awskms:///not-a-key-id", nil, attestor.ErrInvalidInput},
+		{"awskms://", nil, attestor.ErrInvalidInput},
+		{"azurekms://vault.vault.azure.net", nil, attestor.ErrInvalidInput},
+		{"azurekms://vault.vault.azure.net/k/v/extra", nil, attestor.ErrInvalidInput},
+
+		// A KMS that refuses or cannot be reached.
+		{aws.Ref(), awsOpts("AKIAUNKNOWNKEY000000"), attestor.ErrUnavailable},
+		{"awskms://" + aws.Host + "/alias/nosuchkey", awsOpts(signtest.AWSAccessKeyID), attestor.ErrUnavailable},
+		{aws.Ref(), awsOpts(signtest.AWSAccessKeyID, awsconfig.WithRegion("eu-west-1")), attestor.ErrUnavailable},
+		{"awskms://127.0.0.1:1/" + signtest.AWSKeyAlias, awsOpts(signtest.AWSAccessKeyID), attestor.ErrUnavailable},
+		{gcp.Ref(false), []kms.Option{kms.WithGCP(gcp.ClientOptions("wrong-token")...)}, attestor.ErrUnavailable},
+		{"gcpkms://projects/p/locations/global/keyRings/ci/cryptoKeys/nosuchkey", []kms.Option{kms.WithGCP(gcp.ClientOptions(signtest.GCPToken)...)}, attestor.ErrUnavailable},
+		{gcp.Ref(false) + "/cryptoKeyVersions/2", []kms.Option{kms.WithGCP(gcp.ClientOptions(signtest.GCPToken)...)}, attestor.ErrUnavailable},
 	} {
 		_, err := kms.Load(ctx, c.ref, c.opts...)
 		if !errors.Is(err, c.want) {
 			t.Errorf("Load(%q) = %v; want %v", c.ref, err, c.want)
 		}
-		if err != nil && strings.Contains(err.Error(), signtest.VaultToken) {
-			t.Errorf("Load(%q): the error shows the token", c.ref)
+		if errors.Is(err, attestor.ErrInvalidInput) && !strings.Contains(err.Error(), c.ref) {
+			t.Errorf("Load(%q) = %v; the error does not name the ref", c.ref, err)
+		}
+		for _, secret := range []string{signtest.VaultToken, signtest.AWSSecretAccessKey, signtest.GCPToken} {
+			if err != nil && strings.Contains(err.Error(), secret) {
+				t.Errorf("Load(%q): the error shows a secret: %v", c.ref, err)
+			}
 		}
 	}
 }

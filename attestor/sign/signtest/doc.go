@@ -10,5 +10,9 @@
 //     its trusted root, to make and verify keyless bundles without the
 //     network;
 //   - NewVault, a HashiCorp Vault transit engine for one key, for
-//     hashivault:// signers.
+//     hashivault:// signers;
+//   - NewAWSKMS, NewGCPKMS and NewAzureKMS: AWS KMS (its JSON API over
+//     HTTPS), Google Cloud KMS (its gRPC API over TLS) and Azure Key Vault
+//     (its REST API and a managed-identity token endpoint) for one key, on
+//     127.0.0.1, for awskms://, gcpkms:// and azurekms:// signers.
 package signtest
