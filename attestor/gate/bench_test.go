@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -76,11 +77,47 @@ func benchmarkVerifyChain(b *testing.B, steps, artifacts int) {
 		runtime.ReadMemStats(&m)
 		b.Logf("after setup: heap %d MB, HeapSys %d MB", m.HeapAlloc>>20, m.HeapSys>>20)
 	}
+	peak := samplePeakHeap()
 	b.ResetTimer()
 	for b.Loop() {
 		res, err := v.Verify(context.Background(), subject, atts)
 		if err != nil {
 			b.Fatalf("%v\n%s", err, dump(res.Reasons))
 		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(peak()>>20), "peak-heap-MB")
+}
+
+// samplePeakHeap samples the heap (live and not yet collected objects)
+// every millisecond until the returned function is called; that returns
+// the largest size seen, less the heap's size at the start (the setup's
+// data).
+func samplePeakHeap() func() uint64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	base, peak := read(), uint64(0)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				peak = max(peak, read())
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		<-done
+		return max(peak, base) - base
 	}
 }

@@ -121,6 +121,9 @@ type matcher struct {
 	lit    string
 	re     *regexp.Regexp
 	source string
+	// prefix is the pattern's literal start (up to its first wildcard):
+	// every name it matches starts with it.
+	prefix string
 }
 
 const (
@@ -152,6 +155,11 @@ func (m matcher) literal() bool { return m.kind == matchExact }
 // "prefix*", "*suffix") skip the regular expression.
 func compileGlob(pattern string) (matcher, error) {
 	m := matcher{source: pattern}
+	if i := strings.IndexAny(pattern, "*?["); i >= 0 {
+		m.prefix = pattern[:i]
+	} else {
+		m.prefix = pattern
+	}
 	if !strings.ContainsAny(pattern, "*?[") {
 		m.kind, m.lit = matchExact, pattern
 		return m, nil
@@ -238,11 +246,19 @@ func translateGlob(pat string) string {
 	return b.String()
 }
 
-// artifactSet is the materials or products of one step record: artifact
-// name → its digests in a canonical form ("alg:hex,alg:hex", sorted), so
-// two artifacts are the same when their strings are equal (in-toto
-// compares the hash dictionaries).
-type artifactSet map[string]string
+// artifact is an artifact of a step record: its name and its digests in
+// a canonical form ("alg:hex,alg:hex", sorted), so two artifacts are the
+// same when their strings are equal (in-toto compares the hash
+// dictionaries).
+type artifact struct {
+	name, digest string
+}
+
+// artifactSet is the materials or products of one step record, sorted by
+// name, each name once. Sorted sets let the rules visit only the names a
+// pattern's literal prefix selects, and MATCH walk two sets side by side
+// instead of looking every name up in a map.
+type artifactSet []artifact
 
 // stepArtifacts are one step's materials and products.
 type stepArtifacts struct {
@@ -254,6 +270,48 @@ func (s *stepArtifacts) kind(k string) artifactSet {
 		return s.materials
 	}
 	return s.products
+}
+
+// find returns the index of name in the set.
+func (set artifactSet) find(name string) (int, bool) {
+	return slices.BinarySearchFunc(set, name, func(a artifact, name string) int { return strings.Compare(a.name, name) })
+}
+
+// withPrefix returns the range of the set whose names start with prefix.
+func (set artifactSet) withPrefix(prefix string) (lo, hi int) {
+	if prefix == "" {
+		return 0, len(set)
+	}
+	lo, _ = set.find(prefix)
+	hi = lo + sort.Search(len(set)-lo, func(i int) bool { return !strings.HasPrefix(set[lo+i].name, prefix) })
+	return lo, hi
+}
+
+// seeker looks names up in a set in increasing order: each search starts
+// where the last ended (galloping), so a walk over a whole set costs
+// linear time, and a few scattered look-ups logarithmic time each. The
+// names compared are the set's past their first strip bytes.
+type seeker struct {
+	set   artifactSet
+	strip int
+	next  int
+}
+
+// find returns the artifact whose name (past strip) is key; keys must
+// come in increasing order.
+func (k *seeker) find(key string) (artifact, bool) {
+	set, lo := k.set, k.next
+	hi, step := lo, 1
+	for hi < len(set) && set[hi].name[k.strip:] < key {
+		lo, hi, step = hi+1, hi+step, step*2
+	}
+	hi = min(hi+1, len(set))
+	i, ok := slices.BinarySearchFunc(set[lo:hi], key, func(a artifact, key string) int { return strings.Compare(a.name[k.strip:], key) })
+	k.next = lo + i
+	if !ok {
+		return artifact{}, false
+	}
+	return set[k.next], true
 }
 
 func canonicalDigest(d map[string]string) string {
@@ -284,54 +342,77 @@ func canonicalDigest(d map[string]string) string {
 // its file is not queued. It returns the first failure, nil if none; steps
 // holds the other steps' artifacts for MATCH (a missing one matches
 // nothing).
+//
+// Each rule visits only the names that start with its pattern's literal
+// prefix (all of them for "*"), in order, and looks names up in other
+// sets with a seeker: a step costs O(rules × artifacts), no more.
 func applyRules(rules []*rule, step string, srcKind string, steps map[string]*stepArtifacts) error {
 	src := steps[step]
 	artifacts := src.kind(srcKind)
-	queue := make(map[string]struct{}, len(artifacts))
-	for name := range artifacts {
-		queue[name] = struct{}{}
+	other := src.materials // the set CREATE, DELETE and MODIFY compare with
+	if srcKind == materialsKind {
+		other = src.products
+	}
+	queued := make([]bool, len(artifacts))
+	for i := range queued {
+		queued[i] = true
+	}
+	left := len(artifacts)
+	consume := func(i int) {
+		queued[i] = false
+		left--
+	}
+	// each calls f with the index and the name (past prefix) of every
+	// queued artifact whose name is prefix followed by a name m matches.
+	each := func(prefix string, m matcher, f func(i int, rel string)) {
+		var lo, hi int
+		if m.literal() {
+			if i, ok := artifacts.find(prefix + m.lit); ok {
+				lo, hi = i, i+1
+			}
+		} else {
+			lo, hi = artifacts.withPrefix(prefix + m.prefix)
+		}
+		for i := lo; i < hi; i++ {
+			if rel := artifacts[i].name[len(prefix):]; queued[i] && m.match(rel) {
+				f(i, rel)
+			}
+		}
 	}
 	for _, r := range rules {
-		if len(queue) == 0 && r.typ != RuleRequire {
+		if left == 0 && r.typ != RuleRequire {
 			continue
 		}
 		switch r.typ {
 		case RuleDisallow:
 			var hit []string
-			eachMatch(queue, r.m, func(name string) {
-				hit = append(hit, name)
-			})
+			each("", r.m, func(i int, name string) { hit = append(hit, name) })
 			if len(hit) > 0 {
 				return fmt.Errorf("%s %s disallowed by rule %q", srcKind, listSome(hit), r.String())
 			}
 		case RuleRequire:
-			if _, ok := queue[r.pattern]; !ok {
+			if i, ok := artifacts.find(r.pattern); !ok || !queued[i] {
 				return fmt.Errorf("rule %q: %s %q not found among the unconsumed %s", r.String(), srcKind, r.pattern, srcKind)
 			}
 		case RuleAllow:
-			eachMatch(queue, r.m, func(name string) { delete(queue, name) })
-		case RuleCreate:
-			eachMatch(queue, r.m, func(name string) {
-				_, inM := src.materials[name]
-				_, inP := src.products[name]
-				if !inM && inP {
-					delete(queue, name)
-				}
-			})
-		case RuleDelete:
-			eachMatch(queue, r.m, func(name string) {
-				_, inM := src.materials[name]
-				_, inP := src.products[name]
-				if inM && !inP {
-					delete(queue, name)
-				}
-			})
-		case RuleModify:
-			eachMatch(queue, r.m, func(name string) {
-				m, inM := src.materials[name]
-				p, inP := src.products[name]
-				if inM && inP && m != p {
-					delete(queue, name)
+			each("", r.m, func(i int, _ string) { consume(i) })
+		case RuleCreate, RuleDelete, RuleModify:
+			seek := seeker{set: other}
+			each("", r.m, func(i int, name string) {
+				o, inOther := seek.find(name)
+				switch r.typ {
+				case RuleCreate: // in the products only
+					if srcKind == productsKind && !inOther {
+						consume(i)
+					}
+				case RuleDelete: // in the materials only
+					if srcKind == materialsKind && !inOther {
+						consume(i)
+					}
+				default: // in both, with other digests
+					if inOther && o.digest != artifacts[i].digest {
+						consume(i)
+					}
 				}
 			})
 		case RuleMatch:
@@ -339,50 +420,19 @@ func applyRules(rules []*rule, step string, srcKind string, steps map[string]*st
 			if !ok {
 				continue
 			}
+			// The destination names are dstPrefix+rel, in the order
+			// of the source names.
 			dstArtifacts := dst.kind(r.dstKind)
-			consume := func(name string) {
-				rel := name
-				if r.srcPrefix != "" {
-					if !strings.HasPrefix(name, r.srcPrefix) {
-						return
-					}
-					rel = name[len(r.srcPrefix):]
+			lo, hi := dstArtifacts.withPrefix(r.dstPrefix)
+			seek := seeker{set: dstArtifacts[lo:hi], strip: len(r.dstPrefix)}
+			each(r.srcPrefix, r.m, func(i int, rel string) {
+				if d, ok := seek.find(rel); ok && d.digest == artifacts[i].digest {
+					consume(i)
 				}
-				if !r.m.match(rel) {
-					return
-				}
-				if d, ok := dstArtifacts[r.dstPrefix+rel]; ok && d == artifacts[name] {
-					delete(queue, name)
-				}
-			}
-			if r.m.literal() {
-				if _, ok := queue[r.srcPrefix+r.pattern]; ok {
-					consume(r.srcPrefix + r.pattern)
-				}
-				continue
-			}
-			for name := range queue {
-				consume(name)
-			}
+			})
 		}
 	}
 	return nil
-}
-
-// eachMatch calls f for every queued name the matcher matches; f may
-// delete the name from the queue.
-func eachMatch(queue map[string]struct{}, m matcher, f func(string)) {
-	if m.literal() {
-		if _, ok := queue[m.lit]; ok {
-			f(m.lit)
-		}
-		return
-	}
-	for name := range queue {
-		if m.match(name) {
-			f(name)
-		}
-	}
 }
 
 // listSome formats up to 10 names, sorted.

@@ -12,9 +12,12 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -260,8 +263,7 @@ func decodeStatement(payload []byte) (*statement, error) {
 	// A step record (which may list many artifacts) is decoded in one
 	// pass; the decoded predicateType, not the byte search, decides.
 	if bytes.Contains(payload, linkTypeJSON) {
-		var ls linkStatement
-		if err := json.Unmarshal(payload, &ls); err == nil && ls.PredicateType == attestor.PredicateTypeLink {
+		if ls, err := decodeLinkStatement(payload); err == nil && ls.PredicateType == attestor.PredicateTypeLink {
 			if ls.Type != statementV1 && ls.Type != statementV01 {
 				return nil, fmt.Errorf("statement type %q is not an in-toto statement", ls.Type)
 			}
@@ -280,6 +282,33 @@ func decodeStatement(payload []byte) (*statement, error) {
 	}
 	st.payload = payload
 	return st, nil
+}
+
+// decodeLinkStatement decodes a step record's statement, with
+// decodeLinkStatementFast when it can. The strings decoded may share
+// payload's memory: it must not be modified afterwards (payloads are
+// decoded from base64 by sign.VerifyEnvelope, for the gate only, and
+// never modified).
+func decodeLinkStatement(payload []byte) (linkStatement, error) {
+	if ls, ok := decodeLinkStatementFast(unsafe.String(unsafe.SliceData(payload), len(payload))); ok {
+		return ls, nil
+	}
+	var ls linkStatement
+	err := json.Unmarshal(payload, &ls)
+	return ls, err
+}
+
+// decodeEnvelope decodes a DSSE envelope, with decodeEnvelopeFast when it
+// can.
+func decodeEnvelope(data []byte) (*dsse.Envelope, error) {
+	if env, ok := decodeEnvelopeFast(string(data)); ok {
+		return env, nil
+	}
+	env := &dsse.Envelope{}
+	if err := json.Unmarshal(data, env); err != nil {
+		return nil, err
+	}
+	return env, nil
 }
 
 func (st *statement) about(s store.Subject) bool {
@@ -319,15 +348,38 @@ func toRecord(e *envelope) (*record, error) {
 	return r, nil
 }
 
-// artifactsOf indexes artifacts by name.
+// artifactsOf returns the set of artifacts rds describes (named by their
+// name, or else their URI); of several of the same name, the last counts.
 func artifactsOf(rds []descriptor) artifactSet {
-	set := make(artifactSet, len(rds))
-	for _, rd := range rds {
-		name := rd.Name
-		if name == "" {
-			name = rd.URI
+	nameOf := func(rd descriptor) string {
+		if rd.Name == "" {
+			return rd.URI
 		}
-		set[name] = string(rd.Digest)
+		return rd.Name
+	}
+	set := make(artifactSet, len(rds))
+	for i, rd := range rds {
+		set[i] = artifact{name: nameOf(rd), digest: string(rd.Digest)}
+	}
+	byName := func(a, b artifact) int { return strings.Compare(a.name, b.name) }
+	if !slices.IsSortedFunc(set, byName) {
+		slices.SortFunc(set, byName)
+	}
+	// Rare: several artifacts of one name (the sort did not keep their
+	// order).
+	dup := false
+	for i := 1; i < len(set) && !dup; i++ {
+		dup = set[i].name == set[i-1].name
+	}
+	if dup {
+		last := make(map[string]string, len(rds))
+		for _, rd := range rds {
+			last[nameOf(rd)] = string(rd.Digest)
+		}
+		set = slices.CompactFunc(set, func(a, b artifact) bool { return a.name == b.name })
+		for i := range set {
+			set[i].digest = last[set[i].name]
+		}
 	}
 	return set
 }
@@ -335,15 +387,10 @@ func artifactsOf(rds []descriptor) artifactSet {
 func fingerprint(a stepArtifacts) string {
 	h := sha256.New()
 	for _, set := range []artifactSet{a.materials, a.products} {
-		names := make([]string, 0, len(set))
-		for n := range set {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			h.Write([]byte(n))
+		for _, a := range set { // sorted
+			h.Write([]byte(a.name))
 			h.Write([]byte{0})
-			h.Write([]byte(set[n]))
+			h.Write([]byte(a.digest))
 			h.Write([]byte{0})
 		}
 		h.Write([]byte{1})
@@ -438,52 +485,44 @@ func (v *Verifier) Verify(ctx context.Context, subject store.Subject, atts []sto
 // examine decodes and verifies every envelope, deduplicated, on up to
 // GOMAXPROCS goroutines; the reasons are recorded in the envelopes' order.
 func (vr *verification) examine(ctx context.Context, atts []store.Attestation) error {
-	seenRaw, seen := map[string]bool{}, map[string]bool{}
-	var todo []*envelope
-	for _, a := range atts {
-		sum := sha256.Sum256(a.Envelope)
-		e := &envelope{bundle: a.Bundle, rawDigest: hex.EncodeToString(sum[:])}
+	// Hash and decode every attestation (the slow part), in parallel.
+	all := make([]*envelope, len(atts))
+	errs := make([]error, len(atts))
+	parallel(ctx, len(atts), func(i int) {
+		sum := sha256.Sum256(atts[i].Envelope)
+		e := &envelope{bundle: atts[i].Bundle, rawDigest: hex.EncodeToString(sum[:])}
 		e.res = &EnvelopeResult{Digest: e.rawDigest}
+		// The shape is checked by sign.VerifyEnvelope; decoding the
+		// payload here too would double the work on large records.
+		e.env, errs[i] = decodeEnvelope(atts[i].Envelope)
+		all[i] = e
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	seenRaw := map[string]bool{}
+	seen := map[string][]*dsse.Envelope{} // by signedKey
+	var todo []*envelope
+	for i, e := range all {
 		if seenRaw[e.rawDigest] {
 			continue
 		}
 		seenRaw[e.rawDigest] = true
-		// The shape is checked by sign.VerifyEnvelope; decoding the
-		// payload here too would double the work on large records.
-		env := &dsse.Envelope{}
-		if err := json.Unmarshal(a.Envelope, env); err != nil {
+		if err := errs[i]; err != nil {
 			vr.envs = append(vr.envs, e)
 			e.res.Status = StatusInvalid
 			e.res.Reason = e.fail(ErrSignature, "", "envelope %s: decoding DSSE envelope: %v", short(e.rawDigest), err)
 			continue
 		}
-		e.env = env
-		if key := signedDigest(env); seen[key] {
+		key := signedKey(e.env)
+		if slices.ContainsFunc(seen[key], func(o *dsse.Envelope) bool { return sameSigned(o, e.env) }) {
 			continue
-		} else {
-			seen[key] = true
 		}
+		seen[key] = append(seen[key], e.env)
 		vr.envs = append(vr.envs, e)
 		todo = append(todo, e)
 	}
-	work := make(chan *envelope)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(todo)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for e := range work {
-				if ctx.Err() == nil {
-					vr.verifyEnvelope(ctx, e)
-				}
-			}
-		}()
-	}
-	for _, e := range todo {
-		work <- e
-	}
-	close(work)
-	wg.Wait()
+	parallel(ctx, len(todo), func(i int) { vr.verifyEnvelope(ctx, todo[i]) })
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -496,10 +535,29 @@ func (vr *verification) examine(ctx context.Context, atts []store.Attestation) e
 	return nil
 }
 
-// signedDigest identifies what an envelope signs and by whom (payload
-// type, payload, signatures), whatever its JSON encoding, to deduplicate
-// copies from several sources.
-func signedDigest(env *dsse.Envelope) string {
+// parallel calls f(0), ..., f(n-1) on up to GOMAXPROCS goroutines, and
+// returns when they are done; once ctx is done, it calls f no more.
+func parallel(ctx context.Context, n int, f func(i int)) {
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// signedKey and sameSigned deduplicate copies of an envelope from several
+// sources: two envelopes are the same when they sign the same payload, of
+// the same type, with the same signatures, whatever their JSON encoding.
+// signedKey hashes all but the payload (its length only): envelopes with
+// equal keys are compared with sameSigned.
+func signedKey(env *dsse.Envelope) string {
 	h := sha256.New()
 	field := func(s string) {
 		var n [8]byte
@@ -510,12 +568,16 @@ func signedDigest(env *dsse.Envelope) string {
 		h.Write([]byte(s))
 	}
 	field(env.PayloadType)
-	field(env.Payload)
+	field(strconv.Itoa(len(env.Payload)))
 	for _, sig := range env.Signatures {
 		field(sig.KeyID)
 		field(sig.Sig)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return string(h.Sum(nil))
+}
+
+func sameSigned(a, b *dsse.Envelope) bool {
+	return a.PayloadType == b.PayloadType && a.Payload == b.Payload && slices.Equal(a.Signatures, b.Signatures)
 }
 
 // envelopeDigest returns store.EnvelopeDigest of the envelope, computed
@@ -806,20 +868,33 @@ func (vr *verification) checkSteps(bound map[string]bool) {
 		vr.res.Steps = append(vr.res.Steps, sr)
 	}
 
+	// The rules of each step and kind only read the chosen artifacts:
+	// they are applied in parallel (all of them: not cancelled with the
+	// verification's context), their failures reported in order.
+	type ruleSet struct {
+		step  int
+		kind  string
+		rules []*rule
+	}
+	var sets []ruleSet
 	for i, s := range vr.p.Steps {
 		if chosen[s.Name] == nil {
 			continue
 		}
 		rules := vr.p.rules[s.Name]
-		for _, kr := range []struct {
-			kind  string
-			rules []*rule
-		}{{materialsKind, rules.materials}, {productsKind, rules.products}} {
-			if err := applyRules(kr.rules, s.Name, kr.kind, chosen); err != nil {
-				msg := vr.fail(ErrArtifactRule, s.Name, "%v", err)
-				vr.res.Steps[i].Reasons = append(vr.res.Steps[i].Reasons, msg)
-				vr.res.Steps[i].Verdict = Failed
-			}
+		sets = append(sets, ruleSet{i, materialsKind, rules.materials}, ruleSet{i, productsKind, rules.products})
+	}
+	ruleErrs := make([]error, len(sets))
+	parallel(context.Background(), len(sets), func(j int) {
+		rs := sets[j]
+		ruleErrs[j] = applyRules(rs.rules, vr.p.Steps[rs.step].Name, rs.kind, chosen)
+	})
+	for j, err := range ruleErrs {
+		if err != nil {
+			i := sets[j].step
+			msg := vr.fail(ErrArtifactRule, vr.p.Steps[i].Name, "%v", err)
+			vr.res.Steps[i].Reasons = append(vr.res.Steps[i].Reasons, msg)
+			vr.res.Steps[i].Verdict = Failed
 		}
 	}
 
@@ -827,8 +902,8 @@ func (vr *verification) checkSteps(bound map[string]bool) {
 	if final := chosen[last.Name]; final != nil {
 		want := canonicalDigest(map[string]string{vr.subject.Digest.Algorithm: vr.subject.Digest.Hex})
 		found := false
-		for _, d := range final.products {
-			if d == want || strings.Contains(","+d+",", ","+want+",") {
+		for _, a := range final.products {
+			if d := a.digest; d == want || strings.Contains(","+d+",", ","+want+",") {
 				found = true
 				break
 			}
