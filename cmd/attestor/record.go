@@ -26,6 +26,7 @@ func newRecordStartCmd(g *globals) *cobra.Command {
 		Example: `  attestor record start --step build -m src --key ci.key -- make all`,
 		Args:    usageArgs(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer tuneGC()()
 			rec, err := f.recorder(cmd.Context(), g)
 			if err != nil {
 				return err
@@ -55,6 +56,7 @@ func newRecordStopCmd(g *globals) *cobra.Command {
 		Example: `  attestor record stop --step build -p bin/app --key ci.key`,
 		Args:    usageArgs(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer tuneGC()()
 			rec, err := f.recorder(cmd.Context(), g)
 			if err != nil {
 				return err

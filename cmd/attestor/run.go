@@ -26,6 +26,7 @@ with the command's exit code.`,
 		Example: `  attestor run --step build -m go.mod -m src -p bin/app --key ci.key -- go build -o bin/app ./src`,
 		Args:    usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer tuneGC()()
 			rec, err := f.recorder(cmd.Context(), g,
 				attestor.WithTimeout(timeout),
 				attestor.WithMaxCapture(maxCapture),
