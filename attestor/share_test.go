@@ -44,10 +44,10 @@ func TestShareUnchanged(t *testing.T) {
 	}
 }
 
-// A step with nothing to record is refused before its command runs.
-func TestRunWithoutArtifactsRefusedBeforeRunning(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
+// testRecorder returns a Recorder that records files below dir into the
+// workspace dir/ws, with a fresh ed25519 key.
+func testRecorder(t *testing.T, dir string, opts ...Option) *Recorder {
+	t.Helper()
 	ws, err := OpenWorkspace(dir + "/ws")
 	if err != nil {
 		t.Fatal(err)
@@ -56,12 +56,20 @@ func TestRunWithoutArtifactsRefusedBeforeRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewRecorder(ws, cacheTestSigner{priv}, WithHashOptions(WithBaseDir(dir)))
+	r, err := NewRecorder(ws, cacheTestSigner{priv}, append([]Option{WithHashOptions(WithBaseDir(dir))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// A step with nothing to record is refused before its command runs.
+func TestRunWithoutArtifactsRefusedBeforeRunning(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := testRecorder(t, dir)
 	marker := dir + "/ran"
-	_, err = r.Run(t.Context(), Step{Name: "test", Command: []string{"touch", marker}})
+	_, err := r.Run(t.Context(), Step{Name: "test", Command: []string{"touch", marker}})
 	if !errors.Is(err, ErrInvalidInput) {
 		t.Fatalf("Run without materials or products: %v, want ErrInvalidInput", err)
 	}
@@ -78,19 +86,8 @@ func TestRunCIDetect(t *testing.T) {
 	if err := os.WriteFile(dir+"/src", []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ws, err := OpenWorkspace(dir + "/ws")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	detect := func(context.Context) (map[string]any, error) { return map[string]any{"platform": "local"}, nil }
-	r, err := NewRecorder(ws, cacheTestSigner{priv}, WithHashOptions(WithBaseDir(dir)), WithCI(map[string]any{"platform": "replaced"}), WithCIDetect(detect))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := testRecorder(t, dir, WithCI(map[string]any{"platform": "replaced"}), WithCIDetect(detect))
 	res, err := r.Run(t.Context(), Step{Name: "test", Materials: []string{"src"}, Command: []string{"true"}})
 	if err != nil {
 		t.Fatal(err)
@@ -100,11 +97,7 @@ func TestRunCIDetect(t *testing.T) {
 	}
 
 	bad := errors.New("bad event file")
-	r, err = NewRecorder(ws, cacheTestSigner{priv}, WithHashOptions(WithBaseDir(dir)),
-		WithCIDetect(func(context.Context) (map[string]any, error) { return nil, bad }))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r = testRecorder(t, dir, WithCIDetect(func(context.Context) (map[string]any, error) { return nil, bad }))
 	marker := dir + "/ran"
 	if _, err := r.Run(t.Context(), Step{Name: "test2", Materials: []string{"src"}, Command: []string{"touch", marker}}); !errors.Is(err, bad) {
 		t.Fatalf("Run: %v, want the detection error", err)

@@ -36,8 +36,9 @@ func TestKMSCloud(t *testing.T) {
 		t.Fatalf("attestor key public --key %s:\n%s", ref, r)
 	}
 	keys := t.TempDir()
+	pubPEM := r.stdout
 	pubFile := filepath.Join(keys, "keys", "ci.pub")
-	writeFile(t, pubFile, r.stdout)
+	writeFile(t, pubFile, pubPEM)
 	ver, err := sign.LoadVerifier(pubFile)
 	if err != nil {
 		t.Fatalf("key public printed %q: %v", r.stdout, err)
@@ -75,21 +76,7 @@ func TestKMSCloud(t *testing.T) {
 		t.Errorf("AWS KMS signed %d times, want 2", a.Signs())
 	}
 
-	policy := filepath.Join(keys, "policy.yaml")
-	writeFile(t, policy, `version: 1
-expires: 2099-12-31T00:00:00Z
-functionaries:
-  ci: {key: keys/ci.pub}
-steps:
-  - name: build
-    functionaries: [ci]
-    materials: [[ALLOW, "src/*"], [DISALLOW, "*"]]
-    products: [[CREATE, bin/app], [DISALLOW, "*"]]
-  - name: package
-    functionaries: [ci]
-    materials: [[MATCH, bin/app, WITH, PRODUCTS, FROM, build], [DISALLOW, "*"]]
-    products: [[CREATE, app.tar], [DISALLOW, "*"]]
-`)
+	policy := buildPackagePolicy(t, keys, pubPEM)
 	r = attestorProcess(t, p.base, nil, "verify", "--dir", p.ws, "--artifact", p.path("app.tar"), "--policy", policy)
 	if r.code != 0 || !strings.Contains(r.stderr, ": PASSED") {
 		t.Fatalf("verify of the KMS-signed chain:\n%s", r)

@@ -36,8 +36,16 @@ func gateProject(t *testing.T) (*project, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(keys, "keys", "ci.pub"), string(pub))
-	policy := filepath.Join(keys, "policy.yaml")
+	return p, buildPackagePolicy(t, keys, string(pub))
+}
+
+// buildPackagePolicy writes into dir the policy of gateProject's steps,
+// build then package, signed by the key pubPEM (keys/ci.pub), and returns
+// its path.
+func buildPackagePolicy(t *testing.T, dir, pubPEM string) string {
+	t.Helper()
+	writeFile(t, filepath.Join(dir, "keys", "ci.pub"), pubPEM)
+	policy := filepath.Join(dir, "policy.yaml")
 	writeFile(t, policy, `version: 1
 expires: 2099-12-31T00:00:00Z
 functionaries:
@@ -52,7 +60,7 @@ steps:
     materials: [[MATCH, bin/app, WITH, PRODUCTS, FROM, build], [DISALLOW, "*"]]
     products: [[CREATE, app.tar], [DISALLOW, "*"]]
 `)
-	return p, policy
+	return policy
 }
 
 // TestVerifyCLI: exit 0 on a pass, 1 on a failure (with every reason in the
