@@ -15,12 +15,6 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return writeAtomic(path, writeBytes(data), perm, os.Rename)
 }
 
-// writeFileAtomicFunc is WriteFileAtomic for content that write streams.
-// When write fails, nothing is left behind.
-func writeFileAtomicFunc(path string, write func(io.Writer) error, perm os.FileMode) error {
-	return writeAtomic(path, write, perm, os.Rename)
-}
-
 func writeBytes(data []byte) func(io.Writer) error {
 	return func(w io.Writer) error {
 		_, err := w.Write(data)

@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -237,24 +235,41 @@ func TestWriteEnvelope(t *testing.T) {
 	}
 }
 
-// A streamed write that fails leaves nothing behind, not even its
-// temporary file.
-func TestWriteFuncFailureLeavesNothing(t *testing.T) {
+// A file written atomically appears whole when committed; aborted, it
+// leaves nothing behind, not even its temporary file.
+func TestAtomicFileAbortLeavesNothing(t *testing.T) {
 	t.Parallel()
 	ws, err := OpenWorkspace(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	boom := errors.New("boom")
-	err = ws.writeFunc("x.dsse.json", func(w io.Writer) error {
-		w.Write([]byte(`{"payloadType":`))
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("writeFunc: %v, want boom", err)
+	f, err := ws.create("x.dsse.json")
+	if err != nil {
+		t.Fatal(err)
 	}
+	f.Write([]byte(`{"payloadType":`))
+	f.abort()
 	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 0 {
-		t.Errorf("workspace holds %v after a failed write", entries)
+		t.Errorf("workspace holds %v after an aborted write", entries)
+	}
+
+	f, err = ws.create("y.dsse.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("{}"))
+	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 1 || entries[0].Name() == "y.dsse.json" {
+		t.Errorf("workspace holds %v before the commit, want only a temporary file", entries)
+	}
+	if err := f.commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	f.abort() // a no-op once committed
+	if data, err := os.ReadFile(ws.Path("y.dsse.json")); err != nil || string(data) != "{}" {
+		t.Errorf("committed file: %q, %v", data, err)
+	}
+	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 1 {
+		t.Errorf("workspace holds %v after the commit, want the file alone", entries)
 	}
 }
 

@@ -78,14 +78,6 @@ func (w *Workspace) Write(name string, data []byte) error {
 	return WriteFileAtomic(w.Path(name), data, 0o644)
 }
 
-// writeFunc is Write for content that write streams.
-func (w *Workspace) writeFunc(name string, write func(io.Writer) error) error {
-	if err := checkWorkspaceName(name); err != nil {
-		return err
-	}
-	return writeFileAtomicFunc(w.Path(name), write, 0o644)
-}
-
 // create starts writing the named file atomically: it appears when the
 // file is committed (nil publish: replacing a file of the name).
 func (w *Workspace) create(name string) (*atomicFile, error) {
