@@ -144,17 +144,7 @@ func TestKMS(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("attestor run --key %s:\n%s", ref, r)
 	}
-	data, err := os.ReadFile(filepath.Join(p.ws, attestor.EnvelopeName("build", keyID)))
-	if err != nil {
-		t.Fatalf("no envelope for the KMS key: %v", err)
-	}
-	env2, err := attestor.ParseEnvelope(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := sign.VerifyEnvelope(context.Background(), env2, ver); err != nil {
-		t.Errorf("the envelope does not verify with the public key: %v", err)
-	}
+	verifyStepEnvelope(t, p.ws, "build", keyID, ver)
 	if v.Signs() == 0 {
 		t.Error("Vault never signed")
 	}

@@ -61,17 +61,7 @@ func TestKMSCloud(t *testing.T) {
 		}
 		shown += r.stdout + r.stderr
 	}
-	data, err := os.ReadFile(filepath.Join(p.ws, attestor.EnvelopeName("build", keyID)))
-	if err != nil {
-		t.Fatalf("no envelope for the KMS key: %v", err)
-	}
-	envelope, err := attestor.ParseEnvelope(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := sign.VerifyEnvelope(context.Background(), envelope, ver); err != nil {
-		t.Errorf("the envelope does not verify with the public key: %v", err)
-	}
+	verifyStepEnvelope(t, p.ws, "build", keyID, ver)
 	if a.Signs() < 2 {
 		t.Errorf("AWS KMS signed %d times, want 2", a.Signs())
 	}
@@ -96,5 +86,22 @@ func TestKMSCloud(t *testing.T) {
 	shown += r.stdout + r.stderr
 	if strings.Contains(shown, signtest.AWSSecretAccessKey) {
 		t.Error("the AWS secret access key shows")
+	}
+}
+
+// verifyStepEnvelope checks that the workspace ws holds the envelope of
+// step signed by the key keyID, and that it verifies with ver.
+func verifyStepEnvelope(t *testing.T, ws, step, keyID string, ver *sign.Verifier) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(ws, attestor.EnvelopeName(step, keyID)))
+	if err != nil {
+		t.Fatalf("no envelope of step %s for the key %s: %v", step, keyID, err)
+	}
+	envelope, err := attestor.ParseEnvelope(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sign.VerifyEnvelope(context.Background(), envelope, ver); err != nil {
+		t.Errorf("the envelope of step %s does not verify with the public key: %v", step, err)
 	}
 }
