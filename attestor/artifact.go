@@ -1,6 +1,8 @@
 package attestor
 
 import (
+	"strings"
+
 	ita1 "github.com/in-toto/attestation/go/v1"
 )
 
@@ -24,6 +26,24 @@ func (s *sums) digest() map[string]string {
 		}
 	}
 	return d
+}
+
+// valid reports whether s holds at least one digest and each is lowercase
+// hex of its algorithm's size.
+func (s *sums) valid() bool {
+	n := 0
+	for i, v := range s {
+		if v == "" {
+			continue
+		}
+		if len(v) != 2*cacheAlgorithms[i].size || strings.IndexFunc(v, func(r rune) bool {
+			return (r < '0' || r > '9') && (r < 'a' || r > 'f')
+		}) >= 0 {
+			return false
+		}
+		n++
+	}
+	return n > 0
 }
 
 // sumsOf returns the sums of a descriptor's digest map, or false when it

@@ -560,7 +560,7 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	materials := make([]fileSum, len(p.Materials))
 	for i, m := range p.Materials {
 		d := m.Digest.sums()
-		if d == (sums{}) {
+		if m.Name == "" || !d.valid() {
 			return nil, invalidf("pending record %s is corrupt: remove it and start the step again", r.ws.Path(name))
 		}
 		materials[i] = fileSum{name: m.Name, sums: d}

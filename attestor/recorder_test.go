@@ -709,6 +709,9 @@ func TestRecorderStopCorruptPending(t *testing.T) {
 		"other step":     `{"version":1,"step":"test","materials":[],"startedOn":"2025-03-14T15:09:26Z"}`,
 		"empty":          "",
 		"JSON of a list": "[]",
+		"digest not hex": `{"version":1,"step":"build","materials":[{"name":"a","digest":{"sha256":"zz"}}],"startedOn":"2025-03-14T15:09:26Z"}`,
+		"no digest":      `{"version":1,"step":"build","materials":[{"name":"a","digest":{}}],"startedOn":"2025-03-14T15:09:26Z"}`,
+		"no name":        `{"version":1,"step":"build","materials":[{"name":"","digest":{"sha256":"` + strings.Repeat("ab", 32) + `"}}],"startedOn":"2025-03-14T15:09:26Z"}`,
 	}
 	for name, content := range tests {
 		t.Run(name, func(t *testing.T) {
