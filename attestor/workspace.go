@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -97,12 +96,14 @@ func (w *Workspace) Create(name string, data []byte) error {
 	return CreateFileAtomic(w.Path(name), data, 0o644)
 }
 
-// Read reads the named file (at most 64 MiB).
+// Read reads the named file, a regular file of at most 64 MiB (see
+// ReadRegular: a FIFO or device planted in the workspace is refused, never
+// waited on).
 func (w *Workspace) Read(name string) ([]byte, error) {
 	if err := checkWorkspaceName(name); err != nil {
 		return nil, err
 	}
-	return readBounded(w.Path(name), maxWorkspaceFile)
+	return ReadRegular(w.Path(name), maxWorkspaceFile)
 }
 
 // Remove removes the named file; a missing file is not an error.
@@ -190,22 +191,6 @@ func shortKeyID(keyID string) string {
 		return "nokeyid"
 	}
 	return keyID
-}
-
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, invalidf("%s is more than the %d bytes allowed", path, limit)
-	}
-	return data, nil
 }
 
 // AttestationName returns the workspace file name of a signed attestation

@@ -1,0 +1,77 @@
+package attestor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// OpenRegular opens the file path for reading and checks that it is a
+// regular file, without ever blocking: a FIFO, socket or device planted at
+// path (by anything that can write where attestor reads) is refused with
+// an error matching ErrInvalidInput that names path and what it is, before
+// anything is read from it. A final symbolic link is followed. A missing
+// file is an error matching fs.ErrNotExist (and not ErrInvalidInput). The
+// caller closes the file.
+func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
+	f, err := openNonBlocking(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, invalidf("%s is %s, not a regular file", path, modeName(fi.Mode()))
+	}
+	return f, fi, nil
+}
+
+// ReadRegular reads the regular file path (see OpenRegular), at most limit
+// bytes: a larger file is an error matching ErrTooLarge and
+// ErrInvalidInput, naming path and the limit.
+func ReadRegular(path string, limit int64) ([]byte, error) {
+	f, fi, err := OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi.Size() > limit {
+		return nil, Invalid(fmt.Errorf("%s is %d bytes, more than the %d allowed: %w", path, fi.Size(), limit, ErrTooLarge))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, Invalid(fmt.Errorf("%s is more than the %d bytes allowed: %w", path, limit, ErrTooLarge))
+	}
+	return data, nil
+}
+
+// ErrTooLarge marks a file or response larger than the bound attestor reads.
+var ErrTooLarge = errors.New("too large")
+
+// modeName says what kind of file a mode is, for errors.
+func modeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return fmt.Sprintf("of mode %v", m)
+}
