@@ -1,10 +1,11 @@
 package attestor
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -36,7 +37,12 @@ const (
 	// maxCacheFile is the largest cache file read: a bigger one is ignored.
 	maxCacheFile = 128 << 20
 	// cacheMagic starts a cache file; the last byte is the format version.
-	cacheMagic = "attestor hash cache\x00\x01"
+	// Version 2 ends with an HMAC-SHA256 instead of a CRC-32C.
+	cacheMagic = "attestor hash cache\x00\x02"
+	// cacheTagSize is the size of the HMAC that ends a cache file.
+	cacheTagSize = sha256.Size
+	// MinCacheKeySize is the shortest key OpenCache accepts.
+	MinCacheKeySize = 16
 )
 
 // cacheAlgorithms are the algorithms whose digests a Cache keeps, in the
@@ -66,24 +72,30 @@ func cacheAlgorithm(name string) int {
 // and files replaced by rename. Digests of files hashed with and without
 // WithNormalizeLineEndings are not mixed up.
 //
-// A Cache made by NewCache lives in memory. One made by OpenCache is also
-// kept in a file: read (if it exists, is well-formed and is owned by the
-// current user and writable by no one else; else ignored) by the first
-// hashing pass that uses it, and rewritten atomically after each pass that
-// learned something. Between processes the file is as trusted as the
-// directory that holds it: keep it where only the build can write, as the
-// Recorder does (the workspace, which also holds the pending materials of
-// record start). Within a process it is read once, so a command run between
-// two passes cannot change what the second pass trusts. A Cache that cannot
-// be written is no error: the next process reads the files again.
+// A Cache made by NewCache lives in memory: the passes of one process
+// share it, and nothing outside the process can change what it trusts.
+// One made by OpenCache is also kept in a file, authenticated with a
+// secret key: read by the first hashing pass that uses it, and rewritten
+// atomically after each pass that learned something. A file is ignored
+// unless its HMAC-SHA256 under the key verifies (anything that can write
+// the file but does not hold the key, such as a command run between two
+// build steps, cannot make a later pass trust a digest), and unless it is
+// well-formed, owned by the current user and writable by no one else. Keep
+// the key where the processes that share the file's directory cannot read
+// it: the Recorder derives it from the signing key (see KeyDeriver). Within
+// a process the file is read once, so a command run between two passes
+// cannot change what the second pass trusts. A Cache that cannot be
+// written is no error: the next process reads the files again.
 //
 // A Cache is safe for concurrent use by several Hashers.
 type Cache struct {
 	path string
+	key  []byte // of the file's HMAC; set when path is
 	now  func() time.Time
 
-	load   sync.Once
-	loaded chan struct{} // closed once the file is read
+	load    sync.Once
+	loaded  chan struct{} // closed once the file is read
+	loadErr error         // set before loaded is closed: the file is not a regular file
 
 	mu      sync.RWMutex // lookups read-lock it
 	entries map[string]*cacheEntry
@@ -114,14 +126,19 @@ func NewCache() *Cache {
 }
 
 // OpenCache returns a Cache kept in the file path (for a workspace,
-// Workspace.Path(CacheFile)). Nothing is read or written until a Hasher
-// uses it; the directory of path is created when the file is first
-// written.
-func OpenCache(path string) *Cache {
+// Workspace.Path(CacheFile)) and authenticated with key, a secret of at
+// least MinCacheKeySize bytes that only the processes trusted to write the
+// cache hold. Nothing is read or written until a Hasher uses it; the
+// directory of path is created when the file is first written. A short
+// key, or an empty path, is an error matching ErrInvalidInput.
+func OpenCache(path string, key []byte) (*Cache, error) {
 	if path == "" {
-		return NewCache()
+		return nil, invalidf("empty cache file name")
 	}
-	return &Cache{now: time.Now, path: path, loaded: make(chan struct{})}
+	if len(key) < MinCacheKeySize {
+		return nil, invalidf("hash cache key of %d bytes: at least %d are needed", len(key), MinCacheKeySize)
+	}
+	return &Cache{now: time.Now, path: path, key: slices.Clone(key), loaded: make(chan struct{})}, nil
 }
 
 // WithCache makes the Hasher use c: files that have not changed since c
@@ -134,15 +151,16 @@ func WithCache(c *Cache) HashOption {
 	}
 }
 
-// WithCacheFile is WithCache(OpenCache(path)): the Hasher keeps its cache
-// in the file path, which other processes (the other phases of a build)
-// share.
-func WithCacheFile(path string) HashOption {
+// WithCacheFile is WithCache(OpenCache(path, key)): the Hasher keeps its
+// cache in the file path, which other processes (the other phases of a
+// build) holding key share.
+func WithCacheFile(path string, key []byte) HashOption {
 	return func(o *hashOptions) error {
-		if path == "" {
-			return invalidf("empty cache file name")
+		c, err := OpenCache(path, key)
+		if err != nil {
+			return err
 		}
-		o.cache = OpenCache(path)
+		o.cache = c
 		return nil
 	}
 }
@@ -191,9 +209,10 @@ func (c *Cache) begin() *cachePass {
 			return
 		}
 		go func() {
-			entries := readCache(c.path)
+			entries, err := readCache(c.path, c.key)
 			c.mu.Lock()
 			c.entries = entries
+			c.loadErr = err
 			c.mu.Unlock()
 			close(c.loaded)
 		}()
@@ -204,20 +223,23 @@ func (c *Cache) begin() *cachePass {
 
 // lookup fills, for each file it knows unchanged, results[i].sums with its
 // digests in algs and hit[i] with true. key names a file by its absolute
-// name.
-func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, normalized bool, hit []bool, results []fileSum) {
+// name. It fails when the cache file is not a regular file.
+func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, normalized bool, hit []bool, results []fileSum) error {
 	var idx [len(cacheAlgorithms)]int
 	for i, a := range algs {
 		idx[i] = cacheAlgorithm(a)
 		if idx[i] < 0 {
-			return
+			return nil
 		}
 	}
 	<-p.c.loaded
 	p.c.mu.RLock()
 	defer p.c.mu.RUnlock()
+	if p.c.loadErr != nil {
+		return p.c.loadErr
+	}
 	if len(p.c.entries) == 0 {
-		return
+		return nil
 	}
 	// On every core: a map look-up per file is what an unchanged tree
 	// costs besides the stat.
@@ -261,6 +283,7 @@ func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, norm
 		})
 	}
 	wg.Wait()
+	return nil
 }
 
 // expect makes room for n files to be added, so that add does not grow
@@ -339,7 +362,7 @@ func (p *cachePass) end() {
 	go func() {
 		c.fileMu.Lock()
 		c.mu.RLock()
-		data := encodeCache(c.entries)
+		data := encodeCache(c.entries, c.key)
 		c.mu.RUnlock()
 		writeCache(c.path, data)
 		c.fileMu.Unlock()
@@ -398,12 +421,17 @@ func (c *Cache) evict(n int) {
 // entry: its name (uvarint length, bytes), dev, ino (uvarint), size, mtime,
 // ctime, used (varint), a flags byte (bit 0: normalized line endings; bit
 // 1+i: the digest of cacheAlgorithms[i] follows) and the raw digests; last,
-// the CRC-32C of everything before it.
+// the HMAC-SHA256 of everything before it under the cache's key.
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
+// cacheTag returns the HMAC-SHA256 of body under key.
+func cacheTag(body, key []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(body)
+	return m.Sum(nil)
+}
 
-func encodeCache(entries map[string]*cacheEntry) []byte {
-	size := len(cacheMagic) + binary.MaxVarintLen64 + 4
+func encodeCache(entries map[string]*cacheEntry, key []byte) []byte {
+	size := len(cacheMagic) + binary.MaxVarintLen64 + cacheTagSize
 	for k := range entries {
 		size += len(k) + 48 + 32
 	}
@@ -439,19 +467,20 @@ func encodeCache(entries map[string]*cacheEntry) []byte {
 			}
 		}
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+	return append(b, cacheTag(b, key)...)
 }
 
 var errCorruptCache = errors.New("corrupt hash cache")
 
-// decodeCache parses a cache file; it fails on anything that is not a
-// well-formed one.
-func decodeCache(data []byte) (map[string]*cacheEntry, error) {
-	if len(data) < len(cacheMagic)+4 || string(data[:len(cacheMagic)]) != cacheMagic {
+// decodeCache parses a cache file whose HMAC is under key; it fails on
+// anything that is not a well-formed one, and on a file that was not
+// written with key, before it parses anything.
+func decodeCache(data, key []byte) (map[string]*cacheEntry, error) {
+	if len(data) < len(cacheMagic)+cacheTagSize || string(data[:len(cacheMagic)]) != cacheMagic {
 		return nil, errCorruptCache
 	}
-	body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
-	if crc32.Checksum(body, crcTable) != sum {
+	body, tag := data[:len(data)-cacheTagSize], data[len(data)-cacheTagSize:]
+	if !hmac.Equal(cacheTag(body, key), tag) {
 		return nil, errCorruptCache
 	}
 	// The names are substrings of one string, the digests of another: a
@@ -567,42 +596,54 @@ func (r *cacheReader) fail() {
 	r.b = nil
 }
 
-// readCache reads the cache file path; a file that is missing, too large,
-// corrupt, of another version, not owned by the current user or writable
-// by others gives an empty cache.
-func readCache(path string) map[string]*cacheEntry {
+// readCache reads the cache file path, authenticated with key; a file that
+// is missing, too large, corrupt, of another version, not written with
+// key, not owned by the current user or writable by others gives an empty
+// cache. Something at path that is not a regular file (a FIFO planted
+// there would block a plain open) is an error matching ErrInvalidInput.
+func readCache(path string, key []byte) (map[string]*cacheEntry, error) {
 	empty := map[string]*cacheEntry{}
-	f, err := os.Open(path)
+	f, err := openNonBlocking(path)
 	if err != nil {
-		return empty
+		return empty, nil
 	}
 	defer f.Close()
 	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG ||
-		st.Uid != uint32(os.Geteuid()) || st.Mode&0o022 != 0 || st.Size > maxCacheFile {
-		return empty
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return empty, nil
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return empty, invalidf("hash cache %s is %s, not a regular file: remove it (or pass --no-cache)", path, fileType(st.Mode))
+	}
+	if st.Uid != uint32(os.Geteuid()) || st.Mode&0o022 != 0 || st.Size > maxCacheFile {
+		return empty, nil
 	}
 	// One allocation of the right size (growing a buffer costs more than
 	// decoding).
 	buf := make([]byte, st.Size+1)
 	n, err := io.ReadFull(f, buf)
 	if int64(n) != st.Size || (err != io.ErrUnexpectedEOF && err != io.EOF) {
-		return empty // changed while read
+		return empty, nil // changed while read
 	}
-	entries, err := decodeCache(buf[:n])
+	entries, err := decodeCache(buf[:n], key)
 	if err != nil {
-		return empty
+		return empty, nil
 	}
-	return entries
+	return entries, nil
 }
 
 // writeCache replaces the cache file path with data, atomically (a reader
 // sees the old file or the new one). It does not sync: a file cut short by
-// a crash fails its checksum and is ignored. Errors are dropped: without
+// a crash fails its HMAC and is ignored. Errors are dropped: without
 // the file, the next process reads the files again.
 func writeCache(path string, data []byte) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return
+	}
+	// Not through a symbolic link planted in place of the directory: the
+	// cache would land wherever it points.
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
 		return
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")

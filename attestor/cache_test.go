@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto"
 	"crypto/ed25519"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +21,23 @@ import (
 // check that the identity of a file catches changes, without the racy
 // window's help.
 func futureCache(path string) *Cache {
-	c := OpenCache(path)
+	return futureCacheKey(path, testCacheKey)
+}
+
+// testCacheKey is the key of the tests' cache files.
+var testCacheKey = []byte("0123456789abcdef0123456789abcdef")
+
+// futureCacheKey is futureCache with a cache file authenticated by key.
+func futureCacheKey(path string, key []byte) *Cache {
+	if path == "" {
+		c := NewCache()
+		c.now = func() time.Time { return time.Now().Add(time.Hour) }
+		return c
+	}
+	c, err := OpenCache(path, key)
+	if err != nil {
+		panic(err)
+	}
 	c.now = func() time.Time { return time.Now().Add(time.Hour) }
 	return c
 }
@@ -250,7 +268,7 @@ func TestWithoutCache(t *testing.T) {
 	for _, opts := range [][]HashOption{
 		{WithCache(c), WithoutCache()},
 		{WithoutCache(), WithCache(c)},
-		{WithoutCache(), WithCacheFile(filepath.Join(dir, "cache"))},
+		{WithoutCache(), WithCacheFile(filepath.Join(dir, "cache"), testCacheKey)},
 	} {
 		for range 2 {
 			got, err := hashRun(t, dir, []string{"."}, opts...)
@@ -268,8 +286,11 @@ func TestWithoutCache(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "cache")); err == nil {
 		t.Error("WithoutCache: the cache file was written")
 	}
-	if _, err := NewHasher(WithCacheFile("")); err == nil {
-		t.Error("WithCacheFile(\"\"): no error")
+	if _, err := NewHasher(WithCacheFile("", testCacheKey)); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("WithCacheFile(\"\"): %v, want ErrInvalidInput", err)
+	}
+	if _, err := NewHasher(WithCacheFile("cache", testCacheKey[:MinCacheKeySize-1])); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("WithCacheFile with a short key: %v, want ErrInvalidInput", err)
 	}
 }
 
@@ -360,18 +381,21 @@ func TestCacheEncoding(t *testing.T) {
 		"/b/ü": {dev: 1 << 63, ino: 1<<64 - 1, size: 1 << 40, mtime: 1 << 62, ctime: 7, normalized: true,
 			sums: [3]string{hashHex("b"), strings.Repeat("ab", 48), strings.Repeat("cd", 64)}},
 	}
-	data := encodeCache(entries)
-	got, err := decodeCache(data)
+	data := encodeCache(entries, testCacheKey)
+	got, err := decodeCache(data, testCacheKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(entries, got, cmp.AllowUnexported(cacheEntry{})); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
-	if again := encodeCache(got); len(again) != len(data) {
+	if again := encodeCache(got, testCacheKey); len(again) != len(data) {
 		t.Errorf("encoded again: %d bytes, want %d", len(again), len(data))
 	}
-	empty, err := decodeCache(encodeCache(nil))
+	if _, err := decodeCache(data, []byte("another key, another key, another")); err == nil {
+		t.Error("decoded with another key")
+	}
+	empty, err := decodeCache(encodeCache(nil, testCacheKey), testCacheKey)
 	if err != nil || len(empty) != 0 {
 		t.Errorf("empty cache: %v, %v", empty, err)
 	}
@@ -394,16 +418,22 @@ func TestCacheEvict(t *testing.T) {
 }
 
 // FuzzDecodeCache: decoding never panics, and what decodes survives an
-// encode → decode round trip.
+// encode → decode round trip. The fuzzer writes the body; the harness
+// seals it with the key (else nothing would get past the HMAC), and checks
+// that a file sealed with another key is never decoded.
 func FuzzDecodeCache(f *testing.F) {
-	f.Add(encodeCache(map[string]*cacheEntry{"/x": {dev: 1, ino: 2, size: 3, sums: [3]string{hashHex("x")}}}))
+	seed := encodeCache(map[string]*cacheEntry{"/x": {dev: 1, ino: 2, size: 3, sums: [3]string{hashHex("x")}}}, testCacheKey)
+	f.Add(seed[:len(seed)-cacheTagSize])
 	f.Add([]byte(cacheMagic))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		entries, err := decodeCache(data)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if _, err := decodeCache(append(slices.Clip(body), cacheTag(body, []byte("not the key, not the key"))...), testCacheKey); err == nil {
+			t.Fatal("decoded a file sealed with another key")
+		}
+		entries, err := decodeCache(append(slices.Clip(body), cacheTag(body, testCacheKey)...), testCacheKey)
 		if err != nil {
 			return
 		}
-		again, err := decodeCache(encodeCache(entries))
+		again, err := decodeCache(encodeCache(entries, testCacheKey), testCacheKey)
 		if err != nil {
 			t.Fatalf("decoding an encoded cache: %v", err)
 		}

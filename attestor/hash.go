@@ -362,11 +362,15 @@ type fileEntry struct {
 	size         int64
 	mtime, ctime unix.Timespec
 	dev, ino     uint64
+	// viaLink says name is a symbolic link (to the file of this stat):
+	// only then is a final symbolic link followed when the file is read.
+	viaLink bool
 }
 
-// listed returns the entry of the file name whose stat is st.
-func listed(name string, st *unix.Stat_t) fileEntry {
-	return fileEntry{name: name, out: name, size: st.Size, mtime: st.Mtim, ctime: st.Ctim, dev: uint64(st.Dev), ino: uint64(st.Ino)}
+// listed returns the entry of the file name whose stat is st, reached
+// through a symbolic link when viaLink is set.
+func listed(name string, st *unix.Stat_t, viaLink bool) fileEntry {
+	return fileEntry{name: name, out: name, size: st.Size, mtime: st.Mtim, ctime: st.Ctim, dev: uint64(st.Dev), ino: uint64(st.Ino), viaLink: viaLink}
 }
 
 // sortFiles sorts files by key, in place, and returns them. It sorts
@@ -531,14 +535,14 @@ func (w *walk) input(p string) error {
 			return invalidf("recording %q: the name is not valid UTF-8", name)
 		}
 		w.mu.Lock()
-		w.found = append(w.found, []fileEntry{listed(name, &st)})
+		w.found = append(w.found, []fileEntry{listed(name, &st, isLink)})
 		w.mu.Unlock()
 		return nil
 	case unix.S_IFDIR:
 		if w.h.excludes.prune(name) {
 			return nil
 		}
-		w.walkDir(name, idOf(&st), nil)
+		w.walkDir(subdir{name, idOf(&st), isLink}, nil)
 		return nil
 	default:
 		return invalidf("recording %q: not a regular file or directory (%v)", p, fileType(st.Mode))
@@ -586,24 +590,40 @@ func (w *walk) checkInside(p, name string, isLink bool) error {
 	return nil
 }
 
-// walkDir adds the files below the directory name, whose identity is id,
-// reached through the directories up. It reads subdirectories on new
-// goroutines while there are free workers, else itself, after closing its
-// directory (so each goroutine holds one directory open at most).
-func (w *walk) walkDir(name string, id fileID, up *ancestor) {
+// openedInside fails with ErrOutsideRoot unless the file open as fd, which
+// was reached through the symbolic link name, lies below the base
+// directory now. Where the system names an open file's path
+// (/proc/self/fd on Linux) that is the path checked, which no later swap
+// of the link can change; elsewhere the link is resolved again.
+func (w *walk) openedInside(fd int, name string) error {
+	real, ok := openedPath(fd)
+	if !ok {
+		return w.checkInside(name, name, true)
+	}
+	if rel, err := filepath.Rel(w.realBase, real); err != nil || !isLocal(rel) {
+		return fmt.Errorf("%w: %q led to %q, which is not below the base directory %q", ErrOutsideRoot, name, real, w.h.baseDir)
+	}
+	return nil
+}
+
+// walkDir adds the files below the directory d, reached through the
+// directories up. It reads subdirectories on new goroutines while there
+// are free workers, else itself, after closing its directory (so each
+// goroutine holds one directory open at most).
+func (w *walk) walkDir(d subdir, up *ancestor) {
 	for a := up; a != nil; a = a.up {
-		if a.id == id {
-			w.fail(name, fmt.Errorf("%w: %q leads back to %q", ErrSymlinkCycle, name, a.name))
+		if a.id == d.id {
+			w.fail(d.name, fmt.Errorf("%w: %q leads back to %q", ErrSymlinkCycle, d.name, a.name))
 			return
 		}
 	}
 	if w.ctx.Err() != nil {
 		return
 	}
-	here := &ancestor{id: id, name: name, up: up}
-	subdirs, err := w.readDir(name)
+	here := &ancestor{id: d.id, name: d.name, up: up}
+	subdirs, err := w.readDir(d)
 	if err != nil {
-		w.fail(name, err)
+		w.fail(d.name, err)
 		return
 	}
 	for _, sub := range subdirs {
@@ -611,27 +631,55 @@ func (w *walk) walkDir(name string, id fileID, up *ancestor) {
 		case w.sem <- struct{}{}:
 			w.wg.Go(func() {
 				defer func() { <-w.sem }()
-				w.walkDir(sub.name, sub.id, here)
+				w.walkDir(sub, here)
 			})
 		default:
-			w.walkDir(sub.name, sub.id, here)
+			w.walkDir(sub, here)
 		}
 	}
 }
 
+// subdir is a directory to walk: its name, its identity when it was
+// listed, and whether the name is a symbolic link to it.
 type subdir struct {
-	name string
-	id   fileID
+	name    string
+	id      fileID
+	viaLink bool
 }
 
-// readDir adds the files in the directory name and returns the
-// subdirectories to walk.
-func (w *walk) readDir(name string) ([]subdir, error) {
-	fd, err := openat(w.baseFd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+// readDir adds the files in the directory d and returns the
+// subdirectories to walk. The directory it opens must be the one that was
+// listed: a directory replaced since by a symbolic link, or by another
+// directory, is an ErrArtifactChanged error, so that nothing outside the
+// base directory is ever listed as inside it.
+func (w *walk) readDir(d subdir) ([]subdir, error) {
+	name := d.name
+	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
+	if !d.viaLink {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, err := openat(w.baseFd, name, flags)
 	if err != nil {
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ENOENT) {
+			return nil, fmt.Errorf("%w: directory %q was replaced while being listed", ErrArtifactChanged, name)
+		}
 		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
 	}
 	defer unix.Close(fd)
+	var dst unix.Stat_t
+	if err := unix.Fstat(fd, &dst); err != nil {
+		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
+	}
+	if idOf(&dst) != d.id {
+		return nil, fmt.Errorf("%w: directory %q was replaced while being listed", ErrArtifactChanged, name)
+	}
+	if d.viaLink {
+		// The link was checked to lead inside when it was listed; it may
+		// have been pointed elsewhere since.
+		if err := w.openedInside(fd, name); err != nil {
+			return nil, err
+		}
+	}
 	prefix := ""
 	if name != "." {
 		prefix = name + "/"
@@ -651,6 +699,7 @@ func (w *walk) readDir(name string) ([]subdir, error) {
 		if ex.excluded(child) {
 			continue
 		}
+		viaLink := false
 		if err := fstatat(fd, e, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				return nil, fmt.Errorf("%w: %q was removed while being listed", ErrArtifactChanged, child)
@@ -662,10 +711,11 @@ func (w *walk) readDir(name string) ([]subdir, error) {
 			if ex.coversBelow(child) {
 				continue
 			}
-			subdirs = append(subdirs, subdir{child, idOf(&st)})
+			subdirs = append(subdirs, subdir{child, idOf(&st), false})
 			continue
 		case unix.S_IFREG:
 		case unix.S_IFLNK:
+			viaLink = true
 			if err := fstatat(fd, e, &st, 0); err != nil {
 				return nil, Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", child, err))
 			}
@@ -679,7 +729,7 @@ func (w *walk) readDir(name string) ([]subdir, error) {
 					if err := w.checkInside(child, child, true); err != nil {
 						return nil, err
 					}
-					subdirs = append(subdirs, subdir{child, idOf(&st)})
+					subdirs = append(subdirs, subdir{child, idOf(&st), true})
 				}
 				continue
 			default:
@@ -693,7 +743,7 @@ func (w *walk) readDir(name string) ([]subdir, error) {
 		if !utf8.ValidString(child) {
 			return nil, invalidf("recording %q: the name is not valid UTF-8", child)
 		}
-		files = append(files, listed(child, &st))
+		files = append(files, listed(child, &st, viaLink))
 	}
 	if len(files) > 0 {
 		w.mu.Lock()
@@ -827,7 +877,9 @@ func (h *Hasher) hashAll(ctx context.Context, w *walk, files []fileEntry, pass *
 		prefix := w.realBase + string(filepath.Separator)
 		cacheKey = func(f *fileEntry) string { return prefix + f.name }
 		known = make([]bool, len(files))
-		pass.lookup(files, prefix, h.algorithms, h.normalize, known, results)
+		if err := pass.lookup(files, prefix, h.algorithms, h.normalize, known, results); err != nil {
+			return nil, err
+		}
 	}
 	order := make([]int, 0, len(files))
 	for i := range files {
@@ -887,7 +939,7 @@ func (h *Hasher) hashAll(ctx context.Context, w *walk, files []fileEntry, pass *
 	var wg sync.WaitGroup
 	for range min(h.workers, len(order)) {
 		wg.Go(func() {
-			wk := h.newWorker(w.baseFd)
+			wk := h.newWorker(w)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(order) || wctx.Err() != nil {
@@ -931,6 +983,7 @@ func (h *Hasher) hashAll(ctx context.Context, w *walk, files []fileEntry, pass *
 
 // worker hashes one file at a time with one buffer and one set of hashes.
 type worker struct {
+	w          *walk
 	baseFd     int
 	algorithms []int // indexes in cacheAlgorithms
 	hashes     []hash.Hash
@@ -940,9 +993,10 @@ type worker struct {
 	st         unix.Stat_t // of the file last hashed, after the last read
 }
 
-func (h *Hasher) newWorker(baseFd int) *worker {
+func (h *Hasher) newWorker(w *walk) *worker {
 	wk := &worker{
-		baseFd:    baseFd,
+		w:         w,
+		baseFd:    w.baseFd,
 		buf:       make([]byte, h.bufferSize),
 		sum:       make([]byte, 0, sha512.Size),
 		normalize: h.normalize,
@@ -960,14 +1014,29 @@ func (h *Hasher) newWorker(baseFd int) *worker {
 func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int64) (sums, error) {
 	// O_NONBLOCK: if the file was replaced by a FIFO since the walk,
 	// neither opening nor reading it blocks (and the fstat below sees it).
-	fd, err := openat(wk.baseFd, f.name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY)
+	// O_NOFOLLOW: a file the walk saw as a regular file is not read
+	// through a symbolic link put in its place since (to a file outside
+	// the base directory, say).
+	flags := unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
+	if !f.viaLink {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, err := openat(wk.baseFd, f.name, flags)
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
+		switch {
+		case errors.Is(err, unix.ENOENT):
 			return sums{}, fmt.Errorf("%w: %q was removed", ErrArtifactChanged, f.name)
+		case errors.Is(err, unix.ELOOP):
+			return sums{}, fmt.Errorf("%w: %q was replaced by a symbolic link", ErrArtifactChanged, f.name)
 		}
 		return sums{}, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 	}
 	defer unix.Close(fd)
+	if f.viaLink {
+		if err := wk.w.openedInside(fd, f.name); err != nil {
+			return sums{}, err
+		}
+	}
 	for _, h := range wk.hashes {
 		h.Reset()
 	}
@@ -1015,6 +1084,10 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		return sums{}, fmt.Errorf("%w: %q is no longer a regular file", ErrArtifactChanged, f.name)
+	case uint64(st.Dev) != f.dev || uint64(st.Ino) != f.ino:
+		// Another file than the one listed: replaced, renamed over, or
+		// reached through a directory swapped since.
+		return sums{}, fmt.Errorf("%w: %q is not the file that was listed (device and inode differ)", ErrArtifactChanged, f.name)
 	case n != f.size || st.Size != f.size:
 		return sums{}, fmt.Errorf("%w: %q was %d bytes when listed, %d bytes read, now %d bytes", ErrArtifactChanged, f.name, f.size, n, st.Size)
 	case st.Mtim != f.mtime:

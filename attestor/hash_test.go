@@ -773,21 +773,28 @@ func TestHashChanged(t *testing.T) {
 	}
 }
 
-// workerFile opens dir for a worker and returns it and the listing of the
-// file name in it, as the walk makes it.
-func workerFile(t *testing.T, dir, name string) (int, *fileEntry) {
+// workerFile opens dir for a worker as a walk of it does, and returns the
+// walk and the listing of the file name in it, as the walk makes it.
+func workerFile(t *testing.T, dir, name string) (*walk, *fileEntry) {
 	t.Helper()
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fd) })
-	var st unix.Stat_t
+	var lst, st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(dir, name), &lst); err != nil {
+		t.Fatal(err)
+	}
 	if err := unix.Stat(filepath.Join(dir, name), &st); err != nil {
 		t.Fatal(err)
 	}
-	f := listed(name, &st)
-	return fd, &f
+	f := listed(name, &st, lst.Mode&unix.S_IFMT == unix.S_IFLNK)
+	return &walk{h: &Hasher{baseDir: dir}, absBase: dir, realBase: real, baseFd: fd}, &f
 }
 
 // TestWorkerChanged checks the fstat after reading against listings that
@@ -800,8 +807,8 @@ func TestWorkerChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd, f := workerFile(t, dir, "f")
-	wk := h.newWorker(fd)
+	w, f := workerFile(t, dir, "f")
+	wk := h.newWorker(w)
 	var n atomic.Int64
 	if _, err := wk.hash(context.Background(), f, &n); err != nil {
 		t.Fatal(err)
@@ -811,6 +818,8 @@ func TestWorkerChanged(t *testing.T) {
 		func(f *fileEntry) { f.size++ },        // shrank
 		func(f *fileEntry) { f.mtime.Nsec++ },  // modified
 		func(f *fileEntry) { f.name = "gone" }, // removed
+		func(f *fileEntry) { f.ino++ },         // another file
+		func(f *fileEntry) { f.dev++ },         // on another device
 	} {
 		g := *f
 		change(&g)
@@ -838,9 +847,9 @@ func TestWorkerFIFO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd, f := workerFile(t, dir, "fifo")
+	w, f := workerFile(t, dir, "fifo")
 	var n atomic.Int64
-	if _, err := h.newWorker(fd).hash(context.Background(), f, &n); !errors.Is(err, ErrArtifactChanged) {
+	if _, err := h.newWorker(w).hash(context.Background(), f, &n); !errors.Is(err, ErrArtifactChanged) {
 		t.Errorf("hash of a FIFO: error = %v, want ErrArtifactChanged", err)
 	}
 }
@@ -975,8 +984,8 @@ func TestWorkerAllocs(t *testing.T) {
 	}
 	allocs := map[string]float64{}
 	for _, name := range []string{"small", "large"} {
-		fd, f := workerFile(t, dir, name)
-		wk := h.newWorker(fd)
+		w, f := workerFile(t, dir, name)
+		wk := h.newWorker(w)
 		var n atomic.Int64
 		allocs[name] = testing.AllocsPerRun(20, func() {
 			if _, err := wk.hash(context.Background(), f, &n); err != nil {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -63,6 +64,8 @@ type recorderOptions struct {
 	ci             map[string]any
 	detectCI       func(context.Context) (map[string]any, error)
 	redact         []string
+	commandEnv     []string
+	cacheKey       []byte
 	clock          func() time.Time
 	logger         *slog.Logger
 }
@@ -178,6 +181,40 @@ func WithRedact(secrets []string) Option {
 	}
 }
 
+// WithCommandEnv sets the environment of the command Run wraps, from which
+// the Recorder still removes what CommandEnv removes: the command never
+// gets a secret the Recorder could sign with. The default is this
+// process's environment.
+func WithCommandEnv(environ []string) Option {
+	return func(o *recorderOptions) error {
+		o.commandEnv = environ
+		return nil
+	}
+}
+
+// WithCacheKey sets the key that authenticates the workspace's hash cache
+// (see OpenCache), at least MinCacheKeySize bytes: the steps that sign
+// with different keys, or with KMS or keyless signers, can then share one
+// cache. Whoever holds the key can make a later step trust a digest, so
+// keep it from the commands the steps wrap, as a masked secret passed to
+// attestor alone (ATTESTOR_CACHE_KEY, which CommandEnv removes). The
+// default is a key derived from the signing key when the signer is a
+// KeyDeriver (a key file), and otherwise a cache that lives in the
+// process only (the materials and products passes of one Run share it).
+func WithCacheKey(key []byte) Option {
+	return func(o *recorderOptions) error {
+		if len(key) < MinCacheKeySize {
+			return invalidf("hash cache key of %d bytes: at least %d are needed", len(key), MinCacheKeySize)
+		}
+		o.cacheKey = key
+		return nil
+	}
+}
+
+// cachePurpose is the purpose of the key a KeyDeriver derives for the hash
+// cache.
+const cachePurpose = "workspace hash cache v2"
+
 // WithClock sets the clock that dates records. The default is time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(o *recorderOptions) error {
@@ -239,13 +276,33 @@ func NewRecorder(ws *Workspace, signer Signer, opts ...Option) (*Recorder, error
 	if err != nil {
 		return nil, err
 	}
-	// The workspace's hash cache first: WithoutCache among the caller's
-	// options turns it off whatever the order.
-	h, err := NewHasher(append(append([]HashOption{WithCacheFile(ws.Path(CacheFile))}, o.hashOpts...), exclude...)...)
+	cache, err := o.cache(ws, signer)
+	if err != nil {
+		return nil, err
+	}
+	// The cache first: WithoutCache among the caller's options turns it
+	// off whatever the order.
+	h, err := NewHasher(append(append([]HashOption{cache}, o.hashOpts...), exclude...)...)
 	if err != nil {
 		return nil, err
 	}
 	return &Recorder{ws: ws, signer: signer, hasher: h, o: o}, nil
+}
+
+// cache returns the hash cache option of a Recorder that signs with
+// signer: the workspace's cache file, authenticated with the key of
+// WithCacheKey or one derived from the signing key, or else a cache in
+// memory.
+func (o *recorderOptions) cache(ws *Workspace, signer Signer) (HashOption, error) {
+	key := o.cacheKey
+	if kd, ok := signer.(KeyDeriver); ok && key == nil {
+		// A key that cannot be exported (a hardware key) derives none.
+		key, _ = kd.DeriveKey(cachePurpose)
+	}
+	if key == nil {
+		return WithCache(NewCache()), nil
+	}
+	return WithCacheFile(ws.Path(CacheFile), key), nil
 }
 
 // workspaceExclude returns the option that keeps the workspace out of the
@@ -283,7 +340,22 @@ func workspaceExclude(ws *Workspace, hashOpts []HashOption) ([]HashOption, error
 	if err != nil || rel == "." || !filepath.IsLocal(rel) {
 		return nil, nil
 	}
-	return []HashOption{WithExcludes("/" + filepath.ToSlash(rel) + "/")}, nil
+	return []HashOption{WithExcludes("/" + escapePattern(filepath.ToSlash(rel)) + "/")}, nil
+}
+
+// escapePattern escapes the characters that an exclude pattern reads as
+// a wildcard or an escape (*, ?, [ and \), so that it matches name
+// literally: a workspace named "w[s]" must not exclude "ws".
+func escapePattern(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		switch r {
+		case '*', '?', '[', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Step names a step and what to record of it.
@@ -336,7 +408,7 @@ func (r *Result) Envelope() (*dsse.Envelope, error) {
 	if r.envelope != nil || r.envelopeFile == "" {
 		return r.envelope, nil
 	}
-	data, err := readBounded(r.envelopeFile, maxWorkspaceFile)
+	data, err := ReadRegular(r.envelopeFile, maxWorkspaceFile)
 	if err != nil {
 		return nil, err
 	}
@@ -378,11 +450,16 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 		return nil, ciErr
 	}
 	log.Debug("materials recorded", "count", len(materials))
+	environ := r.o.commandEnv
+	if environ == nil {
+		environ = os.Environ()
+	}
 	cr, runErr := runCommand(ctx, s.Command, runConfig{
 		Stdout:     r.o.stdout,
 		Stderr:     r.o.stderr,
 		MaxCapture: r.o.maxCapture,
 		Timeout:    r.o.timeout,
+		Env:        CommandEnv(environ, r.signer),
 		Redact:     r.o.redact,
 		Clock:      r.o.clock,
 	})

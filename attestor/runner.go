@@ -115,7 +115,9 @@ func runCommand(ctx context.Context, argv []string, cfg runConfig) (*commandResu
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, invalidf("running a command: no command given")
 	}
-	name := argv[0]
+	// The command's name as errors show it: a secret in it (a token
+	// passed as the command) is redacted, as in the record.
+	name := string(redact([]byte(argv[0]), cfg.Redact))
 	switch {
 	case cfg.MaxCapture < 0:
 		return nil, invalidf("running %q: negative capture size %d", name, cfg.MaxCapture)
@@ -153,7 +155,7 @@ func runCommand(ctx context.Context, argv []string, cfg runConfig) (*commandResu
 	stdout := &outputWriter{liveMu: &liveMu, live: cfg.Stdout, max: cfg.MaxCapture}
 	stderr := &outputWriter{liveMu: &liveMu, live: cfg.Stderr, max: cfg.MaxCapture}
 
-	cmd := exec.Command(name, argv[1:]...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = cfg.Dir
 	cmd.Env = cfg.Env
 	cmd.Stdin = stdin
@@ -218,9 +220,10 @@ func runCommand(ctx context.Context, argv []string, cfg runConfig) (*commandResu
 	return res, nil
 }
 
-// startError explains why the command name (found at path, run in dir)
-// could not be started. It matches ErrCommandStart and keeps the cause
-// (exec.ErrNotFound, fs.ErrPermission, ...) in its chain.
+// startError explains why the command shown as name (redacted), found at
+// path and run in dir, could not be started. It matches ErrCommandStart
+// and keeps the cause (exec.ErrNotFound, fs.ErrPermission, ...) in its
+// chain, without exec's own message, which quotes the command unredacted.
 func startError(name, path, dir string, err error) error {
 	var execErr *exec.Error
 	var pathErr *fs.PathError

@@ -52,3 +52,24 @@ const SuffixBundle = ".sigstore.json"
 func BundleName(step, keyID string) string {
 	return step + "." + shortKeyID(keyID) + SuffixBundle
 }
+
+// KeyDeriver is a Signer that holds its private key and can derive secrets
+// from it: DeriveKey returns 32 bytes that only a holder of the signing key
+// can compute, a different secret for each purpose. The Recorder
+// authenticates the workspace's hash cache with one (see Cache), so that
+// the processes that can make a step trust a cached digest are those that
+// could sign the step anyway.
+type KeyDeriver interface {
+	Signer
+	DeriveKey(purpose string) ([]byte, error)
+}
+
+// CredentialSigner is a Signer that reads its credentials from environment
+// variables (a KMS token, a cloud's access keys, the CI's OIDC token
+// request): CredentialEnv names them. The Recorder removes them from the
+// environment of the command it wraps (see CommandEnv): with them, the
+// command could sign.
+type CredentialSigner interface {
+	Signer
+	CredentialEnv() []string
+}

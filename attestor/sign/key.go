@@ -15,9 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"slices"
 	"strings"
 
@@ -226,28 +224,22 @@ func readKeyFile(path string) ([]byte, error) {
 	if path == "" {
 		return nil, attestor.Invalid(errors.New("no key file given"))
 	}
-	f, err := os.Open(path)
+	// Opened without blocking: a FIFO at the key's path is refused, not
+	// waited on.
+	data, err := attestor.ReadRegular(path, maxKeyFileSize)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err
+			if errors.Is(err, fs.ErrNotExist) && strings.Contains(path, "://") {
+				return nil, attestor.Invalid(fmt.Errorf("%w (only key files are read here; KMS and other URI references are handled elsewhere)", err))
+			}
+			return nil, attestor.Invalid(err)
 		}
-		if errors.Is(err, fs.ErrNotExist) && strings.Contains(path, "://") {
-			return nil, attestor.Invalid(fmt.Errorf("%w (only key files are read here; KMS and other URI references are handled elsewhere)", err))
+		if errors.Is(err, attestor.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: file larger than %d bytes", ErrMalformedKey, maxKeyFileSize)
 		}
-		return nil, attestor.Invalid(err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, attestor.Invalid(err)
-	}
-	if len(data) > maxKeyFileSize {
-		return nil, fmt.Errorf("%w: file larger than %d bytes", ErrMalformedKey, maxKeyFileSize)
+		return nil, err
 	}
 	return data, nil
 }

@@ -133,6 +133,31 @@ func Load(ref string, opts ...Option) (*Signer, error) {
 	return s, nil
 }
 
+// LoadPEM returns the Signer of the private key in data, which holds what
+// a key file does (see Load): the form in which a CI secret holds a key,
+// kept in memory so that no file of it exists for another process to
+// read. Errors are Load's, naming the key "PEM key", never its bytes.
+func LoadPEM(data []byte, opts ...Option) (*Signer, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if len(data) > maxKeyFileSize {
+		return nil, fmt.Errorf("loading PEM key: %w: larger than %d bytes", ErrMalformedKey, maxKeyFileSize)
+	}
+	key, err := parsePrivateKey(data, o.password)
+	if err != nil {
+		return nil, fmt.Errorf("loading PEM key: %w", err)
+	}
+	s, err := New(key)
+	if err != nil {
+		return nil, fmt.Errorf("loading PEM key: %w", err)
+	}
+	return s, nil
+}
+
 // New returns a Signer for key, whose public key must be an
 // ed25519.PublicKey, an *ecdsa.PublicKey or an *rsa.PublicKey (see
 // NewVerifier for the supported sizes). key may be any crypto.Signer, such

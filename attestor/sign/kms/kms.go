@@ -303,3 +303,40 @@ func (s *Signer) LogValue() slog.Value {
 	id, _ := s.ver.KeyID()
 	return slog.GroupValue(slog.String("kms", s.ref), slog.String("keyid", id))
 }
+
+var _ attestor.CredentialSigner = (*Signer)(nil)
+
+// credentialEnv names, for each scheme, the environment variables its KMS
+// client reads credentials from (the SDKs' own names). A command that has
+// them could ask the KMS to sign.
+var credentialEnv = map[string][]string{
+	SchemeHashiVault: {"VAULT_TOKEN"},
+	SchemeGCP:        {"GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_OAUTH_ACCESS_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN"},
+	SchemeAWS: {
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+	},
+	SchemeAzure: {
+		"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+		"AZURE_USERNAME", "AZURE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE",
+		"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET",
+	},
+}
+
+// CredentialEnv names the environment variables the KMS client of the
+// Signer's scheme reads its credentials from (see attestor.CommandEnv,
+// which keeps them from the commands a step wraps): VAULT_TOKEN for Vault;
+// GOOGLE_APPLICATION_CREDENTIALS and access tokens for Cloud KMS; the
+// AWS_* access keys, session and web identity tokens and container
+// credentials for AWS KMS; the AZURE_* secrets, certificates, federated
+// token file and managed identity endpoints for Key Vault.
+func (s *Signer) CredentialEnv() []string {
+	for scheme, names := range credentialEnv {
+		if strings.HasPrefix(s.ref, scheme) {
+			return names
+		}
+	}
+	return nil
+}
