@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
+
+	"github.com/attestor/attestor/attestor"
 )
 
 // maxEventPayload bounds the GitHub event payload read.
@@ -116,7 +117,9 @@ func readGitHubEvent(path string) (*githubEvent, error) {
 	if path == "" {
 		return ev, nil
 	}
-	file, err := os.Open(path)
+	// Without blocking: anything running as the job's user could have put
+	// a FIFO there.
+	file, _, err := attestor.OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the GitHub event payload (GITHUB_EVENT_PATH): %w", err)
 	}

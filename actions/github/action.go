@@ -170,16 +170,43 @@ func (a *Action) fileCommand(cmd, env, name, value string) error {
 	return a.issueFileCommand(cmd, env, msg)
 }
 
-// issueFileCommand appends msg to the file named by env through
-// go-githubactions, turning its panic on a failed write into an error.
-func (a *Action) issueFileCommand(cmd, env, msg string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("writing to %s: %v", env, r)
-		}
-	}()
-	a.gha.IssueFileCommand(&githubactions.Command{Name: cmd, Message: msg})
+// issueFileCommand appends msg and an end of line to the file named by
+// env.
+// go-githubactions' own file command is not used: it opens the file
+// blocking, so a FIFO planted at the runner's file (by anything running
+// as the same user since the job began) would hang the step. The file is
+// opened without blocking and must be a regular file.
+func (a *Action) issueFileCommand(cmd, env, msg string) error {
+	path := a.getenv(env)
+	f, err := openAppendRegular(path)
+	if err != nil {
+		return fmt.Errorf("writing %s to %s: %w", cmd, env, err)
+	}
+	_, werr := f.WriteString(msg + githubactions.EOF)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		return fmt.Errorf("writing %s to %s: %w", cmd, env, err)
+	}
 	return nil
+}
+
+// openAppendRegular opens path for appending, creating it (0644) if it is
+// missing, without blocking; anything but a regular file is refused.
+func openAppendRegular(path string) (*os.File, error) {
+	f, err := openAppendNonBlocking(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file (%v)", path, fi.Mode().Type())
+	}
+	return f, nil
 }
 
 func (a *Action) delimiter() (string, error) {

@@ -134,7 +134,7 @@ type actionCall struct {
 	args    []string // the attestor command line, without the program name
 	shown   []string // args with secrets replaced, for the log
 	dir     string   // the workspace named on the command line, if any
-	cleanup func()
+	keyPEM  []byte   // the key input, when it is the PEM key itself
 }
 
 // runAction runs the command the inputs name and reports it to the
@@ -163,11 +163,9 @@ func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliA
 		gh.Errorf("attestor: %v", err)
 		return attestor.Invalid(err)
 	}
-	defer call.cleanup()
-
 	end := gh.Group("attestor " + strings.Join(call.shown, " "))
 	var out bytes.Buffer
-	code := execute(ctx, call.args, &out, g.stderr)
+	code := executeWith(ctx, &globals{stdout: &out, stderr: g.stderr, keyPEM: call.keyPEM, argsInMemory: len(cliArgs) == 0}, call.args)
 	if out.Len() > 0 {
 		// The command's properties are printed again below, with the
 		// action's: a Run Job's log (stdout and stderr) has each once.
@@ -213,7 +211,7 @@ func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliA
 // actionArgs maps the inputs to an attestor command line, explicitly, one
 // input to one flag.
 func actionArgs(gh *github.Action) (*actionCall, error) {
-	c := &actionCall{command: gh.Input(inCommand), cleanup: func() {}}
+	c := &actionCall{command: gh.Input(inCommand)}
 	accepted, ok := actionCommands[c.command]
 	if !ok {
 		names := slices.Sorted(maps.Keys(actionCommands))
@@ -241,6 +239,11 @@ func actionArgs(gh *github.Action) (*actionCall, error) {
 	}
 	addSecret := func(flag, value string) {
 		args, shown = append(args, flag, value), append(shown, flag, "***")
+	}
+	// shownOnly logs a flag whose value the command gets otherwise (a
+	// key kept in memory).
+	shownOnly := func(flag, value string) {
+		shown = append(shown, flag, value)
 	}
 	addBool := func(name, flag string) error {
 		v, err := gh.BoolInput(name)
@@ -299,7 +302,7 @@ func actionArgs(gh *github.Action) (*actionCall, error) {
 		list(inMaterials, "--materials")
 		list(inProducts, "--products")
 		list(inExclude, "--exclude")
-		if err := c.key(gh, add, addSecret); err != nil {
+		if err := c.key(gh, add, shownOnly); err != nil {
 			return nil, err
 		}
 		if err := addBool(inKeyless, "--keyless"); err != nil {
@@ -326,7 +329,7 @@ func actionArgs(gh *github.Action) (*actionCall, error) {
 	case "provenance":
 		args, shown = append(args, "provenance"), append(shown, "provenance")
 		list(inSubjects, "--subject")
-		if err := c.key(gh, add, addSecret); err != nil {
+		if err := c.key(gh, add, shownOnly); err != nil {
 			return nil, err
 		}
 		// Keyless provenance, where this build's provenance command has it.
@@ -384,7 +387,7 @@ func actionArgs(gh *github.Action) (*actionCall, error) {
 		}
 		str(inPolicy, "--policy")
 		commaList(inFrom, "--from")
-		if err := c.key(gh, add, addSecret); err != nil {
+		if err := c.key(gh, add, shownOnly); err != nil {
 			return nil, err
 		}
 		if err := addBool(inInsecure, "--insecure"); err != nil {
@@ -402,7 +405,7 @@ func actionArgs(gh *github.Action) (*actionCall, error) {
 // the command line as given, with --json (and --dir from the global
 // flags) added.
 func passthroughArgs(g *globals, args []string) (*actionCall, error) {
-	c := &actionCall{command: args[0], cleanup: func() {}, dir: g.dir}
+	c := &actionCall{command: args[0], dir: g.dir}
 	if args[0] == "record" && len(args) > 1 {
 		c.command = "record-" + args[1]
 	}
@@ -440,10 +443,11 @@ func passthroughArgs(g *globals, args []string) (*actionCall, error) {
 	return c, nil
 }
 
-// key adds --key from the key input: a file, a KMS URI, or the key itself
-// (PEM, as a secret holds it), which is written to a private temporary file
-// removed when the action ends.
-func (c *actionCall) key(gh *github.Action, add, addSecret func(flag, value string)) error {
+// key adds --key from the key input when it names a key (a file, a KMS
+// URI); when it is the key itself (PEM, as a secret holds it), the key is
+// kept in memory for the command (globals.keyPEM), never written to a file
+// that the command a step wraps could read.
+func (c *actionCall) key(gh *github.Action, add, shownOnly func(flag, value string)) error {
 	v := gh.Input(inKey)
 	if v == "" {
 		return nil
@@ -452,20 +456,8 @@ func (c *actionCall) key(gh *github.Action, add, addSecret func(flag, value stri
 		add("--key", v)
 		return nil
 	}
-	f, err := os.CreateTemp("", "attestor-key-*.pem")
-	if err != nil {
-		return fmt.Errorf("writing the key input to a file: %w", err)
-	}
-	path := f.Name()
-	c.cleanup = func() { os.Remove(path) }
-	if _, err := f.WriteString(v + "\n"); err != nil {
-		f.Close()
-		return fmt.Errorf("writing the key input to a file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing the key input to a file: %w", err)
-	}
-	addSecret("--key", path)
+	c.keyPEM = []byte(v + "\n")
+	shownOnly("--key", "***")
 	return nil
 }
 

@@ -81,7 +81,7 @@ the KMS.`,
   VAULT_ADDR=https://vault:8200 attestor key public --key hashivault://ci > ci.pub`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := loadSignerContext(cmd.Context(), key)
+			s, err := g.loadSigner(cmd.Context(), key)
 			if err != nil {
 				return err
 			}

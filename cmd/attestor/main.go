@@ -6,12 +6,47 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
+// forcedExitAfter is how long after SIGINT or SIGTERM the process exits
+// even if the command has not returned (something blocked that no context
+// reaches). It leaves room for a wrapped command's group to get SIGTERM
+// and, 5 s later, SIGKILL (runConfig.KillGrace). A second signal exits at
+// once. Either way, every file is written atomically: what was not
+// committed is not there.
+const forcedExitAfter = 10 * time.Second
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	harden()
+	ctx, cancel := context.WithCancel(context.Background())
+	var signalled atomic.Int32 // the exit code of the signal received
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		code := signalCode(<-sigs)
+		signalled.Store(int32(code))
+		cancel()
+		select {
+		case <-sigs:
+		case <-time.After(forcedExitAfter):
+		}
+		os.Exit(code)
+	}()
 	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	if c := signalled.Load(); c != 0 {
+		code = int(c)
+	}
 	os.Exit(code)
+}
+
+// signalCode is the exit code of a process stopped by sig, as a shell
+// reports it: 130 for SIGINT, 143 for SIGTERM.
+func signalCode(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 130
 }

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -87,9 +88,21 @@ func cli(t *testing.T, args ...string) result {
 // and COSIGN_PASSWORD variables never leak in.
 func attestorProcess(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
+	return attestorProcessAs(t, nil, dir, env, args...)
+}
+
+// attestorProcessAs is attestorProcess as the user cred (nil: this
+// process's user).
+func attestorProcessAs(t *testing.T, cred *syscall.Credential, dir string, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(attestorBin, args...)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	home := t.TempDir()
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		giveTo(t, cred, home)
+	}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

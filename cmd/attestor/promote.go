@@ -83,7 +83,7 @@ Grafeas failed.`,
 			if err != nil {
 				return err
 			}
-			signer, err := loadSigner(key)
+			signer, err := g.loadSigner(ctx, key)
 			if err != nil {
 				return err
 			}

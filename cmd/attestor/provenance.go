@@ -205,18 +205,15 @@ func hashFileSubject(path string) (*ita1.ResourceDescriptor, error) {
 	if path == "" {
 		return nil, attestor.Invalid(errors.New("empty --subject"))
 	}
-	f, err := os.Open(path)
+	// Without blocking: a FIFO at path is refused, not waited on.
+	f, _, err := attestor.OpenRegular(path)
+	if errors.Is(err, attestor.ErrInvalidInput) {
+		return nil, attestor.Invalid(fmt.Errorf("subject %q: %w (images are oci://REF)", path, err))
+	}
 	if err != nil {
 		return nil, attestor.Invalid(fmt.Errorf("subject %q: %w", path, err))
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("subject %q: %w", path, err))
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, attestor.Invalid(fmt.Errorf("subject %q is not a regular file (images are oci://REF)", path))
-	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return nil, attestor.Invalid(fmt.Errorf("hashing subject %q: %w", path, err))

@@ -22,6 +22,14 @@ type globals struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	logger  *slog.Logger
+
+	// keyPEM is the PEM private key the GitHub Action was given in its key
+	// input: kept in memory, never in a file another process could read.
+	keyPEM []byte
+	// argsInMemory says the command line was built in memory (the action)
+	// rather than given in this process's argv, which every process on
+	// the machine can read.
+	argsInMemory bool
 }
 
 // exitError carries an exit code chosen by a command (run exits with the
@@ -34,7 +42,12 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code
 // verification failed (or an unexpected error), 2 bad usage or input, 3 an
 // external system failed; run returns the wrapped command's code.
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	return executeWith(ctx, &globals{stdout: stdout, stderr: stderr}, args)
+}
+
+// executeWith is execute with the globals g starts from.
+func executeWith(ctx context.Context, g *globals, args []string) int {
+	stderr := g.stderr
 	root := newRootCmd(g)
 	root.SetArgs(args)
 	root.SetOut(stderr)

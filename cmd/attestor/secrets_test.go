@@ -305,6 +305,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatalf("run build:\n%s", r)
 	}
 	run("run, wrong password", "", wrong, 2, append(append([]string{"run"}, ws...), "--step", "bad", "-m", "src", "--key", key, "--", "true")...)
+	run("run, a secret as the command", "", stepEnv, 2, append(append([]string{"run"}, ws...), "--step", "bad", "-m", "src", "--key", key, "--", secretGrafeasToken, "x")...)
 	run("record start", "", nil, 0, append(append([]string{"record", "start"}, ws...), "--step", "package", "-m", "bin", "--key", key)...)
 	run("record stop", "", nil, 0, append(append([]string{"record", "stop"}, ws...), "--step", "package", "-p", "bin", "--key", key)...)
 

@@ -16,6 +16,11 @@ import (
 	"github.com/attestor/attestor/attestor"
 )
 
+// envCacheKey holds the key of the workspace's hash cache, for steps that
+// do not sign with a key file (KMS, keyless) or that sign with different
+// keys (see attestor.WithCacheKey).
+const envCacheKey = "ATTESTOR_CACHE_KEY"
+
 var errNoKey = errors.New("no signing key: pass --key PATH|URI or --keyless (or set ATTESTOR_KEY)")
 
 // stepFlags are the flags of the commands that record a step.
@@ -98,13 +103,20 @@ func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.
 	if show := newHashProgress(g.stderr, isTerminal(g.stderr), g.verbose, g.logger); show != nil {
 		hashOpts = append(hashOpts, attestor.WithProgress(show))
 	}
-	opts := []attestor.Option{
+	opts := []attestor.Option{}
+	if key := os.Getenv(envCacheKey); key != "" {
+		if len(key) < attestor.MinCacheKeySize {
+			return nil, attestor.Invalid(fmt.Errorf("%s is %d bytes: the hash cache's key needs at least %d (a random secret)", envCacheKey, len(key), attestor.MinCacheKeySize))
+		}
+		opts = append(opts, attestor.WithCacheKey([]byte(key)))
+	}
+	opts = append(opts,
 		// Detected while the materials are hashed (local facts run git).
 		attestor.WithCIDetect(func(ctx context.Context) (map[string]any, error) { return ciFacts(ctx, f.baseDir) }),
 		attestor.WithHashOptions(hashOpts...),
 		attestor.WithFormat(format),
 		attestor.WithLogger(g.logger),
-	}
+	)
 	return attestor.NewRecorder(ws, signer, append(opts, extra...)...)
 }
 

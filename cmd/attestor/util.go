@@ -24,16 +24,25 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 	return enc
 }
 
-// loadSigner loads the signing key named by --key, or by ATTESTOR_KEY when
-// the flag is empty: a key file, or a KMS URI (see loadSignerContext).
-func loadSigner(ref string) (attestor.Signer, error) {
-	return loadSignerContext(context.Background(), ref)
+// hasKey reports whether a signing key is given: --key (ref), ATTESTOR_KEY,
+// or a key the action holds in memory.
+func (g *globals) hasKey(ref string) bool {
+	return ref != "" || os.Getenv("ATTESTOR_KEY") != "" || g.keyPEM != nil
 }
 
-// loadSignerContext is loadSigner with a context for KMS requests. A ref
-// that is a KMS URI (hashivault://, gcpkms://, awskms://, azurekms://)
-// loads through attestor/sign/kms; anything else is a key file.
-func loadSignerContext(ctx context.Context, ref string) (attestor.Signer, error) {
+// loadSigner loads the signing key named by --key (ref), or else the PEM
+// key the action holds in memory, or else the one ATTESTOR_KEY names: a key file, or a KMS URI (hashivault://, gcpkms://,
+// awskms://, azurekms://), which loads through attestor/sign/kms with ctx
+// for its requests.
+func (g *globals) loadSigner(ctx context.Context, ref string) (attestor.Signer, error) {
+	if ref == "" && g.keyPEM != nil {
+		s, err := sign.LoadPEM(g.keyPEM)
+		if err != nil {
+			return nil, err
+		}
+		debug.FreeOSMemory() // scrypt's garbage: see below
+		return s, nil
+	}
 	if ref == "" {
 		ref = os.Getenv("ATTESTOR_KEY")
 	}
@@ -54,6 +63,10 @@ func loadSignerContext(ctx context.Context, ref string) (attestor.Signer, error)
 	debug.FreeOSMemory()
 	return s, nil
 }
+
+// maxIdentityTokenFile bounds the file --identity-token may name (a JWT is
+// a few KiB).
+const maxIdentityTokenFile = 64 << 10
 
 // signerFlags are the flags that choose between a key (--key) and keyless
 // signing (--keyless and its servers).
@@ -76,10 +89,10 @@ func (f *signerFlags) add(fs *pflag.FlagSet) {
 }
 
 // signer returns the keyless signer the flags describe, or the signer of
-// key (see loadSignerContext).
+// key (see globals.loadSigner).
 func (f *signerFlags) signer(ctx context.Context, g *globals, key string) (attestor.Signer, error) {
 	if !f.keyless {
-		return loadSignerContext(ctx, key)
+		return g.loadSigner(ctx, key)
 	}
 	if key != "" {
 		return nil, attestor.Invalid(errors.New("--key and --keyless: choose one"))
@@ -102,10 +115,17 @@ func (f *signerFlags) signer(ctx context.Context, g *globals, key string) (attes
 	}
 	if f.identityToken != "" {
 		tok := f.identityToken
-		if data, err := os.ReadFile(tok); err == nil {
+		if data, err := attestor.ReadRegular(tok, maxIdentityTokenFile); err == nil {
 			tok = strings.TrimSpace(string(data))
+		} else if errors.Is(err, attestor.ErrInvalidInput) {
+			return nil, attestor.Invalid(fmt.Errorf("--identity-token: %w", err))
 		} else if strings.Count(tok, ".") != 2 {
 			return nil, attestor.Invalid(errors.New("--identity-token: neither a JWT nor a readable file"))
+		} else if !g.argsInMemory {
+			// A process's command line is readable by every process on
+			// the machine (ps), the command a step wraps included: with
+			// the token it could get a certificate and sign as the step.
+			g.logger.Warn("--identity-token on the command line is visible to every process on this machine: pass a file, or SIGSTORE_ID_TOKEN")
 		}
 		opts = append(opts, sign.WithTokenSource(sign.StaticToken(tok)))
 	}

@@ -247,8 +247,8 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 				return err
 			}
 			var signer attestor.Signer
-			if key != "" || os.Getenv("ATTESTOR_KEY") != "" {
-				if signer, err = loadSigner(key); err != nil {
+			if g.hasKey(key) {
+				if signer, err = g.loadSigner(ctx, key); err != nil {
 					return err
 				}
 			}

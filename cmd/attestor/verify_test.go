@@ -208,13 +208,13 @@ func TestVerifyTableGolden(t *testing.T) {
 		Policy:  gate.PolicyRef{Source: "policy.yaml"},
 		Steps: []gate.StepResult{
 			{Name: "checkout", Threshold: 1, Signers: []string{"ci (41c52237bb6a)"}, Verdict: gate.Passed},
-			{Name: "build", Threshold: 2, Signers: []string{"ci (41c52237bb6a)"}, Verdict: gate.Failed, Reasons: []string{"1 of the 2 trusted signer(s) required", "command [\"make\"], expected [\"make\" \"build\"]"}},
+			{Name: "build", Threshold: 2, Signers: []string{"ci (41c52237bb6a)"}, Verdict: gate.Failed, Reasons: []string{"1 distinct signing key of the 2 required", "command [\"make\"], expected [\"make\" \"build\"]"}},
 			{Name: "package", Threshold: 1, Signers: []string{}, Verdict: gate.Failed, Reasons: []string{"no record of the step was found"}},
 		},
 		Provenance:   &gate.ProvenanceResult{Verdict: gate.Passed, Signers: []string{"ci (41c52237bb6a)"}},
 		Attestations: []gate.AttestationResult{{PredicateType: "https://cosign.sigstore.dev/attestation/vuln/v1", Verdict: gate.Passed, Signers: []string{"scanner (keyless)"}}},
 		Reasons: []gate.Reason{
-			{Code: "threshold", Step: "build", Message: "1 of the 2 trusted signer(s) required"},
+			{Code: "threshold", Step: "build", Message: "1 distinct signing key of the 2 required"},
 			{Code: "command", Step: "build", Message: "command [\"make\"], expected [\"make\" \"build\"]"},
 			{Code: "missing-step", Step: "package", Message: "no record of the step was found"},
 		},
