@@ -2,8 +2,8 @@
 // the attestations of a subject (an image or a file) from one or more
 // stores, verifies every envelope's signature against the policy's
 // functionaries and checks the chain: every step present with at least its
-// threshold of distinct trusted signers agreeing on materials and
-// products, the in-toto artifact rules across steps, the subject among the
+// threshold of distinct trusted signers (distinct signing keys, each for
+// one functionary) agreeing on materials and products, the in-toto artifact rules across steps, the subject among the
 // final products, the SLSA provenance (signer, subject, builder, build
 // type, source, ref, age, and the step records it binds) and any other
 // required attestation. The result is a typed, JSON-serializable value

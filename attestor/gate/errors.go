@@ -28,6 +28,9 @@ var (
 
 	// ErrThreshold: a step has records, but fewer than its threshold of
 	// distinct trusted signers agree on its materials and products.
+	// Signers are counted by distinct signing key (a certificate's key
+	// for keyless signatures), each for one functionary: never by
+	// functionary or signature.
 	ErrThreshold = &sentinel{"threshold not met", ErrVerification}
 
 	// ErrUntrustedSigner: an attestation the policy needs (a step record,

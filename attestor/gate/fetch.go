@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 
@@ -63,9 +64,19 @@ func Fetch(ctx context.Context, subject store.Subject, sources ...Source) ([]sto
 	return all, results, errors.Join(errs...)
 }
 
-// maxWorkspaceEnvelope bounds one workspace envelope the gate reads; step
-// records of large builds exceed store.MaxEnvelopeSize.
+// maxWorkspaceEnvelope bounds one workspace envelope or bundle the gate
+// reads; step records of large builds exceed store.MaxEnvelopeSize.
 const maxWorkspaceEnvelope = 64 << 20
+
+// maxWorkspaceTotal and maxWorkspaceFiles bound what the gate reads from
+// a workspace: the gate holds a few times what it reads while it verifies
+// (the bytes, the decoded envelope and payload), so the total keeps it
+// around 1.5 GiB at worst, where planted envelopes without a bound (16 of
+// 59 MiB) took it to 2 GiB and more.
+const (
+	maxWorkspaceTotal = store.MaxWorkspaceTotal
+	maxWorkspaceFiles = store.MaxWorkspaceFiles
+)
 
 // Workspace is a read-only store.Store over a workspace's signed envelopes
 // (step records, provenance, other attestations): Get returns every
@@ -73,6 +84,13 @@ const maxWorkspaceEnvelope = 64 << 20
 // checks what each is about), malformed ones included (the gate reports
 // them), each with the sigstore bundle beside it, if any
 // (<name>.sigstore.json). Put is refused.
+//
+// What it reads is bounded: each file at 64 MiB, all of them together at
+// 512 MiB, at most 4096 envelopes. Every file is opened without blocking
+// and must be a regular file (a FIFO or device planted in the workspace is
+// refused, never waited on). Beyond a bound, or on a file that is not
+// regular, Get fails with an error matching attestor.ErrInvalidInput that
+// names the file.
 type Workspace struct {
 	ws *attestor.Workspace
 }
@@ -82,27 +100,57 @@ var _ store.Store = (*Workspace)(nil)
 // NewWorkspace returns the store over ws.
 func NewWorkspace(ws *attestor.Workspace) *Workspace { return &Workspace{ws: ws} }
 
-// Get returns the workspace's envelopes.
+// Get returns the workspace's envelopes. The sizes of every envelope and
+// bundle are checked against the bounds before any is read, so a
+// workspace over the total costs no memory.
 func (w *Workspace) Get(ctx context.Context, _ store.Subject) ([]store.Attestation, error) {
 	names, err := w.ws.Envelopes()
 	if err != nil {
 		return nil, attestor.Invalid(err)
 	}
-	var atts []store.Attestation
-	for _, name := range names {
+	if len(names) > maxWorkspaceFiles {
+		return nil, attestor.Invalid(fmt.Errorf("workspace %s holds %d envelopes, more than the %d the gate reads: %w",
+			w.ws.Dir(), len(names), maxWorkspaceFiles, attestor.ErrTooLarge))
+	}
+	// The files to read: each envelope and, where there is one, the
+	// sigstore bundle beside it (keyless signatures):
+	// <step>.<keyid8>.sigstore.json.
+	type file struct {
+		envelope, bundle string
+	}
+	files := make([]file, len(names))
+	b := newReadBudget(maxWorkspaceTotal, maxWorkspaceEnvelope)
+	for i, name := range names {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		data, err := w.ws.Read(name)
-		if err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("reading %s: %w", w.ws.Path(name), err))
+		files[i].envelope = w.ws.Path(name)
+		if err := b.plan(files[i].envelope); err != nil {
+			return nil, err
 		}
-		// A sigstore bundle beside the envelope (keyless signatures):
-		// <step>.<keyid8>.sigstore.json.
+		bundle := w.ws.Path(strings.TrimSuffix(name, attestor.SuffixEnvelope) + sign.BundleExt)
+		switch err := b.plan(bundle); {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, err
+		default:
+			files[i].bundle = bundle
+		}
+	}
+	var atts []store.Attestation
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		data, err := b.read(f.envelope)
+		if err != nil {
+			return nil, err
+		}
 		var bundle []byte
-		bname := strings.TrimSuffix(name, attestor.SuffixEnvelope) + sign.BundleExt
-		if b, err := w.ws.Read(bname); err == nil {
-			bundle = b
+		if f.bundle != "" {
+			if bundle, err = b.read(f.bundle); err != nil {
+				return nil, err
+			}
 		}
 		a, err := store.NewAttestation(data, bundle)
 		if err != nil {

@@ -1,16 +1,15 @@
 package gate
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -99,9 +98,16 @@ type Step struct {
 	Name string `json:"name" yaml:"name"`
 	// Functionaries may sign the step's records; at least one.
 	Functionaries []string `json:"functionaries" yaml:"functionaries"`
-	// Threshold is how many distinct functionary keys must sign records
-	// that agree on the step's materials and products. The default is 1;
-	// it may not be below 1 or above the number of functionaries.
+	// Threshold is how many distinct signing keys, each for a distinct
+	// functionary, must sign records that agree on the step's materials
+	// and products. Keys are compared as public keys: a keyless
+	// signature's key is its certificate's, so one certificate that the
+	// identities of two keyless functionaries match counts once, and so
+	// does a key functionary's key in a certificate; a functionary that
+	// signed with several keys (several certificates) counts once too.
+	// The default is 1; it may not be below 1, above the number of
+	// functionaries, or above the number of distinct keys of key
+	// functionaries (plus the keyless ones).
 	Threshold int `json:"threshold" yaml:"threshold"`
 	// ExpectedCommand, if set, is the command the step must have run
 	// (exactly). Unlike in-toto, which only warns, a mismatch fails.
@@ -197,19 +203,12 @@ func (p *Policy) Source() string { return p.source }
 // key paths are relative to its directory. Every error matches ErrPolicy
 // and attestor.ErrInvalidInput.
 func LoadPolicy(path string) (*Policy, error) {
-	f, err := os.Open(path)
+	// Opened without blocking: a FIFO or device is refused.
+	data, err := attestor.ReadRegular(path, MaxPolicySize)
 	if err != nil {
 		return nil, policyErr(path, 0, "", "%v", err)
 	}
-	defer f.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(ioLimit(f, MaxPolicySize+1)); err != nil {
-		return nil, policyErr(path, 0, "", "reading: %v", err)
-	}
-	if buf.Len() > MaxPolicySize {
-		return nil, policyErr(path, 0, "", "larger than %d bytes", MaxPolicySize)
-	}
-	p, err := parsePolicy(buf.Bytes(), filepath.Dir(path), path)
+	p, err := parsePolicy(data, filepath.Dir(path), path)
 	if err != nil {
 		return nil, err
 	}
@@ -397,11 +396,13 @@ func (p *Policy) compile(dir, source string, pos func(path ...any) int) []error 
 		}
 		names[s.Name] = true
 		checkFunctionaries([]any{"steps", i, "functionaries"}, field+".functionaries", s.Functionaries)
-		switch {
+		switch distinct, same := p.distinctKeys(s.Functionaries); {
 		case s.Threshold < 1:
 			fail(pos("steps", i, "threshold"), field+".threshold", "threshold %d: must be at least 1", s.Threshold)
 		case s.Threshold > len(s.Functionaries):
 			fail(pos("steps", i, "threshold"), field+".threshold", "threshold %d with %d functionaries can never be met", s.Threshold, len(s.Functionaries))
+		case s.Threshold > distinct:
+			fail(pos("steps", i, "threshold"), field+".threshold", "threshold %d with %d distinct %s can never be met (%s have the same key: a key counts once)", s.Threshold, distinct, plural(distinct, "key", "keys"), strings.Join(same, ", "))
 		}
 	}
 	for i, s := range p.Steps {
@@ -464,6 +465,40 @@ func (p *Policy) compile(dir, source string, pos func(path ...any) int) []error 
 	}
 	p.compiled = len(errs) == 0
 	return errs
+}
+
+// distinctKeys returns how many distinct signing keys the functionaries
+// can sign with at most (a keyless functionary may sign with any number of
+// keys; see signingKey) and the key functionaries that share a key with
+// another. Unknown functionaries and keys that did not load count as
+// distinct (they are errors of their own).
+func (p *Policy) distinctKeys(functionaries []string) (int, []string) {
+	byKey := map[string][]string{}
+	n := 0
+	for _, f := range functionaries {
+		v, ok := p.keys[f]
+		if !ok {
+			n++
+			continue
+		}
+		key, err := signingKey(v.Public())
+		if err != nil {
+			n++
+			continue
+		}
+		if len(byKey[key]) == 0 {
+			n++
+		}
+		byKey[key] = append(byKey[key], f)
+	}
+	var same []string
+	for _, fs := range byKey {
+		if len(fs) > 1 {
+			same = append(same, fs...)
+		}
+	}
+	sort.Strings(same)
+	return n, same
 }
 
 // maxPolicyErrors bounds the errors reported for one policy.

@@ -49,6 +49,8 @@ func TestParsePolicy(t *testing.T) {
 		{"threshold 0", minimalPolicy + "    threshold: 0\n", []string{"line 8, steps[0].threshold", "at least 1"}},
 		{"negative threshold", minimalPolicy + "    threshold: -1\n", []string{"steps[0].threshold", "at least 1"}},
 		{"threshold above functionaries", minimalPolicy + "    threshold: 2\n", []string{"steps[0].threshold", "can never be met"}},
+		{"threshold above distinct keys", strings.Replace(strings.Replace(minimalPolicy, "  ci: {key: ci.pub}\n", "  ci: {key: ci.pub}\n  again: {key: ci.pub}\n", 1), "[ci]", "[ci, again]", 1) + "    threshold: 2\n",
+			[]string{"steps[0].threshold", "threshold 2 with 1 distinct key can never be met", "again, ci have the same key"}},
 		{"threshold not a number", minimalPolicy + "    threshold: two\n", []string{"line 8", "two"}},
 		{"unknown functionary", strings.Replace(minimalPolicy, "functionaries: [ci]", "functionaries: [ci, bob]", 1), []string{"line 7, steps[0].functionaries[1]", `unknown functionary "bob"`}},
 		{"no functionaries for a step", strings.Replace(minimalPolicy, "    functionaries: [ci]\n", "", 1), []string{"steps[0].functionaries", "at least one functionary"}},

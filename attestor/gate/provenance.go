@@ -26,7 +26,6 @@ func (vr *verification) checkProvenance() map[string]bool {
 	}
 	pr := &ProvenanceResult{Verdict: Failed}
 	vr.res.Provenance = pr
-	allowed := vr.keysOf(pp.Functionaries)
 	var reasons []string
 	note := func(format string, args ...any) { reasons = append(reasons, fmt.Sprintf(format, args...)) }
 	// The first reason of the first candidate is the one made a failure
@@ -46,13 +45,8 @@ func (vr *verification) checkProvenance() map[string]bool {
 		default:
 			continue
 		}
-		var signers []string
-		for _, id := range e.keyIDs {
-			if f, ok := allowed[id]; ok {
-				signers = append(signers, signerLabel(f, id))
-			}
-		}
-		if len(signers) == 0 {
+		signers := signerSet{}
+		if !vr.addSigners(signers, e, pp.Functionaries) {
 			note("provenance %s is signed by %s, not by %s", short(e.rawDigest), strings.Join(e.res.Signers, ", "), strings.Join(pp.Functionaries, ", "))
 			kinds = append(kinds, ErrUntrustedSigner)
 			continue
@@ -63,7 +57,7 @@ func (vr *verification) checkProvenance() map[string]bool {
 			continue
 		}
 		cand, bound, why := vr.candidate(e)
-		cand.Signers, cand.Digest = signers, e.rawDigest
+		cand.Signers, cand.Digest = labelsOf(signers.count()), e.rawDigest
 		if len(why) > 0 {
 			for _, w := range why {
 				note("provenance %s: %s", short(e.rawDigest), w)

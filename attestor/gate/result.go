@@ -74,8 +74,9 @@ type PolicyRef struct {
 type StepResult struct {
 	Name      string `json:"name"`
 	Threshold int    `json:"threshold"`
-	// Signers are the functionaries (name and key id) whose records
-	// agree and were counted.
+	// Signers are the functionaries (name and key id, or "keyless")
+	// whose records agree and were counted: one for each distinct signing
+	// key, each key for one functionary (see Step.Threshold).
 	Signers []string `json:"signers"`
 	// Records is how many records of the step were found (any signer).
 	Records int    `json:"records"`

@@ -1,12 +1,8 @@
 package gate
 
 import (
-	"io"
-
 	ita1 "github.com/in-toto/attestation/go/v1"
 )
-
-func ioLimit(r io.Reader, n int64) io.Reader { return io.LimitReader(r, n) }
 
 // slsa1ResourceDescriptor reads annotations of a resource descriptor.
 type slsa1ResourceDescriptor struct{ *ita1.ResourceDescriptor }

@@ -100,7 +100,8 @@ func WithTrustedMaterial(trusted root.TrustedMaterial, opts ...sign.BundleOption
 }
 
 // keylessPrefix starts the signer ids of keyless functionaries (which
-// have no fixed key).
+// have no fixed key: the key that signed is the certificate's, see
+// envelope.keys).
 const keylessPrefix = "keyless:"
 
 // Verifier verifies subjects against a policy. It is immutable and safe
@@ -112,8 +113,8 @@ type Verifier struct {
 	verifiers   []dsse.Verifier
 	keyIDs      map[string]bool
 	functionary map[string][]string
-	// functionary name → key id.
-	keyOf map[string]string
+	// trusted key id → its signing key (see signingKey).
+	signingKey map[string]string
 	// keyless functionaries, sorted.
 	keyless []string
 }
@@ -131,7 +132,7 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 			return nil, err
 		}
 	}
-	v := &Verifier{policy: p, opts: o, keyIDs: map[string]bool{}, functionary: map[string][]string{}, keyOf: map[string]string{}}
+	v := &Verifier{policy: p, opts: o, keyIDs: map[string]bool{}, functionary: map[string][]string{}, signingKey: map[string]string{}}
 	names := make([]string, 0, len(p.keys))
 	for name := range p.keys {
 		names = append(names, name)
@@ -139,7 +140,6 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 	sort.Strings(names)
 	for name := range p.keyless {
 		id := keylessPrefix + name
-		v.keyOf[name] = id
 		v.functionary[id] = []string{name}
 		v.keyless = append(v.keyless, name)
 	}
@@ -147,11 +147,15 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 	for _, name := range names {
 		key := p.keys[name]
 		id, _ := key.KeyID()
-		v.keyOf[name] = id
 		v.functionary[id] = append(v.functionary[id], name)
 		if !v.keyIDs[id] {
 			v.keyIDs[id] = true
 			v.verifiers = append(v.verifiers, key)
+			sk, err := signingKey(key.Public())
+			if err != nil {
+				return nil, attestor.Invalid(fmt.Errorf("gate: functionary %q: %w", name, err))
+			}
+			v.signingKey[id] = sk
 		}
 	}
 	return v, nil
@@ -166,7 +170,8 @@ type envelope struct {
 	rawDigest string
 	envDigest string
 	env       *dsse.Envelope
-	keyIDs    []string // trusted keys that verified it
+	keyIDs    []string          // signer ids (trusted key ids, keylessPrefix+name) that verified it
+	keys      map[string]string // signer id → the signing key (see signingKey)
 	st        *statement
 	claimed   *statement // decoded without verification, to report
 	res       *EnvelopeResult
@@ -607,11 +612,18 @@ func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
 	} else {
 		payload, e.keyIDs, err = sign.VerifyEnvelope(ctx, e.env, vr.v.verifiers...)
 	}
-	if ids, body := vr.verifyKeyless(ctx, e); len(ids) > 0 {
+	e.keys = make(map[string]string, len(e.keyIDs))
+	for _, id := range e.keyIDs {
+		e.keys[id] = vr.v.signingKey[id]
+	}
+	if ids, key, body := vr.verifyKeyless(ctx, e); len(ids) > 0 {
 		if err != nil {
 			payload, err = body, nil
 		}
 		e.keyIDs = append(e.keyIDs, ids...)
+		for _, id := range ids {
+			e.keys[id] = key
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -661,23 +673,36 @@ func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
 
 // verifyKeyless checks the envelope's sigstore bundle against every
 // keyless functionary and returns the signer ids of those whose identity
-// signed it, with the payload. The bundle must carry the same envelope.
-func (vr *verification) verifyKeyless(ctx context.Context, e *envelope) ([]string, []byte) {
+// signed it, the signing key (see signingKey: the public key of the
+// bundle's certificate, one key however many identities it matches), and
+// the payload. The bundle must carry the same envelope.
+func (vr *verification) verifyKeyless(ctx context.Context, e *envelope) (ids []string, key string, body []byte) {
 	o := vr.v.opts
 	if len(e.bundle) == 0 || o.trusted == nil || len(vr.v.keyless) == 0 {
-		return nil, nil
+		return nil, "", nil
+	}
+	b, err := sign.ParseBundle(e.bundle)
+	if err != nil {
+		return nil, "", nil
 	}
 	be, err := sign.BundleEnvelope(e.bundle)
 	if err != nil || be.PayloadType != e.env.PayloadType {
-		return nil, nil
+		return nil, "", nil
 	}
 	want, err1 := be.DecodeB64Payload()
 	got, err2 := e.env.DecodeB64Payload()
 	if err1 != nil || err2 != nil || !bytes.Equal(want, got) {
-		return nil, nil
+		return nil, "", nil
 	}
-	var ids []string
-	var body []byte
+	// The certificate VerifyBundle checks the signature with (sigstore-go
+	// takes it from the same place); without one, no keyless signer.
+	vc, err := b.VerificationContent()
+	if err != nil || vc.Certificate() == nil {
+		return nil, "", nil
+	}
+	if key, err = signingKey(vc.Certificate().PublicKey); err != nil {
+		return nil, "", nil
+	}
 	for _, name := range vr.v.keyless {
 		payload, err := sign.VerifyBundle(ctx, e.bundle, o.trusted, vr.p.keyless[name], o.bundleOpts...)
 		if err != nil || !bytes.Equal(payload, got) {
@@ -685,7 +710,7 @@ func (vr *verification) verifyKeyless(ctx context.Context, e *envelope) ([]strin
 		}
 		ids, body = append(ids, keylessPrefix+name), payload
 	}
-	return ids, body
+	return ids, key, body
 }
 
 // unverified handles an envelope no trusted key verified: a failure if it
@@ -763,17 +788,6 @@ func (vr *verification) signerNames(keyIDs []string) []string {
 	return names
 }
 
-// keysOf returns the key ids of the named functionaries.
-func (vr *verification) keysOf(functionaries []string) map[string]string {
-	keys := map[string]string{}
-	for _, f := range functionaries {
-		if id, ok := vr.v.keyOf[f]; ok {
-			keys[id] = f
-		}
-	}
-	return keys
-}
-
 // checkSteps checks every step: records, signers, threshold, command; then
 // the artifact rules across steps and the subject among the final
 // products. bound, if not nil, is the set of envelope digests the accepted
@@ -799,10 +813,10 @@ func (vr *verification) checkSteps(bound map[string]bool) {
 		}
 		recs := byStep[s.Name]
 		sr.Records = len(recs)
-		allowed := vr.keysOf(s.Functionaries)
 		type group struct {
-			rec  *record
-			keys map[string]bool
+			rec     *record
+			signers signerSet
+			counted []signerMatch
 		}
 		var groups []*group
 		byPrint := map[string]*group{}
@@ -816,30 +830,27 @@ func (vr *verification) checkSteps(bound map[string]bool) {
 			}
 		}
 		for _, r := range recs {
-			var ok []string
-			for _, id := range r.env.keyIDs {
-				if _, yes := allowed[id]; yes {
-					ok = append(ok, id)
-				}
+			g := byPrint[r.print]
+			if g == nil {
+				g = &group{rec: r, signers: signerSet{}}
 			}
-			if len(ok) == 0 {
+			if !vr.addSigners(g.signers, r.env, s.Functionaries) {
 				failStep(ErrUntrustedSigner, "record %s is signed by %s, not by a functionary of the step (%s)",
 					short(r.env.rawDigest), strings.Join(r.env.res.Signers, ", "), strings.Join(s.Functionaries, ", "))
 				continue
 			}
-			g := byPrint[r.print]
-			if g == nil {
-				g = &group{rec: r, keys: map[string]bool{}}
+			if byPrint[r.print] == nil {
 				byPrint[r.print] = g
 				groups = append(groups, g)
 			}
-			for _, id := range ok {
-				g.keys[id] = true
-			}
 		}
+		// The threshold counts distinct signing keys, each for one
+		// functionary (see signerSet.count), never signatures or
+		// functionaries.
 		var best *group
 		for _, g := range groups {
-			if best == nil || len(g.keys) > len(best.keys) {
+			g.counted = g.signers.count()
+			if best == nil || len(g.counted) > len(best.counted) {
 				best = g
 			}
 		}
@@ -847,18 +858,15 @@ func (vr *verification) checkSteps(bound map[string]bool) {
 		case len(recs) == 0:
 			failStep(ErrMissingStep, "no record of the step was found")
 		case best == nil:
-			failStep(ErrThreshold, "0 of the %d trusted signer(s) required", s.Threshold)
+			failStep(ErrThreshold, "0 distinct signing keys of the %d required", s.Threshold)
 		default:
-			for id := range best.keys {
-				sr.Signers = append(sr.Signers, signerLabel(allowed[id], id))
-			}
-			sort.Strings(sr.Signers)
-			if len(best.keys) < s.Threshold {
+			sr.Signers = append(sr.Signers, labelsOf(best.counted)...)
+			if len(best.counted) < s.Threshold {
 				extra := ""
 				if len(groups) > 1 {
 					extra = fmt.Sprintf("; the records disagree on materials and products (%d different sets)", len(groups))
 				}
-				failStep(ErrThreshold, "%d of the %d trusted signer(s) required%s", len(best.keys), s.Threshold, extra)
+				failStep(ErrThreshold, "%s%s", thresholdReason(best.signers, best.counted, s.Threshold), extra)
 			}
 			if s.ExpectedCommand != nil && !slices.Equal(best.rec.command, s.ExpectedCommand) {
 				failStep(ErrCommand, "command %q, expected %q", best.rec.command, s.ExpectedCommand)
@@ -921,7 +929,6 @@ func (vr *verification) checkSteps(bound map[string]bool) {
 func (vr *verification) checkAttestations() {
 	for _, req := range vr.p.Attestations {
 		ar := AttestationResult{PredicateType: req.PredicateType, Verdict: Failed}
-		allowed := vr.keysOf(req.Functionaries)
 		// Candidates that do not qualify are reasons only when none does
 		// (as for the provenance).
 		type reason struct {
@@ -933,19 +940,14 @@ func (vr *verification) checkAttestations() {
 			if e.st == nil || e.st.PredicateType != req.PredicateType {
 				continue
 			}
-			var ok []string
-			for _, id := range e.keyIDs {
-				if f, yes := allowed[id]; yes {
-					ok = append(ok, signerLabel(f, id))
-				}
-			}
+			signers := signerSet{}
 			switch {
-			case len(ok) == 0:
+			case !vr.addSigners(signers, e, req.Functionaries):
 				why = append(why, reason{ErrUntrustedSigner, fmt.Sprintf("%s attestation %s is signed by %s, not by %s", req.PredicateType, short(e.rawDigest), strings.Join(e.res.Signers, ", "), strings.Join(req.Functionaries, ", "))})
 			case !e.st.about(vr.subject):
 				why = append(why, reason{ErrSubjectMismatch, fmt.Sprintf("%s attestation %s is about another artifact, not %s", req.PredicateType, short(e.rawDigest), vr.subject.Digest)})
 			default:
-				ar.Verdict, ar.Signers = Passed, ok
+				ar.Verdict, ar.Signers = Passed, labelsOf(signers.count())
 			}
 			if ar.Verdict == Passed {
 				break
