@@ -15,16 +15,20 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/go-openapi/runtime"
+	openapiclient "github.com/go-openapi/runtime/client"
+	"github.com/hashicorp/go-retryablehttp"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	rekorclient "github.com/sigstore/rekor/pkg/client"
+	rekorgen "github.com/sigstore/rekor/pkg/generated/client"
 	"github.com/sigstore/rekor/pkg/generated/client/entries"
 	"github.com/sigstore/rekor/pkg/generated/models"
 	rekortypes "github.com/sigstore/rekor/pkg/types"
@@ -225,7 +229,11 @@ func WithKeylessRetries(timeout time.Duration, retries uint) KeylessOption {
 // NewKeyless makes the ephemeral key and returns a Keyless signer. Without
 // WithTokenSource it detects where identity tokens come from (see
 // DetectTokenSource) and fails with ErrNoIdentityToken when it finds
-// nothing. It talks to no server: the first Sign or Bundle does.
+// nothing. It talks to no server: the first Sign or Bundle does. Requests
+// to Fulcio, Rekor and timestamp authorities follow at most 10 redirects,
+// none from https to plain http, never take the identity token to
+// another origin, and read at most 4 MiB of an answer (4 KiB of an
+// error).
 func NewKeyless(ctx context.Context, opts ...KeylessOption) (*Keyless, error) {
 	o := defaultKeylessOptions()
 	for _, opt := range opts {
@@ -256,7 +264,8 @@ func NewKeyless(ctx context.Context, opts ...KeylessOption) (*Keyless, error) {
 		ver:    ver,
 		tokens: ts,
 		fulcio: &retryingFulcio{
-			fulcio:  sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: o.fulcioURL, Timeout: o.timeout, Retries: o.retries}),
+			fulcio: sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: o.fulcioURL, Timeout: o.timeout, Retries: o.retries,
+				Transport: &boundedTransport{}}),
 			retries: o.retries,
 			logger:  o.logger,
 		},
@@ -265,7 +274,7 @@ func NewKeyless(ctx context.Context, opts ...KeylessOption) (*Keyless, error) {
 		now:     o.now,
 	}
 	if o.rekorURL != "" {
-		rc, err := rekorclient.GetRekorClient(o.rekorURL, rekorclient.WithUserAgent(sgutil.ConstructUserAgent()), rekorclient.WithRetryCount(o.retries))
+		rc, err := newRekorClient(o.rekorURL, o.retries)
 		if err != nil {
 			return nil, attestor.Invalid(fmt.Errorf("Rekor URL %q: %w", o.rekorURL, err))
 		}
@@ -275,9 +284,42 @@ func NewKeyless(ctx context.Context, opts ...KeylessOption) (*Keyless, error) {
 		}))
 	}
 	for _, u := range o.tsaURLs {
-		k.tsas = append(k.tsas, sgsign.NewTimestampAuthority(&sgsign.TimestampAuthorityOptions{URL: u, Timeout: o.timeout, Retries: o.retries}))
+		k.tsas = append(k.tsas, sgsign.NewTimestampAuthority(&sgsign.TimestampAuthorityOptions{URL: u, Timeout: o.timeout, Retries: o.retries,
+			Transport: &boundedTransport{}}))
 	}
 	return k, nil
+}
+
+// newRekorClient is rekor's client.GetRekorClient with this package's
+// HTTP policy (boundedClient: redirects and answers bounded), which
+// GetRekorClient has no option for. Its retries of 429 and 5xx answers
+// are GetRekorClient's: retryablehttp's, retries times, at once; a
+// refused redirect is not retried.
+func newRekorClient(rekorURL string, retries uint) (*rekorgen.Rekor, error) {
+	u, err := url.Parse(rekorURL)
+	if err != nil {
+		return nil, err
+	}
+	rc := retryablehttp.NewClient()
+	rc.HTTPClient = boundedClient(nil, sgutil.ConstructUserAgent())
+	rc.Logger = nil
+	rc.RetryMax = int(retries)
+	rc.RetryWaitMin, rc.RetryWaitMax = 0, 0
+	rc.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+		if redirectRefused(err) {
+			return false, nil
+		}
+		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	}
+	if u.Path == "" {
+		u.Path = rekorgen.DefaultBasePath
+	}
+	rt := openapiclient.NewWithClient(u.Host, u.Path, []string{u.Scheme}, rc.StandardClient())
+	rt.Consumers["application/json"] = runtime.JSONConsumer()
+	rt.Consumers["application/x-pem-file"] = runtime.TextConsumer()
+	rt.Producers["application/json"] = runtime.JSONProducer()
+	// The entries API needs no format beyond strfmt's defaults.
+	return rekorgen.New(rt, nil), nil
 }
 
 // Certificate returns the Fulcio certificate of the key, fetching an

@@ -114,7 +114,9 @@ func WithLookupEnv(lookup func(string) (string, bool)) TokenOption {
 }
 
 // WithTokenHTTPClient sets the HTTP client of token requests. The default
-// has a 30 s timeout.
+// has a 30 s timeout. Whatever the client, at most 10 redirects are
+// followed, none from https to plain http, the request token is sent to
+// the token URL's origin only, and at most 64 KiB of an answer is read.
 func WithTokenHTTPClient(c *http.Client) TokenOption {
 	return func(o *tokenOptions) error {
 		if c == nil {
@@ -174,6 +176,7 @@ func DetectTokenSource(ctx context.Context, opts ...TokenOption) (TokenSource, e
 	if tok, ok := o.lookup(EnvSigstoreIDToken); ok && tok != "" {
 		return o.masked(StaticToken(tok)), nil
 	}
+	o.client = boundedClient(o.client, "")
 	ghURL, _ := o.lookup(EnvGitHubTokenURL)
 	ghTok, _ := o.lookup(EnvGitHubRequestToken)
 	switch {
@@ -284,7 +287,8 @@ func (h *httpToken) fetch(ctx context.Context) (tok string, retry bool, err erro
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return "", true, fmt.Errorf("request to %s: %v", req.URL.Host, err)
+		// A refused redirect is the endpoint's answer: not retried.
+		return "", !redirectRefused(err), fmt.Errorf("request to %s: %v", req.URL.Host, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))

@@ -19,6 +19,17 @@ import (
 // tool read without bound.
 const MaxEnvelopeSize = 4 << 20
 
+// MaxWorkspaceTotal bounds the bytes of all the envelopes and bundles read
+// from one workspace (whose files anything running in the build could have
+// planted). A step record of 100,000 materials and 100,000 products is
+// about 33 MB, so a pipeline of ten such steps, its provenance and its
+// bundles fit; readers hold a few times what they read.
+const MaxWorkspaceTotal = 512 << 20
+
+// MaxWorkspaceFiles bounds the envelopes read from one workspace: a
+// pipeline writes one per step and signer, and a few attestations.
+const MaxWorkspaceFiles = 4096
+
 // Subject is what attestations are about: an image (its repository and
 // manifest digest) or a file (its path and content digest).
 type Subject struct {

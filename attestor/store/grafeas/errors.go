@@ -15,6 +15,16 @@ var (
 	// new page tokens. It matches attestor.ErrUnavailable.
 	ErrTooManyPages = errors.New("listing did not end within the page bound")
 
+	// ErrTooManyRedirects is returned when the server redirects one
+	// request more than 10 times (a redirect loop). It matches
+	// attestor.ErrUnavailable.
+	ErrTooManyRedirects = errors.New("server redirected too many times")
+
+	// ErrInsecureRedirect is returned when the server redirects a request
+	// made over https to plain http, which is not followed. It matches
+	// attestor.ErrUnavailable.
+	ErrInsecureRedirect = errors.New("redirect from https to plain http refused")
+
 	// ErrResponseTooLarge is returned when a server response is larger than
 	// the client reads (WithMaxResponseSize). It matches
 	// attestor.ErrUnavailable.

@@ -75,6 +75,7 @@ func newRetryClient(o *options) *retryablehttp.Client {
 	}
 	hc.Timeout = o.timeout
 	hc.Transport = &readingTransport{base: hc.Transport, limit: o.maxResponseSize}
+	hc.CheckRedirect = checkRedirect(hc.CheckRedirect)
 	rc := &retryablehttp.Client{
 		HTTPClient:   hc,
 		Logger:       debugLogger{o.logger},
@@ -84,6 +85,9 @@ func newRetryClient(o *options) *retryablehttp.Client {
 		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
+			}
+			if errors.Is(err, ErrTooManyRedirects) || errors.Is(err, ErrInsecureRedirect) {
+				return false, nil // the server's answer, not a glitch
 			}
 			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 		},
@@ -99,14 +103,67 @@ func newRetryClient(o *options) *retryablehttp.Client {
 	return rc
 }
 
+// maxRedirects bounds the redirects followed for one request, as
+// net/http's default policy does.
+const maxRedirects = 10
+
+// maxErrorBody bounds what is read of an answer that is not a success (a
+// redirect or an error status): its status says what went wrong, and
+// apiError quotes at most 1 KiB of it.
+const maxErrorBody = 64 << 10
+
+// checkRedirect returns the redirect policy of the client: at most
+// maxRedirects redirects, never from https to plain http, and the
+// Authorization header (the bearer token) only to the origin (scheme,
+// host and port) it was sent to first; then next, if any (a policy of the
+// caller's client).
+func checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("%w (stopped after %d)", ErrTooManyRedirects, len(via))
+		}
+		if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("to %s: %w", req.URL.Redacted(), ErrInsecureRedirect)
+		}
+		if !sameOrigin(req.URL, via[0].URL) {
+			req.Header.Del("Authorization")
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port.
+func sameOrigin(a, b *neturl.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+func port(u *neturl.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
+}
+
+// success reports whether resp has a 2xx status.
+func success(resp *http.Response) bool {
+	return resp.StatusCode >= 200 && resp.StatusCode < 300
+}
+
 // readingTransport reads the whole answer to a read (GET or HEAD: a
 // listing or a lookup, which are idempotent) within the request, so that a
 // body cut short or stalled past the request's time limit fails the
 // attempt and is retried like an answer that never came. At most limit+1
 // bytes are read: call fails an answer longer than limit, without a retry.
-// Writes are untouched: their answers are read by call, and a lost answer
-// is settled by the retry hook's look-before-create, not by sending the
-// write again.
+// Of an answer that is not a success (to a read or a write), at most
+// maxErrorBody bytes are ever read. Writes are otherwise untouched: their
+// answers are read by call, and a lost answer is settled by the retry
+// hook's look-before-create, not by sending the write again.
 type readingTransport struct {
 	base  http.RoundTripper // nil: http.DefaultTransport
 	limit int64
@@ -118,8 +175,19 @@ func (t *readingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		base = http.DefaultTransport
 	}
 	resp, err := base.RoundTrip(req)
-	if err != nil || (req.Method != http.MethodGet && req.Method != http.MethodHead) {
+	if err != nil {
 		return resp, err
+	}
+	if !success(resp) {
+		// Only the start of a redirect or an error is read, by
+		// anyone: the status says what went wrong.
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, maxErrorBody), resp.Body}
+	}
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return resp, nil
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, t.limit+1))
 	resp.Body.Close()

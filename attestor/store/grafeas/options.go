@@ -159,7 +159,9 @@ func WithNoteProject(project string) Option {
 }
 
 // WithHTTPClient sets the HTTP client whose transport carries the requests
-// (its Timeout is replaced by WithTimeout's). It conflicts with
+// (its Timeout is replaced by WithTimeout's; its redirect policy, if any,
+// runs after this package's: at most 10 redirects, none from https to
+// plain http, the token kept to its origin). It conflicts with
 // WithTLSConfig. The default is a pooled client with the system roots.
 func WithHTTPClient(c *http.Client) Option {
 	return func(o *options) error {

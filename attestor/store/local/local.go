@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -197,22 +196,16 @@ func (d *Dir) Get(ctx context.Context, subject store.Subject) ([]store.Attestati
 	return out, nil
 }
 
-// readBounded reads at most limit bytes of path; a larger file returns an
-// error matching store.ErrTooLarge.
+// readBounded reads the regular file path, at most limit bytes, without
+// blocking (see attestor.ReadRegular): a FIFO or other non-regular file
+// is an error matching attestor.ErrInvalidInput, a larger file one
+// matching store.ErrTooLarge, a missing one fs.ErrNotExist.
 func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	data, err := attestor.ReadRegular(path, limit)
+	if errors.Is(err, attestor.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: %w", store.ErrTooLarge, err)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is more than %d bytes: %w", path, limit, store.ErrTooLarge)
-	}
-	return data, nil
+	return data, err
 }
 
 // ReadWorkspace returns the signed envelopes of ws (step records and
@@ -220,12 +213,19 @@ func readBounded(path string, limit int64) ([]byte, error) {
 // order, with the workspace file name of each. A sigstore bundle written
 // next to an envelope (<name>.sigstore.json for <name>.dsse.json) becomes
 // its Bundle. An envelope that does not parse, or is larger than
-// store.MaxEnvelopeSize, fails the call.
+// store.MaxEnvelopeSize, fails the call; so do more than
+// store.MaxWorkspaceFiles envelopes, or more than store.MaxWorkspaceTotal
+// bytes of them in all (errors matching store.ErrTooLarge).
 func ReadWorkspace(ws *attestor.Workspace) (atts []store.Attestation, names []string, err error) {
 	names, err = ws.Envelopes()
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(names) > store.MaxWorkspaceFiles {
+		return nil, nil, attestor.Invalid(fmt.Errorf("workspace %s holds %d envelopes, more than the %d read: %w",
+			ws.Dir(), len(names), store.MaxWorkspaceFiles, store.ErrTooLarge))
+	}
+	var total int64
 	for _, name := range names {
 		data, err := readBounded(ws.Path(name), store.MaxEnvelopeSize)
 		if err != nil {
@@ -235,6 +235,10 @@ func ReadWorkspace(ws *attestor.Workspace) (atts []store.Attestation, names []st
 		bundle, err := readBounded(bundlePath, store.MaxBundleSize)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, attestor.Invalid(err)
+		}
+		if total += int64(len(data) + len(bundle)); total > store.MaxWorkspaceTotal {
+			return nil, nil, attestor.Invalid(fmt.Errorf("%s brings the workspace's envelopes to more than %d MiB: %w",
+				ws.Path(name), store.MaxWorkspaceTotal>>20, store.ErrTooLarge))
 		}
 		a, err := store.NewAttestation(data, bundle)
 		if err != nil {

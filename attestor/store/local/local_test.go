@@ -1,7 +1,9 @@
 package local_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,4 +134,73 @@ func TestInvalidSubject(t *testing.T) {
 	if _, err := d.Get(t.Context(), subj); !errors.Is(err, attestor.ErrInvalidInput) {
 		t.Fatalf("Get(../) = %v, want ErrInvalidInput", err)
 	}
+}
+
+// TestReadWorkspaceTooLarge: an oversize envelope or bundle in the
+// workspace fails ReadWorkspace with an error matching store.ErrTooLarge
+// and attestor.ErrInvalidInput.
+func TestReadWorkspaceTooLarge(t *testing.T) {
+	for name, big := range map[string]string{
+		"envelope": "build.abcdef12.dsse.json",
+		"bundle":   "build.abcdef12.sigstore.json",
+	} {
+		t.Run(name, func(t *testing.T) {
+			ws, err := attestor.OpenWorkspace(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			subj := storetest.FileSubject(t)
+			a := storetest.Attestation(t, subj, attestor.PredicateTypeLink, "build")
+			if err := ws.Write("build.abcdef12.dsse.json", a.Envelope); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(ws.Path(big), make([]byte, store.MaxBundleSize+1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = local.ReadWorkspace(ws)
+			if !errors.Is(err, store.ErrTooLarge) || !errors.Is(err, attestor.ErrInvalidInput) {
+				t.Errorf("ReadWorkspace = %v, want an error matching store.ErrTooLarge and attestor.ErrInvalidInput", err)
+			}
+		})
+	}
+}
+
+// TestReadWorkspaceTotalBound plants more envelopes than a workspace is
+// read for, and envelopes whose sizes add up to more than the total bound:
+// push refuses the workspace, naming the bound, without reading it all.
+func TestReadWorkspaceTotalBound(t *testing.T) {
+	t.Run("count", func(t *testing.T) {
+		ws, err := attestor.OpenWorkspace(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range store.MaxWorkspaceFiles + 1 {
+			if err := os.WriteFile(ws.Path(fmt.Sprintf("s%d.abcdef12.dsse.json", i)), []byte("{}"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := local.ReadWorkspace(ws); !errors.Is(err, store.ErrTooLarge) || !strings.Contains(err.Error(), "4096") {
+			t.Errorf("ReadWorkspace of %d envelopes = %v, want store.ErrTooLarge naming the bound", store.MaxWorkspaceFiles+1, err)
+		}
+	})
+	t.Run("bytes", func(t *testing.T) {
+		ws, err := attestor.OpenWorkspace(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		subj := storetest.FileSubject(t)
+		env := storetest.Attestation(t, subj, attestor.PredicateTypeLink, "build").Envelope
+		// Valid envelopes padded with JSON whitespace to just under the
+		// bound of one each: enough of them to pass the total.
+		padded := append(append([]byte(nil), env[:len(env)-1]...), bytes.Repeat([]byte(" "), store.MaxEnvelopeSize-len(env)-1)...)
+		padded = append(padded, '}')
+		for i := range store.MaxWorkspaceTotal/store.MaxEnvelopeSize + 1 {
+			if err := os.WriteFile(ws.Path(fmt.Sprintf("s%03d.abcdef12.dsse.json", i)), padded, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := local.ReadWorkspace(ws); !errors.Is(err, store.ErrTooLarge) || !strings.Contains(err.Error(), "512 MiB") {
+			t.Errorf("ReadWorkspace of envelopes over the total = %v, want store.ErrTooLarge naming the bound", err)
+		}
+	})
 }

@@ -29,6 +29,11 @@ var (
 	// attestor.ErrInvalidInput.
 	ErrSubjectNotFound = &sentinel{"image not found in the registry", attestor.ErrInvalidInput}
 
+	// ErrTooManyRedirects is returned when the registry redirects one
+	// request more than 10 times (a redirect loop). It matches
+	// attestor.ErrUnavailable.
+	ErrTooManyRedirects = &sentinel{"registry redirected too many times", attestor.ErrUnavailable}
+
 	// ErrResponseTooLarge is returned when a registry response exceeds
 	// the bound for what was asked (a manifest, a blob, a referrers list,
 	// or the read budget of one call).

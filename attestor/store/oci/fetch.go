@@ -141,7 +141,8 @@ func isImageManifest(mt types.MediaType) bool {
 // malformed, oversize or missing item, which is skipped) rather than the
 // registry failing (which fails the call).
 func isContentError(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, ErrTooManyRedirects) || errors.Is(err, ErrInsecure) {
 		return false
 	}
 	var te *transport.Error

@@ -265,6 +265,12 @@ func (r *Registry) classify(err error) error {
 	return r.redact(attestor.Unavailable(err))
 }
 
+// maxErrorText bounds the text of an error: a registry's error body,
+// which go-containerregistry quotes, may be up to maxErrorBody bytes of
+// anything.
+const maxErrorText = 4 << 10
+
+// redact removes secrets from err's text and bounds it to maxErrorText.
 func (r *Registry) redact(err error) error {
 	if err == nil {
 		return nil
@@ -276,6 +282,10 @@ func (r *Registry) redact(err error) error {
 			msg = strings.ReplaceAll(msg, s, "***")
 			changed = true
 		}
+	}
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "… (truncated)"
+		changed = true
 	}
 	if !changed {
 		return err

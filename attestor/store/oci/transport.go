@@ -23,6 +23,17 @@ import (
 // maxResponse bounds any one response body.
 const maxResponse = MaxManifestSize + 4<<20
 
+// maxErrorBody bounds the body of an answer that is not a success (a
+// redirect or an error status): what is past it is not read. It is as
+// much as go-containerregistry reads of an error body, so that the
+// error keeps its status.
+const maxErrorBody = 64 << 10
+
+// maxRedirects bounds the redirects followed for one request, as
+// net/http's default policy does: go-containerregistry's clients replace
+// that policy with one that does not count.
+const maxRedirects = 10
+
 func insecureTLS() *tls.Config {
 	return &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only with WithInsecure
 }
@@ -75,6 +86,9 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !t.insecure && !isLoopback(req.URL.Hostname()) {
 		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), ErrInsecure)
 	}
+	if err := t.checkRedirect(req); err != nil {
+		return nil, err
+	}
 	noBody := req.Body == nil || req.Body == http.NoBody
 	read := noBody && (req.Method == http.MethodGet || req.Method == http.MethodHead)
 	replayable := noBody || req.GetBody != nil
@@ -92,7 +106,7 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			r = req.Clone(req.Context())
 			r.Body = body
 		}
-		resp, err := t.once(r)
+		resp, err := t.once(r, replayable && i >= attempts)
 		if err == nil && read {
 			err = t.readBody(req, resp)
 		}
@@ -123,12 +137,33 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// checkRedirect refuses a request that follows maxRedirects redirects
+// already, and one redirected from https to plain http unless insecure.
+// The client that follows redirects links each redirected request to the
+// answer that caused it (Request.Response).
+func (t *roundTripper) checkRedirect(req *http.Request) error {
+	if req.Response == nil || req.Response.Request == nil {
+		return nil
+	}
+	from := req.Response.Request.URL
+	if from.Scheme == "https" && req.URL.Scheme == "http" && !t.insecure {
+		return fmt.Errorf("%s %s: redirected from https to plain http: %w", req.Method, req.URL.Redacted(), ErrInsecure)
+	}
+	n := 0
+	for r := req; r.Response != nil && r.Response.Request != nil; r = r.Response.Request {
+		if n++; n >= maxRedirects {
+			return fmt.Errorf("%s %s: %w (stopped after %d)", req.Method, from.Redacted(), ErrTooManyRedirects, n)
+		}
+	}
+	return nil
+}
+
 // readBody reads the answer to a read within its attempt (its time limit
 // and bounds), so that a body cut short or stalled fails the attempt,
 // which is then retried, rather than the caller reading it. An answer that
 // announces more than maxResponse bytes is left to the caller's bounds.
 func (t *roundTripper) readBody(req *http.Request, resp *http.Response) error {
-	if resp.ContentLength > maxResponse {
+	if resp.ContentLength > maxResponse && success(resp) {
 		return nil
 	}
 	data, err := io.ReadAll(resp.Body)
@@ -148,7 +183,7 @@ func (t *roundTripper) readBody(req *http.Request, resp *http.Response) error {
 // a broken connection, a body cut short), not because the call's context
 // ended or the answer was too large.
 func glitch(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || errors.Is(err, ErrResponseTooLarge) || errors.Is(err, ErrInsecure) {
+	if ctx.Err() != nil || errors.Is(err, ErrResponseTooLarge) || errors.Is(err, ErrInsecure) || errors.Is(err, ErrTooManyRedirects) {
 		return false
 	}
 	return errors.Is(err, context.DeadlineExceeded) || transient(err)
@@ -167,10 +202,27 @@ func (e *exhaustedError) Error() string {
 
 func (e *exhaustedError) Unwrap() error { return e.err }
 
-func (t *roundTripper) once(req *http.Request) (*http.Response, error) {
+// retriedKey marks, in the context of a request's last attempt, a request
+// whose failed answers this transport has retried as its policy says: the
+// error made of its answer is not retried again (see transient).
+type retriedKey struct{}
+
+// retried reports whether te is the answer to a request this transport
+// has retried already.
+func retried(te *transport.Error) bool {
+	return te.Request != nil && te.Request.Context().Value(retriedKey{}) != nil
+}
+
+// once makes one attempt of req; last says that it is the last one this
+// transport makes.
+func (t *roundTripper) once(req *http.Request, last bool) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	if last {
+		ctx = context.WithValue(ctx, retriedKey{}, true)
+	}
 	start := time.Now()
-	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	sent := req.WithContext(ctx)
+	resp, err := t.base.RoundTrip(sent)
 	b, _ := req.Context().Value(budgetKey{}).(*budget)
 	if b != nil {
 		b.lastRTT.Store(int64(time.Since(start)))
@@ -182,9 +234,20 @@ func (t *roundTripper) once(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	limit := int64(maxResponse)
-	resp.Body = &boundedBody{rc: resp.Body, cancel: cancel, limit: limit, budget: b}
+	resp.Request = sent
+	body := &boundedBody{rc: resp.Body, cancel: cancel, limit: maxResponse, budget: b}
+	if !success(resp) {
+		// Only the start of a redirect or an error is read: the
+		// status says what went wrong.
+		body.limit, body.truncate = maxErrorBody, true
+	}
+	resp.Body = body
 	return resp, nil
+}
+
+// success reports whether resp has a 2xx status.
+func success(resp *http.Response) bool {
+	return resp.StatusCode >= 200 && resp.StatusCode < 300
 }
 
 func retryStatus(code int) bool {
@@ -243,17 +306,23 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // boundedBody fails a response body that is longer than its limit or the
-// call's budget, and ends the request's time limit when closed.
+// call's budget (or, with truncate, ends it at its limit), and ends the
+// request's time limit when closed.
 type boundedBody struct {
-	rc     io.ReadCloser
-	cancel context.CancelFunc
-	limit  int64
-	read   int64
-	budget *budget
+	rc       io.ReadCloser
+	cancel   context.CancelFunc
+	limit    int64
+	truncate bool
+	read     int64
+	budget   *budget
 }
 
 func (b *boundedBody) Read(p []byte) (int, error) {
 	if b.read >= b.limit {
+		if b.truncate {
+			b.rc.Close() // the rest is not read: let the connection go
+			return 0, io.EOF
+		}
 		return 0, fmt.Errorf("response of more than %d bytes: %w", b.limit, ErrResponseTooLarge)
 	}
 	if int64(len(p)) > b.limit-b.read {
@@ -286,12 +355,12 @@ func isLoopback(host string) bool {
 func transient(err error) bool {
 	var ex *exhaustedError
 	if err == nil || errors.As(err, &ex) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, ErrInsecure) || errors.Is(err, ErrResponseTooLarge) {
+		errors.Is(err, ErrInsecure) || errors.Is(err, ErrResponseTooLarge) || errors.Is(err, ErrTooManyRedirects) {
 		return false
 	}
 	var te *transport.Error
 	if errors.As(err, &te) {
-		return te.Temporary()
+		return te.Temporary() && !retried(te)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

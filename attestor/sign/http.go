@@ -1,0 +1,169 @@
+package sign
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Bounds on what keyless signing reads from Fulcio, Rekor, timestamp
+// authorities and token endpoints.
+const (
+	// maxRedirects bounds the redirects followed for one request, as
+	// net/http's default policy does.
+	maxRedirects = 10
+	// maxServerResponse bounds a successful answer: a certificate chain,
+	// a log entry with its inclusion proof, a timestamp, a token.
+	maxServerResponse = 4 << 20
+	// maxErrorBody bounds what is read of an answer that is not a
+	// success (a redirect, an error status): the status says what went
+	// wrong, and the clients quote the body whole in their errors.
+	maxErrorBody = 4 << 10
+)
+
+var (
+	errTooManyRedirects = errors.New("too many redirects")
+	errInsecureRedirect = errors.New("redirect from https to plain http refused")
+	errResponseTooLarge = errors.New("response too large")
+)
+
+// redirectRefused reports whether err is a redirect the policy refused:
+// the server's answer, not worth sending the request again.
+func redirectRefused(err error) bool {
+	return errors.Is(err, errTooManyRedirects) || errors.Is(err, errInsecureRedirect)
+}
+
+// checkRedirect is the redirect policy of every client here: at most
+// maxRedirects redirects and never from https to plain http. via holds
+// the requests made before req, oldest first.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("%w (stopped after %d)", errTooManyRedirects, len(via))
+	}
+	if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("to %s: %w", req.URL.Host, errInsecureRedirect)
+	}
+	return nil
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port.
+// net/http sends an Authorization header set by hand on to any port of
+// the same host and to its subdomains, over plain http too.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
+}
+
+// boundedClient returns a copy of c (nil: a new client) whose redirects
+// follow checkRedirect (then c's own policy), whose Authorization header
+// stays with the origin it was set for, and whose answers are bounded
+// (see boundedTransport); userAgent, if set, is the User-Agent of its
+// requests.
+func boundedClient(c *http.Client, userAgent string) *http.Client {
+	var hc http.Client
+	if c != nil {
+		hc = *c
+	}
+	next := hc.CheckRedirect
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkRedirect(req, via); err != nil {
+			return err
+		}
+		if !sameOrigin(req.URL, via[0].URL) {
+			req.Header.Del("Authorization")
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+	hc.Transport = &boundedTransport{base: hc.Transport, userAgent: userAgent}
+	return &hc
+}
+
+// boundedTransport applies the redirect policy (checkRedirect, and the
+// Authorization header kept to its origin) to the requests of clients
+// this package does not make itself (sigstore-go's Fulcio and timestamp
+// clients), which the client that follows the redirects links to the
+// answers that caused them (Request.Response); and it bounds every
+// answer: a success to maxServerResponse bytes (more is an error), any
+// other to its first maxErrorBody bytes.
+type boundedTransport struct {
+	base      http.RoundTripper // nil: http.DefaultTransport
+	userAgent string            // if set, the User-Agent of requests
+}
+
+func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var via []*http.Request
+	for r := req; r.Response != nil && r.Response.Request != nil; r = r.Response.Request {
+		via = append([]*http.Request{r.Response.Request}, via...)
+	}
+	if len(via) > 0 {
+		if err := checkRedirect(req, via); err != nil {
+			return nil, err
+		}
+	}
+	strip := len(via) > 0 && req.Header.Get("Authorization") != "" && !sameOrigin(req.URL, via[0].URL)
+	if strip || t.userAgent != "" {
+		req = req.Clone(req.Context())
+		if strip {
+			req.Header.Del("Authorization")
+		}
+		if t.userAgent != "" {
+			req.Header.Set("User-Agent", t.userAgent)
+		}
+	}
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		resp.Body = &limitedBody{rc: resp.Body, left: maxServerResponse, host: req.URL.Host}
+	} else {
+		resp.Body = &limitedBody{rc: resp.Body, left: maxErrorBody, truncate: true}
+	}
+	return resp, nil
+}
+
+// limitedBody is a response body of at most left bytes more: beyond, an
+// error naming host, or with truncate, the end.
+type limitedBody struct {
+	rc       io.ReadCloser
+	left     int64
+	truncate bool
+	host     string
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		if b.truncate {
+			b.rc.Close() // the rest is not read: let the connection go
+			return 0, io.EOF
+		}
+		return 0, fmt.Errorf("answer of %s: more than %d bytes: %w", b.host, maxServerResponse, errResponseTooLarge)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
