@@ -601,7 +601,7 @@ func actionResult(g *globals, gh *github.Action, call *actionCall, out []byte, c
 		outputs[outVerdict] = res.Verdict
 		// The provenance the gate accepted, rather than the workspace's.
 		delete(outputs, outProvenanceDigest)
-		if d := acceptedProvenance(out, call.command, res); d != "" {
+		if d := acceptedProvenance(res); d != "" {
 			outputs[outProvenanceDigest] = d
 		}
 		sum.Verdict = res.Verdict
@@ -642,31 +642,22 @@ func actionResult(g *globals, gh *github.Action, call *actionCall, out []byte, c
 }
 
 // acceptedProvenance returns the digest of the provenance envelope the gate
-// accepted: the result's provenance.digest where the gate states it, else
-// the one SLSA provenance envelope whose signature verified; "" when that
-// is ambiguous (several) or there is none.
-func acceptedProvenance(out []byte, command string, res *gate.Result) string {
-	type prov struct {
-		Provenance *struct {
-			Digest string `json:"digest"`
-		} `json:"provenance"`
+// accepted: where the policy checks provenance, the result's
+// provenance.digest when that check passed; else, on a chain that passed,
+// the one SLSA provenance envelope whose signature verified; "" when the
+// gate accepted none, or that is ambiguous (several).
+func acceptedProvenance(res *gate.Result) string {
+	if p := res.Provenance; p != nil {
+		// The policy checks provenance: the one it accepted, if any.
+		if p.Verdict != gate.Passed || p.Digest == "" {
+			return ""
+		}
+		return "sha256:" + strings.TrimPrefix(p.Digest, "sha256:")
 	}
-	var stated prov
-	if command == "promote" {
-		var p struct {
-			Result prov `json:"result"`
-		}
-		if json.Unmarshal(out, &p) == nil {
-			stated = p.Result
-		}
-	} else {
-		_ = json.Unmarshal(out, &stated)
-	}
-	if p := stated.Provenance; p != nil && p.Digest != "" {
-		if !strings.HasPrefix(p.Digest, "sha256:") {
-			return "sha256:" + p.Digest
-		}
-		return p.Digest
+	// No provenance check: the one provenance whose signature verified,
+	// on a chain that passed.
+	if !res.Verified {
+		return ""
 	}
 	found := ""
 	for _, e := range res.Envelopes {

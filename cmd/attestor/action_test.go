@@ -412,6 +412,21 @@ func TestActionPipeline(t *testing.T) {
 	}
 	assertContains(t, "summary", st.summary, "**Verdict:** ❌ FAILED", "subject-mismatch", "exited with status 1")
 	assertContains(t, "stdout", st.stdout, "::error::attestor verify failed (exit 1)")
+
+	// verify against a policy that rejects the provenance (another
+	// builder): no provenance-digest, which names the one the gate
+	// accepted.
+	strict := pipelinePolicy(t, t.TempDir(), string(pub), `provenance:
+  functionaries: [ci]
+  builderIds: [https://builder.example/not-this-one]
+`)
+	st = gh.step(map[string]string{"command": "verify", "image": imageRef, "policy": strict, "from": "dir"})
+	if st.code != 1 || st.outputs[outVerdict] != "FAILED" {
+		t.Fatalf("verify with a policy that rejects the provenance: exit %d, outputs %q, want exit 1, FAILED:\n%s", st.code, st.outputs, st.result)
+	}
+	if d, ok := st.outputs[outProvenanceDigest]; ok {
+		t.Errorf("provenance-digest = %q after the gate rejected the provenance", d)
+	}
 	for _, out := range []string{st.stdout, st.stderr} {
 		if strings.Contains(strings.ReplaceAll(out, masked, ""), password) {
 			t.Errorf("the password reached the log:\n%s", out)
