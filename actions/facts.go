@@ -25,10 +25,23 @@ const (
 // Build types and builder ids. Where the platform publishes SLSA provenance
 // of its own, its build type and builder id are used, so that a verifier
 // written for the platform's provenance reads ours. Spinnaker and local
-// builds have none; their build types are attestor's.
+// builds have none; their build types are attestor's, as is that of a
+// GitHub run started by an event GitHub's build type does not cover.
 const (
-	// BuildTypeGitHub is GitHub's build type for a workflow run.
+	// BuildTypeGitHub is GitHub's build type for a workflow run. Its
+	// specification lists the events it may describe (create, release,
+	// push, workflow_dispatch) and says it MUST NOT be used for any other;
+	// a run started by another event gets BuildTypeGitHubOtherEvent.
 	BuildTypeGitHub = "https://actions.github.io/buildtypes/workflow/v1"
+	// BuildTypeGitHubOtherEvent is attestor's build type for a GitHub
+	// Actions workflow run started by an event BuildTypeGitHub does not
+	// cover (pull_request, schedule, workflow_run, ...), or by an event
+	// nobody named. Its parameters are BuildTypeGitHub's (external:
+	// workflow {ref, repository, path} and workflow_dispatch inputs;
+	// internal: github {event_name, repository_id, repository_owner_id,
+	// runner_environment}); what the run means depends on the event, which
+	// internalParameters.github.event_name names.
+	BuildTypeGitHubOtherEvent = "https://github.com/attestor/attestor/buildtypes/github-workflow/v1"
 	// BuilderGitHubHosted and BuilderGitHubSelfHosted are GitHub's builder
 	// ids for a job on a GitHub-hosted and on a self-hosted runner.
 	BuilderGitHubHosted     = "https://github.com/actions/runner/github-hosted"

@@ -29,9 +29,10 @@ type githubEvent struct {
 // GitHub's own provenance (build type workflow/v1): the builder id says
 // whether the runner is GitHub-hosted or self-hosted, the invocation is the
 // run attempt's URL, the configuration is the workflow file at
-// GITHUB_WORKFLOW_REF.
+// GITHUB_WORKFLOW_REF. The build type is GitHub's for the events its
+// specification allows, BuildTypeGitHubOtherEvent for the others.
 func githubFacts(env environment) (*Facts, error) {
-	f := &Facts{Platform: GitHubActions, BuildType: BuildTypeGitHub}
+	f := &Facts{Platform: GitHubActions}
 	server := strings.TrimSuffix(env.value("GITHUB_SERVER_URL"), "/")
 	repo := env.value("GITHUB_REPOSITORY")
 
@@ -86,6 +87,7 @@ func githubFacts(env environment) (*Facts, error) {
 		f.BuilderID = BuilderGitHubSelfHosted
 	}
 	f.Trigger = env.value("GITHUB_EVENT_NAME")
+	f.BuildType = githubBuildType(f.Trigger)
 	if len(ev.Inputs) > 0 {
 		f.Inputs = ev.Inputs
 	}
@@ -108,6 +110,19 @@ func githubFacts(env environment) (*Facts, error) {
 		f.Internal = map[string]any{"github": gh}
 	}
 	return f, nil
+}
+
+// githubBuildType is the build type of a run started by event: GitHub's
+// for the events its specification lists ("Only the following event types
+// are supported: create, release, push, workflow_dispatch ... This build
+// type MUST NOT be used for any other event type"), attestor's own for
+// every other event and for none.
+func githubBuildType(event string) string {
+	switch event {
+	case "create", "release", "push", "workflow_dispatch":
+		return BuildTypeGitHub
+	}
+	return BuildTypeGitHubOtherEvent
 }
 
 // readGitHubEvent reads the event payload; a job without one (no

@@ -257,6 +257,8 @@ func newBuild(in Input, o *options) (*build, error) {
 	b.builderID, b.buildType = b.facts.BuilderID, b.facts.BuildType
 	if o.version == V02 {
 		// The platform's own v0.2 names, where they differ from v1.
+		// attestor's own build types (a GitHub run of another event
+		// than GitHub's build type covers among them) keep their name.
 		switch b.buildType {
 		case actions.BuildTypeGitHub:
 			b.buildType = buildTypeGitHubV02

@@ -96,6 +96,34 @@ type subjectFlags struct {
 	image, artifact string
 }
 
+// summaryOptions are the verification summary's options: the subject's
+// kind (a file by --artifact, an image by --image: never guessed from
+// the name) and the URIs given.
+func (s *subjectFlags) summaryOptions(policyURI, resourceURI string) []gate.SummaryOption {
+	var opts []gate.SummaryOption
+	switch {
+	case s.artifact != "":
+		opts = append(opts, gate.WithSubjectKind(gate.SubjectFile))
+	case s.image != "":
+		opts = append(opts, gate.WithSubjectKind(gate.SubjectImage))
+	}
+	if policyURI != "" {
+		opts = append(opts, gate.WithPolicyURI(policyURI))
+	}
+	if resourceURI != "" {
+		opts = append(opts, gate.WithResourceURI(resourceURI))
+	}
+	return opts
+}
+
+// checkSummaryOptions applies opts to a summary of a placeholder result,
+// so that a bad URI is a usage error before anything is fetched.
+func checkSummaryOptions(opts []gate.SummaryOption) error {
+	placeholder := &gate.Result{Subject: gate.SubjectRef{Name: "_", Digest: "sha256:" + strings.Repeat("0", 64)}}
+	_, err := placeholder.Summary("", opts...)
+	return err
+}
+
 // resolve returns the subject, and the default sources for it.
 func (s *subjectFlags) resolve(ctx context.Context, f *sourceFlags, g *globals) (store.Subject, []string, error) {
 	switch {
@@ -181,12 +209,14 @@ type verifyOutput struct {
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	var (
-		subj       subjectFlags
-		src        sourceFlags
-		policyPath string
-		key        string
-		layoutPath string
-		layoutKeys []string
+		subj        subjectFlags
+		src         sourceFlags
+		policyPath  string
+		key         string
+		layoutPath  string
+		layoutKeys  []string
+		policyURI   string
+		resourceURI string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify --image REF | --artifact PATH --policy FILE [--from oci,grafeas,dir] [--key REF]",
@@ -203,7 +233,11 @@ README ("Gate: verify and promote").
 
 Every reason a check failed is reported: a table on stderr, the full result
 with --json on stdout. With --key (or ATTESTOR_KEY) a signed verification
-summary (SLSA VSA v1) is written to the workspace as _vsa.<keyid>.dsse.json.
+summary (SLSA VSA v1) is written to the workspace as _vsa.<keyid>.dsse.json,
+on a failure too. It names an image https://REGISTRY/REPO@sha256:..., a
+file pkg:generic/NAME?checksum=sha256:... (--resource-uri: where it is
+published), and the policy pkg:generic/NAME?checksum=sha256:... by its file's
+name and digest (--policy-uri: where it is published); no local directory.
 
 --layout FILE --layout-key KEY verifies a classic signed in-toto layout over
 the legacy links (<step>.<keyid>.link) in the workspace instead.
@@ -222,13 +256,22 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if layoutPath != "" || len(layoutKeys) > 0 {
-				if subj.image != "" || subj.artifact != "" || len(src.from) > 0 {
-					return attestor.Invalid(errors.New("--layout verifies the workspace's legacy links: --image, --artifact and --from do not apply"))
+				if subj.image != "" || subj.artifact != "" || len(src.from) > 0 || policyURI != "" || resourceURI != "" {
+					return attestor.Invalid(errors.New("--layout verifies the workspace's legacy links: --image, --artifact, --from, --policy-uri and --resource-uri do not apply"))
 				}
 				return runVerifyLayout(ctx, g, layoutPath, layoutKeys, policyPath)
 			}
 			if policyPath == "" {
 				return attestor.Invalid(errors.New("--policy is required"))
+			}
+			sopts := subj.summaryOptions(policyURI, resourceURI)
+			if policyURI != "" || resourceURI != "" {
+				if !g.hasKey(key) {
+					return attestor.Invalid(errors.New("--policy-uri and --resource-uri go into the verification summary: they need --key"))
+				}
+				if err := checkSummaryOptions(sopts); err != nil {
+					return err
+				}
 			}
 			policy, err := gate.LoadPolicy(policyPath)
 			if err != nil {
@@ -256,7 +299,7 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 			if err != nil {
 				return err
 			}
-			out, err := verifySubject(ctx, policy, subject, sources, signer, g, vopts)
+			out, err := verifySubject(ctx, policy, subject, sources, signer, g, vopts, sopts...)
 			if out != nil {
 				if perr := g.reportVerify(out); perr != nil {
 					return perr
@@ -278,14 +321,17 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 	fs.StringVar(&key, "key", "", "sign a verification summary with this key and write it to the workspace (env ATTESTOR_KEY)")
 	fs.StringVar(&layoutPath, "layout", "", "verify a classic signed in-toto layout over the workspace's legacy links instead of a policy")
 	fs.StringSliceVar(&layoutKeys, "layout-key", nil, "public key of the layout's signer (with --layout; repeatable)")
+	fs.StringVar(&policyURI, "policy-uri", "", "the policy's URI in the verification summary, where it is published (default: pkg:generic/NAME?checksum=sha256:HEX of the policy file)")
+	fs.StringVar(&resourceURI, "resource-uri", "", "the subject's URI in the verification summary, where it is expected to come from (default: https://REGISTRY/REPO@DIGEST for an image, pkg:generic/NAME?checksum=sha256:HEX for a file)")
 	src.register(cmd)
 	return cmd
 }
 
-// verifySubject fetches, verifies and writes the summary. The output is
-// returned whenever a result exists; the error carries the exit status: a
-// failed source (exit 3) wins over a failed verification (exit 1).
-func verifySubject(ctx context.Context, policy *gate.Policy, subject store.Subject, sources []gate.Source, signer attestor.Signer, g *globals, vopts []gate.Option) (*verifyOutput, error) {
+// verifySubject fetches, verifies and writes the summary (made with
+// sopts). The output is returned whenever a result exists; the error
+// carries the exit status: a failed source (exit 3) wins over a failed
+// verification (exit 1).
+func verifySubject(ctx context.Context, policy *gate.Policy, subject store.Subject, sources []gate.Source, signer attestor.Signer, g *globals, vopts []gate.Option, sopts ...gate.SummaryOption) (*verifyOutput, error) {
 	atts, srcResults, fetchErr := gate.Fetch(ctx, subject, sources...)
 	if fetchErr != nil && !errors.Is(fetchErr, attestor.ErrUnavailable) {
 		return nil, fetchErr
@@ -300,7 +346,7 @@ func verifySubject(ctx context.Context, policy *gate.Policy, subject store.Subje
 	}
 	out := &verifyOutput{Result: res, Sources: srcResults}
 	if signer != nil {
-		data, name, err := gate.SignSummary(ctx, res, signer, "")
+		data, name, err := gate.SignSummary(ctx, res, signer, "", sopts...)
 		if err != nil {
 			return out, err
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -115,6 +117,87 @@ func TestVerifyCLI(t *testing.T) {
 		t.Fatalf("verify of an altered artifact: exit %d, want 1:\n%s", r.code, r)
 	}
 	assertContains(t, "stderr", r.stderr, ": FAILED", "subject-mismatch [package]")
+}
+
+// TestVerifyCLISummary: the verification summary that --key writes names
+// the file and the policy by URIs that hold no local directory (the
+// artifact and the policy are given by absolute paths here), or by the
+// URIs given; a bad URI, or one without --key, is a usage error.
+func TestVerifyCLISummary(t *testing.T) {
+	t.Parallel()
+	p, policy := gateProject(t)
+	summary := func(t *testing.T, extra ...string) map[string]any {
+		t.Helper()
+		r := cli(t, append([]string{"verify", "--dir", p.ws, "--artifact", p.path("app.tar"), "--policy", policy, "--key", p.key}, extra...)...)
+		if r.code != 0 {
+			t.Fatalf("verify --key:\n%s", r)
+		}
+		data, err := os.ReadFile(filepath.Join(p.ws, attestor.AttestationName("vsa", p.keyID(t))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := attestor.ParseEnvelope(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, err := env.DecodeB64Payload()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range []string{p.base, filepath.Dir(policy)} {
+			if strings.Contains(string(payload), dir) {
+				t.Errorf("the summary holds the local directory %s: %s", dir, payload)
+			}
+		}
+		var st struct {
+			Subject []struct {
+				Name string `json:"name"`
+			} `json:"subject"`
+			Predicate map[string]any `json:"predicate"`
+		}
+		if err := json.Unmarshal(payload, &st); err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Subject) != 1 || st.Subject[0].Name != "app.tar" {
+			t.Errorf("subject %+v, want app.tar", st.Subject)
+		}
+		return st.Predicate
+	}
+	data, err := os.ReadFile(p.path("app.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyData, err := os.ReadFile(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileSum, policySum := sha256.Sum256(data), sha256.Sum256(policyData)
+
+	pred := summary(t)
+	if got, want := pred["resourceUri"], "pkg:generic/app.tar?checksum=sha256:"+hex.EncodeToString(fileSum[:]); got != want {
+		t.Errorf("resourceUri %v, want %s", got, want)
+	}
+	if got, want := pred["policy"].(map[string]any)["uri"], "pkg:generic/policy.yaml?checksum=sha256:"+hex.EncodeToString(policySum[:]); got != want {
+		t.Errorf("policy.uri %v, want %s", got, want)
+	}
+
+	pred = summary(t, "--policy-uri", "https://github.com/acme/policies/blob/v3/policy.yaml",
+		"--resource-uri", "https://github.com/acme/app/releases/download/v1.0.0/app.tar")
+	if pred["resourceUri"] != "https://github.com/acme/app/releases/download/v1.0.0/app.tar" ||
+		pred["policy"].(map[string]any)["uri"] != "https://github.com/acme/policies/blob/v3/policy.yaml" {
+		t.Errorf("URIs given: %v", pred)
+	}
+
+	for _, args := range [][]string{
+		{"--key", p.key, "--policy-uri", policy},
+		{"--key", p.key, "--resource-uri", "app.tar"},
+		{"--policy-uri", "https://github.com/acme/policies/blob/v3/policy.yaml"},
+	} {
+		r := cli(t, append([]string{"verify", "--dir", p.ws, "--artifact", p.path("app.tar"), "--policy", policy}, args...)...)
+		if r.code != 2 {
+			t.Errorf("verify %v: exit %d, want 2:\n%s", args, r.code, r)
+		}
+	}
 }
 
 func TestVerifyCLIArtifactRule(t *testing.T) {
