@@ -1,21 +1,29 @@
 package gate
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/in-toto/in-toto-golang/in_toto"
+	"github.com/secure-systems-lab/go-securesystemslib/cjson"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
@@ -26,28 +34,51 @@ const MaxLayoutSize = 4 << 20
 
 // VerifyLayout verifies a classic signed in-toto layout over the legacy
 // links (<step>.<keyid[:8]>.link) in linkDir, for teams that already have
-// layouts: it validates the layout first (signed by one of layoutKeys,
-// not expired by the injected clock, at least one step, every threshold
-// at least 1 and met by the step's distinct public keys, every key
-// present, rules well-formed, no inspections, which would run commands
-// from the layout, no certificate authorities or constraints) so that the
-// reference verifier cannot panic on it, then delegates to in-toto-golang's
-// InTotoVerify. A panic there is recovered and reported as a failure.
-// (in-toto-golang checks the expiry against the wall clock too.)
+// layouts: it validates the layout first (not expired by the injected
+// clock, at least one step, every threshold at least 1 and met by the
+// step's distinct public keys, every key present, rules well-formed, no
+// inspections, which would run commands from the layout, no certificate
+// authorities or constraints), checks its signatures and the links', and
+// then runs in-toto-golang's checks of the chain (the links of a step
+// agree on their artifacts, the artifact rules) on what was verified. A
+// panic there is recovered and reported as a failure. (in-toto-golang
+// checks the expiry against the wall clock too.)
+//
+// Signatures are checked as the Python reference verifier
+// (in-toto-verify) checks them: over the canonical JSON (OLPC, as
+// securesystemslib writes it) of the document's "signed" part exactly as
+// it was read, not over a re-encoding of what a decoder kept of it (which
+// drops a key's "private": "" and turns a missing keyid_hash_algorithms
+// into null, so in-toto-golang's own verifier rejects layouts that Python
+// signed). Each of layoutKeys must verify one of the layout's signatures
+// (sign.Verifier.VerifyLegacy: RSASSA-PSS, ECDSA by curve, Ed25519),
+// whatever key id labels it: Python gives an ECDSA key another id than
+// attestor does. A step's link, <step>.<K[:8]>.link, counts for the key id
+// K only if K is one of the step's pubkeys, the layout's keys hold K (read
+// with sign.ParseVerifier), one of the link's signatures verifies with
+// that key and the link names the step; a step needs links of at least
+// threshold such keys (distinct public keys: see above). A layout or link
+// in a DSSE envelope (in-toto-golang's --use-dsse) is verified over its
+// payload as read (sign.Verifier.Verify). A link whose command is not the
+// step's expected command is a warning in the Result (in-toto only warns),
+// logged too; nothing is printed.
 //
 // The layout and the links are read as the workspace source reads
 // envelopes: opened without blocking, regular files only, each link at
-// most 64 MiB, all of them at most 512 MiB in all, 4096 at most. The
-// reference verifier reads private copies of them, never linkDir. A link
-// that is itself a layout (a sublayout, whose inspections the reference
-// verifier would run, signed by a step's functionary only) fails the
-// verification.
+// most 64 MiB, all of them at most 512 MiB in all, 4096 at most; every
+// <step>.*.link of the layout's steps is read, and whatever is planted
+// there (a FIFO, a link beyond the bounds) is an error. Nothing else reads
+// them: in-toto-golang gets the metadata decoded from what was read. A
+// link that is itself a layout (a sublayout, whose inspections the
+// reference verifier would run, signed by a step's functionary only)
+// fails the verification.
 //
 // A layout that cannot be read or is malformed returns an error matching
 // ErrPolicy (and attestor.ErrInvalidInput); links that cannot be read
 // (not regular files, beyond the bounds), an error matching
 // attestor.ErrInvalidInput; a layout that does not verify, a Result and
-// an error matching ErrLayout (and ErrVerification).
+// an error matching ErrLayout, ErrUntrustedSigner (a layout key did not
+// sign it) or ErrPolicyExpired (and ErrVerification).
 func VerifyLayout(ctx context.Context, layoutPath string, layoutKeys []*sign.Verifier, linkDir string, opts ...Option) (*Result, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -62,29 +93,13 @@ func VerifyLayout(ctx context.Context, layoutPath string, layoutKeys []*sign.Ver
 	if err != nil {
 		return nil, policyErr(layoutPath, 0, "", "%v", err)
 	}
-	// The reference verifier reads files by name: it reads copies, in a
-	// directory of this process's own, of what was read here.
-	dir, err := os.MkdirTemp("", "attestor-layout-")
-	if err != nil {
-		return nil, fmt.Errorf("verifying layout: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	layoutCopy := filepath.Join(dir, "root.layout")
-	if err := os.WriteFile(layoutCopy, data, 0o600); err != nil {
-		return nil, fmt.Errorf("verifying layout: %w", err)
-	}
-	md, err := in_toto.LoadMetadata(layoutCopy)
+	doc, err := readSignedMetadata(data)
 	if err != nil {
 		return nil, policyErr(layoutPath, 0, "", "reading the layout: %v", err)
 	}
-	layout, ok := md.GetPayload().(in_toto.Layout)
+	layout, ok := doc.payload.(in_toto.Layout)
 	if !ok {
 		return nil, policyErr(layoutPath, 0, "", "not a layout")
-	}
-	keys := map[string]in_toto.Key{}
-	for _, v := range layoutKeys {
-		k := v.InTotoKey()
-		keys[k.KeyID] = k
 	}
 	if err := validateLayout(layout); err != nil {
 		return nil, policyErr(layoutPath, 0, "", "%v", err)
@@ -92,8 +107,8 @@ func VerifyLayout(ctx context.Context, layoutPath string, layoutKeys []*sign.Ver
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	links := filepath.Join(dir, "links")
-	if err := copyLinks(ctx, layout, linkDir, links); err != nil {
+	links, err := readLinks(ctx, layout, linkDir)
+	if err != nil {
 		return nil, err
 	}
 
@@ -118,11 +133,26 @@ func VerifyLayout(ctx context.Context, layoutPath string, layoutKeys []*sign.Ver
 	if !now.Before(res.Policy.Expires) {
 		fail(ErrPolicyExpired, "the layout expired at %s", layout.Expires)
 	}
-	if err := in_toto.VerifyLayoutSignatures(md, keys); err != nil {
-		fail(ErrUntrustedSigner, "the layout is not signed by a layout key: %v", err)
+	for _, key := range layoutKeys {
+		signed, err := doc.signedBy(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if !signed {
+			id, _ := key.KeyID()
+			fail(ErrUntrustedSigner, "the layout is not signed by layout key %s: none of its %d signatures verifies with it", short(id), len(doc.signatures))
+		}
 	}
 	if len(errs) == 0 {
-		if err := inTotoVerify(md, keys, links); err != nil {
+		warnings, err := inTotoVerify(ctx, layout, links)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		for _, w := range warnings {
+			o.logger.WarnContext(ctx, w, "layout", layoutPath)
+		}
+		res.Warnings = append(res.Warnings, warnings...)
+		if err != nil {
 			fail(ErrLayout, "%v", err)
 		}
 	}
@@ -141,14 +171,14 @@ func VerifyLayout(ctx context.Context, layoutPath string, layoutKeys []*sign.Ver
 	return res, errors.Join(errs...)
 }
 
-// copyLinks copies the links of the layout's steps from linkDir to dir
-// (which it creates), bounded as the workspace source is: they are listed
-// (not globbed: linkDir may hold glob metacharacters), their sizes
-// checked before any is read, each opened without blocking.
-func copyLinks(ctx context.Context, layout in_toto.Layout, linkDir, dir string) error {
+// readLinks reads the links of the layout's steps in linkDir, by file
+// name, bounded as the workspace source is: they are listed (not globbed:
+// linkDir may hold glob metacharacters), their sizes checked before any
+// is read, each opened without blocking.
+func readLinks(ctx context.Context, layout in_toto.Layout, linkDir string) (map[string][]byte, error) {
 	entries, err := os.ReadDir(linkDir)
 	if err != nil {
-		return attestor.Invalid(fmt.Errorf("listing links: %w", err))
+		return nil, attestor.Invalid(fmt.Errorf("listing links: %w", err))
 	}
 	var names []string
 	for _, e := range entries {
@@ -161,7 +191,7 @@ func copyLinks(ctx context.Context, layout in_toto.Layout, linkDir, dir string) 
 		}
 	}
 	if len(names) > maxWorkspaceFiles {
-		return attestor.Invalid(fmt.Errorf("%s holds %d links, more than the %d the gate reads: %w", linkDir, len(names), maxWorkspaceFiles, attestor.ErrTooLarge))
+		return nil, attestor.Invalid(fmt.Errorf("%s holds %d links, more than the %d the gate reads: %w", linkDir, len(names), maxWorkspaceFiles, attestor.ErrTooLarge))
 	}
 	b := newReadBudget(maxWorkspaceTotal, maxWorkspaceEnvelope)
 	for _, name := range names {
@@ -169,80 +199,296 @@ func copyLinks(ctx context.Context, layout in_toto.Layout, linkDir, dir string) 
 			if errors.Is(err, fs.ErrNotExist) {
 				err = attestor.Invalid(err)
 			}
-			return err
+			return nil, err
 		}
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return fmt.Errorf("verifying layout: %w", err)
-	}
+	links := make(map[string][]byte, len(names))
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		data, err := b.read(filepath.Join(linkDir, name))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			return fmt.Errorf("verifying layout: %w", err)
-		}
+		links[name] = data
 	}
-	return nil
+	return links, nil
 }
 
-// inTotoVerify runs the reference verifier's checks, in-toto-golang's
-// InTotoVerify step by step, over the links in linkDir (loaded once, by
-// in-toto-golang), turning a panic into an error. What InTotoVerify would
-// do beyond them is refused instead: a link that is a layout (a
-// sublayout, which it would verify with its own links and inspections,
-// running their commands: a step's functionary would run commands here)
-// fails, on the very metadata verified; inspections are refused by
-// validateLayout.
-func inTotoVerify(md in_toto.Metadata, keys map[string]in_toto.Key, linkDir string) (err error) {
+// inTotoVerify verifies the links (file name → content) against the
+// layout, whose signature was verified: the links' signatures and the
+// steps' thresholds (verifyLinks), then in-toto-golang's checks as its
+// InTotoVerify runs them, on the metadata verified, turning a panic into
+// an error. What InTotoVerify would do beyond them is refused instead: a
+// link that is a layout (a sublayout, which it would verify with its own
+// links and inspections, running their commands: a step's functionary
+// would run commands here) fails; inspections are refused by
+// validateLayout. It returns a warning for each link whose command is not
+// its step's expected command, which in-toto-golang would print to
+// standard output.
+func inTotoVerify(ctx context.Context, layout in_toto.Layout, links map[string][]byte) (warnings []string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("in-toto verifier failed on malformed metadata: %v", r)
 		}
 	}()
-	if err := in_toto.VerifyLayoutSignatures(md, keys); err != nil {
-		return err
-	}
-	layout, ok := md.GetPayload().(in_toto.Layout)
-	if !ok {
-		return in_toto.ErrNotLayout
-	}
 	if err := in_toto.VerifyLayoutExpiration(layout); err != nil {
-		return err
+		return nil, err
 	}
-	roots, intermediates, err := in_toto.LoadLayoutCertificates(layout, nil)
+	verified, err := verifyLinks(ctx, layout, links)
 	if err != nil {
-		return err
-	}
-	links, err := in_toto.LoadLinksForLayout(layout, linkDir)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, s := range layout.Steps {
-		for keyID, m := range links[s.Name] {
-			if _, ok := m.GetPayload().(in_toto.Layout); ok {
-				return fmt.Errorf("step %q: the link of key %s is a sublayout: not supported (verifying it would run its inspections' commands)", s.Name, short(keyID))
+		ids := make([]string, 0, len(verified[s.Name]))
+		for id := range verified[s.Name] {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			link := verified[s.Name][id].GetPayload().(in_toto.Link)
+			if !slices.Equal(link.Command, s.ExpectedCommand) {
+				warnings = append(warnings, fmt.Sprintf("step %q: the link of key %s ran %q, the layout expects %q (in-toto only warns)",
+					s.Name, short(id), strings.Join(link.Command, " "), strings.Join(s.ExpectedCommand, " ")))
 			}
 		}
 	}
-	verified, err := in_toto.VerifyLinkSignatureThesholds(layout, links, roots, intermediates)
-	if err != nil {
-		return err
-	}
-	in_toto.VerifyStepCommandAlignment(layout, verified)
 	reduced, err := in_toto.ReduceStepsMetadata(layout, verified)
 	if err != nil {
-		return err
+		return warnings, err
 	}
 	steps := make([]any, len(layout.Steps))
 	for i, s := range layout.Steps {
 		steps[i] = s
 	}
-	return in_toto.VerifyArtifacts(steps, reduced)
+	return warnings, in_toto.VerifyArtifacts(steps, reduced)
+}
+
+// verifyLinks returns, for each step of the layout, the links that count
+// toward its threshold, by key id: the link <step>.<K[:8]>.link of each of
+// the step's keys K, if one of its signatures verifies with the layout's
+// key K and it is the step's link. A step with fewer than its threshold
+// fails, with the reason of each link that did not count.
+func verifyLinks(ctx context.Context, layout in_toto.Layout, links map[string][]byte) (map[string]map[string]in_toto.Metadata, error) {
+	type key struct {
+		v   *sign.Verifier
+		err error
+	}
+	keys := map[string]key{}
+	verifier := func(id string) (*sign.Verifier, error) {
+		k, ok := keys[id]
+		if !ok {
+			k.v, k.err = functionaryVerifier(layout.Keys[id])
+			keys[id] = k
+		}
+		return k.v, k.err
+	}
+	out := make(map[string]map[string]in_toto.Metadata, len(layout.Steps))
+	for _, s := range layout.Steps {
+		verified := map[string]in_toto.Metadata{}
+		var why []string
+		for _, id := range s.PubKeys {
+			name := fmt.Sprintf(in_toto.LinkNameFormat, s.Name, id)
+			data, ok := links[name]
+			if !ok {
+				why = append(why, name+": no such link")
+				continue
+			}
+			doc, err := readSignedMetadata(data)
+			if err != nil {
+				why = append(why, fmt.Sprintf("%s: %v", name, err))
+				continue
+			}
+			link, ok := doc.payload.(in_toto.Link)
+			if !ok {
+				return nil, fmt.Errorf("step %q: the link of key %s is a sublayout: not supported (verifying it would run its inspections' commands)", s.Name, short(id))
+			}
+			v, err := verifier(id)
+			if err != nil {
+				why = append(why, fmt.Sprintf("%s: the layout's key %s: %v", name, short(id), err))
+				continue
+			}
+			signed, err := doc.signedBy(ctx, v)
+			if err != nil {
+				return nil, err
+			}
+			if !signed {
+				why = append(why, fmt.Sprintf("%s: none of its %d signatures verifies with key %s", name, len(doc.signatures), short(id)))
+				continue
+			}
+			if link.Name != s.Name {
+				why = append(why, fmt.Sprintf("%s: the link of step %q, not of step %q", name, link.Name, s.Name))
+				continue
+			}
+			verified[id] = &in_toto.Metablock{Signed: link, Signatures: doc.signatures}
+		}
+		if len(verified) < s.Threshold {
+			return nil, fmt.Errorf("step %q requires links signed by %d of its functionaries' keys, %d found: %s",
+				s.Name, s.Threshold, len(verified), strings.Join(why, "; "))
+		}
+		out[s.Name] = verified
+	}
+	return out, nil
+}
+
+// functionaryVerifier returns the verifier of a key of the layout. Its
+// key id is not checked against the key (the layout names it; Python's
+// ids of ECDSA keys are not attestor's), nor are its keyid_hash_algorithms
+// or an empty private part, which do not change the key.
+func functionaryVerifier(k in_toto.Key) (*sign.Verifier, error) {
+	data, err := json.Marshal(map[string]any{"keytype": k.KeyType, "scheme": k.Scheme, "keyval": map[string]string{"public": k.KeyVal.Public}})
+	if err != nil {
+		return nil, err
+	}
+	return sign.ParseVerifier(data)
+}
+
+// signedMetadata is an in-toto link or layout as read: a classic metablock
+// ({"signed": ..., "signatures": [...]}) or a DSSE envelope of one.
+type signedMetadata struct {
+	// payload is the in_toto.Link or in_toto.Layout decoded from the
+	// value whose encoding message holds, never from other bytes.
+	payload any
+	// message is what the signatures sign: the canonical JSON of the
+	// "signed" value as read, or the DSSE pre-authentication encoding of
+	// the payload.
+	message  []byte
+	envelope bool // DSSE: signatures in the DSSE scheme (sign.Verifier.Verify)
+	// signatures as read, and their decoded bytes (nil when malformed).
+	signatures []in_toto.Signature
+	sigs       [][]byte
+}
+
+// readSignedMetadata decodes an in-toto metablock or DSSE envelope. The
+// metadata is decoded from the value that is signed as in-toto-golang's
+// LoadMetadata decodes it (a link or a layout by "_type", every field its
+// type requires present, no unknown field), but from a re-encoding of the
+// very value the signatures are checked over, so that nothing the decoder
+// reads differently (a key given twice, where the last one counts) is
+// used unverified.
+func readSignedMetadata(data []byte) (*signedMetadata, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, err
+	}
+	m := &signedMetadata{}
+	var signed []byte
+	if _, ok := top["payloadType"]; ok {
+		var env dsse.Envelope
+		if err := json.Unmarshal(data, &env); err != nil {
+			return nil, err
+		}
+		if env.PayloadType != in_toto.PayloadType {
+			return nil, fmt.Errorf("DSSE payload type %q, not %q", env.PayloadType, in_toto.PayloadType)
+		}
+		payload, err := env.DecodeB64Payload()
+		if err != nil {
+			return nil, fmt.Errorf("DSSE payload: %w", err)
+		}
+		m.message, m.envelope, signed = dsse.PAE(env.PayloadType, payload), true, payload
+		for _, s := range env.Signatures {
+			m.signatures = append(m.signatures, in_toto.Signature{KeyID: s.KeyID, Sig: s.Sig})
+			sig, err := base64.StdEncoding.DecodeString(s.Sig)
+			if err != nil {
+				sig, _ = base64.URLEncoding.DecodeString(s.Sig)
+			}
+			m.sigs = append(m.sigs, sig)
+		}
+	} else {
+		if isNull(top["signed"]) || isNull(top["signatures"]) {
+			return nil, errors.New(`in-toto metadata requires "signed" and "signatures"`)
+		}
+		if err := json.Unmarshal(top["signatures"], &m.signatures); err != nil {
+			return nil, fmt.Errorf("signatures: %w", err)
+		}
+		for _, s := range m.signatures {
+			sig, _ := hex.DecodeString(s.Sig)
+			m.sigs = append(m.sigs, sig)
+		}
+		signed = top["signed"]
+	}
+	dec := json.NewDecoder(bytes.NewReader(signed))
+	dec.UseNumber()
+	var value any
+	if err := dec.Decode(&value); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the signed value")
+	}
+	// Keys sorted, each once, numbers as written: what the canonical
+	// JSON holds, in JSON that encoding/json reads back.
+	normalized, err := json.Marshal(value)
+	if err != nil {
+		return nil, err
+	}
+	if !m.envelope {
+		if m.message, err = cjson.EncodeCanonical(json.RawMessage(normalized)); err != nil {
+			return nil, fmt.Errorf("canonical JSON of the signed value: %w", err)
+		}
+	}
+	obj, _ := value.(map[string]any)
+	switch obj["_type"] {
+	case "link":
+		m.payload, err = decodeMetadata[in_toto.Link](obj, normalized)
+	case "layout":
+		m.payload, err = decodeMetadata[in_toto.Layout](obj, normalized)
+	default:
+		err = in_toto.ErrUnknownMetadataType
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// decodeMetadata decodes data, the encoding of obj, into T, as
+// in-toto-golang decodes a link or a layout: every field of T that is not
+// omitempty must be in obj, and a field T does not have is an error.
+func decodeMetadata[T any](obj map[string]any, data []byte) (T, error) {
+	var v T
+	t := reflect.TypeOf(v)
+	for i := range t.NumField() {
+		name, opts, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if _, ok := obj[name]; !ok && name != "" && name != "-" && !strings.Contains(opts, "omitempty") {
+			return v, fmt.Errorf("required field %s missing", name)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// signedBy reports whether one of the signatures verifies with v,
+// whatever key id labels it. It fails only when ctx is done.
+func (m *signedMetadata) signedBy(ctx context.Context, v *sign.Verifier) (bool, error) {
+	for _, sig := range m.sigs {
+		if len(sig) == 0 {
+			continue
+		}
+		var err error
+		if m.envelope {
+			err = v.Verify(ctx, m.message, sig)
+		} else {
+			err = v.VerifyLegacy(ctx, m.message, sig)
+		}
+		if err == nil {
+			return true, nil
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return false, ctxErr
+		}
+	}
+	return false, nil
+}
+
+// isNull reports whether a JSON value is absent or null.
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null"
 }
 
 // layoutSigningKey returns the signing key (see signingKey) of a layout

@@ -52,7 +52,10 @@ type Result struct {
 	Envelopes []EnvelopeResult `json:"envelopes"`
 	// Reasons are every reason the verification failed (empty on a pass).
 	Reasons []Reason `json:"reasons"`
-	// Warnings are checks skipped by an ...Unsafe option.
+	// Warnings are what did not fail the verification but deserves a
+	// look: checks skipped by an ...Unsafe option, a classic layout's
+	// step whose link ran another command than the expected one (in-toto
+	// only warns).
 	Warnings []string `json:"warnings,omitempty"`
 }
 

@@ -1,10 +1,17 @@
 package sign
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/in-toto/in-toto-golang/in_toto"
 
 	"github.com/attestor/attestor/attestor"
 )
@@ -37,4 +44,39 @@ func FuzzParsePrivateKey(f *testing.F) {
 			t.Fatalf("New(parsed key) = %v", err)
 		}
 	})
+}
+
+// TestParseVerifierPythonKeyID: the in-toto JSON ECDSA key securesystemslib
+// writes without keyid_hash_algorithms (SSlibKey.to_securesystemslib_key)
+// carries an id hashed with ["sha256", "sha512"] over its PEM as written,
+// newline included. It is the key's id all the same.
+func TestParseVerifierPythonKeyID(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := MarshalPublicKey(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := in_toto.Key{KeyType: keyTypeECDSA, Scheme: schemeP256, KeyIDHashAlgorithms: []string{"sha256", "sha512"}}
+	k.KeyVal.Public = string(pemBytes) // ends in a newline, as Python writes it
+	id, err := computeKeyID(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(map[string]any{
+		"keytype": k.KeyType, "scheme": k.Scheme, "keyid": id, "keyval": map[string]string{"public": k.KeyVal.Public},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseVerifier(data); err != nil {
+		t.Errorf("ParseVerifier of %s: %v", data, err)
+	}
+	// Another id is still refused.
+	bad := strings.Replace(string(data), id, strings.Repeat("0", len(id)), 1)
+	if _, err := ParseVerifier([]byte(bad)); !errors.Is(err, ErrMalformedKey) {
+		t.Errorf("ParseVerifier with a wrong keyid: %v, want ErrMalformedKey", err)
+	}
 }

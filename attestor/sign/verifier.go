@@ -94,9 +94,17 @@ func ParseVerifier(data []byte) (*Verifier, error) {
 		}
 		if k.KeyID != "" && k.KeyID != v.key.KeyID {
 			// Python securesystemslib hashes keyval.public as written, which
-			// for its own ECDSA keys ends in a newline; accept the id of
-			// the key as written too.
-			if asWritten, err := computeKeyID(*k); err != nil || k.KeyID != asWritten {
+			// for its own ECDSA keys ends in a newline, and with
+			// keyid_hash_algorithms ["sha256", "sha512"] even where the key
+			// file it writes leaves them out: accept the id of the key as
+			// written, with its algorithms or with those.
+			withAlgs := *k
+			if len(withAlgs.KeyIDHashAlgorithms) == 0 {
+				withAlgs.KeyIDHashAlgorithms = []string{"sha256", "sha512"}
+			}
+			asWritten, err := computeKeyID(*k)
+			asPython, err2 := computeKeyID(withAlgs)
+			if (err != nil || k.KeyID != asWritten) && (err2 != nil || k.KeyID != asPython) {
 				return nil, fmt.Errorf("%w: in-toto key: keyid %s is not the key id of its key (%s)", ErrMalformedKey, k.KeyID, v.key.KeyID)
 			}
 		}

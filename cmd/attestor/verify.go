@@ -530,6 +530,9 @@ func runVerifyLayout(ctx context.Context, g *globals, layoutPath string, keyPath
 	for _, r := range res.Reasons {
 		fmt.Fprintf(g.stderr, "  - %s: %s\n", r.Code, oneLine(r.Message))
 	}
+	for _, warn := range res.Warnings {
+		fmt.Fprintf(g.stderr, "attestor: warning: %s\n", oneLine(warn))
+	}
 	if err != nil {
 		return &exitError{code: exitCode(err)}
 	}
