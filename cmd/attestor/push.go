@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/local"
 	"github.com/attestor/attestor/attestor/store/oci"
@@ -37,6 +38,7 @@ func newPushCmd(g *globals) *cobra.Command {
 		passwordStdin bool
 		insecure      bool
 		timeout       time.Duration
+		trustedRoot   string
 		gf            grafeasFlags
 	)
 	cmd := &cobra.Command{
@@ -50,6 +52,8 @@ The attestations are written as cosign writes them (the sha256-<hex>.att
 image, which cosign verify-attestation and admission controllers read) and
 as OCI 1.1 referrers carrying sigstore bundles (through the referrers API,
 or the referrers tag where the registry has none); --oci-scheme chooses.
+A keyless attestation's .att layer carries its certificate and Rekor entry
+as cosign's annotations; --trusted-root adds the certificate's chain.
 Pushing again is safe: attestations already attached are not written twice,
 and concurrent pushes to one image keep each other's.
 
@@ -104,6 +108,13 @@ occurrences on the image; see the --grafeas-* flags.`,
 			if insecure {
 				opts = append(opts, oci.WithInsecure())
 			}
+			if trustedRoot != "" {
+				tr, err := sign.LoadTrustedRoot(trustedRoot)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, oci.WithTrustedMaterial(tr))
+			}
 			switch {
 			case passwordStdin && username == "":
 				return attestor.Invalid(errors.New("--registry-password-stdin needs --registry-username"))
@@ -157,6 +168,7 @@ occurrences on the image; see the --grafeas-* flags.`,
 	fs.BoolVar(&passwordStdin, "registry-password-stdin", false, "read the registry password or token from stdin")
 	fs.BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS to a registry that is not on loopback")
 	fs.DurationVar(&timeout, "timeout", 0, "give up after this long, retries included (default 5m)")
+	fs.StringVar(&trustedRoot, "trusted-root", "", "sigstore trusted_root.json whose Fulcio CAs complete the certificate chain annotation of keyless attestations in the cosign .att scheme (default: empty chain: verifiers use their own trusted root)")
 	gf.register(fs)
 	return cmd
 }

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -18,8 +21,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/sign/signtest"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -258,6 +264,137 @@ func TestPushUnavailable(t *testing.T) {
 	if code != 3 {
 		t.Fatalf("push to a failing registry exited %d, want 3: %s", code, stderr)
 	}
+}
+
+// TestPushKeylessCosign: a keyless pipeline (a step record and provenance
+// signed against the offline sigstore) pushed with --oci-scheme cosign is
+// what cosign attest writes with a Fulcio certificate: cosign
+// verify-attestation accepts each attestation by the workflow's identity,
+// offline, with the Rekor entry verified from the layer's annotations.
+// Pushing again writes nothing, and the gate verifies the chain read back
+// from the .att image alone.
+func TestPushKeylessCosign(t *testing.T) {
+	cosign := requireTool(t, "cosign")
+	s := signtest.NewSigstore(t)
+	trusted, rootFile := s.TrustedRoot(t)
+	host, _ := pushRegistry(t)
+	img, err := random.Image(128, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(host + "/acme/keyless:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := img.Digest()
+	image := ref.Context().Digest(h.String()).String()
+	manifest, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifestFile := filepath.Join(t.TempDir(), "manifest.json")
+	writeFile(t, manifestFile, string(manifest))
+
+	// The step builds the image: its product is the image's manifest.
+	p := newProject(t)
+	keyless := []string{"--keyless", "--fulcio-url", s.FulcioURL, "--rekor-url", s.RekorURL, "--trusted-root", rootFile}
+	tokenEnv := []string{sign.EnvSigstoreIDToken + "=" + s.IdentityToken()}
+	r := attestorProcess(t, p.base, tokenEnv, append(append([]string{"run", "--dir", p.ws, "--base-dir", p.base, "--step", "build", "-m", "src", "-p", "bin"}, keyless...),
+		"--", "sh", "-c", `mkdir -p bin && cp "$0" bin/app`, manifestFile)...)
+	if r.code != 0 {
+		t.Fatalf("run --keyless:\n%s", r)
+	}
+	r = attestorProcess(t, p.base, tokenEnv, append([]string{"provenance", "--dir", p.ws, "--subject", "oci://" + image,
+		"--source", "git+https://github.com/acme/app@refs/heads/main"}, keyless...)...)
+	if r.code != 0 {
+		t.Fatalf("provenance --keyless:\n%s", r)
+	}
+
+	push := []string{"push", "--dir", p.ws, "--image", image, "--oci-scheme", "cosign", "--trusted-root", rootFile}
+	if code, _, stderr := runPush(t, "", push...); code != 0 || !strings.Contains(stderr, "pushed 2 attestation(s)") {
+		t.Fatalf("push exited %d:\n%s", code, stderr)
+	}
+
+	// cosign's classic mode (.att layers) does not take --trusted-root:
+	// offline, it trusts the certificates of SIGSTORE_ROOT_FILE and the
+	// Rekor key of SIGSTORE_REKOR_PUBLIC_KEY. The offline Fulcio embeds no
+	// SCT, hence --insecure-ignore-sct (the public-good one does).
+	env := cosignSigstoreEnv(t, trusted)
+	cmd := exec.Command(cosign, "verify-attestation", "--offline",
+		"--certificate-identity", signtest.GitHubSubject, "--certificate-oidc-issuer", signtest.GitHubIssuer,
+		"--type", "slsaprovenance1", "--insecure-ignore-sct", "--allow-insecure-registry", image)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TUF_ROOT=" + t.TempDir()}, env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("cosign verify-attestation: %v\n%s", err, out)
+	}
+
+	if code, _, stderr := runPush(t, "", push...); code != 0 || !strings.Contains(stderr, "pushed 0 attestation(s)") || !strings.Contains(stderr, "2 already attached") {
+		t.Errorf("second push exited %d:\n%s", code, stderr)
+	}
+
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	writeFile(t, policy, `version: 1
+expires: 2099-12-31T00:00:00Z
+functionaries:
+  release: {keyless: {issuer: "`+signtest.GitHubIssuer+`", subject: "`+signtest.GitHubSubject+`"}}
+steps:
+  - name: build
+    functionaries: [release]
+    materials: [[ALLOW, "src/*"], [DISALLOW, "*"]]
+    products: [[CREATE, bin/app], [DISALLOW, "*"]]
+provenance:
+  functionaries: [release]
+`)
+	verify := func(what string) {
+		t.Helper()
+		if r := cli(t, "verify", "--dir", t.TempDir(), "--image", image, "--from", "oci", "--policy", policy, "--trusted-root", rootFile); r.code != 0 {
+			t.Errorf("verify --from oci of the keyless chain pushed %s:\n%s", what, r)
+		}
+	}
+	verify("with --oci-scheme cosign")
+
+	// Both schemes (the default): the referrers are added, and cosign
+	// verifies in its bundle mode, which takes --trusted-root.
+	if code, _, stderr := runPush(t, "", "push", "--dir", p.ws, "--image", image); code != 0 || !strings.Contains(stderr, "pushed 2 attestation(s)") {
+		t.Fatalf("push (both schemes) exited %d:\n%s", code, stderr)
+	}
+	cmd = exec.Command(cosign, "verify-attestation", "--trusted-root", rootFile,
+		"--certificate-identity", signtest.GitHubSubject, "--certificate-oidc-issuer", signtest.GitHubIssuer,
+		"--type", "slsaprovenance1", "--insecure-ignore-sct", "--allow-insecure-registry", image)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TUF_ROOT=" + t.TempDir()}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("cosign verify-attestation (bundle mode): %v\n%s", err, out)
+	}
+	verify("in both schemes")
+}
+
+// cosignSigstoreEnv writes the Fulcio root and the Rekor key of trusted to
+// files and returns the SIGSTORE_* variables that make cosign trust them
+// instead of the public-good instance's. Only the root: cosign takes the
+// intermediates from the layers' chain annotation.
+func cosignSigstoreEnv(t *testing.T, trusted root.TrustedMaterial) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var roots, rekor []byte
+	for _, ca := range trusted.FulcioCertificateAuthorities() {
+		if f, ok := ca.(*root.FulcioCertificateAuthority); ok {
+			roots = append(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Root.Raw})...)
+		}
+	}
+	for _, l := range trusted.RekorLogs() {
+		der, err := x509.MarshalPKIXPublicKey(l.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rekor = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	}
+	rootFile, rekorFile := filepath.Join(dir, "fulcio.pem"), filepath.Join(dir, "rekor.pub")
+	writeFile(t, rootFile, string(roots))
+	writeFile(t, rekorFile, string(rekor))
+	return []string{"SIGSTORE_ROOT_FILE=" + rootFile, "SIGSTORE_REKOR_PUBLIC_KEY=" + rekorFile}
 }
 
 func mustHost(t *testing.T) string {

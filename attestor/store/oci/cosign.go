@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,9 +47,10 @@ type attImage struct {
 	desc     v1.Descriptor
 	raw      []byte
 	manifest *v1.Manifest
-	// have holds the envelope digests of its DSSE layers (filled on
-	// demand).
-	have map[string]bool
+	// have holds the envelope digests of its DSSE layers, and certified
+	// those of its layers annotated with a certificate, with the envelope
+	// digests they are annotated with (filled on demand).
+	have, certified map[string]bool
 }
 
 // readAtt reads the .att image at tag; nil when there is none.
@@ -68,8 +70,11 @@ func (f *fetcher) readAtt(tag name.Tag) (*attImage, error) {
 }
 
 // contains reports which of items the image holds: first by layer digest
-// (the same envelope bytes), then by envelope digest, reading the DSSE
-// layers not read before.
+// (the same layer bytes), then by envelope digest, reading the DSSE
+// layers not read before. A keyless item counts as held only by a layer
+// annotated with a certificate: a layer without one (as attestor wrote
+// them before it wrote cosign's keyless annotations) does not verify with
+// cosign, so the annotated layer is added once.
 func (f *fetcher) contains(repo name.Repository, img *attImage, items []item) (missing []item) {
 	if img == nil {
 		return items
@@ -80,7 +85,7 @@ func (f *fetcher) contains(repo name.Repository, img *attImage, items []item) (m
 	}
 	var unsure []item
 	for _, it := range items {
-		h, _, _ := v1.SHA256(strings.NewReader(string(it.att.Envelope)))
+		h, _, _ := v1.SHA256(bytes.NewReader(it.attLayer()))
 		if !layers[h] {
 			unsure = append(unsure, it)
 		}
@@ -89,7 +94,7 @@ func (f *fetcher) contains(repo name.Repository, img *attImage, items []item) (m
 		return nil
 	}
 	if img.have == nil {
-		img.have = map[string]bool{}
+		img.have, img.certified = map[string]bool{}, map[string]bool{}
 		for i, l := range img.manifest.Layers {
 			if i >= MaxLayers {
 				break
@@ -104,13 +109,20 @@ func (f *fetcher) contains(repo name.Repository, img *attImage, items []item) (m
 				}
 				dg = f.layerDigests[l.Digest]
 			}
-			if dg != "" {
-				img.have[dg] = true
+			if dg == "" {
+				continue
+			}
+			img.have[dg] = true
+			if l.Annotations[AnnotationCertificate] != "" {
+				img.certified[dg] = true
+				if put := l.Annotations[AnnotationEnvelopeDigest]; put != "" {
+					img.certified[put] = true
+				}
 			}
 		}
 	}
 	for _, it := range unsure {
-		if !img.have[it.digest] {
+		if it.keyless != nil && !img.certified[it.digest] || it.keyless == nil && !img.have[it.digest] {
 			missing = append(missing, it)
 		}
 	}
@@ -192,6 +204,9 @@ func (r *Registry) putCosign(ctx context.Context, rec *recorder, repo name.Repos
 		if err != nil {
 			return done(), err
 		}
+		if len(raw) > MaxManifestSize {
+			return done(), fmt.Errorf("%s: a manifest of %d bytes, more than the %d read back: %w", tag, len(raw), MaxManifestSize, store.ErrTooLarge)
+		}
 		mt, err := img.MediaType()
 		if err != nil {
 			return done(), err
@@ -212,7 +227,7 @@ func (r *Registry) putCosign(ctx context.Context, rec *recorder, repo name.Repos
 }
 
 func attLayer(it item) v1.Layer {
-	return static.NewLayer(it.att.Envelope, MediaTypeDSSE)
+	return static.NewLayer(it.attLayer(), MediaTypeDSSE)
 }
 
 // emptyAttestations is the image cosign starts from (empty.Signatures):
@@ -237,13 +252,7 @@ func appendAttestations(f *fetcher, repo name.Repository, cur *attImage, items [
 	}
 	adds := make([]mutate.Addendum, 0, len(items))
 	for _, it := range items {
-		adds = append(adds, mutate.Addendum{
-			Layer: attLayer(it),
-			Annotations: map[string]string{
-				AnnotationSignature:     "",
-				AnnotationPredicateType: it.att.PredicateType,
-			},
-		})
+		adds = append(adds, mutate.Addendum{Layer: attLayer(it), Annotations: it.annotations()})
 	}
 	return mutate.Append(base, adds...)
 }
@@ -279,8 +288,17 @@ func (l descLayer) Compressed() (io.ReadCloser, error) {
 	return nil, errors.New("layer content not fetched")
 }
 
+// attached is an attestation read from a .att layer; derived tells that
+// its Bundle was made from the layer's keyless annotations (see
+// keylessAttestation), to be replaced by a referrer's bundle of the same
+// attestation, which has the inclusion proof the annotations lack.
+type attached struct {
+	att     store.Attestation
+	derived bool
+}
+
 // getCosign returns the attestations in d's .att image.
-func (r *Registry) getCosign(f *fetcher, repo name.Repository, d name.Digest) ([]store.Attestation, error) {
+func (r *Registry) getCosign(f *fetcher, repo name.Repository, d name.Digest) ([]attached, error) {
 	tag := AttestationTag(d)
 	cur, err := f.readAtt(tag)
 	if err != nil {
@@ -293,7 +311,7 @@ func (r *Registry) getCosign(f *fetcher, repo name.Repository, d name.Digest) ([
 	if cur == nil {
 		return nil, nil
 	}
-	var out []store.Attestation
+	var out []attached
 	for i, l := range cur.manifest.Layers {
 		if i >= MaxLayers {
 			r.o.logger.Warn("skipping layers beyond the limit", "tag", tag.String(), "layers", len(cur.manifest.Layers), "limit", MaxLayers)
@@ -310,7 +328,11 @@ func (r *Registry) getCosign(f *fetcher, repo name.Repository, d name.Digest) ([
 			r.o.logger.Warn("skipping attestation layer", "tag", tag.String(), "layer", l.Digest.String(), "err", err)
 			continue
 		}
-		out = append(out, a)
+		ka, derived, err := keylessAttestation(a, l.Annotations)
+		if err != nil {
+			r.o.logger.Warn("ignoring the keyless annotations of an attestation layer", "tag", tag.String(), "layer", l.Digest.String(), "err", err)
+		}
+		out = append(out, attached{ka, derived})
 	}
 	return out, nil
 }

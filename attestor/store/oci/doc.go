@@ -16,6 +16,22 @@
 // writer got there first, and checks after writing that its layers are
 // there.
 //
+// A keyless attestation (one whose sigstore bundle holds a Fulcio
+// certificate) gets the layer cosign attest writes with a certificate,
+// which cosign verify-attestation --certificate-identity verifies: the
+// envelope exactly as its Rekor entry hashed it (sigstore-go sends Rekor
+// the envelope without keyids), annotated also with the certificate
+// (AnnotationCertificate), its chain from its parent to the root
+// (AnnotationChain, from WithTrustedMaterial; empty without), the Rekor
+// entry with its signed entry timestamp (AnnotationRekorBundle) and the
+// digest of the envelope put (AnnotationEnvelopeDigest). RFC 3161
+// timestamps are not carried: cosign's timestamp annotation covers other
+// bytes than a bundle's. Get makes of these annotations a sigstore bundle
+// (v0.1, whose log entries need no inclusion proof) that verifiers such as
+// the gate verify as any other, against their own trusted root (the chain
+// is not used), puts the keyid back, and prefers the referrer's bundle of
+// the same attestation where there is one.
+//
 // The referrers scheme is OCI 1.1: one manifest per attestation whose
 // subject is the image, artifactType and single layer a sigstore bundle
 // (application/vnd.dev.sigstore.bundle.v0.3+json) carrying the envelope.

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/sign/signtest"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -52,9 +54,10 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// manifestFixture is an in-process registry holding an image with two
-// attestations attached both ways (cosign .att tag and referrers), and the
-// manifests a Get reads.
+// manifestFixture is an in-process registry holding an image with three
+// attestations attached both ways (cosign .att tag and referrers), two
+// key-signed and one keyless (its .att layer with cosign's certificate,
+// chain and Rekor bundle annotations), and the manifests a Get reads.
 type manifestFixture struct {
 	reg     http.Handler
 	subject store.Subject
@@ -90,6 +93,19 @@ func newManifestFixture(tb testing.TB) *manifestFixture {
 		fx.want[d] = true
 		atts = append(atts, a)
 	}
+	s := signtest.NewSigstore(tb)
+	k := s.Keyless(tb)
+	a := storetest.SignedAttestation(tb, k, fx.subject, "https://slsa.dev/provenance/v1", "keyless")
+	env, err := attestor.ParseEnvelope(a.Envelope)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if a.Bundle, err = k.Bundle(context.Background(), env); err != nil {
+		tb.Fatal(err)
+	}
+	d, _ := a.Digest()
+	fx.want[d] = true
+	atts = append(atts, a)
 	if err := r.Put(context.Background(), fx.subject, atts...); err != nil {
 		tb.Fatal(err)
 	}

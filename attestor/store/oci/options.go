@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/attestor/attestor/attestor"
 )
@@ -77,6 +78,7 @@ type options struct {
 	dryRun         *DryRun
 	userAgent      string
 	getenv         func(string) string
+	trusted        root.TrustedMaterial
 }
 
 func defaultOptions() options {
@@ -253,6 +255,24 @@ func WithDryRun(d *DryRun) Option {
 func WithUserAgent(ua string) Option {
 	return func(o *options) error {
 		o.userAgent = ua
+		return nil
+	}
+}
+
+// WithTrustedMaterial completes the cosign scheme's chain annotation
+// (AnnotationChain) of keyless attestations with the issuers of their
+// certificate in trusted's Fulcio certificate authorities, as cosign
+// attest writes the chain Fulcio returned; nothing is verified or refused
+// with it. The default is none: the chain annotation is empty, as cosign
+// writes it for a certificate without a chain, and verifiers take the
+// intermediate certificates from their own trusted root (cosign: TUF,
+// SIGSTORE_ROOT_FILE) instead.
+func WithTrustedMaterial(trusted root.TrustedMaterial) Option {
+	return func(o *options) error {
+		if trusted == nil {
+			return attestor.Invalid(errors.New("oci: nil trusted material"))
+		}
+		o.trusted = trusted
 		return nil
 	}
 }

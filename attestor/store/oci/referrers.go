@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/attestor/attestor/attestor/store"
 )
@@ -339,9 +342,11 @@ func (r *Registry) readReferrer(f *fetcher, repo name.Repository, d name.Digest,
 }
 
 // attestationFromBundle returns the attestation a bundle carries. A bundle
-// this package wrote has no keyid in its signature (see NewBundle) and the
-// keyid as its hint; want, the envelope digest its manifest is annotated
-// with, tells when putting the hint back restores the envelope pushed.
+// has no keyid in its signature (see NewBundle): a key bundle this
+// package wrote has the keyid as its hint, and a keyless bundle's keyid
+// is that of its certificate's key; want, the envelope digest its
+// manifest is annotated with, tells when putting the keyid back restores
+// the envelope pushed.
 func attestationFromBundle(bundle []byte, want string) (store.Attestation, error) {
 	env, hint, err := envelopeFromBundle(bundle, "")
 	if err != nil {
@@ -351,8 +356,19 @@ func attestationFromBundle(bundle []byte, want string) (store.Attestation, error
 	if err != nil {
 		return store.Attestation{}, err
 	}
-	if dg, _ := a.Digest(); want == "" || dg == want || hint == "" {
+	if dg, _ := a.Digest(); want == "" || dg == want {
 		return a, nil
+	}
+	if hint == "" {
+		b := &protobundle.Bundle{}
+		if (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(bundle, b) != nil {
+			return a, nil
+		}
+		cert, err := x509.ParseCertificate(bundleCertificate(b))
+		if err != nil {
+			return a, nil
+		}
+		return withKeyID(a, cert, want), nil
 	}
 	env2, _, err := envelopeFromBundle(bundle, hint)
 	if err != nil {

@@ -103,6 +103,32 @@ func (r *Registry) ref(subject store.Subject) (name.Repository, name.Digest, err
 type item struct {
 	att    store.Attestation
 	digest string // store.Attestation.Digest
+	// keyless is the .att layer of an attestation whose bundle holds a
+	// certificate (see keylessLayer); nil for the others.
+	keyless *keyless
+}
+
+// attLayer returns the content of it's .att layer: its envelope, or for
+// a keyless attestation the envelope as its Rekor entry hashed it.
+func (it item) attLayer() []byte {
+	if it.keyless != nil {
+		return it.keyless.layer
+	}
+	return it.att.Envelope
+}
+
+// annotations returns the annotations of it's .att layer: its predicate
+// type and cosign's empty signature, as cosign attest writes them with a
+// key, and for a keyless attestation the certificate, chain and Rekor
+// bundle it writes with a Fulcio certificate.
+func (it item) annotations() map[string]string {
+	if it.keyless != nil {
+		return it.keyless.ann
+	}
+	return map[string]string{
+		AnnotationSignature:     "",
+		AnnotationPredicateType: it.att.PredicateType,
+	}
 }
 
 func prepare(atts []store.Attestation) ([]item, error) {
@@ -169,6 +195,18 @@ func (r *Registry) Push(ctx context.Context, subject store.Subject, atts ...stor
 	if err != nil {
 		return nil, err
 	}
+	if r.o.scheme.cosign() {
+		for i := range items {
+			k, err := keylessLayer(items[i], r.o.trusted)
+			if err != nil {
+				return nil, fmt.Errorf("attestation %s: %w", items[i].digest, err)
+			}
+			if k != nil && k.warn != "" {
+				r.o.logger.Warn("keyless attestation: "+k.warn, "attestation", items[i].digest)
+			}
+			items[i].keyless = k
+		}
+	}
 	repo, d, err := r.ref(subject)
 	if err != nil {
 		return nil, err
@@ -228,18 +266,21 @@ func (r *Registry) Get(ctx context.Context, subject store.Subject) ([]store.Atte
 	}
 	// A referrer annotated with the digest of an envelope the .att image
 	// has carries the same attestation (its bundle may hold the envelope
-	// re-encoded, without keyids): its bundle goes with that copy.
+	// re-encoded, without keyids): its bundle goes with that copy, in
+	// place of one made from the layer's keyless annotations.
 	have := map[string]int{}
+	all := make([]store.Attestation, 0, len(att)+len(ref))
 	for i, a := range att {
-		if dg, err := a.Digest(); err == nil {
+		if dg, err := a.att.Digest(); err == nil {
 			have[dg] = i
 		}
+		all = append(all, a.att)
 	}
-	all := att
 	for _, ra := range ref {
 		if i, ok := have[ra.want]; ok && ra.want != "" {
-			if all[i].Bundle == nil {
+			if all[i].Bundle == nil || att[i].derived {
 				all[i].Bundle = ra.att.Bundle
+				att[i].derived = false
 			}
 			continue
 		}
