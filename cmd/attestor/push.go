@@ -138,7 +138,7 @@ occurrences on the image; see the --grafeas-* flags.`,
 			if err != nil {
 				return err
 			}
-			subject, err := reg.Resolve(cmd.Context(), image)
+			subject, err := pushSubject(cmd.Context(), reg, image, toOCI)
 			if err != nil {
 				return err
 			}
@@ -253,4 +253,21 @@ func (g *globals) reportPush(res *oci.Result, names []string, dry *oci.DryRun) e
 		}
 	}
 	return nil
+}
+
+// pushSubject returns the image the attestations are attached to: image
+// resolved by reg (a tag to its digest; a digest checked to be there),
+// except that an image named by digest needs no registry when nothing is
+// written to it (--to grafeas alone, with or without --dry-run).
+func pushSubject(ctx context.Context, reg *oci.Registry, image string, toOCI bool) (store.Subject, error) {
+	if !toOCI {
+		d, ok, err := oci.ParseDigestRef(image)
+		if err != nil {
+			return store.Subject{}, err
+		}
+		if ok {
+			return store.ImageSubject(d)
+		}
+	}
+	return reg.Resolve(ctx, image)
 }

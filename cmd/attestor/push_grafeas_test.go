@@ -63,3 +63,29 @@ func TestPushGrafeasUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestPushGrafeasDigestOffline: an image named by digest needs no registry
+// to push its attestations to Grafeas: a dry run works with no registry
+// and no Grafeas server reachable.
+func TestPushGrafeasDigestOffline(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	if r := cli(t, append(p.runArgs("-m", "src"), "--", "true")...); r.code != 0 {
+		t.Fatalf("run:\n%s", r)
+	}
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	image := "127.0.0.1:1/acme/app@" + digest // nothing listens on port 1
+	r := cli(t, "push", "--dir", p.ws, "--image", image, "--to", "grafeas", "--dry-run",
+		"--grafeas", "http://127.0.0.1:1", "--grafeas-project", "builds", "--timeout", "5s")
+	if r.code != 0 {
+		t.Fatalf("push --to grafeas --dry-run of %s: want exit 0 without a registry\n%s", image, r)
+	}
+	if !strings.Contains(r.stdout+r.stderr, digest) {
+		t.Errorf("the dry run does not name the image's digest:\n%s", r)
+	}
+	// A tag still needs the registry: exit 3 when it cannot be reached.
+	if r := cli(t, "push", "--dir", p.ws, "--image", "127.0.0.1:1/acme/app:v1", "--to", "grafeas", "--dry-run",
+		"--grafeas", "http://127.0.0.1:1", "--grafeas-project", "builds", "--timeout", "5s"); r.code != 3 {
+		t.Errorf("push of a tag with no registry: exit %d, want 3\n%s", r.code, r)
+	}
+}

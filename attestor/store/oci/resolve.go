@@ -86,7 +86,12 @@ func resolveNetworkError(err error) bool {
 
 // resolveError marks err as bad input or an unavailable registry.
 func resolveError(ctx context.Context, ref string, err error) error {
-	if ctx.Err() != nil {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// The call's time limit, retries included: the registry kept
+		// failing or did not answer (as Registry.classify says).
+		return attestor.Unavailable(fmt.Errorf("resolving image %q: no answer from the registry within the time limit: %w", ref, err))
+	case ctx.Err() != nil:
 		return fmt.Errorf("resolving image %q: %w", ref, ctx.Err())
 	}
 	err = fmt.Errorf("resolving image %q: %w", ref, err)
@@ -115,4 +120,20 @@ func resolveHasCode(te *transport.Error, codes ...transport.ErrorCode) bool {
 		}
 	}
 	return false
+}
+
+// ParseDigestRef returns the image ref names when it names it by digest
+// (REGISTRY/REPO@sha256:..., with or without the "oci://" prefix), without
+// asking any registry: a writer that does not write to the registry (a
+// push to Grafeas alone, a dry run of it) needs nothing else. ok is false
+// for a tag; a malformed reference is an error matching
+// attestor.ErrInvalidInput.
+func ParseDigestRef(ref string) (d name.Digest, ok bool, err error) {
+	s := strings.TrimPrefix(strings.TrimSpace(ref), ImagePrefix)
+	r, err := name.ParseReference(s)
+	if err != nil {
+		return name.Digest{}, false, attestor.Invalid(fmt.Errorf("image reference %q: %w", ref, err))
+	}
+	d, ok = r.(name.Digest)
+	return d, ok, nil
 }
