@@ -23,8 +23,9 @@
 #
 # Then, in the same run (SECTIONS selects them):
 #   cache   attestor's products pass on the unchanged tree against its
-#           materials pass (record start, then record stop; the hash pass
-#           times come from -v), and record stop with --no-cache
+#           materials pass (record start, then record stop with
+#           --workspace-cache, the opt-in cache shared by steps; the hash
+#           pass times come from -v), and record stop with --no-cache
 #   large   hasher throughput on 4 x 128 MiB files against cores x the
 #           single-core SHA-256 rate, measured together (go test -bench), and
 #           attestor itself on those files
@@ -292,11 +293,17 @@ if section cache && have_attestor; then
 	echo
 	echo "== products pass on the unchanged tree vs materials pass (record start / record stop, N=$N)"
 	declare -a MAT PROD NOC STOPW STARTW
+	# Steps share the cache only when asked to (attestor builds that
+	# predate the flag always did).
+	wscache=()
+	if "$ATTESTOR" record start --help 2>&1 | grep -- --workspace-cache >/dev/null; then
+		wscache=(--workspace-cache)
+	fi
 	for ((i = 1; i <= N; i++)); do
 		ws=$WORK/out/cache
 		rm -rf "$ws"
-		(cd "$TREE_PARENT" && timed "$WORK/start" "$ATTESTOR" -v --dir "$ws" record start --step c -m tree --key "$WORK/attestor.key") || { failed=1; break; }
-		(cd "$TREE_PARENT" && timed "$WORK/stop" "$ATTESTOR" -v --dir "$ws" record stop --step c -p tree --key "$WORK/attestor.key") || { failed=1; break; }
+		(cd "$TREE_PARENT" && timed "$WORK/start" "$ATTESTOR" -v --dir "$ws" record start --step c -m tree --key "$WORK/attestor.key" "${wscache[@]}") || { failed=1; break; }
+		(cd "$TREE_PARENT" && timed "$WORK/stop" "$ATTESTOR" -v --dir "$ws" record stop --step c -p tree --key "$WORK/attestor.key" "${wscache[@]}") || { failed=1; break; }
 		read -r ms mf mc <<<"$(hashlog "$WORK/start.log")"
 		read -r ps pf pc <<<"$(hashlog "$WORK/stop.log")"
 		MAT+=("$ms") PROD+=("$ps")

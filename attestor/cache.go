@@ -89,9 +89,10 @@ func cacheAlgorithm(name string) int {
 //
 // A Cache is safe for concurrent use by several Hashers.
 type Cache struct {
-	path string
-	key  []byte // of the file's HMAC; set when path is
-	now  func() time.Time
+	path    string
+	key     []byte // of the file's HMAC; set when path is
+	memFSOK bool   // tests: keep the file for a tree on tmpfs too
+	now     func() time.Time
 
 	load    sync.Once
 	loaded  chan struct{} // closed once the file is read

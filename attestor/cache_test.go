@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"golang.org/x/sys/unix"
 )
 
 // futureCache returns an empty cache whose clock is an hour ahead, so that
@@ -38,6 +41,7 @@ func futureCacheKey(path string, key []byte) *Cache {
 	if err != nil {
 		panic(err)
 	}
+	c.memFSOK = true // these tests check identities, wherever TMPDIR is
 	c.now = func() time.Time { return time.Now().Add(time.Hour) }
 	return c
 }
@@ -528,5 +532,88 @@ func TestRecorderRunWithCache(t *testing.T) {
 	}
 	if _, err := os.Stat(ws.Path(CacheFile)); err != nil {
 		t.Errorf("no cache file in the workspace: %v", err)
+	}
+}
+
+// derivingTestSigner is cacheTestSigner with a key it derives secrets
+// from, as a key file's signer does.
+type derivingTestSigner struct{ cacheTestSigner }
+
+func (s derivingTestSigner) DeriveKey(purpose string) ([]byte, error) {
+	sum := sha256.Sum256(append(s.priv.Seed(), purpose...))
+	return sum[:], nil
+}
+
+// TestRecorderCacheScope: by default the hash cache lives in the process
+// (nothing is written to the workspace, so nothing between two steps can
+// make a later one trust a digest); WithWorkspaceCache keeps it in the
+// workspace, sealed with a key derived from the signing key, and refuses
+// a signer that has none.
+func TestRecorderCacheScope(t *testing.T) {
+	t.Parallel()
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, signer Signer, opts ...Option) (*Workspace, error) {
+		t.Helper()
+		base := t.TempDir()
+		hashTree(t, base, map[string]string{"src/a": "a"})
+		ws, err := OpenWorkspace(filepath.Join(base, ".attestor"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := NewRecorder(ws, signer, append([]Option{WithHashOptions(WithBaseDir(base))}, opts...)...)
+		if err != nil {
+			return ws, err
+		}
+		_, err = r.Run(t.Context(), Step{Name: "s", Materials: []string{"src"}, Products: []string{"src"}, Command: []string{"true"}})
+		return ws, err
+	}
+	t.Run("default", func(t *testing.T) {
+		ws, err := run(t, derivingTestSigner{cacheTestSigner{priv}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(ws.Path(CacheFile)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a cache file in the workspace without WithWorkspaceCache: %v", err)
+		}
+	})
+	t.Run("no key to seal it with", func(t *testing.T) {
+		if _, err := run(t, cacheTestSigner{priv}, WithWorkspaceCache()); !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("WithWorkspaceCache with a signer that derives no key: %v, want ErrInvalidInput", err)
+		}
+	})
+}
+
+// TestCacheNotKeptOnTmpfs: a cache file is neither read nor written for a
+// tree on tmpfs, where writes through a shared memory map leave a file's
+// times as they were.
+func TestCacheNotKeptOnTmpfs(t *testing.T) {
+	t.Parallel()
+	shm, err := os.MkdirTemp("/dev/shm", "attestor-test-")
+	if err != nil {
+		t.Skipf("no /dev/shm here: %v", err)
+	}
+	defer os.RemoveAll(shm)
+	if fd, err := unix.Open(shm, unix.O_RDONLY|unix.O_DIRECTORY, 0); err != nil || !inMemoryFS(fd) {
+		t.Skip("/dev/shm is not tmpfs here")
+	} else {
+		unix.Close(fd)
+	}
+	hashTree(t, shm, map[string]string{"a": "a"})
+	path := filepath.Join(t.TempDir(), "hash.v1")
+	c, err := OpenCache(path, testCacheKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.now = func() time.Time { return time.Now().Add(time.Hour) }
+	cachedHash(t, shm, c)
+	c.flush()
+	if _, p := cachedHash(t, shm, c); p.CachedFiles != 0 {
+		t.Errorf("a tree on tmpfs: %d files from a cache kept in a file", p.CachedFiles)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a cache file was written for a tree on tmpfs: %v", err)
 	}
 }

@@ -6,10 +6,9 @@ import (
 
 // SigningEnv names the environment variables that hold attestor's own
 // signing secrets, or name its key: COSIGN_PASSWORD (a cosign key's
-// password), ATTESTOR_KEY, ATTESTOR_CACHE_KEY (the hash cache's key) and
-// ATTESTOR_GRAFEAS_TOKEN. With the variables whose names start with
+// password), ATTESTOR_KEY and ATTESTOR_GRAFEAS_TOKEN. With the variables whose names start with
 // SigningEnvPrefix, CommandEnv never passes them to a wrapped command.
-var SigningEnv = []string{"COSIGN_PASSWORD", "ATTESTOR_KEY", "ATTESTOR_CACHE_KEY", "ATTESTOR_GRAFEAS_TOKEN"}
+var SigningEnv = []string{"COSIGN_PASSWORD", "ATTESTOR_KEY", "ATTESTOR_GRAFEAS_TOKEN"}
 
 // SigningEnvPrefix starts the names of the GitHub Action's inputs
 // (INPUT_KEY holds a PEM private key; INPUT_IDENTITY_TOKEN an OIDC token),

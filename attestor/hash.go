@@ -335,6 +335,11 @@ func (h *Hasher) hash(ctx context.Context, paths []string) ([]fileSum, error) {
 		return nil, err
 	}
 	defer w.close()
+	if pass != nil && pass.c.path != "" && !pass.c.memFSOK && inMemoryFS(w.baseFd) {
+		// On tmpfs a write through a shared memory map never changes a
+		// file's times: a cache kept between processes cannot tell.
+		pass = nil
+	}
 	files, err := w.run(paths)
 	if err != nil {
 		return nil, err

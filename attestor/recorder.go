@@ -65,7 +65,7 @@ type recorderOptions struct {
 	detectCI       func(context.Context) (map[string]any, error)
 	redact         []string
 	commandEnv     []string
-	cacheKey       []byte
+	workspaceCache bool
 	clock          func() time.Time
 	logger         *slog.Logger
 }
@@ -192,21 +192,25 @@ func WithCommandEnv(environ []string) Option {
 	}
 }
 
-// WithCacheKey sets the key that authenticates the workspace's hash cache
-// (see OpenCache), at least MinCacheKeySize bytes: the steps that sign
-// with different keys, or with KMS or keyless signers, can then share one
-// cache. Whoever holds the key can make a later step trust a digest, so
-// keep it from the commands the steps wrap, as a masked secret passed to
-// attestor alone (ATTESTOR_CACHE_KEY, which CommandEnv removes). The
-// default is a key derived from the signing key when the signer is a
-// KeyDeriver (a key file), and otherwise a cache that lives in the
-// process only (the materials and products passes of one Run share it).
-func WithCacheKey(key []byte) Option {
+// WithWorkspaceCache keeps the hash cache in the workspace as well, for
+// the later steps of the build that sign with the same key: a file they
+// did not change since this step hashed it is not read again. The cache
+// file is sealed with a key derived from the signing key (see OpenCache),
+// so only holders of that key can write what a later step trusts. What it
+// cannot see is a file rewritten through a shared memory mapping: writes to
+// a page that is already dirty change neither the file's modification nor
+// its change time (on tmpfs never; elsewhere not until the page is written
+// back), so a process left running between the steps could change a file
+// and keep its cached digest. Opt in only where nothing untrusted runs
+// between the steps; the cache is never kept for a tree on tmpfs or ramfs.
+// The signer must hold its private key (a KeyDeriver: a key file); with a
+// KMS or keyless signer it is an error matching ErrInvalidInput. The
+// default is a cache that lives in the process: the materials and products
+// passes of one Run share it, and nothing outside the process changes
+// what it trusts.
+func WithWorkspaceCache() Option {
 	return func(o *recorderOptions) error {
-		if len(key) < MinCacheKeySize {
-			return invalidf("hash cache key of %d bytes: at least %d are needed", len(key), MinCacheKeySize)
-		}
-		o.cacheKey = key
+		o.workspaceCache = true
 		return nil
 	}
 }
@@ -290,17 +294,19 @@ func NewRecorder(ws *Workspace, signer Signer, opts ...Option) (*Recorder, error
 }
 
 // cache returns the hash cache option of a Recorder that signs with
-// signer: the workspace's cache file, authenticated with the key of
-// WithCacheKey or one derived from the signing key, or else a cache in
-// memory.
+// signer: a cache in memory, or with WithWorkspaceCache the workspace's
+// cache file, sealed with a key derived from the signing key.
 func (o *recorderOptions) cache(ws *Workspace, signer Signer) (HashOption, error) {
-	key := o.cacheKey
-	if kd, ok := signer.(KeyDeriver); ok && key == nil {
-		// A key that cannot be exported (a hardware key) derives none.
-		key, _ = kd.DeriveKey(cachePurpose)
-	}
-	if key == nil {
+	if !o.workspaceCache {
 		return WithCache(NewCache()), nil
+	}
+	kd, ok := signer.(KeyDeriver)
+	if !ok {
+		return nil, invalidf("a workspace hash cache needs a signing key file: a KMS or keyless signer has no key to seal it with")
+	}
+	key, err := kd.DeriveKey(cachePurpose)
+	if err != nil {
+		return nil, Invalid(fmt.Errorf("a workspace hash cache needs a key to seal it with: %w", err))
 	}
 	return WithCacheFile(ws.Path(CacheFile), key), nil
 }

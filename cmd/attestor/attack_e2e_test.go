@@ -3,11 +3,13 @@ package main
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/pem"
 	"hash/crc32"
 	"io/fs"
 	"os"
@@ -52,20 +54,16 @@ steps:
 }
 
 // forgeCacheEntry writes the workspace's hash cache as an attacker who can
-// write the workspace but holds no key would: one entry that gives the
-// file at path, as it is now, the digest sum. The format is the one the
-// file already there has (the magic's last byte is its version): version
-// 1 ends with a CRC-32C, which anyone can compute; version 2 with an
-// HMAC-SHA256, for which the attacker can only guess a key.
-func forgeCacheEntry(t *testing.T, cacheFile, path, sum string) {
+// write the workspace would: one entry that gives the file at path, as it
+// is now, the digest sum. The format is the one the file already there
+// has, if any (the magic's last byte is its version), else the current
+// one: version 1 ends with a CRC-32C, which anyone can compute; version 2
+// with an HMAC-SHA256 under key (nil: the attacker's guess).
+func forgeCacheEntry(t *testing.T, cacheFile, path, sum string, key []byte) {
 	t.Helper()
-	old, err := os.ReadFile(cacheFile)
-	if err != nil {
-		t.Fatalf("the honest step left no hash cache: %v", err)
-	}
-	const magicLen = len("attestor hash cache\x00") + 1
-	if len(old) < magicLen {
-		t.Fatalf("hash cache of %d bytes", len(old))
+	magic := []byte("attestor hash cache\x00\x02")
+	if old, err := os.ReadFile(cacheFile); err == nil && len(old) >= len(magic) {
+		magic = old[:len(magic)]
 	}
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
@@ -79,7 +77,7 @@ func forgeCacheEntry(t *testing.T, cacheFile, path, sum string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := append([]byte(nil), old[:magicLen]...)
+	b := append([]byte(nil), magic...)
 	b = binary.AppendUvarint(b, 1)
 	b = binary.AppendUvarint(b, uint64(len(real)))
 	b = append(b, real...)
@@ -91,56 +89,100 @@ func forgeCacheEntry(t *testing.T, cacheFile, path, sum string) {
 	b = binary.AppendVarint(b, time.Now().UnixNano())
 	b = append(b, 2) // flags: the sha256 digest follows
 	b = append(b, digest...)
-	switch version := old[magicLen-1]; version {
+	switch version := magic[len(magic)-1]; version {
 	case 1:
 		b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
 	default:
-		guess := make([]byte, 32)
-		rand.Read(guess)
-		m := hmac.New(sha256.New, guess)
+		if key == nil {
+			key = make([]byte, 32)
+			rand.Read(key)
+		}
+		m := hmac.New(sha256.New, key)
 		m.Write(b)
 		b = m.Sum(b)
 	}
-	if err := os.WriteFile(cacheFile, b, 0o644); err != nil {
+	if err := os.MkdirAll(filepath.Dir(cacheFile), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(cacheFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cacheKeyOf is the key the workspace hash cache of the steps signed with
+// the PEM key file keyFile is sealed with (sign.Signer.DeriveKey).
+func cacheKeyOf(t *testing.T, keyFile string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatalf("%s: no PEM", keyFile)
+	}
+	key, err := hkdf.Key(sha256.New, block.Bytes, nil, "attestor workspace hash cache v2", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }
 
 // TestAttackCachePoisoning is a hostile phase between two steps: after an
 // honest build, it replaces the built binary and writes a hash-cache
 // entry that maps the new file to the honest digest, hoping that the next
 // honest step records the honest digest for the new content and that the
-// gate passes the tarball built from it.
+// gate passes the tarball built from it. With --workspace-cache the cache
+// it writes without the key is ignored; by default no cache is read from
+// the workspace at all, not even one sealed with the right key.
 func TestAttackCachePoisoning(t *testing.T) {
 	t.Parallel()
-	p := newProject(t)
-	policy := attackPolicy(t, cli(t, "key", "public", "--key", p.key).stdout)
-	const good, evil = "GOOD-BINARY", "EVIL-BINARY"
-	// Sources older than the racy window, so that the build leaves a
-	// cache (whose format the attacker then reads).
-	time.Sleep(2100 * time.Millisecond)
-	if r := attestorProcess(t, p.base, nil, append(p.runArgs("-m", "src", "-p", "dist/app"), "--", "sh", "-c", "mkdir -p dist && printf "+good+" > dist/app")...); r.code != 0 {
-		t.Fatalf("build:\n%s", r)
-	}
+	for _, tc := range []struct {
+		name     string
+		flags    []string
+		rightKey bool // the forger seals the cache with the steps' key
+	}{
+		{"workspace cache, forged without the key", []string{"--workspace-cache"}, false},
+		{"default, a cache sealed with the right key", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newProject(t)
+			policy := attackPolicy(t, cli(t, "key", "public", "--key", p.key).stdout)
+			const good, evil = "GOOD-BINARY", "EVIL-BINARY"
+			// Sources older than the racy window, so that the build
+			// leaves a cache (whose format the attacker then reads).
+			time.Sleep(2100 * time.Millisecond)
+			args := append(p.runArgs(append([]string{"-m", "src", "-p", "dist/app"}, tc.flags...)...), "--", "sh", "-c", "mkdir -p dist && printf "+good+" > dist/app")
+			if r := attestorProcess(t, p.base, nil, args...); r.code != 0 {
+				t.Fatalf("build:\n%s", r)
+			}
 
-	// The hostile phase.
-	writeFile(t, p.path("dist/app"), evil)
-	sum := sha256.Sum256([]byte(good))
-	forgeCacheEntry(t, filepath.Join(p.ws, "_cache", "hash.v1"), p.path("dist/app"), hex.EncodeToString(sum[:]))
-	// Older than the racy window when the next step begins: a cache
-	// entry for a file changed within it would be ignored anyway.
-	time.Sleep(2100 * time.Millisecond)
+			// The hostile phase.
+			writeFile(t, p.path("dist/app"), evil)
+			sum := sha256.Sum256([]byte(good))
+			var key []byte
+			if tc.rightKey {
+				key = cacheKeyOf(t, p.key)
+			}
+			forgeCacheEntry(t, filepath.Join(p.ws, "_cache", "hash.v1"), p.path("dist/app"), hex.EncodeToString(sum[:]), key)
+			// Older than the racy window when the next step begins: a
+			// cache entry for a file changed within it would be ignored
+			// anyway.
+			time.Sleep(2100 * time.Millisecond)
 
-	r := attestorProcess(t, p.base, nil, append(p.runArgs("--step", "package", "-m", "dist/app", "-p", "app.tar"), "--", "cp", "dist/app", "app.tar")...)
-	if r.code != 0 {
-		t.Fatalf("package:\n%s", r)
-	}
-	r = cli(t, "verify", "--dir", p.ws, "--artifact", p.path("app.tar"), "--policy", policy)
-	if r.code != 1 {
-		t.Fatalf("verify of a tarball built from a replaced binary: want exit 1 (refused)\n%s", r)
-	}
-	if !strings.Contains(r.stderr+r.stdout, "dist/app") {
-		t.Errorf("the refusal does not name dist/app:\n%s", r)
+			args = append(p.runArgs(append([]string{"--step", "package", "-m", "dist/app", "-p", "app.tar"}, tc.flags...)...), "--", "cp", "dist/app", "app.tar")
+			if r := attestorProcess(t, p.base, nil, args...); r.code != 0 {
+				t.Fatalf("package:\n%s", r)
+			}
+			r := cli(t, "verify", "--dir", p.ws, "--artifact", p.path("app.tar"), "--policy", policy)
+			if r.code != 1 {
+				t.Fatalf("verify of a tarball built from a replaced binary: want exit 1 (refused)\n%s", r)
+			}
+			if !strings.Contains(r.stderr+r.stdout, "dist/app") {
+				t.Errorf("the refusal does not name dist/app:\n%s", r)
+			}
+		})
 	}
 }
 
@@ -308,14 +350,14 @@ func TestCommandEnvHasNoSigningSecret(t *testing.T) {
 	const password = "cosign-password-of-ci"
 	common := []string{
 		"BUILD_FLAVOR=release", "GITHUB_TOKEN=ghs_buildtoken", "GCE_METADATA_HOST=127.0.0.1:1",
-		"ATTESTOR_CACHE_KEY=cache-key-of-the-pipeline-0123", "ATTESTOR_GRAFEAS_TOKEN=grafeas-token",
+		"ATTESTOR_GRAFEAS_TOKEN=grafeas-token",
 		"INPUT_KEY=-----BEGIN PRIVATE KEY-----", "input_identity-token=a.b.c",
 		"COSIGN_PASSWORD=" + password, "VAULT_ADDR=" + vault.URL, "VAULT_TOKEN=" + signtest.VaultToken,
 		"AWS_CONFIG_FILE=" + os.DevNull, "AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull,
 		sign.EnvGitHubTokenURL + "=" + s.TokenURL, sign.EnvGitHubRequestToken + "=" + signtest.GitHubRequestToken,
 	}
 	common = append(common, aws.Env()...)
-	always := []string{"COSIGN_PASSWORD", "ATTESTOR_KEY", "ATTESTOR_CACHE_KEY", "ATTESTOR_GRAFEAS_TOKEN", "INPUT_KEY", "input_identity-token"}
+	always := []string{"COSIGN_PASSWORD", "ATTESTOR_KEY", "ATTESTOR_GRAFEAS_TOKEN", "INPUT_KEY", "input_identity-token"}
 	for _, tc := range []struct {
 		name     string
 		key      func(p *project) []string // the signing flags

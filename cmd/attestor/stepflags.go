@@ -16,11 +16,6 @@ import (
 	"github.com/attestor/attestor/attestor"
 )
 
-// envCacheKey holds the key of the workspace's hash cache, for steps that
-// do not sign with a key file (KMS, keyless) or that sign with different
-// keys (see attestor.WithCacheKey).
-const envCacheKey = "ATTESTOR_CACHE_KEY"
-
 var errNoKey = errors.New("no signing key: pass --key PATH|URI or --keyless (or set ATTESTOR_KEY)")
 
 // stepFlags are the flags of the commands that record a step.
@@ -34,6 +29,7 @@ type stepFlags struct {
 	normalizeLineEndings bool
 	noDefaultExcludes    bool
 	noCache              bool
+	workspaceCache       bool
 	key                  string
 	sig                  signerFlags
 	format               string
@@ -47,7 +43,8 @@ func (f *stepFlags) addCommon(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.followSymlinkDirs, "follow-symlink-dirs", false, "follow symlinks to directories")
 	fs.BoolVar(&f.normalizeLineEndings, "normalize-line-endings", false, "hash files with CRLF line endings as LF")
 	fs.BoolVar(&f.noDefaultExcludes, "no-default-excludes", false, "do not apply the default excludes ("+strings.Join(attestor.DefaultExcludes, " ")+")")
-	fs.BoolVar(&f.noCache, "no-cache", false, "read every file: do not reuse the digests of unchanged files kept in the workspace")
+	fs.BoolVar(&f.noCache, "no-cache", false, "read every file: do not reuse, between the materials and the products, the digests of files that did not change")
+	fs.BoolVar(&f.workspaceCache, "workspace-cache", false, "keep the digests of unchanged files in the workspace for later steps signed with the same key file (trusts that nothing left running between the steps rewrites files through shared memory maps)")
 	fs.StringVar(&f.key, "key", "", "signing key: PEM or cosign key file (cosign keys read COSIGN_PASSWORD) or KMS URI (gcpkms://, awskms://, azurekms://, hashivault://) (env ATTESTOR_KEY)")
 	f.sig.add(fs)
 	fs.StringVar(&f.format, "format", string(attestor.FormatDSSE), "what to write: dsse, legacy (classic in-toto link) or both")
@@ -103,12 +100,12 @@ func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.
 	if show := newHashProgress(g.stderr, isTerminal(g.stderr), g.verbose, g.logger); show != nil {
 		hashOpts = append(hashOpts, attestor.WithProgress(show))
 	}
-	opts := []attestor.Option{}
-	if key := os.Getenv(envCacheKey); key != "" {
-		if len(key) < attestor.MinCacheKeySize {
-			return nil, attestor.Invalid(fmt.Errorf("%s is %d bytes: the hash cache's key needs at least %d (a random secret)", envCacheKey, len(key), attestor.MinCacheKeySize))
+	var opts []attestor.Option
+	if f.workspaceCache {
+		if f.noCache {
+			return nil, attestor.Invalid(errors.New("--workspace-cache and --no-cache: choose one"))
 		}
-		opts = append(opts, attestor.WithCacheKey([]byte(key)))
+		opts = append(opts, attestor.WithWorkspaceCache())
 	}
 	opts = append(opts,
 		// Detected while the materials are hashed (local facts run git).
