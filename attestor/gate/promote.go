@@ -2,12 +2,17 @@ package gate
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -31,19 +36,32 @@ type AuthorityWriter interface {
 
 var _ AuthorityWriter = (*grafeas.Client)(nil)
 
-// SimpleSigningType is critical.type of a simple-signing payload, as
-// Binary Authorization and Kritis check it.
-const SimpleSigningType = "atomic container signature"
+// Types (critical.type) of the simple-signing payload of a Binary
+// Authorization / Kritis attestation.
+const (
+	// SimpleSigningTypeGcloud is the type that `gcloud container binauthz
+	// create-signature-payload` writes, and Binary Authorization's
+	// documentation signs.
+	SimpleSigningTypeGcloud = "Google cloud binauthz container signature"
+	// SimpleSigningTypeAtomic is the type of the containers/image "atomic"
+	// signature format that simple signing comes from, which Kritis
+	// writes.
+	SimpleSigningTypeAtomic = "atomic container signature"
+	// SimpleSigningType is the type NewSimpleSigning and Promote write by
+	// default: SimpleSigningTypeGcloud.
+	SimpleSigningType = SimpleSigningTypeGcloud
+)
 
 // PromoteOption configures Promote.
 type PromoteOption func(*promoteOptions) error
 
 type promoteOptions struct {
-	registry   *oci.Registry
-	sources    []Source
-	grafeas    store.Store
-	dryRun     bool
-	verifierID string
+	registry      *oci.Registry
+	sources       []Source
+	grafeas       store.Store
+	dryRun        bool
+	verifierID    string
+	simpleSigning []SimpleSigningOption
 }
 
 // WithRegistry sets the registry client that reads the source image, its
@@ -102,6 +120,17 @@ func WithVerifierID(id string) PromoteOption {
 	}
 }
 
+// WithSimpleSigning sets how the simple-signing payload of the Binary
+// Authorization / Kritis attestation is made: its type
+// (WithPayloadType) and the public key id of its signature
+// (WithPublicKeyID). The defaults are NewSimpleSigning's.
+func WithSimpleSigning(opts ...SimpleSigningOption) PromoteOption {
+	return func(o *promoteOptions) error {
+		o.simpleSigning = append(o.simpleSigning, opts...)
+		return nil
+	}
+}
+
 // Promotion is what Promote did.
 type Promotion struct {
 	// Source and Destination are the images by digest
@@ -148,7 +177,88 @@ type SimpleSigning struct {
 	Payload []byte `json:"payload"`
 	// Signature is the raw signature of Payload by the key KeyID.
 	Signature []byte `json:"signature"`
-	KeyID     string `json:"keyId"`
+	// KeyID is the signer's in-toto key id (what attestor names keys by).
+	KeyID string `json:"keyId"`
+	// PublicKeyID is the id that Binary Authorization and Kritis know the
+	// key by: the publicKeyId of the signature in the ATTESTATION
+	// occurrence (see WithPublicKeyID).
+	PublicKeyID string `json:"publicKeyId"`
+}
+
+// SimpleSigningOption configures NewSimpleSigning.
+type SimpleSigningOption func(*simpleSigningOptions) error
+
+type simpleSigningOptions struct {
+	typ         string
+	publicKeyID string
+}
+
+// WithPayloadType sets critical.type of the payload: SimpleSigningTypeGcloud
+// (the default, what gcloud writes) or SimpleSigningTypeAtomic (Kritis'
+// atomic container signature). Other types are an error matching
+// attestor.ErrInvalidInput.
+func WithPayloadType(typ string) SimpleSigningOption {
+	return func(o *simpleSigningOptions) error {
+		if typ != SimpleSigningTypeGcloud && typ != SimpleSigningTypeAtomic {
+			return attestor.Invalid(fmt.Errorf("gate: simple signing: type %q: want %q or %q", typ, SimpleSigningTypeGcloud, SimpleSigningTypeAtomic))
+		}
+		o.typ = typ
+		return nil
+	}
+}
+
+// WithPublicKeyID sets the public key id of the signature: the id of the
+// key in the Binary Authorization attestor (or Kritis attestation
+// authority) that is to verify it, an RFC 3986 URI. For a Cloud KMS key
+// that is its key version's resource name (CloudKMSKeyID); for a PKIX key
+// added with an id of the user's choosing, that id. The default is
+// PKIXKeyID of the signer's public key: the id Binary Authorization gives
+// a PKIX key by default. An empty id or one with spaces or control
+// characters is an error matching attestor.ErrInvalidInput.
+func WithPublicKeyID(id string) SimpleSigningOption {
+	return func(o *simpleSigningOptions) error {
+		if id == "" || strings.IndexFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+			return attestor.Invalid(fmt.Errorf("gate: simple signing: public key id %q: want a URI", id))
+		}
+		if _, err := url.Parse(id); err != nil {
+			return attestor.Invalid(fmt.Errorf("gate: simple signing: public key id %q: want a URI: %w", id, err))
+		}
+		o.publicKeyID = id
+		return nil
+	}
+}
+
+// PKIXKeyID returns the id that Binary Authorization gives a PKIX public
+// key by default, and the Grafeas v1 common.proto names as an example:
+// the RFC 6920 name of the SHA-256 of its SubjectPublicKeyInfo DER,
+// ni:///sha-256;BASE64URL (no padding). A key that has no PKIX encoding
+// is an error matching attestor.ErrInvalidInput.
+func PKIXKeyID(pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", attestor.Invalid(fmt.Errorf("gate: public key id: %w", err))
+	}
+	sum := sha256.Sum256(der)
+	return "ni:///sha-256;" + base64.RawURLEncoding.EncodeToString(sum[:]), nil
+}
+
+// cloudKMSVersion matches a Cloud KMS key version URI as cosign and
+// sigstore write it (cryptoKeyVersions, or its alias versions).
+var cloudKMSVersion = regexp.MustCompile(`^gcpkms://(projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+)/(?:cryptoKeyVersions|versions)/([^/]+)$`)
+
+// CloudKMSKeyID returns the id that Binary Authorization knows a Cloud
+// KMS key by, given its URI gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V:
+// the key version's resource name
+// //cloudkms.googleapis.com/v1/projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V.
+// A URI without a version names no one key (KMS signs with the newest
+// enabled version), so it is an error, as is any other URI; both match
+// attestor.ErrInvalidInput.
+func CloudKMSKeyID(uri string) (string, error) {
+	m := cloudKMSVersion.FindStringSubmatch(uri)
+	if m == nil {
+		return "", attestor.Invalid(fmt.Errorf("gate: %q is not a Cloud KMS key version (gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V)", uri))
+	}
+	return "//cloudkms.googleapis.com/v1/" + m[1] + "/cryptoKeyVersions/" + m[2], nil
 }
 
 // simpleSigningPayload is the JSON of a simple-signing payload.
@@ -168,15 +278,32 @@ type simpleSigningPayload struct {
 // NewSimpleSigning signs the simple-signing payload of image (by digest)
 // with signer: critical.identity.docker-reference is the repository,
 // critical.image.docker-manifest-digest the digest, critical.type
-// SimpleSigningType; optional carries the verification summary's digest.
-func NewSimpleSigning(ctx context.Context, image name.Digest, signer attestor.Signer, optional map[string]string) (*SimpleSigning, error) {
+// SimpleSigningTypeGcloud unless WithPayloadType says otherwise; optional
+// (Promote: the verification summary's digest) is the optional section.
+// The signature is over the payload's bytes, as the Grafeas attestation
+// protos define it; its PublicKeyID is PKIXKeyID of the signer's key
+// unless WithPublicKeyID says otherwise.
+func NewSimpleSigning(ctx context.Context, image name.Digest, signer attestor.Signer, optional map[string]string, opts ...SimpleSigningOption) (*SimpleSigning, error) {
 	if signer == nil {
 		return nil, attestor.Invalid(errors.New("gate: simple signing: no key"))
+	}
+	o := simpleSigningOptions{typ: SimpleSigningType}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.publicKeyID == "" {
+		id, err := PKIXKeyID(signer.Public())
+		if err != nil {
+			return nil, err
+		}
+		o.publicKeyID = id
 	}
 	var p simpleSigningPayload
 	p.Critical.Identity.DockerReference = image.Context().Name()
 	p.Critical.Image.DockerManifestDigest = image.DigestStr()
-	p.Critical.Type = SimpleSigningType
+	p.Critical.Type = o.typ
 	p.Optional = optional
 	payload, err := json.Marshal(p)
 	if err != nil {
@@ -190,7 +317,7 @@ func NewSimpleSigning(ctx context.Context, image name.Digest, signer attestor.Si
 	if err != nil {
 		return nil, fmt.Errorf("signing simple-signing payload: %w", err)
 	}
-	return &SimpleSigning{Payload: payload, Signature: sig, KeyID: keyID}, nil
+	return &SimpleSigning{Payload: payload, Signature: sig, KeyID: keyID, PublicKeyID: o.publicKeyID}, nil
 }
 
 // Promote verifies the image src (a tag or a digest) against the policy
@@ -200,9 +327,11 @@ func NewSimpleSigning(ctx context.Context, image name.Digest, signer attestor.Si
 // summary of the destination with signer and attaches it there (the
 // registry, and Grafeas with WithGrafeas) with the source's attestations
 // that verified (so the copy verifies too), and signs the simple-signing
-// payload of a Binary Authorization / Kritis attestation (returned, and
-// written with WithGrafeas as an ATTESTATION occurrence on the
-// attestation authority's note: see AuthorityWriter).
+// payload of a Binary Authorization / Kritis attestation (NewSimpleSigning
+// with the options of WithSimpleSigning; returned, and written with
+// WithGrafeas as an ATTESTATION occurrence on the attestation authority's
+// note whose signature's publicKeyId is the SimpleSigning's PublicKeyID:
+// see AuthorityWriter).
 //
 // On a failed verification nothing is copied or written: the Promotion
 // holds the result and the error matches ErrNotVerified and the reasons'
@@ -216,6 +345,13 @@ func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor
 	}
 	if signer == nil {
 		return nil, attestor.Invalid(errors.New("promote: a signing key is required for the promotion attestation"))
+	}
+	// Bad simple-signing options fail before anything is read or copied.
+	var sso simpleSigningOptions
+	for _, opt := range o.simpleSigning {
+		if err := opt(&sso); err != nil {
+			return nil, err
+		}
 	}
 	if o.registry == nil {
 		r, err := oci.New()
@@ -285,7 +421,7 @@ func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor
 	if err != nil {
 		return p, err
 	}
-	ss, err := NewSimpleSigning(ctx, dstDigest, signer, map[string]string{"verificationSummary": "sha256:" + p.SummaryDigest})
+	ss, err := NewSimpleSigning(ctx, dstDigest, signer, map[string]string{"verificationSummary": "sha256:" + p.SummaryDigest}, o.simpleSigning...)
 	if err != nil {
 		return p, err
 	}
@@ -325,7 +461,7 @@ func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor
 		p.Pending = append(p.Pending, "the Binary Authorization / Kritis ATTESTATION occurrence is signed but not written: the Grafeas store cannot write attestation-authority occurrences")
 		return p, nil
 	}
-	kritis := grafeas.Attestation{Payload: ss.Payload, Signatures: []grafeas.Signature{{KeyID: ss.KeyID, Sig: ss.Signature}}}
+	kritis := grafeas.Attestation{Payload: ss.Payload, Signatures: []grafeas.Signature{{KeyID: ss.PublicKeyID, Sig: ss.Signature}}}
 	if _, err := aw.PutAttestation(ctx, dstSubject, kritis); err != nil {
 		return p, fmt.Errorf("writing the Binary Authorization / Kritis attestation of %s to Grafeas: %w", dstDigest, err)
 	}

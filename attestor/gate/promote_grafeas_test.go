@@ -56,12 +56,18 @@ func (f *fakeAuthority) AuthorityNote() string { return "projects/p/notes/prod" 
 // or a dry run it writes nothing.
 func TestPromoteAuthority(t *testing.T) {
 	t.Parallel()
+	const kmsID = "//cloudkms.googleapis.com/v1/projects/p/locations/global/keyRings/r/cryptoKeys/release/cryptoKeyVersions/1"
 	for _, tt := range []struct {
-		name   string
-		signer string
-		dryRun bool
+		name     string
+		signer   string
+		dryRun   bool
+		opts     []SimpleSigningOption
+		wantType string
+		wantID   string // "" for the ni:/// id of the release key
 	}{
-		{name: "verified", signer: "ci"},
+		{name: "verified", signer: "ci", wantType: "Google cloud binauthz container signature"},
+		{name: "atomic", signer: "ci", opts: []SimpleSigningOption{WithPayloadType(SimpleSigningTypeAtomic)}, wantType: "atomic container signature"},
+		{name: "key id", signer: "ci", opts: []SimpleSigningOption{WithPublicKeyID(kmsID)}, wantType: "Google cloud binauthz container signature", wantID: kmsID},
 		{name: "not verified", signer: "mallory"},
 		{name: "dry run", signer: "ci", dryRun: true},
 	} {
@@ -82,7 +88,7 @@ func TestPromoteAuthority(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := &fakeAuthority{}
-			opts := []PromoteOption{WithRegistry(reg), WithGrafeas(g)}
+			opts := []PromoteOption{WithRegistry(reg), WithGrafeas(g), WithSimpleSigning(tt.opts...)}
 			if tt.dryRun {
 				opts = append(opts, WithDryRun())
 			}
@@ -117,12 +123,17 @@ func TestPromoteAuthority(t *testing.T) {
 			if err := json.Unmarshal(a.Payload, &ss); err != nil {
 				t.Fatal(err)
 			}
-			if ss.Critical.Identity.DockerReference != host+"/prod/app" || ss.Critical.Image.DockerManifestDigest != img.DigestStr() || ss.Critical.Type != SimpleSigningType {
-				t.Errorf("payload %s", a.Payload)
+			if ss.Critical.Identity.DockerReference != host+"/prod/app" || ss.Critical.Image.DockerManifestDigest != img.DigestStr() || ss.Critical.Type != tt.wantType {
+				t.Errorf("payload %s, want type %q", a.Payload, tt.wantType)
 			}
-			kid, _ := release.KeyID()
-			if len(a.Signatures) != 1 || a.Signatures[0].KeyID != kid {
-				t.Fatalf("signatures %+v", a.Signatures)
+			// Binary Authorization's id of the key: by default the
+			// ni:/// name of its PKIX DER.
+			wantID := tt.wantID
+			if wantID == "" {
+				wantID = niOf(t, release.Public())
+			}
+			if len(a.Signatures) != 1 || a.Signatures[0].KeyID != wantID || p.SimpleSigning.PublicKeyID != wantID {
+				t.Fatalf("signatures %+v, want one by %s", a.Signatures, wantID)
 			}
 			if err := release.Verifier().Verify(t.Context(), a.Payload, a.Signatures[0].Sig); err != nil {
 				t.Errorf("signature: %v", err)

@@ -227,6 +227,9 @@ func TestPromote(t *testing.T) {
 			if err := release.Verifier().Verify(context.Background(), p.SimpleSigning.Payload, p.SimpleSigning.Signature); err != nil {
 				t.Errorf("simple-signing signature: %v", err)
 			}
+			if p.SimpleSigning.PublicKeyID != niOf(t, release.Public()) {
+				t.Errorf("simple-signing public key id %q, want %q", p.SimpleSigning.PublicKeyID, niOf(t, release.Public()))
+			}
 		})
 	}
 }

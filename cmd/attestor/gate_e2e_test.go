@@ -152,7 +152,10 @@ func TestGateE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	releaseID, _ := release.KeyID()
+	releaseID, err := gate.PKIXKeyID(release.Public()) // Binary Authorization's id of the key
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Nothing of the test's environment leaks in but what it sets.
 	run := func(env []string, args ...string) result {

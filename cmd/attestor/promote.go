@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
+	"github.com/attestor/attestor/attestor/sign/kms"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 )
 
@@ -28,8 +30,12 @@ type simpleSigningFile struct {
 	// attestation's serializedPayload and signature fields take them).
 	Payload   string `json:"payload"`
 	Signature string `json:"signature"`
-	KeyID     string `json:"keyId"`
-	Image     string `json:"image"`
+	// KeyID is the in-toto key id (the file is named by it).
+	KeyID string `json:"keyId"`
+	// PublicKeyID is the signature's publicKeyId: the id Binary
+	// Authorization knows the key by.
+	PublicKeyID string `json:"publicKeyId"`
+	Image       string `json:"image"`
 }
 
 func newPromoteCmd(g *globals) *cobra.Command {
@@ -40,6 +46,8 @@ func newPromoteCmd(g *globals) *cobra.Command {
 		dryRun     bool
 		noteProj   string
 		authority  string
+		payload    string
+		keyID      string
 	)
 	cmd := &cobra.Command{
 		Use:   "promote SRC DST --policy FILE --key REF [--dry-run]",
@@ -56,6 +64,15 @@ _kritis.<keyid>.json and, with --grafeas-project, written to Grafeas as an
 ATTESTATION occurrence on the attestation authority's note
 (--grafeas-authority-note; got or created; not written again when the
 copy already has one from the same key).
+
+The payload's critical.type is gcloud's (--binauthz-payload gcloud: "Google
+cloud binauthz container signature", what gcloud container binauthz
+create-signature-payload writes) or Kritis' (--binauthz-payload atomic:
+"atomic container signature"). The signature's publicKeyId is the id Binary
+Authorization knows the key by: for a gcpkms:// key version, its resource
+name //cloudkms.googleapis.com/v1/projects/.../cryptoKeyVersions/N; for
+any other key, ni:///sha-256;<base64url of the SHA-256 of its PKIX DER>
+(the default id of a PKIX key); --binauthz-key-id sets another.
 
 When the verification fails nothing is copied or written. --dry-run verifies
 and signs but writes nothing remote: the summary and the simple-signing
@@ -83,15 +100,26 @@ Grafeas failed.`,
 			if err != nil {
 				return err
 			}
+			typ, err := binauthzPayloadType(payload)
+			if err != nil {
+				return err
+			}
 			signer, err := g.loadSigner(ctx, key)
 			if err != nil {
 				return err
+			}
+			ssOpts := []gate.SimpleSigningOption{gate.WithPayloadType(typ)}
+			if keyID == "" {
+				keyID = binauthzKeyID(g, signer)
+			}
+			if keyID != "" {
+				ssOpts = append(ssOpts, gate.WithPublicKeyID(keyID))
 			}
 			reg, err := src.registry(g)
 			if err != nil {
 				return err
 			}
-			opts := []gate.PromoteOption{gate.WithRegistry(reg)}
+			opts := []gate.PromoteOption{gate.WithRegistry(reg), gate.WithSimpleSigning(ssOpts...)}
 			if len(src.from) > 0 {
 				sources, err := src.sources(g, src.from)
 				if err != nil {
@@ -167,7 +195,7 @@ Grafeas failed.`,
 			g.printf("attestor: %s %s to %s\n", verb, p.Source, dest)
 			for _, w := range p.Written {
 				if w == "grafeas-authority" {
-					g.printf("  Binary Authorization / Kritis attestation in Grafeas on %s\n", p.AuthorityNote)
+					g.printf("  Binary Authorization / Kritis attestation in Grafeas on %s (publicKeyId %s)\n", p.AuthorityNote, p.SimpleSigning.PublicKeyID)
 					continue
 				}
 				g.printf("  promotion attestation written to %s\n", w)
@@ -186,6 +214,8 @@ Grafeas failed.`,
 	fs.StringVar(&key, "key", "", "key that signs the promotion attestation (required; env ATTESTOR_KEY)")
 	fs.BoolVar(&dryRun, "dry-run", false, "verify and sign, but copy and write nothing remote; save the attestations in the workspace")
 	fs.StringVar(&noteProj, "grafeas-note-project", "", "Grafeas project holding the notes (default: --grafeas-project)")
+	fs.StringVar(&payload, "binauthz-payload", "gcloud", "critical.type of the Binary Authorization / Kritis payload: gcloud (\"Google cloud binauthz container signature\", as gcloud writes it) or atomic (\"atomic container signature\", as Kritis writes it)")
+	fs.StringVar(&keyID, "binauthz-key-id", "", "publicKeyId of the Binary Authorization / Kritis signature: the id of the key in the attestor (default: a gcpkms:// key version's resource name //cloudkms.googleapis.com/v1/..., else ni:///sha-256;... of the public key)")
 	fs.StringVar(&authority, "grafeas-authority-note", "", "the attestation authority's note that the Binary Authorization / Kritis attestation is written on: NOTE (in the note project) or projects/PROJECT/notes/NOTE (default: attestor-authority)")
 	src.register(cmd)
 	return cmd
@@ -200,10 +230,11 @@ func savePromotion(g *globals, p *gate.Promotion, dryRun bool) ([]string, error)
 	}
 	ss := p.SimpleSigning
 	data, err := json.MarshalIndent(simpleSigningFile{
-		Payload:   base64.StdEncoding.EncodeToString(ss.Payload),
-		Signature: base64.StdEncoding.EncodeToString(ss.Signature),
-		KeyID:     ss.KeyID,
-		Image:     p.Destination,
+		Payload:     base64.StdEncoding.EncodeToString(ss.Payload),
+		Signature:   base64.StdEncoding.EncodeToString(ss.Signature),
+		KeyID:       ss.KeyID,
+		PublicKeyID: ss.PublicKeyID,
+		Image:       p.Destination,
 	}, "", "  ")
 	if err != nil {
 		return nil, err
@@ -223,6 +254,52 @@ func savePromotion(g *globals, p *gate.Promotion, dryRun bool) ([]string, error)
 		names[i] = ws.Path(n)
 	}
 	return names, nil
+}
+
+// binauthzPayloadType returns the critical.type that --binauthz-payload
+// names.
+func binauthzPayloadType(v string) (string, error) {
+	switch v {
+	case "gcloud":
+		return gate.SimpleSigningTypeGcloud, nil
+	case "atomic":
+		return gate.SimpleSigningTypeAtomic, nil
+	}
+	return "", attestor.Invalid(fmt.Errorf("--binauthz-payload %q: want gcloud or atomic", v))
+}
+
+// binauthzKeyID returns the public key id that Binary Authorization knows
+// the signer's key by when it is not the default (gate.PKIXKeyID, the
+// ni:/// id of a PKIX key): a Cloud KMS key version's resource name.
+// A gcpkms:// key without a version names no one key version (Cloud KMS
+// signs with the newest enabled one), so it keeps the default, with a
+// warning.
+func binauthzKeyID(g *globals, signer attestor.Signer) string {
+	ks, ok := signer.(*kms.Signer)
+	if !ok {
+		return ""
+	}
+	ref := kmsRef(ks)
+	if !strings.HasPrefix(ref, kms.SchemeGCP) {
+		return ""
+	}
+	id, err := gate.CloudKMSKeyID(ref)
+	if err != nil {
+		g.logger.Warn("promote: the Cloud KMS key names no version: the Binary Authorization attestation names it by the ni:/// id of its public key, which an attestor holding it as a PKIX key knows; for an attestor holding the key version, name it (gcpkms://.../cryptoKeyVersions/N) or pass --binauthz-key-id", "key", ref)
+		return ""
+	}
+	return id
+}
+
+// kmsRef returns the URI of a KMS signer: the "kms" attribute it logs
+// (kms.Signer exports its URI there and in String only).
+func kmsRef(s *kms.Signer) string {
+	for _, a := range s.LogValue().Group() {
+		if a.Key == "kms" {
+			return a.Value.String()
+		}
+	}
+	return ""
 }
 
 func shortID(id string) string {

@@ -20,11 +20,15 @@ import (
 // Attestation is a Binary Authorization / Kritis attestation of an image:
 // a simple-signing payload (the containers/image signature JSON with
 // critical.identity.docker-reference, critical.image.docker-manifest-digest
-// and critical.type "atomic container signature") and its signatures.
+// and critical.type, "Google cloud binauthz container signature" as gcloud
+// writes it or "atomic container signature" as Kritis does) and its
+// signatures.
 type Attestation struct {
 	// Payload is the simple-signing JSON, exactly as signed.
 	Payload []byte
-	// Signatures are the raw signatures of Payload (at least one).
+	// Signatures are the raw signatures of Payload (at least one): each
+	// signs these bytes, as the Grafeas attestation protos define the
+	// signatures of serializedPayload.
 	Signatures []Signature
 }
 
@@ -32,7 +36,9 @@ type Attestation struct {
 type Signature struct {
 	// KeyID is the signer's public key id: the publicKeyId the policy
 	// (Binary Authorization attestor, Kritis attestation authority)
-	// knows the key by.
+	// knows the key by, an RFC 3986 URI: for a PKIX key by default
+	// ni:///sha-256;BASE64URL of its DER (gate.PKIXKeyID), for a Cloud KMS
+	// key its key version's resource name (gate.CloudKMSKeyID).
 	KeyID string
 	// Sig is the raw signature.
 	Sig []byte

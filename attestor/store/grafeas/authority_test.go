@@ -50,7 +50,7 @@ func kritisAttestation(t *testing.T, s *sign.Signer, subj store.Subject, optiona
 	if err != nil {
 		t.Fatal(err)
 	}
-	return grafeas.Attestation{Payload: ss.Payload, Signatures: []grafeas.Signature{{KeyID: ss.KeyID, Sig: ss.Signature}}}, ss
+	return grafeas.Attestation{Payload: ss.Payload, Signatures: []grafeas.Signature{{KeyID: ss.PublicKeyID, Sig: ss.Signature}}}, ss
 }
 
 // checkSimpleSigning checks a payload read back from the server: the
@@ -75,12 +75,12 @@ func checkSimpleSigning(t *testing.T, subj store.Subject, want *gate.SimpleSigni
 	if err := json.Unmarshal(payload, &p); err != nil {
 		t.Fatalf("payload: %v", err)
 	}
-	if p.Critical.Identity.DockerReference != subj.Name || p.Critical.Image.DockerManifestDigest != subj.Digest.String() || p.Critical.Type != "atomic container signature" {
-		t.Errorf("critical = %+v, want %s@%s, atomic container signature", p.Critical, subj.Name, subj.Digest)
+	if p.Critical.Identity.DockerReference != subj.Name || p.Critical.Image.DockerManifestDigest != subj.Digest.String() || p.Critical.Type != "Google cloud binauthz container signature" {
+		t.Errorf("critical = %+v, want %s@%s, Google cloud binauthz container signature", p.Critical, subj.Name, subj.Digest)
 	}
-	kid, _ := s.KeyID()
-	if keyID != kid {
-		t.Errorf("publicKeyId = %q, want %q", keyID, kid)
+	// Binary Authorization's id of a PKIX key: the ni:/// name of its DER.
+	if want := niKeyID(t, s); keyID != want {
+		t.Errorf("publicKeyId = %q, want %q", keyID, want)
 	}
 	if err := s.Verifier().Verify(t.Context(), payload, sig); err != nil {
 		t.Errorf("the signature does not verify with the promotion key: %v", err)

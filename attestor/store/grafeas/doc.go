@@ -30,20 +30,44 @@
 //
 //	attestation          v1beta1 note / occurrence              v1 note / occurrence
 //	in-toto step record  INTOTO PREFIX-step-STEP /              ATTESTATION PREFIX-step-STEP /
-//	                     INTOTO: signed link (command,          ATTESTATION: serialized payload,
-//	                     materials, products), signatures       signatures
+//	                     INTOTO: link (command, materials,      ATTESTATION: serialized payload
+//	                     products), no signatures               (the statement), no signatures
 //	SLSA provenance      BUILD PREFIX-provenance /              BUILD PREFIX-provenance /
 //	                     BUILD: provenance.id (required by      BUILD: provenance.id,
 //	                     the open-source server),               inTotoSlsaProvenanceV1
 //	                     inTotoSlsaProvenanceV1
 //	anything else        ATTESTATION PREFIX-attestation /       ATTESTATION PREFIX-attestation /
-//	(promotions, VSAs)   ATTESTATION: generic signed            ATTESTATION: serialized payload,
-//	                     attestation (payload, signatures)      signatures
+//	(promotions, VSAs)   ATTESTATION: generic signed            ATTESTATION: serialized payload
+//	                     attestation (the statement as          (the statement), no signatures
+//	                     serializedPayload), no signatures
 //
 // Kind is always set explicitly (the open-source server never sets it).
 // Notes are got or created, in the note project (WithNoteProject), which
 // may differ from the occurrences' project. Occurrences are on the
 // resource https://NAME@DIGEST; Get also reads the scheme-less NAME@DIGEST.
+//
+// # Signatures
+//
+// Every signature field of an occurrence means what its proto says. The
+// envelope's signatures are DSSE signatures: over the pre-authentication
+// encoding of the payload type and payload. The details of these
+// occurrences carry none, although their protos have signature fields:
+// those sign bytes the details hold (an attestation's signatures, v1
+// AttestationOccurrence and v1beta1 GenericSignedAttestation, sign
+// serializedPayload: "verified if at least one signature verifies
+// serialized_payload"; a v1beta1 in-toto link's sign the link in
+// "signed"), which a DSSE signature does not, so copying it there would
+// make Binary Authorization, Kritis or any Grafeas verifier reject the
+// occurrence as forged. Signing those bytes too would need the private
+// key when pushing, which push does not have (it writes what earlier
+// steps signed) and must not need. So the envelope is the only signed
+// part of these occurrences, and the only part Get (and so the gate)
+// reads; an ATTESTATION occurrence with no signature is not one a Binary
+// Authorization attestor accepts, which is right: those are
+// PutAttestation's, whose signatures sign their serialized payload.
+// Occurrences that earlier versions wrote carry the envelope's
+// signatures in their details too; a push does not rewrite them (it finds
+// the same envelope there and skips it).
 //
 // # Binary Authorization / Kritis attestations
 //

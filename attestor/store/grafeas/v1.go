@@ -71,15 +71,13 @@ func (v1Dialect) occurrence(it *item, uri, note, project string) proto.Message {
 		o.Details = &gv1.Occurrence_Build{Build: &gv1.BuildOccurrence{Provenance: prov, InTotoSlsaProvenanceV1: slsa}}
 		return o
 	}
-	// Step records and other attestations: an attestation occurrence, with
-	// the envelope's signatures over its payload.
+	// Step records and other attestations: an attestation occurrence whose
+	// serialized payload is the statement, for search, and no signatures:
+	// see the package doc (Signatures).
 	o.Kind = gv1.NoteKind_ATTESTATION
 	a := &gv1.AttestationOccurrence{}
 	if len(it.payload) <= structuredLimit {
 		a.SerializedPayload = it.payload
-	}
-	for _, s := range it.sigs {
-		a.Signatures = append(a.Signatures, &gv1.Signature{Signature: s.sig, PublicKeyId: s.keyID})
 	}
 	o.Details = &gv1.Occurrence_Attestation{Attestation: a}
 	return o

@@ -1,7 +1,6 @@
 package grafeas
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -99,12 +98,10 @@ func (v1beta1Dialect) occurrence(it *item, uri, note, project string) proto.Mess
 	o := &gpb.Occurrence{Resource: &gpb.Resource{Uri: uri}, NoteName: note, Envelope: env}
 	switch it.kind {
 	case kindStep:
+		// The link, for search, and no signatures: see the package doc
+		// (Signatures).
 		o.Kind = cpb.NoteKind_INTOTO
-		d := &ipb.Details{Link: v1beta1Link(it)}
-		for _, s := range it.sigs {
-			d.Signatures = append(d.Signatures, &ipb.Signature{KeyId: s.keyID, Signature: base64.StdEncoding.EncodeToString(s.sig)})
-		}
-		o.Details = &gpb.Occurrence_Intoto{Intoto: d}
+		o.Details = &gpb.Occurrence_Intoto{Intoto: &ipb.Details{Link: v1beta1Link(it)}}
 	case kindProvenance:
 		o.Kind = cpb.NoteKind_BUILD
 		prov := &ppb.BuildProvenance{Id: provenanceID(it), ProjectId: project, BuilderVersion: builderVersion}
@@ -120,13 +117,12 @@ func (v1beta1Dialect) occurrence(it *item, uri, note, project string) proto.Mess
 		}
 		o.Details = &gpb.Occurrence_Build{Build: &bpb.Details{Provenance: prov, InTotoSlsaProvenanceV1: slsa}}
 	default:
+		// The statement, for search, and no signatures: see the package
+		// doc (Signatures).
 		o.Kind = cpb.NoteKind_ATTESTATION
 		g := &apb.GenericSignedAttestation{}
 		if len(it.payload) <= structuredLimit {
 			g.SerializedPayload = it.payload
-		}
-		for _, s := range it.sigs {
-			g.Signatures = append(g.Signatures, &cpb.Signature{Signature: s.sig, PublicKeyId: s.keyID})
 		}
 		o.Details = &gpb.Occurrence_Attestation{Attestation: &apb.Details{Attestation: &apb.Attestation{
 			Signature: &apb.Attestation_GenericSignedAttestation{GenericSignedAttestation: g},
