@@ -121,7 +121,7 @@ Build step that wants the outputs, the summary or the Spinnaker properties.
 Outside GitHub Actions nothing is written but the command's own output.`,
 		Args: usageArgs(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			environ := os.Environ()
+			environ := g.env()
 			gh := github.New(github.WithEnviron(environ), github.WithWriter(g.stdout))
 			return runAction(cmd.Context(), g, gh, environ, args)
 		},
@@ -165,7 +165,7 @@ func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliA
 	}
 	end := gh.Group("attestor " + strings.Join(call.shown, " "))
 	var out bytes.Buffer
-	code := executeWith(ctx, &globals{stdout: &out, stderr: g.stderr, keyPEM: call.keyPEM, argsInMemory: len(cliArgs) == 0}, call.args)
+	code := executeWith(ctx, &globals{stdout: &out, stderr: g.stderr, environ: g.environ, keyPEM: call.keyPEM, argsInMemory: len(cliArgs) == 0}, call.args)
 	if out.Len() > 0 {
 		// The command's properties are printed again below, with the
 		// action's: a Run Job's log (stdout and stderr) has each once.

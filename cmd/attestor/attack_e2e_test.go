@@ -405,3 +405,101 @@ func TestCommandEnvHasNoSigningSecret(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackDockerConfig plants a docker config in the job's HOME, as
+// anything that ran earlier in the job can: attestor runs no credential
+// helper it names by a path, never hands a helper its signing secrets,
+// never blocks on a FIFO there, and gives up on a helper that does not
+// answer within the call's time limit.
+func TestAttackDockerConfig(t *testing.T) {
+	t.Parallel()
+	const password = "cosign-password-of-ci"
+	setup := func(t *testing.T, config string) (p *project, env []string, spyOut string) {
+		t.Helper()
+		p = newProject(t)
+		p.cosignKey(t, password)
+		home, bin := t.TempDir(), t.TempDir()
+		spyOut = filepath.Join(t.TempDir(), "helper.env")
+		writeFile(t, filepath.Join(home, ".docker", "config.json"), config)
+		for _, h := range []string{filepath.Join(bin, "docker-credential-spy"), p.path("docker-credential-x/evil")} {
+			writeFile(t, h, "#!/bin/sh\nenv > \"$SPY_OUT\"\n[ -n \"$SPY_SLEEP\" ] && sleep \"$SPY_SLEEP\"\necho '{\"ServerURL\":\"\",\"Username\":\"u\",\"Secret\":\"p\"}'\n")
+			if err := os.Chmod(h, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		env = []string{"HOME=" + home, "PATH=" + bin + ":" + os.Getenv("PATH"), "SPY_OUT=" + spyOut, "COSIGN_PASSWORD=" + password}
+		if r := attestorProcess(t, p.base, env, append(p.runArgs("-m", "src"), "--", "true")...); r.code != 0 {
+			t.Fatalf("run:\n%s", r)
+		}
+		return p, env, spyOut
+	}
+	provenance := func(p *project) []string {
+		return []string{"provenance", "--dir", p.ws, "--key", p.key, "--source", "https://example.com/a@refs/heads/main", "--subject", "oci://127.0.0.1:1/acme/app:v1"}
+	}
+
+	t.Run("helper gets no signing secret", func(t *testing.T) {
+		t.Parallel()
+		p, env, spyOut := setup(t, `{"credsStore": "spy"}`)
+		r := attestorProcess(t, p.base, env, provenance(p)...)
+		data, err := os.ReadFile(spyOut)
+		if err != nil {
+			t.Fatalf("the credential helper did not run: %v\n%s", err, r)
+		}
+		if strings.Contains(string(data), password) {
+			t.Errorf("the credential helper got COSIGN_PASSWORD")
+		}
+		// The action's key, verifying with the VSA signed by it.
+		pem, err := os.ReadFile(p.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(spyOut)
+		pub, err := os.ReadFile(strings.TrimSuffix(p.key, ".key") + ".pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		policy := attackPolicy(t, string(pub))
+		r = attestorProcess(t, p.base, append(env, "INPUT_COMMAND=verify", "INPUT_IMAGE=127.0.0.1:1/acme/app:v1",
+			"INPUT_POLICY="+policy, "INPUT_KEY="+string(pem), "INPUT_DIR="+p.ws), "action")
+		data, err = os.ReadFile(spyOut)
+		if err != nil {
+			t.Fatalf("the credential helper did not run for the action: %v\n%s", err, r)
+		}
+		if strings.Contains(string(data), "INPUT_KEY") || strings.Contains(string(data), "PRIVATE KEY") {
+			t.Errorf("the credential helper got the action's key input")
+		}
+	})
+	t.Run("helper named by a path", func(t *testing.T) {
+		t.Parallel()
+		p, env, spyOut := setup(t, `{"credsStore": "x/evil"}`)
+		r := attestorProcess(t, p.base, env, provenance(p)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "not a plain helper name") {
+			t.Errorf("a docker config naming a helper by a path: want exit 2 saying so\n%s", r)
+		}
+		if _, err := os.Stat(spyOut); err == nil {
+			t.Error("the helper named by a path ran")
+		}
+	})
+	t.Run("FIFO", func(t *testing.T) {
+		t.Parallel()
+		p, env, _ := setup(t, `{}`)
+		home := strings.TrimPrefix(env[0], "HOME=")
+		cfg := filepath.Join(home, ".docker", "config.json")
+		os.Remove(cfg)
+		if err := syscall.Mkfifo(cfg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd, stderr := startAttestor(t, p.base, env, provenance(p)...)
+		if code := waitExit(t, cmd, 20*time.Second, stderr); code != 2 || !strings.Contains(stderr.String(), "FIFO") {
+			t.Errorf("a FIFO for a docker config: exit %d, want 2 naming it\n%s", code, stderr)
+		}
+	})
+	t.Run("helper that does not answer", func(t *testing.T) {
+		t.Parallel()
+		p, env, _ := setup(t, `{"credsStore": "spy"}`)
+		cmd, stderr := startAttestor(t, p.base, append(env, "SPY_SLEEP=300"), "push", "--dir", p.ws, "--image", "127.0.0.1:1/acme/app:v1", "--timeout", "3s")
+		if code := waitExit(t, cmd, 20*time.Second, stderr); code != 3 {
+			t.Errorf("a credential helper that hangs: exit %d, want 3\n%s", code, stderr)
+		}
+	})
+}

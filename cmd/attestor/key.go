@@ -32,7 +32,7 @@ and P.pub. Existing files are never overwritten.`,
 		Example: `  COSIGN_PASSWORD=... attestor key generate --output-prefix ci`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
-			password, ok := os.LookupEnv("COSIGN_PASSWORD")
+			password, ok := g.lookupEnv("COSIGN_PASSWORD")
 			if !ok {
 				return attestor.Invalid(errors.New("COSIGN_PASSWORD is not set: set it to the password for the new key (it may be empty)"))
 			}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -21,6 +22,11 @@ const forcedExitAfter = 10 * time.Second
 
 func main() {
 	harden()
+	environ, err := takeSecretEnv()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "attestor: %v\n", err)
+		os.Exit(1)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var signalled atomic.Int32 // the exit code of the signal received
 	sigs := make(chan os.Signal, 2)
@@ -35,7 +41,7 @@ func main() {
 		}
 		os.Exit(code)
 	}()
-	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := executeWith(ctx, &globals{stdout: os.Stdout, stderr: os.Stderr, environ: environ}, os.Args[1:])
 	if c := signalled.Load(); c != 0 {
 		code = int(c)
 	}

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"github.com/spf13/cobra"
@@ -182,7 +181,7 @@ func resolveSubjects(ctx context.Context, refs []string) ([]*ita1.ResourceDescri
 	var subs []*ita1.ResourceDescriptor
 	for _, ref := range refs {
 		if strings.HasPrefix(ref, oci.ImagePrefix) {
-			d, err := oci.Resolve(ctx, ref, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+			d, err := oci.Resolve(ctx, ref, remote.WithAuthFromKeychain(oci.DockerKeychain))
 			if err != nil {
 				return nil, err
 			}

@@ -76,7 +76,7 @@ func (f *grafeasFlags) options(g *globals) ([]grafeas.Option, error) {
 	if f.noteProject != "" {
 		opts = append(opts, grafeas.WithNoteProject(f.noteProject))
 	}
-	switch token := grafeasFirstSet(f.token, os.Getenv(envGrafeasToken)); {
+	switch token := grafeasFirstSet(f.token, g.getenv(envGrafeasToken)); {
 	case token != "":
 		opts = append(opts, grafeas.WithToken(token))
 	case api == grafeas.V1:

@@ -26,6 +26,10 @@ type globals struct {
 	// keyPEM is the PEM private key the GitHub Action was given in its key
 	// input: kept in memory, never in a file another process could read.
 	keyPEM []byte
+	// environ is the environment the process started with, secrets
+	// included, which main takes out of the process's environment (see
+	// takeSecretEnv); nil: os.Environ().
+	environ []string
 	// argsInMemory says the command line was built in memory (the action)
 	// rather than given in this process's argv, which every process on
 	// the machine can read.

@@ -111,6 +111,10 @@ func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.
 		// Detected while the materials are hashed (local facts run git).
 		attestor.WithCIDetect(func(ctx context.Context) (map[string]any, error) { return ciFacts(ctx, f.baseDir) }),
 		attestor.WithHashOptions(hashOpts...),
+		// The secrets of the environment attestor started with, some of
+		// which main took out of the process's environment: redacted from
+		// the record all the same.
+		attestor.WithRedact(attestor.SecretsFromEnv(g.env())),
 		attestor.WithFormat(format),
 		attestor.WithLogger(g.logger),
 	)

@@ -36,7 +36,7 @@ func (g *globals) hasKey(ref string) bool {
 // for its requests.
 func (g *globals) loadSigner(ctx context.Context, ref string) (attestor.Signer, error) {
 	if ref == "" && g.keyPEM != nil {
-		s, err := sign.LoadPEM(g.keyPEM)
+		s, err := sign.LoadPEM(g.keyPEM, sign.WithPassword(g.password))
 		if err != nil {
 			return nil, err
 		}
@@ -50,9 +50,9 @@ func (g *globals) loadSigner(ctx context.Context, ref string) (attestor.Signer, 
 		return nil, attestor.Invalid(errNoKey)
 	}
 	if kms.IsURI(ref) {
-		return kms.Load(ctx, ref)
+		return kms.Load(ctx, ref, kms.WithVault("", g.getenv("VAULT_TOKEN"), ""))
 	}
-	s, err := sign.Load(ref)
+	s, err := sign.Load(ref, sign.WithPassword(g.password))
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (f *signerFlags) signer(ctx context.Context, g *globals, key string) (attes
 		sign.WithFulcioURL(f.fulcioURL),
 		sign.WithRekorURL(f.rekorURL),
 		sign.WithKeylessLogger(g.logger),
-		sign.WithTokenOptions(sign.WithMask(githubMask(g))),
+		sign.WithTokenOptions(sign.WithMask(githubMask(g)), sign.WithLookupEnv(g.lookupEnv)),
 	}
 	if f.tsaURL != "" {
 		opts = append(opts, sign.WithTSAURL(f.tsaURL))

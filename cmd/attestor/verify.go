@@ -400,7 +400,7 @@ func (g *globals) emitSpinnaker(res *gate.Result, promoted string) error {
 	if g.json {
 		w = g.stderr
 	}
-	if _, err := spinnaker.Emit(w, os.Environ(), props); err != nil {
+	if _, err := spinnaker.Emit(w, g.env(), props); err != nil {
 		return fmt.Errorf("writing the Spinnaker properties: %w", err)
 	}
 	return nil

@@ -300,7 +300,7 @@ func makeOptions(opts []Option) (options, error) {
 		return o, attestor.Invalid(errors.New("oci: give credentials with a keychain or basic auth, not both"))
 	}
 	if o.auth == nil && o.keychain == nil {
-		o.keychain = authn.NewMultiKeychain(authn.DefaultKeychain, githubKeychain{o.getenv})
+		o.keychain = authn.NewMultiKeychain(DockerKeychain, githubKeychain{o.getenv})
 	}
 	if tok := o.getenv("GITHUB_TOKEN"); tok != "" {
 		o.secrets = append(o.secrets, tok)
