@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
@@ -97,12 +96,19 @@ func (id Identity) certificateIdentity() (verify.CertificateIdentity, error) {
 	return ci, nil
 }
 
+// maxTrustedRoot bounds a trusted_root.json (sigstore's public one is
+// about 10 KiB).
+const maxTrustedRoot = 16 << 20
+
 // LoadTrustedRoot reads a sigstore trusted root (trusted_root.json, as
 // `cosign trusted-root create` writes it or TUF distributes it): the Fulcio
 // certificate authorities, Rekor and CT log keys and timestamp authorities
 // that VerifyBundle trusts. Errors match attestor.ErrInvalidInput.
+//
+// The file is opened without blocking (a FIFO there is an error) and read
+// up to 16 MiB.
 func LoadTrustedRoot(path string) (*root.TrustedRoot, error) {
-	data, err := os.ReadFile(path)
+	data, err := attestor.ReadRegular(path, maxTrustedRoot)
 	if err != nil {
 		return nil, attestor.Invalid(fmt.Errorf("loading trusted root: %w", err))
 	}

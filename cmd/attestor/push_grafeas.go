@@ -76,6 +76,11 @@ func (f *grafeasFlags) options(g *globals) ([]grafeas.Option, error) {
 	if f.noteProject != "" {
 		opts = append(opts, grafeas.WithNoteProject(f.noteProject))
 	}
+	if f.token != "" && !g.argsInMemory {
+		// As --identity-token: every process on the machine reads a
+		// process's command line.
+		g.logger.Warn("--grafeas-token on the command line is visible to every process on this machine: pass it in " + envGrafeasToken)
+	}
 	switch token := grafeasFirstSet(f.token, g.getenv(envGrafeasToken)); {
 	case token != "":
 		opts = append(opts, grafeas.WithToken(token))

@@ -166,11 +166,13 @@ func TestPlantedFIFOs(t *testing.T) {
 		env  []string
 	}
 	plants := []plant{
-		{"hash cache", filepath.Join(p.ws, "_cache", "hash.v1"), append(p.runArgs("--step", "again", "-m", "src"), "--", "true"), nil},
+		{"hash cache", filepath.Join(p.ws, "_cache", "hash.v1"), append(p.runArgs("--step", "again", "-m", "src", "--workspace-cache"), "--", "true"), nil},
 		{"pending record", filepath.Join(p.ws, "stop.pending.json"), append([]string{"record", "stop", "--step", "stop", "-p", "src"}, p.flags()...), nil},
 		{"key file", p.path("fifo.key"), []string{"key", "public", "--key", p.path("fifo.key")}, nil},
 		{"verify --artifact", p.path("fifo.tar"), []string{"verify", "--dir", p.ws, "--artifact", p.path("fifo.tar"), "--policy", policy}, nil},
 		{"provenance --subject", p.path("fifo.bin"), append([]string{"provenance", "--subject", p.path("fifo.bin"), "--source", "https://example.com/a@refs/heads/main"}, "--dir", p.ws, "--key", p.key), nil},
+		{"trusted root", p.path("trusted_root.json"), []string{"verify", "--dir", p.ws, "--artifact", p.path("src/main.c"), "--policy", policy, "--trusted-root", p.path("trusted_root.json")}, nil},
+		{"Grafeas CA file", p.path("ca.pem"), []string{"push", "--dir", p.ws, "--image", "127.0.0.1:1/acme/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "--to", "grafeas", "--dry-run", "--grafeas", "https://127.0.0.1:1", "--grafeas-project", "p", "--grafeas-ca", p.path("ca.pem")}, nil},
 		{"identity token file", p.path("token.jwt"), append(p.runArgs("--step", "kl", "-m", "src", "--key", "", "--keyless", "--identity-token", p.path("token.jwt"), "--fulcio-url", "http://127.0.0.1:1", "--rekor-url", "http://127.0.0.1:1"), "--", "true"), []string{"GCE_METADATA_HOST="}},
 	}
 	for _, pl := range plants {

@@ -13,7 +13,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	neturl "net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -25,13 +24,17 @@ import (
 	"github.com/attestor/attestor/attestor"
 )
 
+// maxPEMFile bounds the CA, certificate and key files read.
+const maxPEMFile = 1 << 20
+
 // TLSConfig returns the TLS configuration for a server with a private CA
 // (caFile, PEM; empty: the system roots) and, for mutual TLS, the client
-// certificate and key (PEM files; both or neither).
+// certificate and key (PEM files; both or neither). The files are opened
+// without blocking (a FIFO there is an error) and read up to 1 MiB.
 func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+		pem, err := attestor.ReadRegular(caFile, maxPEMFile)
 		if err != nil {
 			return nil, attestor.Invalid(fmt.Errorf("reading CA file: %w", err))
 		}
@@ -45,7 +48,16 @@ func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 		return nil, attestor.Invalid(errors.New("a client certificate needs both a certificate and a key file"))
 	}
 	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		certPEM, err := attestor.ReadRegular(certFile, maxPEMFile)
+		if err != nil {
+			return nil, attestor.Invalid(fmt.Errorf("reading client certificate: %w", err))
+		}
+		keyPEM, err := attestor.ReadRegular(keyFile, maxPEMFile)
+		if err != nil {
+			return nil, attestor.Invalid(fmt.Errorf("reading client key %q: %w", keyFile, err))
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		clear(keyPEM)
 		if err != nil {
 			return nil, attestor.Invalid(fmt.Errorf("loading client certificate %q: %w", certFile, err))
 		}
