@@ -14,6 +14,11 @@ var (
 	// ErrNoSubjects is returned by Build when no subject was given and the
 	// final step made no products.
 	ErrNoSubjects = &sentinel{"no subjects: pass --subject, or record products in the final step"}
+	// ErrUnverifiedFinalStep is returned by Build when no subject was
+	// given and the final step's record is not Verified: its products,
+	// which anything that can write the workspace could have changed,
+	// are not signed for.
+	ErrUnverifiedFinalStep = &sentinel{"the final step's record is not signed by the provenance's key: pass --subject"}
 	// ErrNoBuilderID is returned by Build when the platform stated no
 	// builder id and none was given.
 	ErrNoBuilderID = &sentinel{"no builder id: the CI platform does not state one; pass --builder-id"}

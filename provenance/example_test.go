@@ -29,6 +29,7 @@ func ExampleBuild() {
 
 	// What the CLI reads from the workspace and the platform.
 	step, _ := provenance.ReadStep("build.fe812c12.dsse.json", envelope)
+	step.Verified = true // the CLI verifies records signed by its own key (sign.VerifyEnvelope)
 	facts := &actions.Facts{
 		Platform:  actions.Local,
 		BuilderID: actions.BuilderLocal,

@@ -80,6 +80,10 @@ type Step struct {
 	PredicateType string
 	// Record is the step record the envelope holds.
 	Record *attestor.Record
+	// Verified says the caller checked the envelope's signature (ReadStep
+	// does not): Build takes default subjects only from a verified final
+	// step.
+	Verified bool
 }
 
 // ReadStep decodes a step record from the bytes of its signed envelope, as
@@ -330,6 +334,9 @@ func newBuild(in Input, o *options) (*build, error) {
 
 	b.subjects = in.Subjects
 	if len(b.subjects) == 0 {
+		if !final.Verified {
+			return nil, fmt.Errorf("final step %q (%s): %w", final.Record.Step, final.File, ErrUnverifiedFinalStep)
+		}
 		b.subjects = final.Record.Products
 	}
 	if len(b.subjects) == 0 {

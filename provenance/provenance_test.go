@@ -101,7 +101,16 @@ func signedSteps(t *testing.T, recs []*attestor.Record) []*provenance.Step {
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.Verified = true // signed by the test key, as the CLI checks it
 		steps = append(steps, s)
+	}
+	return steps
+}
+
+// unverified returns steps with Verified false: records nothing checked.
+func unverified(steps []*provenance.Step) []*provenance.Step {
+	for _, s := range steps {
+		s.Verified = false
 	}
 	return steps
 }
@@ -383,6 +392,7 @@ func TestBuildErrors(t *testing.T) {
 	}{
 		{"no steps", provenance.Input{Facts: facts(t, "github")}, nil, provenance.ErrNoSteps},
 		{"no subjects", provenance.Input{Facts: facts(t, "github"), Steps: signedSteps(t, noProducts)}, nil, provenance.ErrNoSubjects},
+		{"unverified final step", provenance.Input{Facts: facts(t, "github"), Steps: unverified(signedSteps(t, records()))}, nil, provenance.ErrUnverifiedFinalStep},
 		{"no builder id", provenance.Input{Facts: gh, Steps: steps}, nil, provenance.ErrNoBuilderID},
 		{"no facts", provenance.Input{Steps: steps}, nil, provenance.ErrNoExternalParameters},
 		{"no facts, builder given", provenance.Input{Steps: steps}, []provenance.Option{provenance.WithBuilderID("b"), provenance.WithBuildType("t")}, provenance.ErrNoExternalParameters},

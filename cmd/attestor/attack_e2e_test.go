@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"hash/crc32"
 	"io/fs"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 )
@@ -502,4 +504,55 @@ func TestAttackDockerConfig(t *testing.T) {
 			t.Errorf("a credential helper that hangs: exit %d, want 3\n%s", code, stderr)
 		}
 	})
+}
+
+// TestAttackProvenanceOverTamperedRecord: a hostile phase before
+// provenance rewrites the final step's record to name another product
+// (its signature no longer verifies). provenance must not sign for it:
+// not bind it, not take its products as subjects. A final record that is
+// not signed by the provenance's key gives no default subjects.
+func TestAttackProvenanceOverTamperedRecord(t *testing.T) {
+	t.Parallel()
+	p := newProject(t)
+	if r := cli(t, append(p.runArgs("-m", "src", "-p", "src"), "--", "true")...); r.code != 0 {
+		t.Fatalf("run:\n%s", r)
+	}
+	prov := func(key string, extra ...string) result {
+		return cli(t, append([]string{"provenance", "--dir", p.ws, "--key", key, "--source", "https://example.com/a@refs/heads/main"}, extra...)...)
+	}
+	// Another key signs provenance: the record is not its own to vouch for.
+	other := filepath.Join(t.TempDir(), "other.key")
+	writeKey(t, other, "ed25519")
+	if r := prov(other); r.code != 2 || !strings.Contains(r.stderr, "not signed by the provenance's key") {
+		t.Errorf("provenance by another key without --subject: want exit 2 saying why\n%s", r)
+	}
+	if r := prov(other, "--subject", p.path("src/main.c")); r.code != 0 {
+		t.Errorf("provenance by another key with --subject:\n%s", r)
+	}
+
+	// The hostile phase: the record's subject renamed, the signature kept.
+	envPath := filepath.Join(p.ws, attestor.EnvelopeName("build", p.keyID(t)))
+	data, err := os.ReadFile(envPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := attestor.ParseEnvelope(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := env.DecodeB64Payload()
+	env.Payload = encodeB64([]byte(strings.ReplaceAll(string(payload), `"src/main.c"`, `"evil.tar"`)))
+	tampered, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(envPath, tampered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := takeSnapshot(t, p.ws)
+	r := prov(p.key)
+	if r.code != 2 || !strings.Contains(r.stderr, "does not verify") {
+		t.Fatalf("provenance over a tampered record: want exit 2 saying it does not verify\n%s", r)
+	}
+	before.unchanged(t, "provenance over a tampered record", p.ws)
 }

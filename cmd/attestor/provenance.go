@@ -9,14 +9,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ita1 "github.com/in-toto/attestation/go/v1"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/actions"
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/provenance"
 )
@@ -75,7 +78,7 @@ the resolved dependencies.`,
 			if err != nil {
 				return err
 			}
-			steps, err := readSteps(ws)
+			steps, err := readSteps(ctx, ws, signer)
 			if err != nil {
 				return err
 			}
@@ -151,8 +154,21 @@ type provenanceSummary struct {
 }
 
 // readSteps reads every step record in the workspace; envelopes of other
-// statements (an earlier provenance) are skipped.
-func readSteps(ws *attestor.Workspace) ([]*provenance.Step, error) {
+// statements (an earlier provenance) are skipped. A record signed by the
+// provenance's own key (its key id among the signatures) must verify with
+// it, and is then Verified: one changed since it was signed (by anything
+// that can write the workspace) is refused rather than bound, or its
+// products signed for. Records of other keys are bound as found; the
+// gate verifies them.
+func readSteps(ctx context.Context, ws *attestor.Workspace, signer attestor.Signer) ([]*provenance.Step, error) {
+	ver, err := sign.NewVerifier(signer.Public())
+	if err != nil {
+		return nil, err
+	}
+	keyID, err := ver.KeyID()
+	if err != nil {
+		return nil, err
+	}
 	names, err := ws.Envelopes()
 	if err != nil {
 		return nil, attestor.Invalid(err)
@@ -169,6 +185,16 @@ func readSteps(ws *attestor.Workspace) ([]*provenance.Step, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("workspace %s: %w", ws.Dir(), err)
+		}
+		env, err := attestor.ParseEnvelope(data)
+		if err != nil {
+			return nil, fmt.Errorf("workspace %s: %s: %w", ws.Dir(), n, err)
+		}
+		if slices.ContainsFunc(env.Signatures, func(sig dsse.Signature) bool { return sig.KeyID == keyID }) {
+			if _, _, err := sign.VerifyEnvelope(ctx, env, ver); err != nil {
+				return nil, attestor.Invalid(fmt.Errorf("step record %s is signed by this key but does not verify (changed since it was signed?): refusing to sign provenance over it: %w", ws.Path(n), err))
+			}
+			s.Verified = true
 		}
 		steps = append(steps, s)
 	}
