@@ -534,6 +534,9 @@ func (w *walk) input(p string) error {
 			return Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", p, err))
 		}
 	}
+	if err := w.pin(p, name, isLink, &st); err != nil {
+		return err
+	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		if !utf8.ValidString(name) {
@@ -552,6 +555,35 @@ func (w *walk) input(p string) error {
 	default:
 		return invalidf("recording %q: not a regular file or directory (%v)", p, fileType(st.Mode))
 	}
+}
+
+// pin checks that what the named path p (name, relative to the base
+// directory) leads to now is what st says and lies inside the base
+// directory: the stat above follows every directory of the path, and one
+// of them may have been swapped for a symbolic link to a directory
+// outside since checkInside resolved it. It opens the name (O_PATH: the
+// file is not read; the final link followed only when follow is set),
+// compares the identity of what it opened with st, and checks its path as
+// the kernel names it (openedInside). What the walk and the workers open
+// later by name is checked against st's identity again.
+func (w *walk) pin(p, name string, follow bool, st *unix.Stat_t) error {
+	flags := unix.O_PATH | unix.O_CLOEXEC
+	if !follow {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, err := openat(w.baseFd, name, flags)
+	if err != nil {
+		return fmt.Errorf("%w: %q changed while being listed: %v", ErrArtifactChanged, p, err)
+	}
+	defer unix.Close(fd)
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err != nil {
+		return Invalid(fmt.Errorf("recording %q: %w", p, err))
+	}
+	if idOf(&now) != idOf(st) {
+		return fmt.Errorf("%w: %q changed while being listed", ErrArtifactChanged, p)
+	}
+	return w.openedInside(fd, name)
 }
 
 // rel returns the clean '/'-separated name of p relative to the base

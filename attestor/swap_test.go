@@ -189,3 +189,49 @@ func TestReadDirLinkRepointed(t *testing.T) {
 		t.Errorf("readDir through a link now leading outside: %v, want ErrOutsideRoot", err)
 	}
 }
+
+// TestPinNamedPath: a named path whose directory was swapped for a link
+// to a directory outside the base directory, after the checks of the
+// walk resolved it, is not listed: another directory there is a change,
+// and the listed directory itself moved outside is outside.
+func TestPinNamedPath(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"another directory", "the same directory, moved out"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			base, outside := t.TempDir(), t.TempDir()
+			hashTree(t, base, map[string]string{"d/sub/a": "a"})
+			hashTree(t, outside, map[string]string{"d/sub/secret": "s"})
+			h, err := NewHasher(WithBaseDir(base))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := h.newWalk(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.close()
+			var st unix.Stat_t
+			if err := unix.Lstat(filepath.Join(base, "d", "sub"), &st); err != nil {
+				t.Fatal(err)
+			}
+			d := filepath.Join(base, "d")
+			target := filepath.Join(outside, "d")
+			if how != "another directory" {
+				target = filepath.Join(outside, "moved")
+				if err := os.Rename(d, target); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Rename(d, d+".old"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, d); err != nil {
+				t.Fatal(err)
+			}
+			err = w.pin("d/sub", "d/sub", false, &st)
+			if !errors.Is(err, ErrArtifactChanged) && !errors.Is(err, ErrOutsideRoot) {
+				t.Errorf("pin after the swap: %v, want ErrArtifactChanged or ErrOutsideRoot", err)
+			}
+		})
+	}
+}
