@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strings"
+
+	"github.com/attestor/attestor/attestor/internal/redirect"
 )
 
 // Bounds on what keyless signing reads from Fulcio, Rekor, timestamp
 // authorities and token endpoints.
 const (
-	// maxRedirects bounds the redirects followed for one request, as
-	// net/http's default policy does.
-	maxRedirects = 10
 	// maxServerResponse bounds a successful answer: a certificate chain,
 	// a log entry with its inclusion proof, a timestamp, a token.
 	maxServerResponse = 4 << 20
@@ -24,51 +21,16 @@ const (
 	maxErrorBody = 4 << 10
 )
 
-var (
-	errTooManyRedirects = errors.New("too many redirects")
-	errInsecureRedirect = errors.New("redirect from https to plain http refused")
-	errResponseTooLarge = errors.New("response too large")
-)
+var errResponseTooLarge = errors.New("response too large")
 
 // redirectRefused reports whether err is a redirect the policy refused:
 // the server's answer, not worth sending the request again.
-func redirectRefused(err error) bool {
-	return errors.Is(err, errTooManyRedirects) || errors.Is(err, errInsecureRedirect)
-}
-
-// checkRedirect is the redirect policy of every client here: at most
-// maxRedirects redirects and never from https to plain http. via holds
-// the requests made before req, oldest first.
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= maxRedirects {
-		return fmt.Errorf("%w (stopped after %d)", errTooManyRedirects, len(via))
-	}
-	if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
-		return fmt.Errorf("to %s: %w", req.URL.Host, errInsecureRedirect)
-	}
-	return nil
-}
-
-// sameOrigin reports whether a and b have the same scheme, host and port.
-// net/http sends an Authorization header set by hand on to any port of
-// the same host and to its subdomains, over plain http too.
-func sameOrigin(a, b *url.URL) bool {
-	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
-}
-
-func port(u *url.URL) string {
-	if p := u.Port(); p != "" {
-		return p
-	}
-	if strings.EqualFold(u.Scheme, "https") {
-		return "443"
-	}
-	return "80"
-}
+func redirectRefused(err error) bool { return redirect.Refused(err) }
 
 // boundedClient returns a copy of c (nil: a new client) whose redirects
-// follow checkRedirect (then c's own policy), whose Authorization header
-// stays with the origin it was set for, and whose answers are bounded
+// follow the redirect policy (attestor/internal/redirect, then c's own
+// policy), whose Authorization header stays with the origin it was set
+// for, and whose answers are bounded
 // (see boundedTransport); userAgent, if set, is the User-Agent of its
 // requests.
 func boundedClient(c *http.Client, userAgent string) *http.Client {
@@ -76,24 +38,12 @@ func boundedClient(c *http.Client, userAgent string) *http.Client {
 	if c != nil {
 		hc = *c
 	}
-	next := hc.CheckRedirect
-	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if err := checkRedirect(req, via); err != nil {
-			return err
-		}
-		if !sameOrigin(req.URL, via[0].URL) {
-			req.Header.Del("Authorization")
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		return nil
-	}
+	hc.CheckRedirect = redirect.Policy(hc.CheckRedirect)
 	hc.Transport = &boundedTransport{base: hc.Transport, userAgent: userAgent}
 	return &hc
 }
 
-// boundedTransport applies the redirect policy (checkRedirect, and the
+// boundedTransport applies the redirect policy (redirect.Check, and the
 // Authorization header kept to its origin) to the requests of clients
 // this package does not make itself (sigstore-go's Fulcio and timestamp
 // clients), which the client that follows the redirects links to the
@@ -111,11 +61,11 @@ func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		via = append([]*http.Request{r.Response.Request}, via...)
 	}
 	if len(via) > 0 {
-		if err := checkRedirect(req, via); err != nil {
+		if err := redirect.Check(req, via); err != nil {
 			return nil, err
 		}
 	}
-	strip := len(via) > 0 && req.Header.Get("Authorization") != "" && !sameOrigin(req.URL, via[0].URL)
+	strip := len(via) > 0 && req.Header.Get("Authorization") != "" && !redirect.SameOrigin(req.URL, via[0].URL)
 	if strip || t.userAgent != "" {
 		req = req.Clone(req.Context())
 		if strip {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/internal/redirect"
 )
 
 // Sentinel errors. Callers branch on them with errors.Is.
@@ -18,12 +19,12 @@ var (
 	// ErrTooManyRedirects is returned when the server redirects one
 	// request more than 10 times (a redirect loop). It matches
 	// attestor.ErrUnavailable.
-	ErrTooManyRedirects = errors.New("server redirected too many times")
+	ErrTooManyRedirects = redirect.ErrTooMany
 
 	// ErrInsecureRedirect is returned when the server redirects a request
 	// made over https to plain http, which is not followed. It matches
 	// attestor.ErrUnavailable.
-	ErrInsecureRedirect = errors.New("redirect from https to plain http refused")
+	ErrInsecureRedirect = redirect.ErrInsecure
 
 	// ErrResponseTooLarge is returned when a server response is larger than
 	// the client reads (WithMaxResponseSize). It matches

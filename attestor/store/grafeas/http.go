@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/internal/redirect"
 )
 
 // maxPEMFile bounds the CA, certificate and key files read.
@@ -87,7 +88,7 @@ func newRetryClient(o *options) *retryablehttp.Client {
 	}
 	hc.Timeout = o.timeout
 	hc.Transport = &readingTransport{base: hc.Transport, limit: o.maxResponseSize}
-	hc.CheckRedirect = checkRedirect(hc.CheckRedirect)
+	hc.CheckRedirect = redirect.Policy(hc.CheckRedirect)
 	rc := &retryablehttp.Client{
 		HTTPClient:   hc,
 		Logger:       debugLogger{o.logger},
@@ -98,7 +99,7 @@ func newRetryClient(o *options) *retryablehttp.Client {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
 			}
-			if errors.Is(err, ErrTooManyRedirects) || errors.Is(err, ErrInsecureRedirect) {
+			if redirect.Refused(err) {
 				return false, nil // the server's answer, not a glitch
 			}
 			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
@@ -115,52 +116,10 @@ func newRetryClient(o *options) *retryablehttp.Client {
 	return rc
 }
 
-// maxRedirects bounds the redirects followed for one request, as
-// net/http's default policy does.
-const maxRedirects = 10
-
 // maxErrorBody bounds what is read of an answer that is not a success (a
 // redirect or an error status): its status says what went wrong, and
 // apiError quotes at most 1 KiB of it.
 const maxErrorBody = 64 << 10
-
-// checkRedirect returns the redirect policy of the client: at most
-// maxRedirects redirects, never from https to plain http, and the
-// Authorization header (the bearer token) only to the origin (scheme,
-// host and port) it was sent to first; then next, if any (a policy of the
-// caller's client).
-func checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
-	return func(req *http.Request, via []*http.Request) error {
-		if len(via) >= maxRedirects {
-			return fmt.Errorf("%w (stopped after %d)", ErrTooManyRedirects, len(via))
-		}
-		if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
-			return fmt.Errorf("to %s: %w", req.URL.Redacted(), ErrInsecureRedirect)
-		}
-		if !sameOrigin(req.URL, via[0].URL) {
-			req.Header.Del("Authorization")
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		return nil
-	}
-}
-
-// sameOrigin reports whether a and b have the same scheme, host and port.
-func sameOrigin(a, b *neturl.URL) bool {
-	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
-}
-
-func port(u *neturl.URL) string {
-	if p := u.Port(); p != "" {
-		return p
-	}
-	if strings.EqualFold(u.Scheme, "https") {
-		return "443"
-	}
-	return "80"
-}
 
 // success reports whether resp has a 2xx status.
 func success(resp *http.Response) bool {
