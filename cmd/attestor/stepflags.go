@@ -115,6 +115,10 @@ func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.
 		// which main took out of the process's environment: redacted from
 		// the record all the same.
 		attestor.WithRedact(attestor.SecretsFromEnv(g.env())),
+		// The command's environment is the one attestor started with,
+		// less what attestor.CommandEnv keeps from it: a build that uses
+		// VAULT_TOKEN while the step signs with a key file keeps it.
+		attestor.WithCommandEnv(g.env()),
 		attestor.WithFormat(format),
 		attestor.WithLogger(g.logger),
 	)
