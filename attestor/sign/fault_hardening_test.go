@@ -54,6 +54,10 @@ func newKeylessProxy(t *testing.T, upstream string, f faulttest.Fault) *keylessP
 		p.fired.Add(1)
 		faulttest.Serve(w, r, rp, f, 3*keylessTimeout)
 	}))
+	// No connection is reused: net/http sends a GET again by itself
+	// when a reused connection drops, which would blur the count of
+	// attempts.
+	srv.Config.SetKeepAlivesEnabled(false)
 	t.Cleanup(srv.Close)
 	p.URL = srv.URL + strings.TrimPrefix(upstream, u.Scheme+"://"+u.Host)
 	return p
@@ -68,7 +72,7 @@ func TestKeylessFaults(t *testing.T) {
 		t.Skip("-short: fault injection with timeouts")
 	}
 	for _, server := range []string{"oidc", "fulcio", "rekor"} {
-		for _, f := range []faulttest.Fault{faulttest.TruncatedBody, faulttest.StalledBody, faulttest.Hang, faulttest.Unavailable} {
+		for _, f := range []faulttest.Fault{faulttest.TruncatedBody, faulttest.StalledBody, faulttest.Hang, faulttest.Unavailable, faulttest.Dropped} {
 			t.Run(server+"/"+f.String(), func(t *testing.T) {
 				t.Parallel()
 				s := signtest.NewSigstore(t)
@@ -116,8 +120,15 @@ func TestKeylessFaults(t *testing.T) {
 
 				p.always.Store(true)
 				rekorBefore := s.RekorRequests()
+				firedBefore := p.fired.Load()
 				start := time.Now()
 				bundle, err = sigAndBundle()
+				// One retry policy, applied by one layer: 1 + 2 retries,
+				// never retries of retries (Rekor's client and a loop
+				// around it made 9).
+				if got := p.fired.Load() - firedBefore; got != 3 {
+					t.Errorf("%s of %s every time: %d requests, want 3 (1 + 2 retries)", f, server, got)
+				}
 				if err == nil || !errors.Is(err, attestor.ErrUnavailable) {
 					t.Errorf("%s of %s every time: bundle %d bytes, error %v; want ErrUnavailable", f, server, len(bundle), err)
 				}

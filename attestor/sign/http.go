@@ -1,10 +1,12 @@
 package sign
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/attestor/attestor/attestor/internal/redirect"
 )
@@ -53,6 +55,18 @@ func boundedClient(c *http.Client, userAgent string) *http.Client {
 type boundedTransport struct {
 	base      http.RoundTripper // nil: http.DefaultTransport
 	userAgent string            // if set, the User-Agent of requests
+	whole     bool              // read the answer whole within RoundTrip
+}
+
+// attemptClient returns the client of one attempt of a request to Fulcio,
+// Rekor or a timestamp authority (see retry.Policy): boundedClient's
+// policy, with the answer read whole within the attempt, so that an answer
+// cut short or stalled fails the attempt, which the retry policy sends
+// again; timeout bounds the attempt, reading included.
+func attemptClient(timeout time.Duration, userAgent string) *http.Client {
+	hc := boundedClient(&http.Client{Timeout: timeout}, userAgent)
+	hc.Transport.(*boundedTransport).whole = true
+	return hc
 }
 
 func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -87,6 +101,14 @@ func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp.Body = &limitedBody{rc: resp.Body, left: maxServerResponse, host: req.URL.Host}
 	} else {
 		resp.Body = &limitedBody{rc: resp.Body, left: maxErrorBody, truncate: true}
+	}
+	if t.whole {
+		data, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading the answer of %s: %w", req.URL.Host, err)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(data))
 	}
 	return resp, nil
 }

@@ -11,15 +11,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-openapi/runtime"
@@ -40,6 +35,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/internal/retry"
 )
 
 var (
@@ -259,57 +255,47 @@ func NewKeyless(ctx context.Context, opts ...KeylessOption) (*Keyless, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One retry policy (attestor/internal/retry) for every request:
+	// sigstore-go's clients get a transport or a client that retries,
+	// and have their own retries turned off, so that no request is
+	// retried by two layers. Each attempt is bounded by o.timeout (the
+	// attempt's client), the whole call by callBudget.
+	pol := retry.Policy{Retries: int(o.retries), WaitMin: retryWaitMin, WaitMax: retryWaitMax, Logger: o.logger}
 	k := &Keyless{
 		kp:     kp,
 		ver:    ver,
 		tokens: ts,
-		fulcio: &retryingFulcio{
-			fulcio: sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: o.fulcioURL, Timeout: o.timeout, Retries: o.retries,
-				Transport: &boundedTransport{}}),
-			retries: o.retries,
-			logger:  o.logger,
-		},
+		fulcio: sgsign.NewFulcio(&sgsign.FulcioOptions{BaseURL: o.fulcioURL, Timeout: -1, Retries: 0,
+			Transport: pol.Named("Fulcio").Transport(attemptClient(o.timeout, ""))}),
 		trusted: o.trusted,
 		logger:  o.logger,
 		now:     o.now,
 	}
+	budget := callBudget(o.timeout, o.retries)
 	if o.rekorURL != "" {
-		rc, err := newRekorClient(o.rekorURL, o.retries)
+		rc, err := newRekorClient(o.rekorURL, pol.Named("Rekor").NewClient(attemptClient(o.timeout, sgutil.ConstructUserAgent())))
 		if err != nil {
 			return nil, attestor.Invalid(fmt.Errorf("Rekor URL %q: %w", o.rekorURL, err))
 		}
 		k.tlogs = append(k.tlogs, sgsign.NewRekor(&sgsign.RekorOptions{
-			BaseURL: o.rekorURL, Timeout: o.timeout, Retries: o.retries,
-			Client: &retryingRekor{entries: rc.Entries, retries: o.retries, timeout: o.timeout, logger: o.logger},
+			BaseURL: o.rekorURL, Timeout: budget, Retries: 0,
+			Client: &conflictRekor{entries: rc.Entries, timeout: budget, logger: o.logger},
 		}))
 	}
 	for _, u := range o.tsaURLs {
-		k.tsas = append(k.tsas, sgsign.NewTimestampAuthority(&sgsign.TimestampAuthorityOptions{URL: u, Timeout: o.timeout, Retries: o.retries,
-			Transport: &boundedTransport{}}))
+		k.tsas = append(k.tsas, sgsign.NewTimestampAuthority(&sgsign.TimestampAuthorityOptions{URL: u, Timeout: -1, Retries: 0,
+			Transport: pol.Named("timestamp authority").Transport(attemptClient(o.timeout, ""))}))
 	}
 	return k, nil
 }
 
-// newRekorClient is rekor's client.GetRekorClient with this package's
-// HTTP policy (boundedClient: redirects and answers bounded), which
-// GetRekorClient has no option for. Its retries of 429 and 5xx answers
-// are GetRekorClient's: retryablehttp's, retries times, at once; a
-// refused redirect is not retried.
-func newRekorClient(rekorURL string, retries uint) (*rekorgen.Rekor, error) {
+// newRekorClient is rekor's client.GetRekorClient over rc (this
+// package's HTTP policy and the retry policy), which GetRekorClient has no
+// option for.
+func newRekorClient(rekorURL string, rc *retryablehttp.Client) (*rekorgen.Rekor, error) {
 	u, err := url.Parse(rekorURL)
 	if err != nil {
 		return nil, err
-	}
-	rc := retryablehttp.NewClient()
-	rc.HTTPClient = boundedClient(nil, sgutil.ConstructUserAgent())
-	rc.Logger = nil
-	rc.RetryMax = int(retries)
-	rc.RetryWaitMin, rc.RetryWaitMax = 0, 0
-	rc.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-		if redirectRefused(err) {
-			return false, nil
-		}
-		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 	}
 	if u.Path == "" {
 		u.Path = rekorgen.DefaultBasePath
@@ -489,74 +475,51 @@ func sameKey(a, b crypto.PublicKey) bool {
 	return ok && ea.Equal(b)
 }
 
-// retryingFulcio asks Fulcio again, up to retries times with backoff, when
-// a certificate request fails in transit. A certificate request is safe to
-// repeat: Fulcio certifies the same key for the same token again. Each
-// attempt is bounded by the Fulcio client's timeout (reading the answer
-// included); the retries of 429 and 5xx answers are the client's own.
-type retryingFulcio struct {
-	fulcio  sgsign.CertificateProvider
-	retries uint
-	logger  *slog.Logger
+// Waits between two attempts of a request to Fulcio, Rekor or a
+// timestamp authority (retry.Backoff).
+const (
+	retryWaitMin = 500 * time.Millisecond
+	retryWaitMax = 8 * time.Second
+)
+
+// callBudget bounds one call to Rekor, its retries included: every
+// attempt bounded by timeout, and the longest waits between them.
+func callBudget(timeout time.Duration, retries uint) time.Duration {
+	return time.Duration(retries+1)*timeout + time.Duration(retries)*retryWaitMax
 }
 
-func (f *retryingFulcio) GetCertificate(ctx context.Context, kp sgsign.Keypair, opts *sgsign.CertificateProviderOptions) ([]byte, error) {
-	for i := uint(1); ; i++ {
-		der, err := f.fulcio.GetCertificate(ctx, kp, opts)
-		if err == nil || i > f.retries || !inTransit(ctx, err) {
-			return der, err
-		}
-		wait := retryWait(i)
-		f.logger.Debug("Fulcio request failed in transit; retrying", "attempt", i, "wait", wait, "err", scrub(err, opts.IDToken))
-		if err := sleepCtx(ctx, wait); err != nil {
-			return nil, err
-		}
-	}
-}
-
-// retryingRekor is a Rekor v1 entries client that sends an entry again,
-// up to retries times with backoff, when its creation fails in transit,
-// and takes Rekor's 409 Conflict (the entry is already logged: an earlier
-// attempt landed) as the answer, by fetching the entry it points to, as
-// cosign does. Each request is bounded by timeout, reading the answer
-// included.
-type retryingRekor struct {
+// conflictRekor is a Rekor v1 entries client that takes Rekor's 409
+// Conflict (the entry is already logged: an earlier attempt landed and its
+// answer was lost) as the answer, by fetching the entry it points to, as
+// cosign does. Its client retries as the retry policy says (see
+// NewKeyless); each call is bounded by timeout.
+type conflictRekor struct {
 	entries entries.ClientService
-	retries uint
 	timeout time.Duration
 	logger  *slog.Logger
 }
 
-var _ sgsign.RekorClient = (*retryingRekor)(nil)
+var _ sgsign.RekorClient = (*conflictRekor)(nil)
 
-func (r *retryingRekor) CreateLogEntry(params *entries.CreateLogEntryParams, opts ...entries.ClientOption) (*entries.CreateLogEntryCreated, error) {
+func (r *conflictRekor) CreateLogEntry(params *entries.CreateLogEntryParams, opts ...entries.ClientOption) (*entries.CreateLogEntryCreated, error) {
 	ctx := params.Context
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	for i := uint(1); ; i++ {
-		resp, err := r.entries.CreateLogEntry(params, opts...)
-		var conflict *entries.CreateLogEntryConflict
-		if errors.As(err, &conflict) {
-			r.logger.Debug("Rekor entry already logged; fetching it", "location", conflict.Location.String())
-			return r.existing(ctx, params.ProposedEntry, conflict)
-		}
-		if err == nil || i > r.retries || !inTransit(ctx, err) {
-			return resp, err
-		}
-		wait := retryWait(i)
-		r.logger.Debug("Rekor entry creation failed in transit; retrying", "attempt", i, "wait", wait, "err", err)
-		if err := sleepCtx(ctx, wait); err != nil {
-			return nil, err
-		}
+	resp, err := r.entries.CreateLogEntry(params, opts...)
+	var conflict *entries.CreateLogEntryConflict
+	if errors.As(err, &conflict) {
+		r.logger.Debug("Rekor entry already logged; fetching it", "location", conflict.Location.String())
+		return r.existing(ctx, params.ProposedEntry, conflict)
 	}
+	return resp, err
 }
 
 // existing fetches the entry a 409 Conflict points to (location ends with
 // its UUID), retrying a fetch that fails in transit, and checks that it is
 // the entry proposed: its UUID is the hash of its body, and its body is the
 // proposed entry as Rekor canonicalizes it.
-func (r *retryingRekor) existing(ctx context.Context, proposed models.ProposedEntry, conflict *entries.CreateLogEntryConflict) (*entries.CreateLogEntryCreated, error) {
+func (r *conflictRekor) existing(ctx context.Context, proposed models.ProposedEntry, conflict *entries.CreateLogEntryConflict) (*entries.CreateLogEntryCreated, error) {
 	location := conflict.Location.String()
 	uuid := location[strings.LastIndex(location, "/")+1:]
 	if uuid == "" {
@@ -566,24 +529,17 @@ func (r *retryingRekor) existing(ctx context.Context, proposed models.ProposedEn
 	if err != nil {
 		return nil, fmt.Errorf("Rekor answered 409 Conflict: %w", err)
 	}
-	for i := uint(1); ; i++ {
-		params := entries.NewGetLogEntryByUUIDParamsWithContext(ctx).WithTimeout(r.timeout).WithEntryUUID(uuid)
-		resp, err := r.entries.GetLogEntryByUUID(params)
-		if err == nil {
-			created, err := sameEntry(uuid, resp.Payload, want)
-			if err != nil {
-				return nil, err
-			}
-			created.Location = conflict.Location
-			return created, nil
-		}
-		if i > r.retries || !inTransit(ctx, err) {
-			return nil, fmt.Errorf("fetching the Rekor entry already logged: %w", err)
-		}
-		if err := sleepCtx(ctx, retryWait(i)); err != nil {
-			return nil, err
-		}
+	params := entries.NewGetLogEntryByUUIDParamsWithContext(ctx).WithTimeout(r.timeout).WithEntryUUID(uuid)
+	resp, err := r.entries.GetLogEntryByUUID(params)
+	if err != nil {
+		return nil, fmt.Errorf("fetching the Rekor entry already logged: %w", err)
 	}
+	created, err := sameEntry(uuid, resp.Payload, want)
+	if err != nil {
+		return nil, err
+	}
+	created.Location = conflict.Location
+	return created, nil
 }
 
 // canonicalEntry returns the body Rekor logs for proposed.
@@ -628,39 +584,4 @@ func sameEntry(uuid string, got models.LogEntry, want []byte) (*entries.CreateLo
 		return &entries.CreateLogEntryCreated{ETag: k, Payload: got}, nil
 	}
 	return nil, errors.New("no Rekor entry") // not reached: got has one entry
-}
-
-// inTransit reports whether err is a request that failed in transit and
-// may succeed if sent again: no answer within its timeout, a broken or
-// refused connection, an answer cut short. Not when ctx has ended, nor a
-// server's answer (4xx, 5xx after the client's own retries).
-func inTransit(ctx context.Context, err error) bool {
-	if err == nil || ctx.Err() != nil {
-		return false
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, net.ErrClosed)
-}
-
-// retryWait is the backoff before attempt i+1: 500ms·2^(i-1), at most
-// 8s, jittered to between half and all of it.
-func retryWait(i uint) time.Duration {
-	d := min(500*time.Millisecond<<min(i-1, 5), 8*time.Second)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/internal/retry"
+	"github.com/hashicorp/go-retryablehttp"
 )
 
 // Environment variables IdentityToken reads.
@@ -244,75 +246,80 @@ type httpToken struct {
 	o      tokenOptions
 }
 
-// Token fetches the token, retrying network errors, 429 and 5xx.
+// Token fetches the token, retrying as the retry policy says
+// (attestor/internal/retry: no answer, 408, 429, 500, 502, 503, 504), the
+// first wait WithTokenRetries' backoff, doubled at each retry. Errors name
+// the host only: the URL's query may carry secrets, and no error includes
+// a header or the response body; nothing is logged.
 func (h *httpToken) Token(ctx context.Context) (string, error) {
-	delay := h.o.backoff
-	var last error
-	for attempt := 0; ; attempt++ {
-		tok, retry, err := h.fetch(ctx)
-		if err == nil {
-			return tok, nil
-		}
-		last = err
-		if !retry || attempt >= h.o.retries {
-			break
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return "", ctx.Err()
-		case <-t.C:
-		}
-		delay *= 2
-	}
-	return "", attestor.Unavailable(fmt.Errorf("fetching %s: %w", h.what, last))
-}
-
-// fetch makes one request. Errors name the host only: the URL's query may
-// carry secrets, and no error includes a header or the response body.
-func (h *httpToken) fetch(ctx context.Context) (tok string, retry bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url, nil)
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, h.url, nil)
 	if err != nil {
-		return "", false, errors.New("bad token URL")
+		return "", attestor.Invalid(fmt.Errorf("fetching %s: bad token URL", h.what))
 	}
 	req.Header = h.header.Clone()
-	resp, err := h.o.client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", false, ctx.Err()
+	host := req.URL.Host
+	var tok string
+	// The answer is read within its attempt, so that one cut short is
+	// asked again.
+	req.SetResponseHandler(func(resp *http.Response) error {
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))
+		if err != nil {
+			return fmt.Errorf("reading the response of %s failed: %w", host, causeOnly(err))
 		}
-		// A *url.Error repeats the URL; keep only its cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s returned %s", host, resp.Status)
 		}
-		// A refused redirect is the endpoint's answer: not retried.
-		return "", !redirectRefused(err), fmt.Errorf("request to %s: %v", req.URL.Host, err)
+		tok, err = h.parse(host, body)
+		return err
+	})
+	pol := retry.Policy{Retries: h.o.retries, WaitMin: h.o.backoff, WaitMax: h.o.backoff << min(h.o.retries, 16)}
+	resp, err := pol.NewClient(h.o.client).Do(req)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return "", ctx.Err()
+	case err != nil:
+		return "", attestor.Unavailable(fmt.Errorf("fetching %s: %w", h.what, causeOnly(err)))
+	case tok == "":
+		// The retries of a 408, 429 or 5xx answer are spent.
+		resp.Body.Close()
+		return "", attestor.Unavailable(fmt.Errorf("fetching %s: %s returned %s", h.what, host, resp.Status))
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))
-	if err != nil {
-		return "", true, fmt.Errorf("reading the response of %s failed", req.URL.Host)
+	return tok, nil
+}
+
+// causeOnly strips the *url.Error around err: it repeats the URL.
+func causeOnly(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("request to %s: %w", hostOf(ue.URL), ue.Err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-		return "", retry, fmt.Errorf("%s returned %s", req.URL.Host, resp.Status)
+	return err
+}
+
+func hostOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Host
 	}
+	return "token endpoint"
+}
+
+// parse reads the token out of a 200 answer's body: a JSON {"value":
+// token} (GitHub Actions) or the token itself (the GCP metadata server).
+func (h *httpToken) parse(host string, body []byte) (string, error) {
+	tok := string(body)
 	if h.json {
 		var v struct {
 			Value string `json:"value"`
 		}
 		if err := json.Unmarshal(body, &v); err != nil {
-			return "", false, fmt.Errorf("%s returned a response that is not {\"value\": token}", req.URL.Host)
+			return "", fmt.Errorf("%s returned a response that is not {\"value\": token}", host)
 		}
 		tok = v.Value
-	} else {
-		tok = string(body)
 	}
 	tok = strings.TrimSpace(tok)
 	if tok == "" || strings.Count(tok, ".") != 2 {
-		return "", false, fmt.Errorf("%s returned no JWT", req.URL.Host)
+		return "", fmt.Errorf("%s returned no JWT", host)
 	}
-	return tok, false, nil
+	return tok, nil
 }

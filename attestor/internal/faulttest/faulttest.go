@@ -30,10 +30,12 @@ const (
 	Hang
 	// Unavailable answers 503 Service Unavailable.
 	Unavailable
+	// Dropped closes the connection without an answer (a reset).
+	Dropped
 )
 
 func (f Fault) String() string {
-	return [...]string{"truncated body", "stalled body", "slow body", "hang", "503"}[f]
+	return [...]string{"truncated body", "stalled body", "slow body", "hang", "503", "dropped"}[f]
 }
 
 // Serve answers r with what upstream answers to it, damaged by f. wait
@@ -47,6 +49,9 @@ func Serve(w http.ResponseWriter, r *http.Request, upstream http.Handler, f Faul
 		return
 	case Unavailable:
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	case Dropped:
+		Reset(w)
 		return
 	}
 	rec := httptest.NewRecorder()

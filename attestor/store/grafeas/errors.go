@@ -7,6 +7,7 @@ import (
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/internal/redirect"
+	"github.com/attestor/attestor/attestor/internal/retry"
 )
 
 // Sentinel errors. Callers branch on them with errors.Is.
@@ -71,6 +72,9 @@ func (e *APIError) Unwrap() error {
 	return nil
 }
 
+// retryableStatus reports whether an answer with this status says that
+// the server is unavailable (exit code 3): one worth asking again (see
+// retry.Status) or another server error.
 func retryableStatus(code int) bool {
-	return code == http.StatusTooManyRequests || (code >= 500 && code != http.StatusNotImplemented)
+	return retry.Status(code) || code >= 500
 }

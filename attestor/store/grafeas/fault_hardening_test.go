@@ -3,7 +3,6 @@ package grafeas_test
 import (
 	"encoding/json"
 	"errors"
-	"github.com/attestor/attestor/attestor/internal/faulttest"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/internal/faulttest"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 	"github.com/attestor/attestor/attestor/store/storetest"

@@ -9,13 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	neturl "net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/internal/redirect"
+	"github.com/attestor/attestor/attestor/internal/retry"
 )
 
 // maxPEMFile bounds the CA, certificate and key files read.
@@ -89,29 +87,12 @@ func newRetryClient(o *options) *retryablehttp.Client {
 	hc.Timeout = o.timeout
 	hc.Transport = &readingTransport{base: hc.Transport, limit: o.maxResponseSize}
 	hc.CheckRedirect = redirect.Policy(hc.CheckRedirect)
-	rc := &retryablehttp.Client{
-		HTTPClient:   hc,
-		Logger:       debugLogger{o.logger},
-		RetryMax:     o.retries,
-		RetryWaitMin: o.retryWaitMin,
-		RetryWaitMax: o.retryWaitMax,
-		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-			if ctx.Err() != nil {
-				return false, ctx.Err()
-			}
-			if redirect.Refused(err) {
-				return false, nil // the server's answer, not a glitch
-			}
-			return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-		},
-		Backoff:      backoff,
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-		PrepareRetry: func(req *http.Request) error {
-			if hook, ok := req.Context().Value(retryHookKey{}).(func(context.Context) error); ok && hook != nil {
-				return hook(context.WithValue(req.Context(), retryHookKey{}, nil))
-			}
-			return nil
-		},
+	rc := retry.Policy{Retries: o.retries, WaitMin: o.retryWaitMin, WaitMax: o.retryWaitMax, Logger: o.logger, Name: "grafeas"}.NewClient(hc)
+	rc.PrepareRetry = func(req *http.Request) error {
+		if hook, ok := req.Context().Value(retryHookKey{}).(func(context.Context) error); ok && hook != nil {
+			return hook(context.WithValue(req.Context(), retryHookKey{}, nil))
+		}
+		return nil
 	}
 	return rc
 }
@@ -168,39 +149,6 @@ func (t *readingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	resp.Body = io.NopCloser(bytes.NewReader(data))
 	return resp, nil
 }
-
-// backoff waits what a 429 or 503 response's Retry-After asks (up to max),
-// or else an exponential backoff with full jitter between min and max.
-func backoff(waitMin, waitMax time.Duration, attempt int, resp *http.Response) time.Duration {
-	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
-			return clamp(d, 0, waitMax)
-		}
-	}
-	ceil := waitMin << min(attempt, 30)
-	if ceil <= 0 || ceil > waitMax {
-		ceil = waitMax
-	}
-	if ceil <= waitMin {
-		return waitMin
-	}
-	return waitMin + rand.N(ceil-waitMin+1)
-}
-
-func retryAfter(v string) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0), true
-	}
-	return 0, false
-}
-
-func clamp(d, lo, hi time.Duration) time.Duration { return min(max(d, lo), hi) }
 
 var (
 	marshalOpts   = protojson.MarshalOptions{}
@@ -344,13 +292,3 @@ func withoutQuery(u string) string {
 	}
 	return u
 }
-
-// debugLogger gives retryablehttp's messages to a slog.Logger at debug
-// level: a failed attempt is not an error until the retries are spent, and
-// then the caller gets the error (it is not logged as well).
-type debugLogger struct{ l *slog.Logger }
-
-func (d debugLogger) Error(msg string, kv ...any) { d.l.Debug("grafeas: "+msg, kv...) }
-func (d debugLogger) Info(msg string, kv ...any)  { d.l.Debug("grafeas: "+msg, kv...) }
-func (d debugLogger) Debug(msg string, kv ...any) { d.l.Debug("grafeas: "+msg, kv...) }
-func (d debugLogger) Warn(msg string, kv ...any)  { d.l.Debug("grafeas: "+msg, kv...) }

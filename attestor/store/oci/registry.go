@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/internal/retry"
 	"github.com/attestor/attestor/attestor/store"
 )
 
@@ -56,6 +57,12 @@ func (r *Registry) RemoteOptions(ctx context.Context) []remote.Option {
 		remote.WithContext(ctx),
 		remote.WithTransport(r.rt),
 		remote.WithUserAgent(r.o.userAgent),
+		// go-containerregistry retries only what the transport cannot:
+		// a write that got no answer (its body may be a stream only
+		// go-containerregistry can make again). Statuses are the
+		// transport's (none here), and transient refuses what the
+		// transport has retried. Its backoff has the parameters of
+		// retry.Backoff, which it has no hook for.
 		remote.WithRetryStatusCodes(),
 		remote.WithRetryPredicate(transient),
 		remote.WithRetryBackoff(remote.Backoff{
@@ -348,7 +355,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 // jittered up to twice that.
 func (r *Registry) settle(ctx context.Context) error {
 	d := max(r.o.settle, 8*lastRTT(ctx))
-	return sleep(ctx, backoff(2*d, 2*d, 1))
+	return retry.Sleep(ctx, retry.Backoff(2*d, 2*d, 0, nil))
 }
 
 // Resolve returns the subject of the image ref: a tag is resolved to the

@@ -8,15 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/attestor/attestor/attestor/internal/retry"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
@@ -117,21 +115,21 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			if i >= attempts {
 				return nil, &exhaustedError{err: err, attempts: i}
 			}
-			wait := backoff(t.backoff, t.maxBackoff, i)
+			wait := retry.Backoff(t.backoff, t.maxBackoff, i-1, nil)
 			t.logger.Debug("registry read failed in transit; retrying", "method", req.Method, "url", req.URL.Redacted(), "err", err, "attempt", i, "wait", wait)
-			if err := sleep(req.Context(), wait); err != nil {
+			if err := retry.Sleep(req.Context(), wait); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if i >= attempts || !retryStatus(resp.StatusCode) {
+		if i >= attempts || !retry.Status(resp.StatusCode) {
 			return resp, nil
 		}
-		wait := t.wait(i, resp)
+		wait := retry.Backoff(t.backoff, t.maxBackoff, i-1, resp)
 		t.logger.Debug("registry busy; retrying", "method", req.Method, "url", req.URL.Redacted(), "status", resp.StatusCode, "attempt", i, "wait", wait)
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		if err := sleep(req.Context(), wait); err != nil {
+		if err := retry.Sleep(req.Context(), wait); err != nil {
 			return nil, err
 		}
 	}
@@ -250,61 +248,6 @@ func success(resp *http.Response) bool {
 	return resp.StatusCode >= 200 && resp.StatusCode < 300
 }
 
-func retryStatus(code int) bool {
-	switch code {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests,
-		http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
-
-// wait returns how long to wait before attempt i+1: Retry-After when the
-// registry says (capped), else exponential backoff with jitter.
-func (t *roundTripper) wait(i int, resp *http.Response) time.Duration {
-	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		if secs, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil && secs >= 0 {
-			return min(time.Duration(secs)*time.Second, t.maxBackoff)
-		}
-		if when, err := http.ParseTime(ra); err == nil {
-			return min(max(time.Until(when), 0), t.maxBackoff)
-		}
-	}
-	return backoff(t.backoff, t.maxBackoff, i)
-}
-
-// backoff returns base·2^(i-1), jittered to between half and all of it,
-// at most limit.
-func backoff(base, limit time.Duration, i int) time.Duration {
-	d := base
-	for range i - 1 {
-		d *= 2
-		if d >= limit {
-			d = limit
-			break
-		}
-	}
-	if d <= 0 {
-		return 0
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
-}
-
 // boundedBody fails a response body that is longer than its limit or the
 // call's budget (or, with truncate, ends it at its limit), and ends the
 // request's time limit when closed.
@@ -350,8 +293,11 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// transient reports whether err is worth retrying: a temporary registry
-// error or a broken connection, not a cancelled or expired context.
+// transient reports whether err is worth retrying by go-containerregistry
+// (see Registry.remoteOptions): a temporary registry error this transport
+// has not retried already, or a request that got no answer
+// (retry.Transient). Not a read this transport has retried (its attempts
+// are spent), nor an answer too large or a refused redirect.
 func transient(err error) bool {
 	var ex *exhaustedError
 	if err == nil || errors.As(err, &ex) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
@@ -362,11 +308,5 @@ func transient(err error) bool {
 	if errors.As(err, &te) {
 		return te.Temporary() && !retried(te)
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, net.ErrClosed)
+	return retry.Transient(context.Background(), err)
 }
