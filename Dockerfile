@@ -2,10 +2,12 @@
 #
 # attestor as a container image: one static binary on distroless, entry
 # point `attestor`. The `runtime` stage is the published image
-# (ghcr.io/attestor/attestor): non-root (65532), for a Cloud Build step
-# (`name:` the image) and a Spinnaker Run Job. The last stage, `action`, is
-# what GitHub builds for the container action (action.yml): the same image
-# run as root, because GitHub mounts the workspace and the GITHUB_OUTPUT /
+# (ghcr.io/attestor/attestor:vX.Y.Z): non-root (65532), for a Cloud Build
+# step (`name:` the image) and a Spinnaker Run Job. The last stage, `action`,
+# is the image for a GitHub container action (`uses:
+# docker://ghcr.io/attestor/attestor:vX.Y.Z-action`; action.yml itself
+# installs the release binary on the runner): the same image run as root,
+# because GitHub mounts the workspace and the GITHUB_OUTPUT /
 # GITHUB_STEP_SUMMARY files owned by the runner's user, and documents that
 # a Docker action must not set a non-root USER.
 #

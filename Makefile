@@ -6,7 +6,7 @@ BIN     := bin/attestor
 
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: build demo test test-short bench compare fuzz vet clean
+.PHONY: build demo test test-short bench compare fuzz vet clean release-dry-run
 
 ## build: the static attestor binary in bin/
 build:
@@ -40,6 +40,10 @@ compare: build
 	bash .ci/setup
 	[ -x $(GOBIN)/in-toto-golang ] || (cd / && GOFLAGS=-buildvcs=false $(GO) install github.com/in-toto/in-toto-golang@v0.11.0)
 	ATTESTOR=$(CURDIR)/$(BIN) bash .ci/compare.sh
+
+## release-dry-run: the release workflow's build and attestation (.ci/release) in a temporary directory, signed with a throw-away key and verified (TARGETS="linux/amd64 linux/arm64" for fewer)
+release-dry-run:
+	VERSION=$(VERSION) bash .ci/release
 
 clean:
 	rm -rf bin

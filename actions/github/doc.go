@@ -12,6 +12,10 @@
 // written only when GITHUB_ACTIONS=true, so that a secret is never echoed
 // to a developer's terminal or another CI's log.
 //
+// The directory also holds install.sh, the first step of the composite
+// action (action.yml): it installs the attestor release binary for the
+// runner, checked against its checksums, into the tool cache.
+//
 // The package reads its environment through the function given to
 // WithGetenv (os.Getenv by default) and writes workflow commands to the
 // writer given to WithWriter (os.Stdout by default).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"fmt"
 	"io"
 	"log"
 	"maps"
@@ -36,11 +37,6 @@ type actionYAML struct {
 		Default     *string
 	} `yaml:"inputs"`
 	Outputs map[string]struct{ Description string } `yaml:"outputs"`
-	Runs    struct {
-		Using string   `yaml:"using"`
-		Image string   `yaml:"image"`
-		Args  []string `yaml:"args"`
-	} `yaml:"runs"`
 }
 
 func readActionYAML(t *testing.T) *actionYAML {
@@ -57,14 +53,19 @@ func readActionYAML(t *testing.T) *actionYAML {
 }
 
 // TestActionYAML: action.yml declares exactly the inputs the entry point
-// maps and the outputs it writes, and runs the root Dockerfile's image
-// with `attestor action`.
+// maps (and the install step's), and the outputs it writes; it is a
+// composite action whose install step sees only its own inputs, and whose
+// run step passes every input of the entry point as INPUT_<NAME>, as the
+// runner passes them to a Docker action, runs `attestor action` with the
+// installed binary and maps each output to that step's.
 func TestActionYAML(t *testing.T) {
 	t.Parallel()
 	a := readActionYAML(t)
 	var declared []string
 	for name, in := range a.Inputs {
-		declared = append(declared, name)
+		if !slices.Contains(installOnlyInputs, name) {
+			declared = append(declared, name)
+		}
 		if in.Description == "" {
 			t.Errorf("input %s has no description", name)
 		}
@@ -95,8 +96,45 @@ func TestActionYAML(t *testing.T) {
 	if diff := cmp.Diff(want, outputs); diff != "" {
 		t.Errorf("action.yml outputs (-entry point +action.yml):\n%s", diff)
 	}
-	if a.Runs.Using != "docker" || a.Runs.Image != "Dockerfile" || !slices.Equal(a.Runs.Args, []string{"action"}) {
-		t.Errorf("runs = %+v, want docker, Dockerfile, [action]", a.Runs)
+	for _, name := range installOnlyInputs {
+		if _, ok := a.Inputs[name]; !ok {
+			t.Errorf("action.yml has no input %s", name)
+		}
+	}
+
+	c := readCompositeYAML(t)
+	if c.Runs.Using != "composite" || len(c.Runs.Steps) != 2 {
+		t.Fatalf("runs = %+v, want composite with two steps, install and run", c.Runs)
+	}
+	install, run := c.Runs.Steps[0], c.Runs.Steps[1]
+	if install.ID != "install" || run.ID != "run" {
+		t.Fatalf("steps %q, %q, want install, run", install.ID, run.ID)
+	}
+	// The install step: no input but its own, so no secret.
+	for _, m := range exprRE.FindAllStringSubmatch(install.Run+fmt.Sprint(install.Env), -1) {
+		if in, ok := strings.CutPrefix(m[1], "inputs."); ok && !slices.Contains(installOnlyInputs, in) {
+			t.Errorf("the install step reads the input %s", in)
+		}
+	}
+	if !strings.Contains(install.Run, "actions/github/install.sh") {
+		t.Errorf("install runs %q, want actions/github/install.sh", install.Run)
+	}
+	// The run step: every input of the entry point, as the runner names
+	// them for a Docker action, and nothing else.
+	wantEnv := map[string]string{"ATTESTOR_BIN": "${{ steps.install.outputs.bin }}"}
+	for _, name := range allInputs {
+		wantEnv["INPUT_"+strings.ToUpper(strings.ReplaceAll(name, " ", "_"))] = "${{ inputs." + name + " }}"
+	}
+	if diff := cmp.Diff(wantEnv, run.Env); diff != "" {
+		t.Errorf("run step env (-want +action.yml):\n%s", diff)
+	}
+	if strings.TrimSpace(run.Run) != `"$ATTESTOR_BIN" action` {
+		t.Errorf("run step runs %q, want \"$ATTESTOR_BIN\" action", run.Run)
+	}
+	for name, o := range c.Outputs {
+		if o.Value != "${{ steps.run.outputs."+name+" }}" {
+			t.Errorf("output %s = %q, want the run step's", name, o.Value)
+		}
 	}
 	if a.Branding["icon"] == "" || a.Branding["color"] == "" {
 		t.Errorf("branding = %v", a.Branding)
@@ -129,6 +167,9 @@ func newGHRunner(t *testing.T, workspace string, env ...string) *ghRunner {
 	t.Helper()
 	r := &ghRunner{t: t, workspace: workspace, files: t.TempDir()}
 	for name := range readActionYAML(t).Inputs {
+		if slices.Contains(installOnlyInputs, name) {
+			continue // the install step's, not attestor action's
+		}
 		r.inputs = append(r.inputs, name)
 	}
 	event := filepath.Join(r.files, "event.json")

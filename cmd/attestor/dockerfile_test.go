@@ -152,8 +152,8 @@ func readDockerfile(t *testing.T) *dockerfile {
 // TestDockerfile validates the Dockerfile by parsing it: a build stage
 // that builds the static, trimmed, version-stamped binary; a runtime stage
 // on the base image that copies only that binary, runs as 65532 and has
-// ENTRYPOINT ["attestor"]; the last stage (what GitHub builds for
-// action.yml) the runtime stage as root; base images pinned by digest or
+// ENTRYPOINT ["attestor"]; the last stage (the image of `uses:
+// docker://...-action`, a GitHub container action) the runtime stage as root; base images pinned by digest or
 // taken from a global ARG that a build can override; either way pinned by
 // digest (an override in the environment, GO_IMAGE=...@sha256:..., the value
 // passed as --build-arg, must be pinned too).
