@@ -68,6 +68,26 @@ func sumsOf(d map[string]string) (sums, bool) {
 type fileSum struct {
 	name string
 	sums sums
+	// dirHash, when set, makes this a directory recorded as one artifact
+	// (WithDirHash): its digest is {"dirHash": dirHash} alone, and sums
+	// is empty.
+	dirHash string
+}
+
+// digest returns the artifact's digest map.
+func (f *fileSum) digest() map[string]string {
+	if f.dirHash != "" {
+		return map[string]string{DirHashAlgorithm: f.dirHash}
+	}
+	return f.sums.digest()
+}
+
+// isHex64 reports whether v is 64 lowercase hex digits (a sha256 or a
+// dirHash).
+func isHex64(v string) bool {
+	return len(v) == 64 && strings.IndexFunc(v, func(r rune) bool {
+		return (r < '0' || r > '9') && (r < 'a' || r > 'f')
+	}) < 0
 }
 
 // descriptors returns hs as resource descriptors.
@@ -77,7 +97,7 @@ func descriptors(hs []fileSum) []*ita1.ResourceDescriptor {
 	}
 	rds := make([]*ita1.ResourceDescriptor, len(hs))
 	for i := range hs {
-		rds[i] = &ita1.ResourceDescriptor{Name: hs[i].name, Digest: hs[i].sums.digest()}
+		rds[i] = &ita1.ResourceDescriptor{Name: hs[i].name, Digest: hs[i].digest()}
 	}
 	return rds
 }
@@ -94,6 +114,10 @@ func compactDescriptors(rds []*ita1.ResourceDescriptor) ([]fileSum, bool) {
 		if rd.GetUri() != "" || len(rd.GetContent()) > 0 || rd.GetDownloadLocation() != "" ||
 			rd.GetMediaType() != "" || rd.GetAnnotations() != nil || len(rd.GetDigest()) == 0 {
 			return nil, false
+		}
+		if d := rd.GetDigest(); len(d) == 1 && isHex64(d[DirHashAlgorithm]) {
+			hs[i] = fileSum{name: rd.GetName(), dirHash: d[DirHashAlgorithm]}
+			continue
 		}
 		s, ok := sumsOf(rd.GetDigest())
 		if !ok {
@@ -119,7 +143,7 @@ func shareUnchanged(materials, products []fileSum) []fileSum {
 		if j == len(materials) {
 			break
 		}
-		if m := &materials[j]; m.name == p.name && m.sums == p.sums {
+		if m := &materials[j]; m.name == p.name && m.sums == p.sums && m.dirHash == p.dirHash {
 			*p = *m
 		}
 	}

@@ -294,7 +294,7 @@ func (r *Record) link(materials, products []fileSum) in_toto.Link {
 func hashObjsOf(hs []fileSum) map[string]in_toto.HashObj {
 	m := make(map[string]in_toto.HashObj, len(hs))
 	for i := range hs {
-		m[hs[i].name] = in_toto.HashObj(hs[i].sums.digest())
+		m[hs[i].name] = in_toto.HashObj(hs[i].digest())
 	}
 	return m
 }

@@ -68,6 +68,8 @@ type recorderOptions struct {
 	workspaceCache bool
 	clock          func() time.Time
 	logger         *slog.Logger
+	dirHash        []string      // WithDirHash
+	resolveImage   ImageResolver // WithImageResolver
 }
 
 // WithHashOptions sets the options of the Recorder's Hasher (base
@@ -246,6 +248,7 @@ type Recorder struct {
 	ws     *Workspace
 	signer Signer
 	hasher *Hasher
+	dirs   *dirHasher // nil: no WithDirHash
 	o      recorderOptions
 }
 
@@ -290,7 +293,11 @@ func NewRecorder(ws *Workspace, signer Signer, opts ...Option) (*Recorder, error
 	if err != nil {
 		return nil, err
 	}
-	return &Recorder{ws: ws, signer: signer, hasher: h, o: o}, nil
+	dirs, err := newDirHasher(o.dirHash, o.hashOpts)
+	if err != nil {
+		return nil, err
+	}
+	return &Recorder{ws: ws, signer: signer, hasher: h, dirs: dirs, o: o}, nil
 }
 
 // cache returns the hash cache option of a Recorder that signs with
@@ -369,7 +376,11 @@ type Step struct {
 	// Name names the step (see ValidateStepName).
 	Name string
 	// Materials and Products are the paths hashed before and after the
-	// command: files, or directories recorded with everything below them.
+	// command: files, or directories recorded with everything below them
+	// (or as one artifact, see WithDirHash). An entry oci://REF is an
+	// image (see WithImageResolver), resolved before the command for a
+	// material, after it for a product, and recorded under ImageName(REF)
+	// with the sha256 digest of its manifest or index.
 	Materials, Products []string
 	// Command is the command to run (Run), or the command to record for a
 	// phase recorded with Start and Stop (optional there).
@@ -444,10 +455,15 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 		// and a step that ran but could not be recorded is worse.
 		return nil, invalidf("step %q names no materials and no products: pass -m or -p (a signed statement needs at least one subject)", s.Name)
 	}
+	// Every image reference is checked before the command runs.
+	si, err := r.images(s)
+	if err != nil {
+		return nil, err
+	}
 	log := r.o.logger.With("step", s.Name)
 	started := r.o.clock()
 	ciFacts := r.ci(ctx)
-	materials, err := r.hash(ctx, "materials", s.Materials)
+	materials, err := r.hash(ctx, "materials", si.materialFiles)
 	ci, ciErr := ciFacts()
 	if err != nil {
 		return nil, err
@@ -455,6 +471,11 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 	if ciErr != nil {
 		return nil, ciErr
 	}
+	imgs, err := r.resolveImages(ctx, "materials", si.materials, false)
+	if err != nil {
+		return nil, err
+	}
+	materials = withImages(materials, imgs)
 	log.Debug("materials recorded", "count", len(materials))
 	environ := r.o.commandEnv
 	if environ == nil {
@@ -477,10 +498,18 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 		return nil, runErr
 	}
 	log.Debug("command finished", "exitCode", cr.ExitCode, "timedOut", cr.TimedOut)
-	products, err := r.hash(ctx, "products", s.Products)
+	products, err := r.hash(ctx, "products", si.productFiles)
 	if err != nil {
 		return nil, err
 	}
+	// A product image missing after a command that failed (its push
+	// failed with it) leaves the step recorded with the command's exit
+	// code, without the image, and the error returned with the result.
+	imgs, imgErr := r.resolveImages(ctx, "products", si.products, cr.ExitCode != 0)
+	if imgErr != nil && cr.ExitCode == 0 {
+		return nil, imgErr
+	}
+	products = withImages(products, imgs)
 	products = shareUnchanged(materials, products)
 	code := cr.ExitCode
 	rec := &Record{
@@ -500,6 +529,9 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 		return nil, err
 	}
 	res.TimedOut = cr.TimedOut
+	if imgErr != nil {
+		return res, errors.Join(runErr, imgErr)
+	}
 	return res, runErr
 }
 
@@ -508,6 +540,9 @@ func (r *Recorder) hash(ctx context.Context, what string, paths []string) ([]fil
 		return nil, nil
 	}
 	hs, err := r.hasher.hash(ctx, paths)
+	if err == nil {
+		hs, err = r.dirs.group(hs)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("recording %s: %w", what, err)
 	}
@@ -546,16 +581,28 @@ type artifact struct {
 // of a descriptor's digest map, without a map per material. Its fields
 // are cacheAlgorithms in order.
 type pendingDigest struct {
-	SHA256 string `json:"sha256,omitempty"`
-	SHA384 string `json:"sha384,omitempty"`
-	SHA512 string `json:"sha512,omitempty"`
+	DirHash string `json:"dirHash,omitempty"` // a directory: alone
+	SHA256  string `json:"sha256,omitempty"`
+	SHA384  string `json:"sha384,omitempty"`
+	SHA512  string `json:"sha512,omitempty"`
 }
 
-func pendingDigestOf(s *sums) pendingDigest {
-	return pendingDigest{SHA256: s[0], SHA384: s[1], SHA512: s[2]}
+func pendingDigestOf(f *fileSum) pendingDigest {
+	s := &f.sums
+	return pendingDigest{DirHash: f.dirHash, SHA256: s[0], SHA384: s[1], SHA512: s[2]}
 }
 
 func (d pendingDigest) sums() sums { return sums{d.SHA256, d.SHA384, d.SHA512} }
+
+// fileSum returns the pending material named name, and false when its
+// digests are not valid.
+func (d pendingDigest) fileSum(name string) (fileSum, bool) {
+	if d.DirHash != "" {
+		return fileSum{name: name, dirHash: d.DirHash}, isHex64(d.DirHash) && d.sums() == sums{}
+	}
+	s := d.sums()
+	return fileSum{name: name, sums: s}, s.valid()
+}
 
 func pendingName(step string) string { return step + suffixPending }
 
@@ -574,14 +621,23 @@ func (r *Recorder) Start(ctx context.Context, s Step) error {
 	if _, err := os.Stat(r.ws.Path(name)); err == nil {
 		return fmt.Errorf("step %q (%s): %w", s.Name, r.ws.Path(name), ErrPending)
 	}
-	started := r.o.clock()
-	materials, err := r.hash(ctx, "materials", s.Materials)
+	si, err := r.images(Step{Name: s.Name, Materials: s.Materials})
 	if err != nil {
 		return err
 	}
+	started := r.o.clock()
+	materials, err := r.hash(ctx, "materials", si.materialFiles)
+	if err != nil {
+		return err
+	}
+	imgs, err := r.resolveImages(ctx, "materials", si.materials, false)
+	if err != nil {
+		return err
+	}
+	materials = withImages(materials, imgs)
 	p := pending{Version: 1, Step: s.Name, Command: r.redactArgs(s.Command), StartedOn: started.UTC()}
 	for i := range materials {
-		p.Materials = append(p.Materials, artifact{Name: materials[i].name, Digest: pendingDigestOf(&materials[i].sums)})
+		p.Materials = append(p.Materials, artifact{Name: materials[i].name, Digest: pendingDigestOf(&materials[i])})
 	}
 	data, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
@@ -620,8 +676,12 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	if err := json.Unmarshal(data, &p); err != nil || p.Version != 1 || p.Step != s.Name {
 		return nil, invalidf("pending record %s is corrupt: remove it and start the step again", r.ws.Path(name))
 	}
+	si, err := r.images(Step{Name: s.Name, Products: s.Products})
+	if err != nil {
+		return nil, err
+	}
 	ciFacts := r.ci(ctx)
-	products, err := r.hash(ctx, "products", s.Products)
+	products, err := r.hash(ctx, "products", si.productFiles)
 	ci, ciErr := ciFacts()
 	if err != nil {
 		return nil, err
@@ -629,6 +689,11 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	if ciErr != nil {
 		return nil, ciErr
 	}
+	imgs, err := r.resolveImages(ctx, "products", si.products, false)
+	if err != nil {
+		return nil, err
+	}
+	products = withImages(products, imgs)
 	command := p.Command
 	if len(s.Command) > 0 {
 		command = r.redactArgs(s.Command)
@@ -642,11 +707,11 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	}
 	materials := make([]fileSum, len(p.Materials))
 	for i, m := range p.Materials {
-		d := m.Digest.sums()
-		if m.Name == "" || !d.valid() {
+		f, ok := m.Digest.fileSum(m.Name)
+		if m.Name == "" || !ok {
 			return nil, invalidf("pending record %s is corrupt: remove it and start the step again", r.ws.Path(name))
 		}
-		materials[i] = fileSum{name: m.Name, sums: d}
+		materials[i] = f
 	}
 	products = shareUnchanged(materials, products)
 	res, err := r.write(ctx, rec, materials, products)

@@ -82,7 +82,7 @@ func (r *Record) appendStatement(buf []byte, by map[string]any, subjects, materi
 		buf = append(buf, `{"name":`...)
 		buf = appendJSONString(buf, subjects[i].name)
 		buf = append(buf, `,"digest":`...)
-		buf = appendSums(buf, &subjects[i].sums)
+		buf = appendDigest(buf, &subjects[i])
 		buf = append(buf, '}')
 	}
 	buf = append(buf, `],"predicateType":`...)
@@ -102,7 +102,7 @@ func (r *Record) appendStatement(buf []byte, by map[string]any, subjects, materi
 				buf = append(buf, ',')
 			}
 			buf = append(buf, `{"digest":`...)
-			buf = appendSums(buf, &materials[i].sums)
+			buf = appendDigest(buf, &materials[i])
 			buf = append(buf, `,"name":`...)
 			buf = appendJSONString(buf, materials[i].name)
 			buf = append(buf, '}')
@@ -121,6 +121,9 @@ func artifactsSize(hs []fileSum) int {
 	n := 0
 	for i := range hs {
 		n += len(hs[i].name) + len(`{"name":"","digest":{}},`)
+		if v := hs[i].dirHash; v != "" {
+			n += len(DirHashAlgorithm) + len(v) + len(`"":"",`)
+		}
 		for j, v := range hs[i].sums {
 			if v != "" {
 				n += len(cacheAlgorithms[j].name) + len(v) + len(`"":"",`)
@@ -128,6 +131,18 @@ func artifactsSize(hs []fileSum) int {
 		}
 	}
 	return n
+}
+
+// appendDigest appends the artifact's digest map (see fileSum.digest).
+func appendDigest(buf []byte, f *fileSum) []byte {
+	if f.dirHash == "" {
+		return appendSums(buf, &f.sums)
+	}
+	buf = append(buf, '{')
+	buf = appendJSONString(buf, DirHashAlgorithm)
+	buf = append(buf, ':')
+	buf = appendJSONString(buf, f.dirHash)
+	return append(buf, '}')
 }
 
 // appendSums appends the digests as a JSON object, keys sorted (the order

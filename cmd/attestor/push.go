@@ -95,6 +95,9 @@ occurrences on the image; see the --grafeas-* flags.`,
 				return err
 			}
 			atts, names, err := local.ReadWorkspace(ws)
+			if errors.Is(err, store.ErrTooLarge) {
+				return fmt.Errorf("%w (a step over a large tree: record each big directory as one artifact with --dirhash DIR, or leave it out with -e)", err)
+			}
 			if err != nil {
 				return err
 			}

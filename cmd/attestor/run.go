@@ -50,6 +50,11 @@ with the command's exit code.`,
 			if errors.Is(err, attestor.ErrTimeout) {
 				fmt.Fprintf(g.stderr, "attestor: step %s: command timed out after %s and was killed\n", f.step, timeout)
 			}
+			if errors.Is(err, attestor.ErrInvalidInput) || errors.Is(err, attestor.ErrUnavailable) {
+				// A product image missing after a failed command: the
+				// step is recorded with the command's exit code.
+				return err
+			}
 			if code := *res.ExitCode; code != 0 {
 				return &exitError{code: code}
 			}

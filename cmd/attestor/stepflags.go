@@ -14,6 +14,7 @@ import (
 
 	"github.com/attestor/attestor/actions"
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/store/oci"
 )
 
 var errNoKey = errors.New("no signing key: pass --key PATH|URI or --keyless (or set ATTESTOR_KEY)")
@@ -23,6 +24,7 @@ type stepFlags struct {
 	step                 string
 	materials, products  []string
 	excludes             []string
+	dirHash              []string
 	lstrip               []string
 	baseDir              string
 	followSymlinkDirs    bool
@@ -38,6 +40,7 @@ type stepFlags struct {
 func (f *stepFlags) addCommon(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.step, "step", "n", "", "step name (required)")
 	fs.StringArrayVarP(&f.excludes, "exclude", "e", nil, "gitignore-style pattern of paths not to record (repeatable)")
+	fs.StringArrayVar(&f.dirHash, "dirhash", nil, "gitignore-style pattern of directories to record as one artifact each (in-toto dirHash digest), not file by file (repeatable; e.g. node_modules)")
 	fs.StringArrayVar(&f.lstrip, "lstrip", nil, "prefix to strip from recorded paths (repeatable)")
 	fs.StringVar(&f.baseDir, "base-dir", ".", "directory that recorded paths are relative to")
 	fs.BoolVar(&f.followSymlinkDirs, "follow-symlink-dirs", false, "follow symlinks to directories")
@@ -51,11 +54,11 @@ func (f *stepFlags) addCommon(fs *pflag.FlagSet) {
 }
 
 func (f *stepFlags) addMaterials(fs *pflag.FlagSet) {
-	fs.StringArrayVarP(&f.materials, "materials", "m", nil, "file or directory to record before the command (repeatable)")
+	fs.StringArrayVarP(&f.materials, "materials", "m", nil, "file or directory to record before the command, or an image oci://REGISTRY/REPO:TAG|@DIGEST (repeatable)")
 }
 
 func (f *stepFlags) addProducts(fs *pflag.FlagSet) {
-	fs.StringArrayVarP(&f.products, "products", "p", nil, "file or directory to record after the command (repeatable)")
+	fs.StringArrayVarP(&f.products, "products", "p", nil, "file or directory to record after the command, or an image oci://REGISTRY/REPO:TAG|@DIGEST (repeatable)")
 }
 
 // recorder builds the Recorder that the flags describe.
@@ -101,6 +104,16 @@ func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.
 		hashOpts = append(hashOpts, attestor.WithProgress(show))
 	}
 	var opts []attestor.Option
+	if len(f.dirHash) > 0 {
+		opts = append(opts, attestor.WithDirHash(f.dirHash...))
+	}
+	if f.namesImage() {
+		resolve, err := imageResolver(g)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, attestor.WithImageResolver(resolve))
+	}
 	if f.workspaceCache {
 		if f.noCache {
 			return nil, attestor.Invalid(errors.New("--workspace-cache and --no-cache: choose one"))
@@ -212,4 +225,31 @@ func integralNumbers(v any) any {
 		return v.String()
 	}
 	return v
+}
+
+// namesImage reports whether a material or product is an image.
+func (f *stepFlags) namesImage() bool {
+	for _, p := range append(append([]string(nil), f.materials...), f.products...) {
+		if strings.HasPrefix(p, attestor.ImagePrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// imageResolver resolves the images a step names with the registry client
+// of push: the same credentials (docker config, GITHUB_TOKEN for ghcr.io),
+// retries, bounds and time limits.
+func imageResolver(g *globals) (attestor.ImageResolver, error) {
+	reg, err := oci.New(oci.WithLogger(g.logger), oci.WithUserAgent("attestor/"+version))
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, ref string) (string, error) {
+		sub, err := reg.Resolve(ctx, ref)
+		if err != nil {
+			return "", err
+		}
+		return sub.Digest.String(), nil
+	}, nil
 }

@@ -16,7 +16,7 @@ import (
 
 // ImagePrefix marks an artifact that is an image rather than a file:
 // oci://REGISTRY/REPO[:TAG|@DIGEST].
-const ImagePrefix = "oci://"
+const ImagePrefix = attestor.ImagePrefix
 
 // Resolve returns the manifest digest of the image ref names (with or
 // without the "oci://" prefix): a tag is resolved with a HEAD request

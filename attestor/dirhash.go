@@ -1,0 +1,205 @@
+package attestor
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// DirHashAlgorithm is the in-toto DigestSet algorithm of a directory
+// recorded as one artifact (in-toto attestation spec v1, digest_set.md):
+// golang.org/x/mod/sumdb/dirhash's Hash1 over the directory's files,
+// without the "h1:" prefix and in lowercase hex instead of base64. It is
+// what `find . -type f | cut -c3- | LC_ALL=C sort | xargs -r sha256sum |
+// sha256sum` prints inside the directory.
+const DirHashAlgorithm = "dirHash"
+
+// WithDirHash records every directory that matches one of patterns as one
+// artifact: named by its path, with the digest {"dirHash": HEX} (see
+// DirHashAlgorithm) over the files below it that the excludes leave,
+// instead of an artifact per file. Patterns use the exclude syntax
+// (gitignore, see WithExcludes) and are matched against directory names
+// relative to the base directory; where directories nest, the outermost
+// that matches is the artifact. The digest is computed from the per-file
+// sha256 digests the Hasher produces (in parallel, with its cache), so the
+// Hasher must compute sha256. Symbolic links to files count as the file
+// they lead to (as dirhash.HashDir reads them), links to directories as
+// the Hasher treats them (skipped, or followed with
+// WithFollowSymlinkDirs); the spec's shell line instead skips every
+// symbolic link. With WithNormalizeLineEndings the files' digests, and so
+// the dirHash, are of their normalized content. A directory below which nothing is recorded is not an
+// artifact. A path given to record that lies inside a matching directory,
+// a name with a newline below one, and WithLStrip together with
+// WithDirHash are ErrInvalidInput errors. There are no patterns by
+// default.
+func WithDirHash(patterns ...string) Option {
+	return func(o *recorderOptions) error {
+		o.dirHash = append(o.dirHash, patterns...)
+		return nil
+	}
+}
+
+// dirHasher groups the files below matching directories into one artifact
+// each.
+type dirHasher struct {
+	match *excluder
+	// absBase is the base directory, absolute, to name the given paths
+	// relative to it.
+	absBase string
+}
+
+// newDirHasher compiles patterns for a Recorder whose Hasher has the
+// options hashOpts; nil when there are none.
+func newDirHasher(patterns []string, hashOpts []HashOption) (*dirHasher, error) {
+	if len(patterns) == 0 {
+		return nil, nil
+	}
+	var ho hashOptions
+	for _, opt := range hashOpts {
+		if err := opt(&ho); err != nil {
+			return nil, err
+		}
+	}
+	if len(ho.lstrip) > 0 {
+		return nil, invalidf("--dirhash and --lstrip cannot be combined: a directory artifact is named by its path below the base directory")
+	}
+	if ho.algorithms != nil && !slices.Contains(ho.algorithms, "sha256") {
+		return nil, invalidf("--dirhash needs the sha256 digests of the files: add sha256 to the algorithms")
+	}
+	for _, p := range patterns {
+		if strings.TrimSpace(p) == "" || strings.HasPrefix(p, "!") {
+			return nil, invalidf("--dirhash pattern %q: give a pattern that names directories (not empty, not a '!' pattern)", p)
+		}
+	}
+	ex, err := compileExcludes(patterns)
+	if err != nil {
+		return nil, err
+	}
+	base := ho.baseDir
+	if base == "" {
+		base = "."
+	}
+	abs, err := filepath.Abs(base)
+	if err != nil {
+		return nil, Invalid(err)
+	}
+	return &dirHasher{match: ex, absBase: abs}, nil
+}
+
+// matches reports whether the directory name (relative, '/'-separated) is
+// to be one artifact.
+func (d *dirHasher) matches(name string) bool {
+	return name != "." && d.match.prune(name)
+}
+
+// outermost returns the outermost directory above name (not name itself)
+// that matches, and false when none does. seen caches the verdict of each
+// directory.
+func (d *dirHasher) outermost(name string, seen map[string]bool) (string, bool) {
+	for i := 0; i < len(name); i++ {
+		if name[i] != '/' {
+			continue
+		}
+		dir := name[:i]
+		m, ok := seen[dir]
+		if !ok {
+			m = d.matches(dir)
+			seen[dir] = m
+		}
+		if m {
+			return dir, true
+		}
+	}
+	return "", false
+}
+
+// checkPaths fails when a path to record lies inside a directory that is
+// recorded as one artifact: its digest would be over part of it.
+func (d *dirHasher) checkPaths(paths []string) error {
+	if d == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, p := range paths {
+		c := filepath.Clean(p)
+		if filepath.IsAbs(c) {
+			r, err := filepath.Rel(d.absBase, c)
+			if err != nil || !filepath.IsLocal(r) {
+				continue // the Hasher names what is wrong with it
+			}
+			c = r
+		}
+		name := filepath.ToSlash(c)
+		if dir, ok := d.outermost(name, seen); ok {
+			return invalidf("recording %q: it lies inside %q, which --dirhash records as one artifact: name %q instead", p, dir, dir)
+		}
+	}
+	return nil
+}
+
+// group replaces the files of hs (sorted by name) that lie below a
+// matching directory by one artifact for the directory, and returns the
+// list, still sorted by name.
+func (d *dirHasher) group(hs []fileSum) ([]fileSum, error) {
+	if d == nil || len(hs) == 0 {
+		return hs, nil
+	}
+	seen := map[string]bool{}
+	out := hs[:0]
+	for i := 0; i < len(hs); {
+		dir, ok := d.outermost(hs[i].name, seen)
+		if !ok {
+			out = append(out, hs[i])
+			i++
+			continue
+		}
+		// The files below dir follow one another: names that share a
+		// prefix are contiguous in sorted order.
+		prefix := dir + "/"
+		j := i
+		for j < len(hs) && strings.HasPrefix(hs[j].name, prefix) {
+			j++
+		}
+		sum, err := dirHash(hs[i:j], len(prefix))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fileSum{name: dir, dirHash: sum})
+		i = j
+	}
+	// The directory's name sorts before its files' ("d" < "d/...") but
+	// may sort before names that came before them ("d" < "d.txt" <
+	// "d/a"). Clear what the grouping left behind for the garbage
+	// collector.
+	clear(hs[len(out):])
+	byName := func(a, b fileSum) int { return strings.Compare(a.name, b.name) }
+	if !slices.IsSortedFunc(out, byName) {
+		slices.SortFunc(out, byName)
+	}
+	return out, nil
+}
+
+// dirHash returns Hash1 of the files hs (sorted by name, each name with a
+// prefix of strip bytes, the directory's), in lowercase hex.
+func dirHash(hs []fileSum, strip int) (string, error) {
+	h := sha256.New()
+	var line []byte
+	for i := range hs {
+		name := hs[i].name[strip:]
+		if strings.Contains(name, "\n") {
+			return "", invalidf("recording %q: dirHash does not support names with a newline", hs[i].name)
+		}
+		sum := hs[i].sums[0] // sha256: cacheAlgorithms[0]
+		if len(sum) != 2*sha256.Size {
+			return "", invalidf("recording %q: no sha256 digest for its directory's dirHash", hs[i].name)
+		}
+		line = append(line[:0], sum...)
+		line = append(line, "  "...)
+		line = append(line, name...)
+		line = append(line, '\n')
+		h.Write(line)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,171 @@
+package attestor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// ImagePrefix marks a material or product that is an image rather than a
+// path: oci://REGISTRY/REPO[:TAG|@DIGEST].
+const ImagePrefix = "oci://"
+
+// ImageResolver returns the digest ("sha256:HEX") of the manifest or
+// index that ref (REGISTRY/REPO:TAG or REGISTRY/REPO@DIGEST, without the
+// oci:// prefix) names now: an index stays an index, its digest is the
+// artifact. An image the registry does not hold must be an error matching
+// ErrInvalidInput; a registry that cannot be reached after retries one
+// matching ErrUnavailable. The Recorder does no network I/O itself: the
+// caller passes a resolver that does (cmd uses the registry client of
+// push, with its credentials, retries and time limits).
+type ImageResolver func(ctx context.Context, ref string) (digest string, err error)
+
+// WithImageResolver sets how the Recorder resolves the images among a
+// step's materials and products (see Step). The default is none: a step
+// that names an image is an ErrInvalidInput error.
+func WithImageResolver(resolve ImageResolver) Option {
+	return func(o *recorderOptions) error {
+		o.resolveImage = resolve
+		return nil
+	}
+}
+
+// ErrImageNotFound is returned when a product image does not exist once
+// the command is done (its push failed). It wraps ErrInvalidInput.
+var ErrImageNotFound = &wrapped{"product image not found", ErrInvalidInput}
+
+// imageRef is an image named as a material or product.
+type imageRef struct {
+	arg  string // as given
+	ref  string // what the resolver is asked
+	name string // the recorded name: oci://REGISTRY/REPO
+}
+
+// ImageName returns the name an image artifact is recorded under for the
+// reference ref (with or without the oci:// prefix): oci://REGISTRY/REPO,
+// without tag or digest. The digest identifies the image; the name is
+// what a policy's rules match, and is the same in every step whether the
+// step names the image by a tag or by its digest (a tag is a movable
+// pointer: recording it would make the same image under two tags two
+// artifacts, and the tag a step was given says nothing the digest does
+// not). A malformed reference is an ErrInvalidInput error.
+func ImageName(ref string) (string, error) {
+	r, err := parseImage(ref)
+	if err != nil {
+		return "", err
+	}
+	return r.name, nil
+}
+
+func parseImage(arg string) (imageRef, error) {
+	s := strings.TrimPrefix(arg, ImagePrefix)
+	if s == "" || strings.TrimSpace(s) != s {
+		return imageRef{}, invalidf("image reference %q: give oci://REGISTRY/REPO:TAG or oci://REGISTRY/REPO@sha256:DIGEST", arg)
+	}
+	r, err := name.ParseReference(s)
+	if err != nil {
+		return imageRef{}, Invalid(fmt.Errorf("image reference %q: %w", arg, err))
+	}
+	if d, ok := r.(name.Digest); ok && !strings.HasPrefix(d.DigestStr(), "sha256:") {
+		return imageRef{}, invalidf("image reference %q: only sha256 digests are supported", arg)
+	}
+	return imageRef{arg: arg, ref: r.String(), name: ImagePrefix + r.Context().Name()}, nil
+}
+
+// splitImages separates the images (oci://...) of paths from the paths.
+// Two images of the same repository are an error: they would be two
+// artifacts of one name.
+func splitImages(what string, paths []string) (files []string, images []imageRef, err error) {
+	for _, p := range paths {
+		if !strings.HasPrefix(p, ImagePrefix) {
+			files = append(files, p)
+			continue
+		}
+		r, err := parseImage(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, o := range images {
+			if o.name == r.name {
+				return nil, nil, invalidf("%s %q and %q: two images of one repository would be two artifacts named %q: name one of them", what, o.arg, r.arg, r.name)
+			}
+		}
+		images = append(images, r)
+	}
+	return files, images, nil
+}
+
+// stepImages are the images a step names.
+type stepImages struct {
+	materials, products []imageRef
+	materialFiles       []string
+	productFiles        []string
+}
+
+// images splits the step's images from its paths, and checks that there
+// is a resolver when it names any.
+func (r *Recorder) images(s Step) (*stepImages, error) {
+	var si stepImages
+	var err error
+	if si.materialFiles, si.materials, err = splitImages("materials", s.Materials); err != nil {
+		return nil, err
+	}
+	if si.productFiles, si.products, err = splitImages("products", s.Products); err != nil {
+		return nil, err
+	}
+	if (len(si.materials) > 0 || len(si.products) > 0) && r.o.resolveImage == nil {
+		return nil, invalidf("step %q names an image, but this recorder cannot resolve images (no image resolver)", s.Name)
+	}
+	if err := r.dirs.checkPaths(slices.Concat(si.materialFiles, si.productFiles)); err != nil {
+		return nil, err
+	}
+	return &si, nil
+}
+
+// resolveImages resolves images and returns their artifacts. With
+// keepGoing, an image that cannot be resolved is left out and its error
+// joined to the others; without it, the first error returns.
+func (r *Recorder) resolveImages(ctx context.Context, what string, images []imageRef, keepGoing bool) ([]fileSum, error) {
+	var (
+		out  []fileSum
+		errs []error
+	)
+	for _, img := range images {
+		digest, err := r.o.resolveImage(ctx, img.ref)
+		if err == nil {
+			hexDigest, ok := strings.CutPrefix(digest, "sha256:")
+			if !ok || !isHex64(hexDigest) {
+				err = fmt.Errorf("image %q: the registry names its manifest %q, not a sha256 digest", img.arg, digest)
+			} else {
+				out = append(out, fileSum{name: img.name, sums: sums{hexDigest}})
+				r.o.logger.Debug("image resolved", "what", what, "image", img.arg, "digest", digest)
+				continue
+			}
+		}
+		if what == "products" && errors.Is(err, ErrInvalidInput) && !errors.Is(err, ErrUnavailable) {
+			err = fmt.Errorf("%w: %s %q after the command: %w", ErrImageNotFound, what, img.arg, err)
+		} else {
+			err = fmt.Errorf("recording %s: %w", what, err)
+		}
+		if !keepGoing {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// withImages adds the image artifacts to hs (sorted by name) and returns
+// the list, sorted by name.
+func withImages(hs, images []fileSum) []fileSum {
+	if len(images) == 0 {
+		return hs
+	}
+	hs = append(hs, images...)
+	slices.SortFunc(hs, func(a, b fileSum) int { return strings.Compare(a.name, b.name) })
+	return hs
+}
