@@ -33,6 +33,7 @@ const (
 	inMaterials      = "materials"
 	inProducts       = "products"
 	inExclude        = "exclude"
+	inDirHash        = "dirhash"
 	inArgs           = "args"
 	inKey            = "key"
 	inKeyless        = "keyless"
@@ -80,9 +81,9 @@ var secretEnv = []string{"COSIGN_PASSWORD", "ATTESTOR_GRAFEAS_TOKEN", "VAULT_TOK
 // reads besides command, dir and verbose. An input given to a command that
 // does not read it is bad usage: it would otherwise be silently ignored.
 var actionCommands = map[string][]string{
-	"run":          {inStep, inMaterials, inProducts, inExclude, inArgs, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
-	"record-start": {inStep, inMaterials, inExclude, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
-	"record-stop":  {inStep, inProducts, inExclude, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
+	"run":          {inStep, inMaterials, inProducts, inExclude, inDirHash, inArgs, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
+	"record-start": {inStep, inMaterials, inExclude, inDirHash, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
+	"record-stop":  {inStep, inProducts, inExclude, inDirHash, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
 	"provenance":   {inSubjects, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inSLSAVersion},
 	"push":         {inImage, inTo, inOCIScheme, inDryRun, inInsecure, inGrafeasURL, inGrafeasProject, inGrafeasAPI, inGrafeasToken},
 	"verify":       {inImage, inArtifact, inPolicy, inFrom, inKey, inInsecure, inGrafeasURL, inGrafeasProject, inGrafeasAPI},
@@ -91,7 +92,7 @@ var actionCommands = map[string][]string{
 
 // allInputs are every input of action.yml.
 var allInputs = []string{
-	inCommand, inDir, inVerbose, inStep, inMaterials, inProducts, inExclude, inArgs,
+	inCommand, inDir, inVerbose, inStep, inMaterials, inProducts, inExclude, inDirHash, inArgs,
 	inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat,
 	inSubjects, inSLSAVersion, inImage, inArtifact, inDestination, inTo, inFrom,
 	inOCIScheme, inDryRun, inInsecure, inPolicy,
@@ -302,6 +303,7 @@ func actionArgs(gh *github.Action) (*actionCall, error) {
 		list(inMaterials, "--materials")
 		list(inProducts, "--products")
 		list(inExclude, "--exclude")
+		list(inDirHash, "--dirhash")
 		if err := c.key(gh, add, shownOnly); err != nil {
 			return nil, err
 		}

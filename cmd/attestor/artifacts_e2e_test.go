@@ -431,7 +431,7 @@ func TestActionImageArtifacts(t *testing.T) {
 	gh := newGHRunner(t, work)
 	st := gh.step(map[string]string{
 		"command": "run", "step": "build", "materials": "oci://" + host + "/acme/base:12\nsrc\n", "products": "out", "key": "ci.key",
-		"args": "sh -c 'mkdir -p out && cp src/main.c out/'",
+		"dirhash": "out\n", "args": "sh -c 'mkdir -p out && cp src/main.c out/'",
 	})
 	if st.code != 0 {
 		t.Fatalf("run:\n%s", st.result)
@@ -448,6 +448,11 @@ func TestActionImageArtifacts(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("materials %v lack %s", mats, want)
+	}
+	// The dirhash input: out is one artifact.
+	prods := statementOf(t, envs[0])["subject"].([]any)
+	if len(prods) != 1 || prods[0].(map[string]any)["name"] != "out" || prods[0].(map[string]any)["digest"].(map[string]any)["dirHash"] == nil {
+		t.Errorf("products %v, want out as one dirHash artifact", prods)
 	}
 }
 
