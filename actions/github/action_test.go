@@ -208,6 +208,26 @@ func TestStepSummary(t *testing.T) {
 	}
 }
 
+// TestStepSummaryMermaid: the diagram goes under the table in a fenced
+// mermaid block, fenced longer than any run of backticks in it, so that
+// nothing in it closes the block.
+func TestStepSummaryMermaid(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ diagram, fence string }{
+		{"flowchart LR\n  s0[\"build\"]\n", "```"},
+		{"flowchart LR\n  s0[\"a ``` b\"]", "````"},
+		{"x `````` y\n", "```````"},
+	} {
+		s := &Summary{Title: "attestor verify", Rows: []Row{{Step: "build", Verdict: "PASSED"}}, Mermaid: tt.diagram, Notes: []string{"note"}}
+		diagram := strings.TrimSuffix(tt.diagram, "\n") + "\n"
+		want := "### attestor verify\n\n| Step | Signers | Subjects | Verdict |\n| --- | --- | --- | --- |\n| build | - | - | PASSED |\n\n" +
+			tt.fence + "mermaid\n" + diagram + tt.fence + "\n\nnote\n"
+		if got := s.Markdown(); got != want {
+			t.Errorf("summary:\n%s\nwant:\n%s", got, want)
+		}
+	}
+}
+
 func TestIDToken(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -18,7 +18,11 @@ type Summary struct {
 	Verdict string
 	// Rows are the table's rows, in order.
 	Rows []Row
-	// Notes are lines written under the table.
+	// Mermaid is a Mermaid diagram (the chain a verification checked,
+	// gate.Graph.Mermaid) drawn under the table in a fenced mermaid block,
+	// which GitHub renders; "" for none.
+	Mermaid string
+	// Notes are lines written under the table (and the diagram).
 	Notes []string
 }
 
@@ -60,6 +64,16 @@ func (s *Summary) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	if s.Mermaid != "" {
+		// A fence longer than any run of backticks in the diagram: no
+		// text in it can close the block (CommonMark).
+		fence := strings.Repeat("`", max(3, longestRun(s.Mermaid, '`')+1))
+		fmt.Fprintf(&b, "%smermaid\n%s", fence, s.Mermaid)
+		if !strings.HasSuffix(s.Mermaid, "\n") {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "%s\n\n", fence)
+	}
 	for _, n := range s.Notes {
 		fmt.Fprintf(&b, "%s\n", cell(n))
 	}
@@ -95,3 +109,17 @@ func cell(s string) string { return cellReplacer.Replace(s) }
 var codeReplacer = strings.NewReplacer("|", `\|`, "\r", " ", "\n", " ", "`", "'")
 
 func code(s string) string { return codeReplacer.Replace(s) }
+
+// longestRun returns the length of the longest run of c in s.
+func longestRun(s string, c byte) int {
+	longest, n := 0, 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			n++
+			longest = max(longest, n)
+		} else {
+			n = 0
+		}
+	}
+	return longest
+}

@@ -19,5 +19,8 @@
 //
 // Promote copies a verified image by digest to another repository and
 // attaches a signed promotion attestation; VerifyLayout verifies classic
-// in-toto layouts over legacy links.
+// in-toto layouts over legacy links. Inspect lists a subject's
+// attestations with every place each was found (Locator), optionally
+// checked against a key or a policy; NewGraph draws a verification's chain
+// (Mermaid, DOT).
 package gate

@@ -104,6 +104,24 @@ func NewWorkspace(ws *attestor.Workspace) *Workspace { return &Workspace{ws: ws}
 // bundle are checked against the bounds before any is read, so a
 // workspace over the total costs no memory.
 func (w *Workspace) Get(ctx context.Context, _ store.Subject) ([]store.Attestation, error) {
+	found, err := w.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	atts := make([]store.Attestation, len(found))
+	for i, f := range found {
+		atts[i] = f.Attestation
+	}
+	return atts, nil
+}
+
+// Locate is Get, with the path of each envelope (store.LocationFile).
+func (w *Workspace) Locate(ctx context.Context, _ store.Subject) ([]store.Located, error) {
+	return w.read(ctx)
+}
+
+// read reads the workspace's envelopes and bundles, within the bounds.
+func (w *Workspace) read(ctx context.Context) ([]store.Located, error) {
 	names, err := w.ws.Envelopes()
 	if err != nil {
 		return nil, attestor.Invalid(err)
@@ -137,7 +155,7 @@ func (w *Workspace) Get(ctx context.Context, _ store.Subject) ([]store.Attestati
 			files[i].bundle = bundle
 		}
 	}
-	var atts []store.Attestation
+	var atts []store.Located
 	for _, f := range files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -156,7 +174,7 @@ func (w *Workspace) Get(ctx context.Context, _ store.Subject) ([]store.Attestati
 		if err != nil {
 			a = store.Attestation{Envelope: data, Bundle: bundle}
 		}
-		atts = append(atts, a)
+		atts = append(atts, store.Located{Attestation: a, Location: store.Location{Kind: store.LocationFile, Ref: f.envelope}})
 	}
 	return atts, nil
 }

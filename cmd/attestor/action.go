@@ -165,8 +165,12 @@ func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliA
 		return attestor.Invalid(err)
 	}
 	end := gh.Group("attestor " + strings.Join(call.shown, " "))
-	var out bytes.Buffer
-	code := executeWith(ctx, &globals{stdout: &out, stderr: g.stderr, environ: g.environ, keyPEM: call.keyPEM, argsInMemory: len(cliArgs) == 0}, call.args)
+	var (
+		out   bytes.Buffer
+		graph *gate.Graph // the chain verify or promote checked
+	)
+	code := executeWith(ctx, &globals{stdout: &out, stderr: g.stderr, environ: g.environ, keyPEM: call.keyPEM, argsInMemory: len(cliArgs) == 0,
+		graph: func(gr *gate.Graph) { graph = gr }}, call.args)
 	if out.Len() > 0 {
 		// The command's properties are printed again below, with the
 		// action's: a Run Job's log (stdout and stderr) has each once.
@@ -175,6 +179,9 @@ func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliA
 	end()
 
 	outputs, summary := actionResult(g, gh, call, out.Bytes(), code)
+	if graph != nil && (call.command == "verify" || call.command == "promote") {
+		summary.Mermaid = graph.Mermaid()
+	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(outputs)) {
 		if err := gh.SetOutput(name, outputs[name]); err != nil {

@@ -423,6 +423,8 @@ func TestActionPipeline(t *testing.T) {
 	}
 	assertContains(t, "summary", st.summary, "**Verdict:** ✅ PASSED", "| Step | Signers | Subjects | Verdict |",
 		"| build | `ci", "| image | `ci", "| (provenance) | `ci")
+	// The chain as a Mermaid graph, under the table.
+	assertContains(t, "summary", st.summary, "|\n\n```mermaid\nflowchart LR\n", `s0["build<br/>passed"]`, `s0 -->|"bin/app"| s1`, "class s0,s1,subject,provenance passed\n```\n")
 	if strings.Contains(st.stdout, "SPINNAKER_PROPERTY_") {
 		t.Errorf("Spinnaker properties outside Spinnaker:\n%s", st.stdout)
 	}
@@ -438,7 +440,8 @@ func TestActionPipeline(t *testing.T) {
 	if st.outputs[outVerified] != "true" || st.outputs[outImageDigest] != digest.String() || st.outputs[outPromotedImage] != host+"/prod/app@"+digest.String() {
 		t.Errorf("promote outputs = %q", st.outputs)
 	}
-	assertContains(t, "summary", st.summary, "### attestor promote", "**Verdict:** ✅ PASSED", "Dry run: would promote to "+host+"/prod/app@"+digest.String())
+	assertContains(t, "summary", st.summary, "### attestor promote", "**Verdict:** ✅ PASSED", "Dry run: would promote to "+host+"/prod/app@"+digest.String(),
+		"```mermaid\nflowchart LR\n")
 	if _, err := remote.Head(mustRef(t, host+"/prod/app:v1")); err == nil {
 		t.Error("the dry run copied the image")
 	}
@@ -451,7 +454,8 @@ func TestActionPipeline(t *testing.T) {
 	if st.outputs[outVerified] != "false" || st.outputs[outVerdict] != "FAILED" || st.outputs[outImageDigest] != evilDigest.String() {
 		t.Errorf("failed verify outputs = %q", st.outputs)
 	}
-	assertContains(t, "summary", st.summary, "**Verdict:** ❌ FAILED", "subject-mismatch", "exited with status 1")
+	assertContains(t, "summary", st.summary, "**Verdict:** ❌ FAILED", "subject-mismatch", "exited with status 1",
+		"```mermaid\n", `failed: the products of the final step do not include`, "class s1,subject,provenance failed")
 	assertContains(t, "stdout", st.stdout, "::error::attestor verify failed (exit 1)")
 
 	// verify against a policy that rejects the provenance (another

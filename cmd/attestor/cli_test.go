@@ -587,6 +587,7 @@ var helpCommands = [][]string{
 	{"key", "generate"},
 	{"key", "public"},
 	{"version"},
+	{"inspect"},
 }
 
 func TestHelpGolden(t *testing.T) {

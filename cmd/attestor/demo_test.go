@@ -26,7 +26,11 @@ func TestDemoPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo pipeline: %v\n%s", err, out)
 	}
-	for _, want := range []string{"PASSED", "FAILED", "demo pipeline done"} {
+	for _, want := range []string{"PASSED", "FAILED", "demo pipeline done",
+		// inspect, with the demo key
+		": 4 attestation(s)", "FOUND IN  KEY ", "verified",
+		// the graphs of the passing and the refused run
+		"class s0,s1,s2,subject,provenance passed", "class s2,subject,provenance failed"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -48,6 +48,7 @@ func newPromoteCmd(g *globals) *cobra.Command {
 		authority  string
 		payload    string
 		keyID      string
+		graph      graphFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "promote SRC DST --policy FILE --key REF [--dry-run]",
@@ -74,6 +75,9 @@ name //cloudkms.googleapis.com/v1/projects/.../cryptoKeyVersions/N; for
 any other key, ni:///sha-256;<base64url of the SHA-256 of its PKIX DER>
 (the default id of a PKIX key); --binauthz-key-id sets another.
 
+--graph FILE draws the chain checked, as verify --graph does (on a refusal
+too).
+
 When the verification fails nothing is copied or written. --dry-run verifies
 and signs but writes nothing remote: the summary and the simple-signing
 payload are saved in the workspace.
@@ -95,6 +99,9 @@ Grafeas failed.`,
 			}
 			if policyPath == "" {
 				return attestor.Invalid(errors.New("--policy is required"))
+			}
+			if _, err := graph.resolve(); err != nil {
+				return err
 			}
 			policy, err := gate.LoadPolicy(policyPath)
 			if err != nil {
@@ -170,6 +177,9 @@ Grafeas failed.`,
 				}
 			}
 			writeVerifyTable(g.stderr, &verifyOutput{Result: p.Result, Summary: "-"})
+			if err := graph.emit(g, policy, p.Result); err != nil {
+				return err
+			}
 			promoted := ""
 			if perr == nil && p.Copied {
 				promoted = p.Destination
@@ -218,6 +228,7 @@ Grafeas failed.`,
 	fs.StringVar(&keyID, "binauthz-key-id", "", "publicKeyId of the Binary Authorization / Kritis signature: the id of the key in the attestor (default: a gcpkms:// key version's resource name //cloudkms.googleapis.com/v1/..., else ni:///sha-256;... of the public key)")
 	fs.StringVar(&authority, "grafeas-authority-note", "", "the attestation authority's note that the Binary Authorization / Kritis attestation is written on: NOTE (in the note project) or projects/PROJECT/notes/NOTE (default: attestor-authority)")
 	src.register(cmd)
+	graph.register(cmd)
 	return cmd
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/gate"
 )
 
 // globals are the flags every command shares.
@@ -34,6 +35,9 @@ type globals struct {
 	// rather than given in this process's argv, which every process on
 	// the machine can read.
 	argsInMemory bool
+	// graph, if set, receives the chain graph of every verification
+	// verify or promote makes (the action's step summary draws it).
+	graph func(*gate.Graph)
 }
 
 // exitError carries an exit code chosen by a command (run exits with the
@@ -113,6 +117,7 @@ on a verified chain.`,
 		newPushCmd(g),
 		newVerifyCmd(g),
 		newPromoteCmd(g),
+		newInspectCmd(g),
 		newKeyCmd(g),
 		newVersionCmd(g),
 	)

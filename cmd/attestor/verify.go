@@ -217,6 +217,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		layoutKeys  []string
 		policyURI   string
 		resourceURI string
+		graph       graphFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "verify --image REF | --artifact PATH --policy FILE [--from oci,grafeas,dir] [--key REF]",
@@ -239,6 +240,13 @@ file pkg:generic/NAME?checksum=sha256:... (--resource-uri: where it is
 published), and the policy pkg:generic/NAME?checksum=sha256:... by its file's
 name and digest (--policy-uri: where it is published); no local directory.
 
+--graph FILE draws the chain checked, on a pass and on a failure, as a
+Mermaid flowchart (or, with --graph-format dot or a .dot/.gv file, a
+Graphviz digraph): the policy's steps in order, an edge for each MATCH rule
+from the step whose artifacts it reads to the step that consumes them, the
+subject after the last step, the provenance and each required attestation,
+every node marked passed, failed (with its first reason) or missing.
+
 --layout FILE --layout-key KEY verifies a classic signed in-toto layout over
 the legacy links (<step>.<keyid>.link) in the workspace instead.
 
@@ -256,13 +264,16 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if layoutPath != "" || len(layoutKeys) > 0 {
-				if subj.image != "" || subj.artifact != "" || len(src.from) > 0 || policyURI != "" || resourceURI != "" {
-					return attestor.Invalid(errors.New("--layout verifies the workspace's legacy links: --image, --artifact, --from, --policy-uri and --resource-uri do not apply"))
+				if subj.image != "" || subj.artifact != "" || len(src.from) > 0 || policyURI != "" || resourceURI != "" || graph.file != "" {
+					return attestor.Invalid(errors.New("--layout verifies the workspace's legacy links: --image, --artifact, --from, --policy-uri, --resource-uri and --graph do not apply"))
 				}
 				return runVerifyLayout(ctx, g, layoutPath, layoutKeys, policyPath)
 			}
 			if policyPath == "" {
 				return attestor.Invalid(errors.New("--policy is required"))
+			}
+			if _, err := graph.resolve(); err != nil {
+				return err
 			}
 			sopts := subj.summaryOptions(policyURI, resourceURI)
 			if policyURI != "" || resourceURI != "" {
@@ -307,6 +318,9 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 				if perr := g.emitSpinnaker(out.Result, ""); perr != nil {
 					return perr
 				}
+				if gerr := graph.emit(g, policy, out.Result); gerr != nil {
+					return gerr
+				}
 			}
 			if err != nil {
 				return err
@@ -324,6 +338,7 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 	fs.StringVar(&policyURI, "policy-uri", "", "the policy's URI in the verification summary, where it is published (default: pkg:generic/NAME?checksum=sha256:HEX of the policy file)")
 	fs.StringVar(&resourceURI, "resource-uri", "", "the subject's URI in the verification summary, where it is expected to come from (default: https://REGISTRY/REPO@DIGEST for an image, pkg:generic/NAME?checksum=sha256:HEX for a file)")
 	src.register(cmd)
+	graph.register(cmd)
 	return cmd
 }
 

@@ -41,17 +41,24 @@ step "provenance: SLSA v1 for the tarball, binding every step record"
 "$attestor" provenance --subject dist/hello.tar.gz \
   --source https://example.com/demo/hello@refs/heads/main
 
-step "gate: verify the whole chain against the policy (and sign a VSA)"
+step "inspect: every attestation in the workspace, checked against the demo key"
+"$attestor" inspect --artifact dist/hello.tar.gz --from dir --key demo.pub
+
+step "gate: verify the whole chain against the policy (and sign a VSA), drawing it"
 cp "$here/policy.yaml" policy.yaml
-"$attestor" verify --artifact dist/hello.tar.gz --policy policy.yaml --from dir --key demo.key
+"$attestor" verify --artifact dist/hello.tar.gz --policy policy.yaml --from dir --key demo.key --graph chain.mmd
+printf -- '--- chain.mmd (Mermaid: paste into https://mermaid.live or a GitHub comment)\n' >&2
+cat chain.mmd >&2
 
 step "gate: a tarball altered after packaging is refused (exit 1)"
 cp dist/hello.tar.gz dist/hello.orig.tar.gz
 printf 'tampered' >> dist/hello.tar.gz
-if ATTESTOR_KEY= "$attestor" verify --artifact dist/hello.tar.gz --policy policy.yaml --from dir; then
+if ATTESTOR_KEY= "$attestor" verify --artifact dist/hello.tar.gz --policy policy.yaml --from dir --graph refused.mmd; then
   echo "demo: the gate passed a tampered artifact" >&2
   exit 1
 fi
+printf -- '--- refused.mmd\n' >&2
+cat refused.mmd >&2
 mv dist/hello.orig.tar.gz dist/hello.tar.gz
 
 step "workspace: every signed record of the pipeline"

@@ -295,6 +295,7 @@ func (l descLayer) Compressed() (io.ReadCloser, error) {
 type attached struct {
 	att     store.Attestation
 	derived bool
+	layer   v1.Hash // the layer's digest, for Locate
 }
 
 // getCosign returns the attestations in d's .att image.
@@ -332,7 +333,7 @@ func (r *Registry) getCosign(f *fetcher, repo name.Repository, d name.Digest) ([
 		if err != nil {
 			r.o.logger.Warn("ignoring the keyless annotations of an attestation layer", "tag", tag.String(), "layer", l.Digest.String(), "err", err)
 		}
-		out = append(out, attached{ka, derived})
+		out = append(out, attached{ka, derived, l.Digest})
 	}
 	return out, nil
 }

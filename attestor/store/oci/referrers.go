@@ -248,8 +248,9 @@ func (r *Registry) referrersAPI(ctx context.Context, d name.Digest) (bool, error
 // digest of the envelope pushed, which a bundle may carry re-encoded
 // (without keyids).
 type referred struct {
-	att  store.Attestation
-	want string
+	att      store.Attestation
+	want     string
+	manifest v1.Hash // the referrer's manifest digest, for Locate
 }
 
 // getReferrers returns the attestations in d's referrers: sigstore
@@ -329,13 +330,13 @@ func (r *Registry) readReferrer(f *fetcher, repo name.Repository, d name.Digest,
 			if err != nil {
 				return out, err
 			}
-			out = append(out, referred{a, want})
+			out = append(out, referred{a, want, desc.Digest})
 		case string(l.MediaType) == MediaTypeDSSE:
 			a, err := f.envelope(repo, l)
 			if err != nil {
 				return out, err
 			}
-			out = append(out, referred{a, want})
+			out = append(out, referred{a, want, desc.Digest})
 		}
 	}
 	return out, nil

@@ -255,6 +255,84 @@ func (r *Registry) Push(ctx context.Context, subject store.Subject, atts ...stor
 // or beyond MaxLayers or MaxReferrers are skipped and logged. An image
 // with no attestations returns none and no error.
 func (r *Registry) Get(ctx context.Context, subject store.Subject) ([]store.Attestation, error) {
+	found, err := r.read(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	all := make([]store.Attestation, 0, len(found.att)+len(found.ref))
+	for _, a := range found.att {
+		all = append(all, a.att)
+	}
+	for _, ra := range found.ref {
+		if i, ok := found.same(ra); ok {
+			// A referrer's bundle goes with the .att copy, in place of
+			// one made from the layer's keyless annotations.
+			if all[i].Bundle == nil || found.att[i].derived {
+				all[i].Bundle = ra.att.Bundle
+				found.att[i].derived = false
+			}
+			continue
+		}
+		all = append(all, ra.att)
+	}
+	out, bad := store.Dedupe(all)
+	for _, err := range bad {
+		r.o.logger.Warn("skipping attestation", "image", found.image.String(), "err", err)
+	}
+	return out, nil
+}
+
+// Locate returns every copy of the attestations attached to the image
+// subject, each with where it was found: a layer of the .att image
+// (store.LocationCosign) or a referrer (store.LocationReferrer). A
+// referrer that carries an attestation of the .att image (annotated with
+// its envelope digest) is returned with that attestation, so that the
+// copies of one attestation have one store.Attestation.Digest. Items are
+// skipped and logged as by Get; copies are not deduplicated.
+func (r *Registry) Locate(ctx context.Context, subject store.Subject) ([]store.Located, error) {
+	found, err := r.read(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	tag := AttestationTag(found.image).String()
+	var out []store.Located
+	for _, a := range found.att {
+		out = append(out, store.Located{Attestation: a.att, Location: store.Location{Kind: store.LocationCosign, Ref: tag + "@" + a.layer.String()}})
+	}
+	for _, ra := range found.ref {
+		a := ra.att
+		if i, ok := found.same(ra); ok {
+			a = found.att[i].att
+			if a.Bundle == nil || found.att[i].derived {
+				a.Bundle = ra.att.Bundle
+			}
+		}
+		out = append(out, store.Located{Attestation: a, Location: store.Location{Kind: store.LocationReferrer, Ref: found.image.Context().Digest(ra.manifest.String()).String()}})
+	}
+	return out, nil
+}
+
+// found is what read found: the copies in each scheme.
+type found struct {
+	image name.Digest
+	att   []attached
+	ref   []referred
+	// have maps the envelope digest of each .att copy to its index.
+	have map[string]int
+}
+
+// same returns the index of the .att copy that a referrer annotated with
+// its envelope digest carries.
+func (f *found) same(ra referred) (int, bool) {
+	if ra.want == "" {
+		return 0, false
+	}
+	i, ok := f.have[ra.want]
+	return i, ok
+}
+
+// read reads the attestations of subject in both schemes.
+func (r *Registry) read(ctx context.Context, subject store.Subject) (*found, error) {
 	repo, d, err := r.ref(subject)
 	if err != nil {
 		return nil, err
@@ -273,31 +351,14 @@ func (r *Registry) Get(ctx context.Context, subject store.Subject) ([]store.Atte
 	}
 	// A referrer annotated with the digest of an envelope the .att image
 	// has carries the same attestation (its bundle may hold the envelope
-	// re-encoded, without keyids): its bundle goes with that copy, in
-	// place of one made from the layer's keyless annotations.
-	have := map[string]int{}
-	all := make([]store.Attestation, 0, len(att)+len(ref))
+	// re-encoded, without keyids).
+	res := &found{image: d, att: att, ref: ref, have: map[string]int{}}
 	for i, a := range att {
 		if dg, err := a.att.Digest(); err == nil {
-			have[dg] = i
+			res.have[dg] = i
 		}
-		all = append(all, a.att)
 	}
-	for _, ra := range ref {
-		if i, ok := have[ra.want]; ok && ra.want != "" {
-			if all[i].Bundle == nil || att[i].derived {
-				all[i].Bundle = ra.att.Bundle
-				att[i].derived = false
-			}
-			continue
-		}
-		all = append(all, ra.att)
-	}
-	out, bad := store.Dedupe(all)
-	for _, err := range bad {
-		r.o.logger.Warn("skipping attestation", "image", d.String(), "err", err)
-	}
-	return out, nil
+	return res, nil
 }
 
 // classify marks a registry error for the CLI (exit 2 for credentials and
