@@ -53,14 +53,17 @@ version_re='^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z][0-9A-Za-z.-]*)?$'
 fail() {
   local code="$1"
   shift
+  # Workflow-command escapes, written for bash 3.2 too (macOS).
+  local msg="$*" line="$*" pct='%' cr=$'\r' nl=$'\n'
   if [ "${GITHUB_ACTIONS:-}" = true ]; then
-    # Workflow-command escapes, written for bash 3.2 too (macOS).
-    local msg="$*" pct='%' cr=$'\r' nl=$'\n'
     msg="${msg//$pct/%25}"
     msg="${msg//$cr/%0D}"
     printf '::error title=attestor install::%s\n' "${msg//$nl/%0A}"
   fi
-  printf 'attestor install: %s\n' "$*" >&2
+  # One line on stderr too: the runner reads workflow commands (a line
+  # that starts with ::) from both streams, and a message quotes inputs.
+  line="${line//$cr/ }"
+  printf 'attestor install: %s\n' "${line//$nl/ }" >&2
   exit "$code"
 }
 
@@ -128,12 +131,20 @@ if [ "$os" = windows ]; then
 fi
 
 # Where from. Plain HTTP only to this machine (a test's release server).
+# The host of an http:// URL is its authority less any userinfo
+# (http://127.0.0.1:@example.com is example.com): only a loopback
+# authority, with nothing else in it, is loopback.
 base="${ATTESTOR_RELEASE_URL:-$default_release_url}"
 base="${base%/}"
 protos="=https"
+loopback_re='^(127\.0\.0\.1|localhost|\[::1\])(:[0-9]+)?$'
+authority="${base#http://}"
+authority="${authority%%[/?#]*}"
 case "$base" in
+  *[[:cntrl:][:space:]]*) fail 2 "input release-url: \"$base\": want an https:// URL" ;;
   https://?*) ;;
-  http://127.0.0.1:* | http://127.0.0.1/* | http://localhost:* | http://localhost/* | "http://[::1]:"*) protos="=http,https" ;;
+  http://*) [[ "$authority" =~ $loopback_re ]] || fail 2 "input release-url: \"$base\": want an https:// URL"
+    protos="=http,https" ;;
   *) fail 2 "input release-url: \"$base\": want an https:// URL" ;;
 esac
 
@@ -151,14 +162,18 @@ bin="$cache_dir/$exe"
 tmp="$(mktemp -d "$tmp_root/attestor-install.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-# download URL FILE: bounded in time, retried on transient errors (5xx,
-# 429, timeouts, refused connections), redirects followed over HTTPS only.
+# download URL FILE MAXBYTES: bounded in time and size, retried on
+# transient errors (5xx, 429, timeouts, refused connections), redirects
+# followed over HTTPS only. -q (first): no curl configuration file (a
+# ~/.curlrc planted in the job's HOME could set a proxy, turn TLS checks
+# off, or add transfers).
 download() {
   local err=0
-  curl --fail --silent --show-error --location \
+  curl -q --fail --silent --show-error --location \
     --proto "$protos" --proto-redir "$protos" \
     --connect-timeout 10 --max-time "${ATTESTOR_INSTALL_MAX_TIME:-300}" \
     --retry 4 --retry-connrefused --retry-max-time 120 \
+    --max-filesize "$3" \
     --output "$2" "$1" 2>"$tmp/curl.err" || err=$?
   if [ "$err" -ne 0 ]; then
     fail 3 "downloading $1: $(tr '\n' ' ' <"$tmp/curl.err")(curl exit $err)"
@@ -171,7 +186,7 @@ if [ -f "$pins/$version.txt" ]; then
   sums_from="actions/github/checksums/$version.txt, pinned in the action"
 else
   sums="$tmp/checksums.txt"
-  download "$base/$version/checksums.txt" "$sums"
+  download "$base/$version/checksums.txt" "$sums" 65536
   sums_from="$base/$version/checksums.txt"
 fi
 want="$(awk -v a="$asset" '$2 == a || $2 == "*" a {print tolower($1)}' "$sums")"
@@ -195,7 +210,7 @@ fi
 rm -f "$marker"
 
 url="$base/$version/$asset"
-download "$url" "$tmp/$asset"
+download "$url" "$tmp/$asset" 268435456 # 256 MiB; a release binary is about 35 MB
 got="$(sha256_of "$tmp/$asset")"
 if [ "$got" != "$want" ]; then
   fail 1 "checksum mismatch: $url has sha256 $got, $sums_from says $want; not installed, nothing was run"

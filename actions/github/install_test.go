@@ -66,6 +66,7 @@ func (r *release) serve(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 	default:
+		w.Header().Set("Content-Length", fmt.Sprint(len(data))) // as GitHub's release downloads do
 		w.Write(data)
 	}
 }
@@ -522,6 +523,102 @@ func TestPinnedChecksums(t *testing.T) {
 				t.Errorf("%s:%d: %s listed twice", f, i+1, m[1])
 			}
 			seen[m[1]] = true
+		}
+	}
+}
+
+// TestInstallIgnoresCurlrc: a ~/.curlrc planted in the job's HOME (by an
+// earlier step, or a previous job on a self-hosted runner) does not
+// configure the install's downloads: here it sends them through a hostile
+// proxy that serves its own binary and checksums.txt, which install.sh
+// would otherwise install and the next step run.
+func TestInstallIgnoresCurlrc(t *testing.T) {
+	t.Parallel()
+	rel := newRelease(t)
+	bins := rel.publish("v1.0.0", allAssets...)
+	proxy := newRelease(t) // answers the proxied requests (absolute-form, same paths)
+	evil := []byte("#!/bin/sh\necho evil\n")
+	proxy.assets["v1.0.0/attestor-linux-amd64"] = evil
+	proxy.assets["v1.0.0/checksums.txt"] = []byte(sha256Hex(evil) + "  attestor-linux-amd64\n")
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, ".curlrc"), []byte("proxy = \""+proxy.srv.URL+"\"\ninsecure\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(t, rel, map[string]string{"ATTESTOR_VERSION": "v1.0.0", "HOME": home})
+	res := r.install(actionDir(t, nil))
+	if res.code != 0 {
+		t.Fatalf("install:\n%s", res)
+	}
+	if got, _ := os.ReadFile(res.outputs["bin"]); !bytes.Equal(got, bins["attestor-linux-amd64"]) {
+		t.Errorf("installed %q, not the release's binary: ~/.curlrc configured the download", got)
+	}
+	if n := proxy.hitsOf("v1.0.0/checksums.txt") + proxy.hitsOf("v1.0.0/attestor-linux-amd64"); n != 0 {
+		t.Errorf("the ~/.curlrc proxy got %d requests", n)
+	}
+}
+
+// TestInstallReleaseURLUserinfo: plain HTTP only to loopback, whatever
+// the URL's userinfo says: http://127.0.0.1:@host/ is host, not loopback.
+func TestInstallReleaseURLUserinfo(t *testing.T) {
+	t.Parallel()
+	rel := newRelease(t)
+	for _, u := range []string{
+		"http://127.0.0.1:@releases.example.com/attestor",
+		"http://127.0.0.1:80@releases.example.com/attestor",
+		"http://localhost:x@releases.example.com/attestor",
+		"http://localhost:@releases.example.com",
+		"http://[::1]:@releases.example.com/attestor",
+		"http://127.0.0.1\\@releases.example.com",
+	} {
+		t.Run(u, func(t *testing.T) {
+			t.Parallel()
+			r := newRunner(t, rel, map[string]string{"ATTESTOR_VERSION": "v1.0.0", "ATTESTOR_RELEASE_URL": u})
+			res := r.install(actionDir(t, nil))
+			if res.code != 2 || !strings.Contains(res.stderr, "want an https:// URL") {
+				t.Errorf("plain HTTP release URL %q (not loopback):\n%s", u, res)
+			}
+		})
+	}
+}
+
+// TestInstallBounded: a release server that answers more than a
+// checksums.txt or a binary can be is cut off (exit 3), not written to
+// the runner's disk whole.
+func TestInstallBounded(t *testing.T) {
+	t.Parallel()
+	rel := newRelease(t)
+	rel.publish("v1.0.0", allAssets...)
+	sums := rel.assets["v1.0.0/checksums.txt"]
+	rel.assets["v1.0.0/checksums.txt"] = append(append([]byte{}, sums...), bytes.Repeat([]byte("# padding to 2 MiB .............................................\n"), 2<<20/64)...)
+	r := newRunner(t, rel, map[string]string{"ATTESTOR_VERSION": "v1.0.0"})
+	res := r.install(actionDir(t, nil))
+	if res.code != 3 || !strings.Contains(res.stderr, "curl exit 63") {
+		t.Errorf("a 2 MiB checksums.txt:\n%s", res)
+	}
+	if cache, temp := r.cached(); len(cache) != 0 || len(temp) != 0 {
+		t.Errorf("left in the tool cache %q, in RUNNER_TEMP %q", cache, temp)
+	}
+}
+
+// TestInstallNoWorkflowCommands: an input with a line break cannot put a
+// workflow command (::set-output, ::add-mask::, ::stop-commands::) on a
+// line of the step's log: the runner reads them from stdout and stderr.
+func TestInstallNoWorkflowCommands(t *testing.T) {
+	t.Parallel()
+	rel := newRelease(t)
+	for _, env := range []map[string]string{
+		{"ATTESTOR_VERSION": "v1.0.0\n::set-output name=bin::/tmp/evil"},
+		{"ATTESTOR_VERSION": "v1.0.0", "ATTESTOR_RELEASE_URL": "ftp://x\r\n::stop-commands::abc"},
+	} {
+		r := newRunner(t, rel, env)
+		res := r.install(actionDir(t, nil))
+		if res.code != 2 {
+			t.Errorf("exit %d, want 2:\n%s", res.code, res)
+		}
+		for _, line := range strings.FieldsFunc(res.stdout+res.stderr, func(r rune) bool { return r == '\n' || r == '\r' }) {
+			if strings.HasPrefix(strings.TrimSpace(line), "::") && !strings.HasPrefix(line, "::error title=attestor install::") {
+				t.Errorf("a workflow command in the log: %q\n%s", line, res)
+			}
 		}
 	}
 }

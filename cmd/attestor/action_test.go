@@ -116,6 +116,13 @@ func TestActionYAML(t *testing.T) {
 			t.Errorf("the install step reads the input %s", in)
 		}
 	}
+	// The job's env reaches a composite action's steps: the secrets
+	// attestor reads are blanked for the install step.
+	for _, name := range secretEnv {
+		if v, ok := install.Env[name]; !ok || v != "" {
+			t.Errorf("the install step's env does not blank %s", name)
+		}
+	}
 	if !strings.Contains(install.Run, "actions/github/install.sh") {
 		t.Errorf("install runs %q, want actions/github/install.sh", install.Run)
 	}

@@ -149,7 +149,11 @@ func (c *Client) PutAttestation(ctx context.Context, subject store.Subject, att 
 		return nil, err
 	}
 	committed := func(ctx context.Context) error {
-		if ok, err := found(ctx); err == nil && ok {
+		ok, err := found(ctx)
+		if err != nil {
+			return unknownCommit(err)
+		}
+		if ok {
 			return errCommitted
 		}
 		return nil

@@ -318,11 +318,15 @@ func (c *Client) ensureNote(ctx context.Context, project string, spec noteSpec) 
 
 // createOccurrence creates one occurrence. Before each retry, and after a
 // failure, it looks for the occurrence: the server may have committed it
-// before the response was lost.
+// before the response was lost. When it cannot look, it does not send the
+// create again: that could make a duplicate (see unknownCommit).
 func (c *Client) createOccurrence(ctx context.Context, s store.Subject, it *item, note string) error {
 	committed := func(ctx context.Context) error {
 		have, err := c.digests(ctx, s)
-		if err == nil && have[it.digest] {
+		if err != nil {
+			return unknownCommit(err)
+		}
+		if have[it.digest] {
 			return errCommitted
 		}
 		return nil

@@ -72,6 +72,13 @@ type retryHookKey struct{}
 
 var errCommitted = errors.New("write already committed")
 
+// unknownCommit is the error of a retry hook that could not look whether
+// the write landed: the write is not sent again, and the push fails as
+// unavailable (a push run again lists what is there first).
+func unknownCommit(err error) error {
+	return attestor.Unavailable(fmt.Errorf("a create got no answer, and looking whether it landed failed (not sent again, so as not to make a duplicate): %w", err))
+}
+
 func newRetryClient(o *options) *retryablehttp.Client {
 	hc := o.httpClient
 	if hc == nil {

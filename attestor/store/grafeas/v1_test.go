@@ -214,6 +214,42 @@ func TestTimeoutAfterCommit(t *testing.T) {
 	}
 }
 
+// TestLostCreateLookupFails: a create whose answer is lost, then a server
+// that cannot list what it holds. Whether the create landed is unknown, so
+// it is not sent again (a second occurrence would be a duplicate): the push
+// fails as unavailable, and a push run again later finds the first.
+func TestLostCreateLookupFails(t *testing.T) {
+	t.Parallel()
+	f := newFakeV1(t)
+	var lost, lookupsDown atomic.Bool
+	f.setFault(func(w http.ResponseWriter, r *http.Request, n int) bool {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/occurrences") && lost.CompareAndSwap(false, true) {
+			f.handle(&discard{header: http.Header{}}, r) // committed
+			lookupsDown.Store(true)
+			<-r.Context().Done() // the answer never comes
+			return true
+		}
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/occurrences") && lookupsDown.Load() {
+			http.Error(w, "listing is down", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	c := newV1Client(t, f, grafeas.WithTimeout(300*time.Millisecond))
+	subj := imageSubject(t)
+	a := storetest.Attestation(t, subj, "https://slsa.dev/provenance/v1", "a")
+	err := c.Put(t.Context(), subj, a)
+	if !errors.Is(err, attestor.ErrUnavailable) {
+		t.Errorf("Put = %v, want ErrUnavailable", err)
+	}
+	if n := f.count("POST /v1/projects/occ-project/occurrences"); n != 1 {
+		t.Errorf("%d creates, want 1: a create whose fate is unknown was sent again", n)
+	}
+	if n := len(f.occurrences()); n != 1 {
+		t.Errorf("%d occurrences, want 1", n)
+	}
+}
+
 type discard struct{ header http.Header }
 
 func (d *discard) Header() http.Header         { return d.header }

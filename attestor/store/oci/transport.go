@@ -67,9 +67,11 @@ func withBudget(ctx context.Context, n int64) context.Context {
 // A read (GET or HEAD without a body) is idempotent: its whole answer,
 // body included, is read within the attempt's time limit, and an attempt
 // that fails in transit (no answer in time, a reset, a body cut short or
-// stalled) is retried too, within the same attempts. Other network errors
-// are retried by go-containerregistry (see Registry.remoteOptions), which
-// knows which writes are safe to repeat.
+// stalled) is retried too, within the same attempts. So is a write whose
+// body the transport can send again and that got no answer (as
+// go-containerregistry would retry it: transient), so that the two layers
+// never multiply. Other network errors (a write whose body is a stream)
+// are retried by go-containerregistry (see Registry.remoteOptions).
 type roundTripper struct {
 	base       http.RoundTripper
 	insecure   bool
@@ -109,14 +111,20 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			err = t.readBody(req, resp)
 		}
 		if err != nil {
-			if !read || !glitch(req.Context(), err) {
+			// A write this transport can send again (its body is
+			// replayable) and that got no answer is retried here too,
+			// within the same attempts, as go-containerregistry would
+			// (transient): else a registry that answers 503 and then
+			// drops the connection gets attempts² requests, the
+			// transport's for each of go-containerregistry's.
+			if !(read && glitch(req.Context(), err)) && !(!read && replayable && transient(err)) {
 				return nil, err
 			}
 			if i >= attempts {
 				return nil, &exhaustedError{err: err, attempts: i}
 			}
 			wait := retry.Backoff(t.backoff, t.maxBackoff, i-1, nil)
-			t.logger.Debug("registry read failed in transit; retrying", "method", req.Method, "url", req.URL.Redacted(), "err", err, "attempt", i, "wait", wait)
+			t.logger.Debug("registry request failed in transit; retrying", "method", req.Method, "url", req.URL.Redacted(), "err", err, "attempt", i, "wait", wait)
 			if err := retry.Sleep(req.Context(), wait); err != nil {
 				return nil, err
 			}
