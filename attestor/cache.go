@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // CacheFile is the name, in a workspace, of the hash cache that the phases
@@ -258,7 +256,7 @@ func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, norm
 				key = append(key[:len(prefix)], f.name...)
 				e := p.c.entries[string(key)] // no allocation
 				if e == nil || e.normalized != normalized || e.dev != f.dev || e.ino != f.ino ||
-					e.size != f.size || e.mtime != f.mtime.Nano() || e.ctime != f.ctime.Nano() {
+					e.size != f.size || e.mtime != f.mtime || e.ctime != f.ctime {
 					continue
 				}
 				ok := true
@@ -298,16 +296,16 @@ func (p *cachePass) expect(n int) {
 // add remembers the digests of a file read by this pass: f as listed, st
 // as it was after the last read. A file that changed in between, or too
 // near the pass's start, is not remembered.
-func (p *cachePass) add(key string, f *fileEntry, st *unix.Stat_t, normalized bool, digest *sums) bool {
-	if uint64(st.Dev) != f.dev || uint64(st.Ino) != f.ino || st.Size != f.size ||
-		st.Mtim != f.mtime || st.Ctim != f.ctime {
+func (p *cachePass) add(key string, f *fileEntry, st *fileStat, normalized bool, digest *sums) bool {
+	if st.dev != f.dev || st.ino != f.ino || st.size != f.size ||
+		st.mtime != f.mtime || st.ctime != f.ctime {
 		return false
 	}
-	if f.mtime.Nano() >= p.trustBefore || f.ctime.Nano() >= p.trustBefore {
+	if f.mtime >= p.trustBefore || f.ctime >= p.trustBefore {
 		return false
 	}
 	e := cacheEntry{
-		dev: f.dev, ino: f.ino, size: f.size, mtime: f.mtime.Nano(), ctime: f.ctime.Nano(),
+		dev: f.dev, ino: f.ino, size: f.size, mtime: f.mtime, ctime: f.ctime,
 		normalized: normalized, used: p.start,
 	}
 	e.sums = *digest
@@ -609,21 +607,22 @@ func readCache(path string, key []byte) (map[string]*cacheEntry, error) {
 		return empty, nil
 	}
 	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return empty, nil
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return empty, invalidf("hash cache %s is %s, not a regular file: remove it (or pass --no-cache)", path, fileType(st.Mode))
+	if !fi.Mode().IsRegular() {
+		return empty, invalidf("hash cache %s is %s, not a regular file: remove it (or pass --no-cache)", path, fileType(fi.Mode()))
 	}
-	if st.Uid != uint32(os.Geteuid()) || st.Mode&0o022 != 0 || st.Size > maxCacheFile {
+	if !privateFile(fi) || fi.Size() > maxCacheFile {
 		return empty, nil
 	}
 	// One allocation of the right size (growing a buffer costs more than
 	// decoding).
-	buf := make([]byte, st.Size+1)
+	size := fi.Size()
+	buf := make([]byte, size+1)
 	n, err := io.ReadFull(f, buf)
-	if int64(n) != st.Size || (err != io.ErrUnexpectedEOF && err != io.EOF) {
+	if int64(n) != size || (err != io.ErrUnexpectedEOF && err != io.EOF) {
 		return empty, nil // changed while read
 	}
 	entries, err := decodeCache(buf[:n], key)

@@ -6,11 +6,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"io/fs"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -19,10 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultExcludes are the exclude patterns applied unless
@@ -63,6 +61,7 @@ type hashOptions struct {
 	bufferSize           int
 	cache                *Cache
 	noCache              bool
+	portableWalk         bool
 }
 
 // WithBaseDir sets the directory that paths given to Hash are relative to,
@@ -199,6 +198,16 @@ func withBufferSize(n int) HashOption {
 	}
 }
 
+// withPortableWalk makes the Hasher walk with the walker of the systems
+// other than Linux (portableWalk), on Linux too. For the tests that
+// compare the two.
+func withPortableWalk() HashOption {
+	return func(o *hashOptions) error {
+		o.portableWalk = true
+		return nil
+	}
+}
+
 // Progress is how far a Hash call has come.
 type Progress struct {
 	// Files and Bytes are what has been hashed so far, including what the
@@ -233,6 +242,7 @@ type Hasher struct {
 	progress          func(Progress)
 	bufferSize        int
 	cache             *Cache // nil: none
+	portableWalk      bool   // walk with portableWalk even on Linux
 }
 
 // NewHasher returns a Hasher configured by opts. It fails with an
@@ -283,6 +293,7 @@ func NewHasher(opts ...HashOption) (*Hasher, error) {
 		algorithms:        slices.Clone(o.algorithms),
 		progress:          o.progress,
 		bufferSize:        o.bufferSize,
+		portableWalk:      o.portableWalk,
 	}, nil
 }
 
@@ -335,7 +346,7 @@ func (h *Hasher) hash(ctx context.Context, paths []string) ([]fileSum, error) {
 		return nil, err
 	}
 	defer w.close()
-	if pass != nil && pass.c.path != "" && !pass.c.memFSOK && inMemoryFS(w.baseFd) {
+	if pass != nil && pass.c.path != "" && !pass.c.memFSOK && w.inMemoryFS() {
 		// On tmpfs a write through a shared memory map never changes a
 		// file's times: a cache kept between processes cannot tell.
 		pass = nil
@@ -365,22 +376,34 @@ type fileEntry struct {
 	name         string // relative to the base directory, '/'-separated
 	out          string // the recorded name: name with an lstrip prefix removed
 	size         int64
-	mtime, ctime unix.Timespec
+	mtime, ctime int64 // ns since the epoch
 	dev, ino     uint64
 	// viaLink says name is a symbolic link (to the file of this stat):
 	// only then is a final symbolic link followed when the file is read.
 	viaLink bool
 }
 
-// listed returns the entry of the file name whose stat is st, reached
+// fileStat is what the walkers and the workers learn of a file, whatever
+// the system: its type, size, times and identity (device and inode on
+// Unix; volume serial number and file index on Windows).
+type fileStat struct {
+	mode         fs.FileMode // only the type bits are used
+	size         int64
+	mtime, ctime int64 // ns since the epoch
+	dev, ino     uint64
+}
+
+func (st *fileStat) id() fileID { return fileID{st.dev, st.ino} }
+
+// entry returns the entry of the file name whose stat is st, reached
 // through a symbolic link when viaLink is set.
-func listed(name string, st *unix.Stat_t, viaLink bool) fileEntry {
-	return fileEntry{name: name, out: name, size: st.Size, mtime: st.Mtim, ctime: st.Ctim, dev: uint64(st.Dev), ino: uint64(st.Ino), viaLink: viaLink}
+func (st *fileStat) entry(name string, viaLink bool) fileEntry {
+	return fileEntry{name: name, out: name, size: st.size, mtime: st.mtime, ctime: st.ctime, dev: st.dev, ino: st.ino, viaLink: viaLink}
 }
 
 // sortFiles sorts files by key, in place, and returns them. It sorts
 // indexes, then moves each entry into place once (following the cycles of
-// the permutation): a sort that swaps the entries themselves moves 88
+// the permutation): a sort that swaps the entries themselves moves 80
 // bytes a swap, and costs twice as much on 20,000 files.
 func sortFiles(files []fileEntry, key func(*fileEntry) string) []fileEntry {
 	idx := make([]int32, len(files))
@@ -412,8 +435,6 @@ func sortFiles(files []fileEntry, key func(*fileEntry) string) []fileEntry {
 // fileID identifies a directory, for cycle detection.
 type fileID struct{ dev, ino uint64 }
 
-func idOf(st *unix.Stat_t) fileID { return fileID{uint64(st.Dev), uint64(st.Ino)} }
-
 // ancestor is a directory on the path from a walked root to the directory
 // being read.
 type ancestor struct {
@@ -422,16 +443,56 @@ type ancestor struct {
 	up   *ancestor
 }
 
-// walk lists the files to hash. It only reads directories and stats
-// (lstat) their entries; it reads directories on several goroutines.
-type walk struct {
+// walker lists the files to hash and opens them for the workers. Two
+// implement it: on Linux, walk (hash_linux.go) reads directories with
+// getdents and stats their entries with fstatat relative to the open
+// directory; elsewhere, and on Linux for the tests that compare the two,
+// portableWalk (walk_portable.go) reads them through os, with the
+// per-system calls of file_unix.go and file_windows.go. Both list the same
+// files with the same errors: the records they lead to are byte-identical.
+type walker interface {
+	// run walks paths and returns the files found, sorted by name, each
+	// once.
+	run(paths []string) ([]fileEntry, error)
+	// open opens f, as listed, for a worker to read.
+	open(f *fileEntry) (fileReader, error)
+	// state is what both walkers share.
+	state() *walkState
+	// inMemoryFS reports whether the base directory is on a memory file
+	// system, whose files' times a write through a shared memory map
+	// never changes.
+	inMemoryFS() bool
+	// close releases the walk; call it once hashing is done.
+	close()
+}
+
+// fileReader is a file open for a worker.
+type fileReader interface {
+	// read reads into b; 0 and no error is the end of the file (or, for
+	// a file that is no longer a regular one, nothing to read now).
+	read(b []byte) (int, error)
+	// stat describes the open file.
+	stat(st *fileStat) error
+	close()
+}
+
+// newWalk starts a walk of the base directory: with the Linux walker
+// unless withPortableWalk was given or the system is not Linux.
+func (h *Hasher) newWalk(ctx context.Context) (walker, error) {
+	if h.portableWalk {
+		return h.newPortableWalk(ctx)
+	}
+	return h.newSystemWalk(ctx)
+}
+
+// walkState is what both walkers share: the base directory, the workers
+// that read directories, and what they found.
+type walkState struct {
 	h                 *Hasher
 	ctx               context.Context
 	cancel            context.CancelFunc
 	absBase, realBase string
-	baseFd            int // the base directory, open
 	sem               chan struct{}
-	dirBufs           sync.Pool // *[]byte for readNames
 	wg                sync.WaitGroup
 
 	mu    sync.Mutex
@@ -439,43 +500,35 @@ type walk struct {
 	errs  []namedError
 }
 
+// init resolves the base directory (realBase has no symbolic link left).
+func (w *walkState) init(ctx context.Context, h *Hasher) error {
+	abs, err := filepath.Abs(h.baseDir)
+	if err != nil {
+		return invalidf("base directory %q: %w", h.baseDir, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return invalidf("base directory %q: %w", h.baseDir, err)
+	}
+	w.h, w.absBase, w.realBase = h, abs, real
+	w.sem = make(chan struct{}, h.workers-1)
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	return nil
+}
+
+func (w *walkState) state() *walkState { return w }
+
 // namedError is a walk error and the name it is about.
 type namedError struct {
 	name string
 	err  error
 }
 
-func (h *Hasher) newWalk(ctx context.Context) (*walk, error) {
-	abs, err := filepath.Abs(h.baseDir)
-	if err != nil {
-		return nil, invalidf("base directory %q: %w", h.baseDir, err)
-	}
-	real, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		return nil, invalidf("base directory %q: %w", h.baseDir, err)
-	}
-	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		if errors.Is(err, unix.ENOTDIR) {
-			return nil, invalidf("base directory %q is not a directory", h.baseDir)
-		}
-		return nil, invalidf("base directory %q: %w", h.baseDir, err)
-	}
-	w := &walk{h: h, absBase: abs, realBase: real, baseFd: fd, sem: make(chan struct{}, h.workers-1)}
-	w.ctx, w.cancel = context.WithCancel(ctx)
-	return w, nil
-}
-
-// close releases the base directory; call it once hashing is done.
-func (w *walk) close() {
-	w.cancel()
-	unix.Close(w.baseFd)
-}
-
-// run walks paths and returns the files found, sorted by name, each once.
-func (w *walk) run(paths []string) ([]fileEntry, error) {
+// collect adds each of paths with input and returns the files found,
+// sorted by name, each once.
+func (w *walkState) collect(paths []string, input func(string) error) ([]fileEntry, error) {
 	for _, p := range paths {
-		if err := w.input(p); err != nil {
+		if err := input(p); err != nil {
 			w.cancel()
 			w.wg.Wait()
 			return nil, err
@@ -496,99 +549,26 @@ func (w *walk) run(paths []string) ([]fileEntry, error) {
 	return files, nil
 }
 
+// add adds the files found in a directory, or a named file.
+func (w *walkState) add(files []fileEntry) {
+	if len(files) > 0 {
+		w.mu.Lock()
+		w.found = append(w.found, files)
+		w.mu.Unlock()
+	}
+}
+
 // fail records an error about name and stops the walk.
-func (w *walk) fail(name string, err error) {
+func (w *walkState) fail(name string, err error) {
 	w.mu.Lock()
 	w.errs = append(w.errs, namedError{name, err})
 	w.mu.Unlock()
 	w.cancel()
 }
 
-// input adds the file, or the files below the directory, p.
-func (w *walk) input(p string) error {
-	if p == "" {
-		return invalidf("empty path to record")
-	}
-	name, err := w.rel(p)
-	if err != nil {
-		return err
-	}
-	// As in the reference implementation, the named paths are matched
-	// against the exclude patterns too.
-	if w.h.excludes.excluded(name) {
-		return nil
-	}
-	var st unix.Stat_t
-	if err := fstatat(w.baseFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-			return invalidf("recording %q: no such file or directory", p)
-		}
-		return Invalid(fmt.Errorf("recording %q: %w", p, err))
-	}
-	isLink := st.Mode&unix.S_IFMT == unix.S_IFLNK
-	if err := w.checkInside(p, name, isLink); err != nil {
-		return err
-	}
-	if isLink {
-		if err := fstatat(w.baseFd, name, &st, 0); err != nil {
-			return Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", p, err))
-		}
-	}
-	if err := w.pin(p, name, isLink, &st); err != nil {
-		return err
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		if !utf8.ValidString(name) {
-			return invalidf("recording %q: the name is not valid UTF-8", name)
-		}
-		w.mu.Lock()
-		w.found = append(w.found, []fileEntry{listed(name, &st, isLink)})
-		w.mu.Unlock()
-		return nil
-	case unix.S_IFDIR:
-		if w.h.excludes.prune(name) {
-			return nil
-		}
-		w.walkDir(subdir{name, idOf(&st), isLink}, nil)
-		return nil
-	default:
-		return invalidf("recording %q: not a regular file or directory (%v)", p, fileType(st.Mode))
-	}
-}
-
-// pin checks that what the named path p (name, relative to the base
-// directory) leads to now is what st says and lies inside the base
-// directory: the stat above follows every directory of the path, and one
-// of them may have been swapped for a symbolic link to a directory
-// outside since checkInside resolved it. It opens the name (O_PATH: the
-// file is not read; the final link followed only when follow is set),
-// compares the identity of what it opened with st, and checks its path as
-// the kernel names it (openedInside). What the walk and the workers open
-// later by name is checked against st's identity again.
-func (w *walk) pin(p, name string, follow bool, st *unix.Stat_t) error {
-	flags := unix.O_PATH | unix.O_CLOEXEC
-	if !follow {
-		flags |= unix.O_NOFOLLOW
-	}
-	fd, err := openat(w.baseFd, name, flags)
-	if err != nil {
-		return fmt.Errorf("%w: %q changed while being listed: %v", ErrArtifactChanged, p, err)
-	}
-	defer unix.Close(fd)
-	var now unix.Stat_t
-	if err := unix.Fstat(fd, &now); err != nil {
-		return Invalid(fmt.Errorf("recording %q: %w", p, err))
-	}
-	if idOf(&now) != idOf(st) {
-		return fmt.Errorf("%w: %q changed while being listed", ErrArtifactChanged, p)
-	}
-	return w.openedInside(fd, name)
-}
-
 // rel returns the clean '/'-separated name of p relative to the base
 // directory, or an ErrOutsideRoot error.
-func (w *walk) rel(p string) (string, error) {
+func (w *walkState) rel(p string) (string, error) {
 	c := filepath.Clean(p)
 	rel := c
 	if filepath.IsAbs(c) {
@@ -612,7 +592,7 @@ func isLocal(rel string) bool { return rel == "." || filepath.IsLocal(rel) }
 // checkInside fails with ErrOutsideRoot when name, once every symbolic link
 // in it is resolved, lies outside the base directory; and with an
 // ErrInvalidInput error when a link in it is broken. p is the name to show.
-func (w *walk) checkInside(p, name string, isLink bool) error {
+func (w *walkState) checkInside(p, name string, isLink bool) error {
 	real, err := filepath.EvalSymlinks(filepath.Join(w.absBase, filepath.FromSlash(name)))
 	if err != nil {
 		if isLink {
@@ -627,27 +607,12 @@ func (w *walk) checkInside(p, name string, isLink bool) error {
 	return nil
 }
 
-// openedInside fails with ErrOutsideRoot unless the file open as fd, which
-// was reached through the symbolic link name, lies below the base
-// directory now. Where the system names an open file's path
-// (/proc/self/fd on Linux) that is the path checked, which no later swap
-// of the link can change; elsewhere the link is resolved again.
-func (w *walk) openedInside(fd int, name string) error {
-	real, ok := openedPath(fd)
-	if !ok {
-		return w.checkInside(name, name, true)
-	}
-	if rel, err := filepath.Rel(w.realBase, real); err != nil || !isLocal(rel) {
-		return fmt.Errorf("%w: %q led to %q, which is not below the base directory %q", ErrOutsideRoot, name, real, w.h.baseDir)
-	}
-	return nil
-}
-
 // walkDir adds the files below the directory d, reached through the
-// directories up. It reads subdirectories on new goroutines while there
-// are free workers, else itself, after closing its directory (so each
-// goroutine holds one directory open at most).
-func (w *walk) walkDir(d subdir, up *ancestor) {
+// directories up, each read by readDir. It reads subdirectories on new
+// goroutines while there are free workers, else itself, after readDir
+// closed its directory (so each goroutine holds one directory open at
+// most).
+func (w *walkState) walkDir(d subdir, up *ancestor, readDir func(subdir) ([]subdir, error)) {
 	for a := up; a != nil; a = a.up {
 		if a.id == d.id {
 			w.fail(d.name, fmt.Errorf("%w: %q leads back to %q", ErrSymlinkCycle, d.name, a.name))
@@ -658,7 +623,7 @@ func (w *walk) walkDir(d subdir, up *ancestor) {
 		return
 	}
 	here := &ancestor{id: d.id, name: d.name, up: up}
-	subdirs, err := w.readDir(d)
+	subdirs, err := readDir(d)
 	if err != nil {
 		w.fail(d.name, err)
 		return
@@ -668,10 +633,10 @@ func (w *walk) walkDir(d subdir, up *ancestor) {
 		case w.sem <- struct{}{}:
 			w.wg.Go(func() {
 				defer func() { <-w.sem }()
-				w.walkDir(sub, here)
+				w.walkDir(sub, here, readDir)
 			})
 		default:
-			w.walkDir(sub, here)
+			w.walkDir(sub, here, readDir)
 		}
 	}
 }
@@ -684,191 +649,21 @@ type subdir struct {
 	viaLink bool
 }
 
-// readDir adds the files in the directory d and returns the
-// subdirectories to walk. The directory it opens must be the one that was
-// listed: a directory replaced since by a symbolic link, or by another
-// directory, is an ErrArtifactChanged error, so that nothing outside the
-// base directory is ever listed as inside it.
-func (w *walk) readDir(d subdir) ([]subdir, error) {
-	name := d.name
-	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
-	if !d.viaLink {
-		flags |= unix.O_NOFOLLOW
-	}
-	fd, err := openat(w.baseFd, name, flags)
-	if err != nil {
-		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ENOENT) {
-			return nil, fmt.Errorf("%w: directory %q was replaced while being listed", ErrArtifactChanged, name)
-		}
-		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
-	}
-	defer unix.Close(fd)
-	var dst unix.Stat_t
-	if err := unix.Fstat(fd, &dst); err != nil {
-		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
-	}
-	if idOf(&dst) != d.id {
-		return nil, fmt.Errorf("%w: directory %q was replaced while being listed", ErrArtifactChanged, name)
-	}
-	if d.viaLink {
-		// The link was checked to lead inside when it was listed; it may
-		// have been pointed elsewhere since.
-		if err := w.openedInside(fd, name); err != nil {
-			return nil, err
-		}
-	}
-	prefix := ""
-	if name != "." {
-		prefix = name + "/"
-	}
-	children, err := w.readNames(fd, prefix)
-	if err != nil {
-		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
-	}
-	ex := w.h.excludes
-	var (
-		files   = make([]fileEntry, 0, len(children)) // no garbage from growing it
-		subdirs []subdir
-		st      unix.Stat_t
-	)
-	for _, child := range children {
-		e := child[len(prefix):]
-		if ex.excluded(child) {
-			continue
-		}
-		viaLink := false
-		if err := fstatat(fd, e, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				return nil, fmt.Errorf("%w: %q was removed while being listed", ErrArtifactChanged, child)
-			}
-			return nil, Invalid(fmt.Errorf("reading %q: %w", child, err))
-		}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			if ex.coversBelow(child) {
-				continue
-			}
-			subdirs = append(subdirs, subdir{child, idOf(&st), false})
-			continue
-		case unix.S_IFREG:
-		case unix.S_IFLNK:
-			viaLink = true
-			if err := fstatat(fd, e, &st, 0); err != nil {
-				return nil, Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", child, err))
-			}
-			switch st.Mode & unix.S_IFMT {
-			case unix.S_IFREG:
-				if err := w.checkInside(child, child, true); err != nil {
-					return nil, err
-				}
-			case unix.S_IFDIR:
-				if w.h.followSymlinkDirs && !ex.coversBelow(child) {
-					if err := w.checkInside(child, child, true); err != nil {
-						return nil, err
-					}
-					subdirs = append(subdirs, subdir{child, idOf(&st), true})
-				}
-				continue
-			default:
-				continue // a link to neither file nor directory: skipped
-			}
-		default:
-			// FIFOs, sockets, devices: skipped, never opened (opening a
-			// FIFO blocks).
-			continue
-		}
-		if !utf8.ValidString(child) {
-			return nil, invalidf("recording %q: the name is not valid UTF-8", child)
-		}
-		files = append(files, listed(child, &st, viaLink))
-	}
-	if len(files) > 0 {
-		w.mu.Lock()
-		w.found = append(w.found, files)
-		w.mu.Unlock()
-	}
-	return subdirs, nil
-}
-
-// readNames returns the names of the entries of the open directory fd
-// but "." and "..", each after prefix. It reads the entries itself, with a
-// reused buffer: a name costs one allocation.
-func (w *walk) readNames(fd int, prefix string) ([]string, error) {
-	bufp, _ := w.dirBufs.Get().(*[]byte)
-	if bufp == nil {
-		b := make([]byte, 32<<10)
-		bufp = &b
-	}
-	defer w.dirBufs.Put(bufp)
-	buf := *bufp
-	var names []string
-	for {
-		n, err := unix.Getdents(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n <= 0 {
-			return names, nil
-		}
-		// struct linux_dirent64: ino u64, off s64, reclen u16, type u8,
-		// name (NUL-terminated).
-		for b := buf[:n]; len(b) >= 19; {
-			reclen := int(binary.NativeEndian.Uint16(b[16:]))
-			if reclen < 19 || reclen > len(b) {
-				return nil, fmt.Errorf("malformed directory entry")
-			}
-			ino := binary.NativeEndian.Uint64(b)
-			nb := b[19:reclen]
-			b = b[reclen:]
-			if i := bytes.IndexByte(nb, 0); i >= 0 {
-				nb = nb[:i]
-			}
-			if ino == 0 || len(nb) == 0 || string(nb) == "." || string(nb) == ".." {
-				continue
-			}
-			names = append(names, prefix+string(nb))
-		}
-	}
-}
-
-// fstatat is unix.Fstatat, retried on EINTR.
-func fstatat(dirfd int, name string, st *unix.Stat_t, flags int) error {
-	for {
-		err := unix.Fstatat(dirfd, name, st, flags)
-		if err != unix.EINTR {
-			return err
-		}
-	}
-}
-
-// openat is unix.Openat, retried on EINTR.
-func openat(dirfd int, name string, flags int) (int, error) {
-	for {
-		fd, err := unix.Openat(dirfd, name, flags, 0)
-		if err != unix.EINTR {
-			return fd, err
-		}
-	}
-}
-
-// fileType names the type in a stat mode.
-func fileType(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFIFO:
+// fileType names the type in a file mode, for errors.
+func fileType(mode fs.FileMode) string {
+	switch mode.Type() {
+	case fs.ModeNamedPipe:
 		return "a FIFO"
-	case unix.S_IFSOCK:
+	case fs.ModeSocket:
 		return "a socket"
-	case unix.S_IFCHR:
+	case fs.ModeDevice | fs.ModeCharDevice:
 		return "a character device"
-	case unix.S_IFBLK:
+	case fs.ModeDevice:
 		return "a block device"
-	case unix.S_IFLNK:
+	case fs.ModeSymlink:
 		return "a symbolic link"
 	}
-	return fmt.Sprintf("mode %#o", mode)
+	return fmt.Sprintf("mode %v", mode.Type())
 }
 
 // strip sets the recorded names of files: their names with the lstrip
@@ -901,7 +696,7 @@ func (h *Hasher) strip(files []fileEntry) error {
 // walk's open base directory) with a pool of workers, largest file first,
 // and returns their descriptors in the same order. Files that pass's cache
 // knows unchanged are not read.
-func (h *Hasher) hashAll(ctx context.Context, w *walk, files []fileEntry, pass *cachePass, start time.Time) ([]fileSum, error) {
+func (h *Hasher) hashAll(ctx context.Context, w walker, files []fileEntry, pass *cachePass, start time.Time) ([]fileSum, error) {
 	results := make([]fileSum, len(files))
 	var (
 		total       int64
@@ -911,7 +706,7 @@ func (h *Hasher) hashAll(ctx context.Context, w *walk, files []fileEntry, pass *
 		known       []bool
 	)
 	if pass != nil {
-		prefix := w.realBase + string(filepath.Separator)
+		prefix := w.state().realBase + string(filepath.Separator)
 		cacheKey = func(f *fileEntry) string { return prefix + f.name }
 		known = make([]bool, len(files))
 		if err := pass.lookup(files, prefix, h.algorithms, h.normalize, known, results); err != nil {
@@ -1020,20 +815,18 @@ func (h *Hasher) hashAll(ctx context.Context, w *walk, files []fileEntry, pass *
 
 // worker hashes one file at a time with one buffer and one set of hashes.
 type worker struct {
-	w          *walk
-	baseFd     int
+	w          walker
 	algorithms []int // indexes in cacheAlgorithms
 	hashes     []hash.Hash
 	buf        []byte
 	sum        []byte
 	normalize  bool
-	st         unix.Stat_t // of the file last hashed, after the last read
+	st         fileStat // of the file last hashed, after the last read
 }
 
-func (h *Hasher) newWorker(w *walk) *worker {
+func (h *Hasher) newWorker(w walker) *worker {
 	wk := &worker{
 		w:         w,
-		baseFd:    w.baseFd,
 		buf:       make([]byte, h.bufferSize),
 		sum:       make([]byte, 0, sha512.Size),
 		normalize: h.normalize,
@@ -1047,33 +840,14 @@ func (h *Hasher) newWorker(w *walk) *worker {
 
 // hash returns the digests of f. It fails with ErrArtifactChanged unless
 // the file read is, from before the first read to after the last, the
-// regular file of the size and modification time the walk listed.
+// regular file of the identity, size and modification time the walk
+// listed.
 func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int64) (sums, error) {
-	// O_NONBLOCK: if the file was replaced by a FIFO since the walk,
-	// neither opening nor reading it blocks (and the fstat below sees it).
-	// O_NOFOLLOW: a file the walk saw as a regular file is not read
-	// through a symbolic link put in its place since (to a file outside
-	// the base directory, say).
-	flags := unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
-	if !f.viaLink {
-		flags |= unix.O_NOFOLLOW
-	}
-	fd, err := openat(wk.baseFd, f.name, flags)
+	r, err := wk.w.open(f)
 	if err != nil {
-		switch {
-		case errors.Is(err, unix.ENOENT):
-			return sums{}, fmt.Errorf("%w: %q was removed", ErrArtifactChanged, f.name)
-		case errors.Is(err, unix.ELOOP):
-			return sums{}, fmt.Errorf("%w: %q was replaced by a symbolic link", ErrArtifactChanged, f.name)
-		}
-		return sums{}, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
+		return sums{}, err
 	}
-	defer unix.Close(fd)
-	if f.viaLink {
-		if err := wk.w.openedInside(fd, f.name); err != nil {
-			return sums{}, err
-		}
-	}
+	defer r.close()
 	for _, h := range wk.hashes {
 		h.Reset()
 	}
@@ -1086,13 +860,7 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 			return sums{}, ctx.Err()
 		default:
 		}
-		m, err := unix.Read(fd, wk.buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EAGAIN {
-			break // not a regular file: the fstat below says so
-		}
+		m, err := r.read(wk.buf)
 		if err != nil {
 			return sums{}, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 		}
@@ -1109,26 +877,26 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 		}
 		bytesDone.Add(int64(m))
 		// A short read that reaches the listed size is the end: the
-		// fstat below catches a file that grew.
+		// stat below catches a file that grew.
 		if m < len(wk.buf) && n == f.size {
 			break
 		}
 	}
 	st := &wk.st
-	if err := unix.Fstat(fd, st); err != nil {
+	if err := r.stat(st); err != nil {
 		return sums{}, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 	}
 	switch {
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+	case !st.mode.IsRegular():
 		return sums{}, fmt.Errorf("%w: %q is no longer a regular file", ErrArtifactChanged, f.name)
-	case uint64(st.Dev) != f.dev || uint64(st.Ino) != f.ino:
+	case st.dev != f.dev || st.ino != f.ino:
 		// Another file than the one listed: replaced, renamed over, or
 		// reached through a directory swapped since.
 		return sums{}, fmt.Errorf("%w: %q is not the file that was listed (device and inode differ)", ErrArtifactChanged, f.name)
-	case n != f.size || st.Size != f.size:
-		return sums{}, fmt.Errorf("%w: %q was %d bytes when listed, %d bytes read, now %d bytes", ErrArtifactChanged, f.name, f.size, n, st.Size)
-	case st.Mtim != f.mtime:
-		return sums{}, fmt.Errorf("%w: %q was modified at %v, after it was listed", ErrArtifactChanged, f.name, time.Unix(st.Mtim.Unix()).UTC())
+	case n != f.size || st.size != f.size:
+		return sums{}, fmt.Errorf("%w: %q was %d bytes when listed, %d bytes read, now %d bytes", ErrArtifactChanged, f.name, f.size, n, st.size)
+	case st.mtime != f.mtime:
+		return sums{}, fmt.Errorf("%w: %q was modified at %v, after it was listed", ErrArtifactChanged, f.name, time.Unix(0, st.mtime).UTC().Truncate(time.Second))
 	}
 	var digest sums
 	for i, h := range wk.hashes {

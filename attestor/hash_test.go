@@ -25,7 +25,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	ita1 "github.com/in-toto/attestation/go/v1"
-	"golang.org/x/sys/unix"
 )
 
 // hashTree creates files under dir: a value "->target" makes a symbolic
@@ -773,42 +772,56 @@ func TestHashChanged(t *testing.T) {
 	}
 }
 
-// workerFile opens dir for a worker as a walk of it does, and returns the
-// walk and the listing of the file name in it, as the walk makes it.
-func workerFile(t *testing.T, dir, name string) (*walk, *fileEntry) {
+// workerFile lists the file name in dir with a walk of dir, made with
+// opts, and returns the walk and the listing, for a worker.
+func workerFile(t *testing.T, dir, name string, opts ...HashOption) (walker, *fileEntry) {
 	t.Helper()
-	real, err := filepath.EvalSymlinks(dir)
+	h, err := NewHasher(append([]HashOption{WithBaseDir(dir)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	w, err := h.newWalk(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Close(fd) })
-	var lst, st unix.Stat_t
-	if err := unix.Lstat(filepath.Join(dir, name), &lst); err != nil {
-		t.Fatal(err)
+	t.Cleanup(w.close)
+	files, err := w.run([]string{name})
+	if err != nil || len(files) != 1 {
+		t.Fatalf("listing %s: %v, %v", name, files, err)
 	}
-	if err := unix.Stat(filepath.Join(dir, name), &st); err != nil {
-		t.Fatal(err)
-	}
-	f := listed(name, &st, lst.Mode&unix.S_IFMT == unix.S_IFLNK)
-	return &walk{h: &Hasher{baseDir: dir}, absBase: dir, realBase: real, baseFd: fd}, &f
+	return w, &files[0]
+}
+
+// walkers are the walkers that the tests which care run with: on Linux,
+// the Linux walker and portableWalk.
+var walkers = []struct {
+	name string
+	opts []HashOption
+}{
+	{"system", nil},
+	{"portable", []HashOption{withPortableWalk()}},
 }
 
 // TestWorkerChanged checks the fstat after reading against listings that
 // do not match the file.
 func TestWorkerChanged(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	hashTree(t, dir, map[string]string{"f": "content"})
-	h, err := NewHasher()
-	if err != nil {
-		t.Fatal(err)
+	for _, wl := range walkers {
+		t.Run(wl.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			hashTree(t, dir, map[string]string{"f": "content"})
+			h, err := NewHasher()
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, f := workerFile(t, dir, "f", wl.opts...)
+			testWorkerChanged(t, h.newWorker(w), f)
+		})
 	}
-	w, f := workerFile(t, dir, "f")
-	wk := h.newWorker(w)
+}
+
+func testWorkerChanged(t *testing.T, wk *worker, f *fileEntry) {
 	var n atomic.Int64
 	if _, err := wk.hash(context.Background(), f, &n); err != nil {
 		t.Fatal(err)
@@ -816,7 +829,7 @@ func TestWorkerChanged(t *testing.T) {
 	for _, change := range []func(*fileEntry){
 		func(f *fileEntry) { f.size-- },        // grew
 		func(f *fileEntry) { f.size++ },        // shrank
-		func(f *fileEntry) { f.mtime.Nsec++ },  // modified
+		func(f *fileEntry) { f.mtime++ },       // modified
 		func(f *fileEntry) { f.name = "gone" }, // removed
 		func(f *fileEntry) { f.ino++ },         // another file
 		func(f *fileEntry) { f.dev++ },         // on another device
@@ -826,31 +839,6 @@ func TestWorkerChanged(t *testing.T) {
 		if _, err := wk.hash(context.Background(), &g, &n); !errors.Is(err, ErrArtifactChanged) {
 			t.Errorf("hash %+v: error = %v, want ErrArtifactChanged", g, err)
 		}
-	}
-}
-
-// TestWorkerFIFO gives a worker a FIFO where the walk listed a file: it
-// must neither block nor hash it.
-func TestWorkerFIFO(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
-	// A writer that keeps the FIFO open and never writes.
-	wfd, err := unix.Open(filepath.Join(dir, "fifo"), unix.O_RDWR|unix.O_NONBLOCK, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(wfd)
-	h, err := NewHasher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, f := workerFile(t, dir, "fifo")
-	var n atomic.Int64
-	if _, err := h.newWorker(w).hash(context.Background(), f, &n); !errors.Is(err, ErrArtifactChanged) {
-		t.Errorf("hash of a FIFO: error = %v, want ErrArtifactChanged", err)
 	}
 }
 

@@ -2,6 +2,6 @@
 
 package attestor
 
-// inMemoryFS reports whether the directory open as fd is on a memory file
+// inMemoryDir reports whether the directory path is on a memory file
 // system; outside Linux it is not told apart (see the Linux version).
-func inMemoryFS(int) bool { return false }
+func inMemoryDir(string) bool { return false }

@@ -163,7 +163,7 @@ func runCommand(ctx context.Context, argv []string, cfg runConfig) (*commandResu
 	// a command filling one pipe while we wait on the other cannot block.
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	inNewGroup(cmd)
 	cmd.WaitDelay = grace
 
 	runCtx, cancel := ctx, context.CancelFunc(func() {})
@@ -176,6 +176,8 @@ func runCommand(ctx context.Context, argv []string, cfg runConfig) (*commandResu
 	if err := cmd.Start(); err != nil {
 		return nil, startError(name, cmd.Path, cfg.Dir, err)
 	}
+	group := groupOf(cmd.Process)
+	defer group.release()
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 
@@ -198,7 +200,7 @@ func runCommand(ctx context.Context, argv []string, cfg runConfig) (*commandResu
 			res.TimedOut = true
 			stopErr = fmt.Errorf("running %q: %w after %s", name, ErrTimeout, cfg.Timeout)
 		}
-		waitErr = stopGroup(cmd.Process.Pid, grace, waited)
+		waitErr = group.stop(grace, waited)
 	}
 	// Wait has returned, so the copying goroutines are done with the writers.
 	res.FinishedOn = clock()
@@ -243,47 +245,6 @@ func startError(name, path, dir string, err error) error {
 		}
 	}
 	return fmt.Errorf("%w: %q: %w", ErrCommandStart, name, err)
-}
-
-// stopGroup stops the process group pgid whose leader's Wait result arrives
-// on waited: SIGTERM, then SIGKILL once grace has passed if the leader or
-// any other member is still there. It returns the leader's Wait result.
-func stopGroup(pgid int, grace time.Duration, waited <-chan error) error {
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	_ = syscall.Kill(-pgid, syscall.SIGCONT)
-	deadline := time.NewTimer(grace)
-	defer deadline.Stop()
-	poll := time.NewTicker(groupPollInterval)
-	defer poll.Stop()
-
-	var err error
-	exited := false
-	for {
-		if exited && !groupAlive(pgid) {
-			return err
-		}
-		select {
-		case err = <-waited:
-			exited, waited = true, nil
-		case <-poll.C:
-		case <-deadline.C:
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			if !exited {
-				// Bounded: the group is dead, and exec closes pipes held
-				// by escaped processes WaitDelay after the leader exits.
-				err = <-waited
-			}
-			return err
-		}
-	}
-}
-
-// groupAlive reports whether the process group pgid has a member. A member
-// that is a zombie counts: an init that does not reap orphans makes a stop
-// wait for the whole grace.
-func groupAlive(pgid int) bool {
-	err := syscall.Kill(-pgid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // exitCode is the exit code of a process, 128+N if signal N killed it, as a

@@ -5,9 +5,35 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
+
+// dirWalker is what the tests below call of either walker.
+type dirWalker interface {
+	walker
+	readDir(d subdir) ([]subdir, error)
+	pin(p, name string, follow bool, id fileID) error
+}
+
+// newDirWalker starts a walk with h, as a dirWalker.
+func newDirWalker(t *testing.T, h *Hasher) dirWalker {
+	t.Helper()
+	w, err := h.newWalk(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.close)
+	return w.(dirWalker)
+}
+
+// idOfPath is the identity of path (follow: of what a final link leads to).
+func idOfPath(t *testing.T, path string, follow bool) fileID {
+	t.Helper()
+	var st fileStat
+	if err := statPath(path, follow, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.id()
+}
 
 // swapAfterWalk returns a progress option that calls swap once, when the
 // walk is done and before any file is read: the moment a process racing
@@ -40,25 +66,30 @@ func sameTimes(t *testing.T, path, like string) {
 // digest must never be recorded under the inside name.
 func TestHashSymlinkSwapAfterWalk(t *testing.T) {
 	t.Parallel()
-	base, outside := t.TempDir(), t.TempDir()
-	hashTree(t, base, map[string]string{"f": "inside!"})
-	secret := filepath.Join(outside, "secret")
-	if err := os.WriteFile(secret, []byte("secret!"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sameTimes(t, secret, filepath.Join(base, "f"))
-	swap := swapAfterWalk(t, func() {
-		f := filepath.Join(base, "f")
-		if err := os.Remove(f); err != nil {
-			t.Error(err)
-		}
-		if err := os.Symlink(secret, f); err != nil {
-			t.Error(err)
-		}
-	})
-	got, err := hashRun(t, base, []string{"f"}, swap, WithWorkers(1))
-	if !errors.Is(err, ErrArtifactChanged) {
-		t.Fatalf("hash after the swap: %v, %v; want ErrArtifactChanged", got, err)
+	for _, wl := range walkers {
+		t.Run(wl.name, func(t *testing.T) {
+			t.Parallel()
+			base, outside := t.TempDir(), t.TempDir()
+			hashTree(t, base, map[string]string{"f": "inside!"})
+			secret := filepath.Join(outside, "secret")
+			if err := os.WriteFile(secret, []byte("secret!"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sameTimes(t, secret, filepath.Join(base, "f"))
+			swap := swapAfterWalk(t, func() {
+				f := filepath.Join(base, "f")
+				if err := os.Remove(f); err != nil {
+					t.Error(err)
+				}
+				if err := os.Symlink(secret, f); err != nil {
+					t.Error(err)
+				}
+			})
+			got, err := hashRun(t, base, []string{"f"}, append([]HashOption{swap, WithWorkers(1)}, wl.opts...)...)
+			if !errors.Is(err, ErrArtifactChanged) {
+				t.Fatalf("hash after the swap: %v, %v; want ErrArtifactChanged", got, err)
+			}
+		})
 	}
 }
 
@@ -67,26 +98,31 @@ func TestHashSymlinkSwapAfterWalk(t *testing.T) {
 // outside of the same size and modification time.
 func TestHashLinkRepointedAfterWalk(t *testing.T) {
 	t.Parallel()
-	base, outside := t.TempDir(), t.TempDir()
-	hashTree(t, base, map[string]string{"target": "inside!", "l": "->target"})
-	secret := filepath.Join(outside, "secret")
-	if err := os.WriteFile(secret, []byte("secret!"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sameTimes(t, secret, filepath.Join(base, "target"))
-	swap := swapAfterWalk(t, func() {
-		l := filepath.Join(base, "l")
-		tmp := l + ".new"
-		if err := os.Symlink(secret, tmp); err != nil {
-			t.Error(err)
-		}
-		if err := os.Rename(tmp, l); err != nil {
-			t.Error(err)
-		}
-	})
-	got, err := hashRun(t, base, []string{"l"}, swap, WithWorkers(1))
-	if !errors.Is(err, ErrArtifactChanged) && !errors.Is(err, ErrOutsideRoot) {
-		t.Fatalf("hash after the link moved: %v, %v; want ErrArtifactChanged or ErrOutsideRoot", got, err)
+	for _, wl := range walkers {
+		t.Run(wl.name, func(t *testing.T) {
+			t.Parallel()
+			base, outside := t.TempDir(), t.TempDir()
+			hashTree(t, base, map[string]string{"target": "inside!", "l": "->target"})
+			secret := filepath.Join(outside, "secret")
+			if err := os.WriteFile(secret, []byte("secret!"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sameTimes(t, secret, filepath.Join(base, "target"))
+			swap := swapAfterWalk(t, func() {
+				l := filepath.Join(base, "l")
+				tmp := l + ".new"
+				if err := os.Symlink(secret, tmp); err != nil {
+					t.Error(err)
+				}
+				if err := os.Rename(tmp, l); err != nil {
+					t.Error(err)
+				}
+			})
+			got, err := hashRun(t, base, []string{"l"}, append([]HashOption{swap, WithWorkers(1)}, wl.opts...)...)
+			if !errors.Is(err, ErrArtifactChanged) && !errors.Is(err, ErrOutsideRoot) {
+				t.Fatalf("hash after the link moved: %v, %v; want ErrArtifactChanged or ErrOutsideRoot", got, err)
+			}
+		})
 	}
 }
 
@@ -95,16 +131,21 @@ func TestHashLinkRepointedAfterWalk(t *testing.T) {
 // file read is not the one listed.
 func TestHashReplacedAfterWalk(t *testing.T) {
 	t.Parallel()
-	base := t.TempDir()
-	hashTree(t, base, map[string]string{"f": "listed", "other": "other!"})
-	sameTimes(t, filepath.Join(base, "other"), filepath.Join(base, "f"))
-	swap := swapAfterWalk(t, func() {
-		if err := os.Rename(filepath.Join(base, "other"), filepath.Join(base, "f")); err != nil {
-			t.Error(err)
-		}
-	})
-	if got, err := hashRun(t, base, []string{"f"}, swap, WithWorkers(1)); !errors.Is(err, ErrArtifactChanged) {
-		t.Fatalf("hash after the rename: %v, %v; want ErrArtifactChanged", got, err)
+	for _, wl := range walkers {
+		t.Run(wl.name, func(t *testing.T) {
+			t.Parallel()
+			base := t.TempDir()
+			hashTree(t, base, map[string]string{"f": "listed", "other": "other!"})
+			sameTimes(t, filepath.Join(base, "other"), filepath.Join(base, "f"))
+			swap := swapAfterWalk(t, func() {
+				if err := os.Rename(filepath.Join(base, "other"), filepath.Join(base, "f")); err != nil {
+					t.Error(err)
+				}
+			})
+			if got, err := hashRun(t, base, []string{"f"}, append([]HashOption{swap, WithWorkers(1)}, wl.opts...)...); !errors.Is(err, ErrArtifactChanged) {
+				t.Fatalf("hash after the rename: %v, %v; want ErrArtifactChanged", got, err)
+			}
+		})
 	}
 }
 
@@ -113,25 +154,19 @@ func TestHashReplacedAfterWalk(t *testing.T) {
 // another directory: neither is listed as the one that was.
 func TestReadDirSwapped(t *testing.T) {
 	t.Parallel()
-	for _, replace := range []string{"symlink", "directory"} {
-		t.Run(replace, func(t *testing.T) {
+	for _, c := range walkerCases([]string{"symlink", "directory"}) {
+		replace := c.arg
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			base, outside := t.TempDir(), t.TempDir()
 			hashTree(t, base, map[string]string{"d/a": "a"})
 			hashTree(t, outside, map[string]string{"a": "a", "secret": "s"})
-			h, err := NewHasher(WithBaseDir(base))
+			h, err := NewHasher(append([]HashOption{WithBaseDir(base)}, c.opts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := h.newWalk(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.close()
-			var st unix.Stat_t
-			if err := unix.Lstat(filepath.Join(base, "d"), &st); err != nil {
-				t.Fatal(err)
-			}
+			w := newDirWalker(t, h)
+			id := idOfPath(t, filepath.Join(base, "d"), false)
 			// Moved aside, not removed: a new directory would
 			// otherwise often get the freed inode back.
 			d := filepath.Join(base, "d")
@@ -146,7 +181,7 @@ func TestReadDirSwapped(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := w.readDir(subdir{"d", idOf(&st), false}); !errors.Is(err, ErrArtifactChanged) {
+			if _, err := w.readDir(subdir{"d", id, false}); !errors.Is(err, ErrArtifactChanged) {
 				t.Errorf("readDir of a directory replaced by a %s: %v, want ErrArtifactChanged", replace, err)
 			}
 		})
@@ -157,21 +192,23 @@ func TestReadDirSwapped(t *testing.T) {
 // base directory at a directory outside before it is read.
 func TestReadDirLinkRepointed(t *testing.T) {
 	t.Parallel()
+	for _, wl := range walkers {
+		t.Run(wl.name, func(t *testing.T) {
+			t.Parallel()
+			testReadDirLinkRepointed(t, wl.opts)
+		})
+	}
+}
+
+func testReadDirLinkRepointed(t *testing.T, opts []HashOption) {
 	base, outside := t.TempDir(), t.TempDir()
 	hashTree(t, base, map[string]string{"in/a": "a", "l": "->in"})
-	h, err := NewHasher(WithBaseDir(base), WithFollowSymlinkDirs())
+	h, err := NewHasher(append([]HashOption{WithBaseDir(base), WithFollowSymlinkDirs()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := h.newWalk(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.close()
-	var st unix.Stat_t
-	if err := unix.Stat(filepath.Join(base, "l"), &st); err != nil {
-		t.Fatal(err)
-	}
+	w := newDirWalker(t, h)
+	id := idOfPath(t, filepath.Join(base, "l"), true)
 	// The directory itself moves outside (same inode), and the link
 	// follows it: the identity check alone cannot see it.
 	moved := filepath.Join(outside, "in")
@@ -185,7 +222,7 @@ func TestReadDirLinkRepointed(t *testing.T) {
 	if err := os.Symlink(moved, l); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.readDir(subdir{"l", idOf(&st), true}); !errors.Is(err, ErrOutsideRoot) {
+	if _, err := w.readDir(subdir{"l", id, true}); !errors.Is(err, ErrOutsideRoot) {
 		t.Errorf("readDir through a link now leading outside: %v, want ErrOutsideRoot", err)
 	}
 }
@@ -196,25 +233,19 @@ func TestReadDirLinkRepointed(t *testing.T) {
 // and the listed directory itself moved outside is outside.
 func TestPinNamedPath(t *testing.T) {
 	t.Parallel()
-	for _, how := range []string{"another directory", "the same directory, moved out"} {
-		t.Run(how, func(t *testing.T) {
+	for _, c := range walkerCases([]string{"another directory", "the same directory, moved out"}) {
+		how := c.arg
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			base, outside := t.TempDir(), t.TempDir()
 			hashTree(t, base, map[string]string{"d/sub/a": "a"})
 			hashTree(t, outside, map[string]string{"d/sub/secret": "s"})
-			h, err := NewHasher(WithBaseDir(base))
+			h, err := NewHasher(append([]HashOption{WithBaseDir(base)}, c.opts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := h.newWalk(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.close()
-			var st unix.Stat_t
-			if err := unix.Lstat(filepath.Join(base, "d", "sub"), &st); err != nil {
-				t.Fatal(err)
-			}
+			w := newDirWalker(t, h)
+			id := idOfPath(t, filepath.Join(base, "d", "sub"), false)
 			d := filepath.Join(base, "d")
 			target := filepath.Join(outside, "d")
 			if how != "another directory" {
@@ -228,10 +259,27 @@ func TestPinNamedPath(t *testing.T) {
 			if err := os.Symlink(target, d); err != nil {
 				t.Fatal(err)
 			}
-			err = w.pin("d/sub", "d/sub", false, &st)
+			err = w.pin("d/sub", "d/sub", false, id)
 			if !errors.Is(err, ErrArtifactChanged) && !errors.Is(err, ErrOutsideRoot) {
 				t.Errorf("pin after the swap: %v, want ErrArtifactChanged or ErrOutsideRoot", err)
 			}
 		})
 	}
+}
+
+// walkerCase is a case of a test run with each walker.
+type walkerCase struct {
+	name, arg string
+	opts      []HashOption
+}
+
+// walkerCases returns each of args with each walker.
+func walkerCases(args []string) []walkerCase {
+	var cs []walkerCase
+	for _, wl := range walkers {
+		for _, a := range args {
+			cs = append(cs, walkerCase{wl.name + "/" + a, a, wl.opts})
+		}
+	}
+	return cs
 }

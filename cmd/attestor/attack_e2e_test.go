@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -555,4 +558,16 @@ func TestAttackProvenanceOverTamperedRecord(t *testing.T) {
 		t.Fatalf("provenance over a tampered record: want exit 2 saying it does not verify\n%s", r)
 	}
 	before.unchanged(t, "provenance over a tampered record", p.ws)
+}
+
+// attestorProcessAs is attestorProcess as the user cred (nil: this
+// process's user).
+func attestorProcessAs(t *testing.T, cred *syscall.Credential, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(attestorBin, args...)
+	if cred == nil {
+		return runAttestorProcess(t, cmd, dir, env)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	return runAttestorProcess(t, cmd, dir, env, func(home string) { giveTo(t, cred, home) })
 }

@@ -21,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -140,12 +139,12 @@ func TestBadInputPaths(t *testing.T) {
 			writeFile(t, p.path("src/\xff\xfe.c"), "x")
 		}, []string{"-m", "src"}, 2, "UTF-8"},
 		{"FIFO named", func(t *testing.T, p *project) {
-			if err := syscall.Mkfifo(p.path("src/fifo"), 0o644); err != nil {
+			if err := mkfifo(p.path("src/fifo")); err != nil {
 				t.Fatal(err)
 			}
 		}, []string{"-m", "src/fifo"}, 2, "src/fifo"},
 		{"device named", func(t *testing.T, p *project) {
-			if err := syscall.Mknod(p.path("src/null"), syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
+			if err := mknodNull(p.path("src/null")); err != nil {
 				t.Skipf("mknod: %v", err)
 			}
 		}, []string{"-m", "src/null"}, 2, "src/null"},
@@ -182,10 +181,10 @@ func TestBadInputPaths(t *testing.T) {
 func TestBadInputSpecialFilesInTree(t *testing.T) {
 	t.Parallel()
 	p := newProject(t)
-	if err := syscall.Mkfifo(p.path("src/fifo"), 0o644); err != nil {
+	if err := mkfifo(p.path("src/fifo")); err != nil {
 		t.Fatal(err)
 	}
-	dev := syscall.Mknod(p.path("src/null"), syscall.S_IFCHR|0o666, 1<<8|3) == nil
+	dev := mknodNull(p.path("src/null")) == nil
 	done := make(chan result, 1)
 	go func() {
 		done <- cli(t, append(append([]string{"run", "--step", "build", "--json"}, p.flags()...), "-m", "src", "--", "true")...)
@@ -233,62 +232,88 @@ func readOnlyEnvelope(t *testing.T, p *project) string {
 	return string(payload)
 }
 
-// TestBadInputFileChangesWhileHashed: a material that is rewritten while
-// it is hashed is refused (exit 2, nothing written), never recorded with
-// a digest of a state it never had.
+// TestBadInputFileChangesWhileHashed: a material that changes while it is
+// hashed is refused (exit 2, nothing written), never recorded with a
+// digest of a state it never had.
+//
+// The change is made at a set moment, not by a writer racing the hasher:
+// once the hasher has the file open (seen in /proc/self/fd: cli runs
+// attestor in this process), one byte is appended to it. The file is
+// 512 MiB (sparse), so its read lasts far longer than the watcher takes to
+// see the open; a change of size is seen whatever the granularity of file
+// times. Each recording is checked against a snapshot of the workspace
+// taken just before it.
 func TestBadInputFileChangesWhileHashed(t *testing.T) {
 	t.Parallel()
+	if _, err := os.ReadDir("/proc/self/fd"); err != nil {
+		t.Skipf("no /proc/self/fd to see the hasher open the file: %v", err)
+	}
 	p := newProject(t)
 	big := p.path("src/big.bin")
-	writeFile(t, big, strings.Repeat("0123456789abcdef", 4<<20)) // 64 MiB
-	stop := make(chan struct{})
-	writerDone := make(chan struct{})
-	var writes atomic.Int64
-	go func() {
-		defer close(writerDone)
-		f, err := os.OpenFile(big, os.O_WRONLY, 0)
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		buf := []byte("CHANGED!")
-		for i := int64(0); ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			f.WriteAt(buf, (i*4099)%(64<<20))
-			writes.Add(1)
-			if i%64 == 0 {
-				time.Sleep(50 * time.Microsecond)
-			}
-		}
-	}()
-	before := takeSnapshot(t, p.ws)
-	changed := 0
-	const tries = 5
-	for range tries {
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(512 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	real, err := filepath.EvalSymlinks(big) // as /proc/self/fd names it
+	if err != nil {
+		t.Fatal(err)
+	}
+	for try := range 3 {
+		before := takeSnapshot(t, p.ws)
+		done := make(chan struct{})
+		appended := make(chan bool, 1)
+		go func() { appended <- appendWhenOpen(real, done) }()
 		r := cli(t, append(append([]string{"run", "--step", "build"}, p.flags()...), "-m", "src", "--", "true")...)
-		if r.code == 0 {
-			// The hash may have won the race: then it must be of what
-			// the file held at one moment; that cannot be checked
-			// here, so the record is only allowed if the file was
-			// not written during it.
-			continue
+		close(done)
+		if !<-appended {
+			t.Fatalf("try %d: the hasher never opened %s:\n%s", try, big, r)
 		}
-		if r.code != 2 || !strings.Contains(r.stderr, "changed") {
-			t.Errorf("want exit 2 naming the change:\n%s", r)
+		if r.code != 2 || !strings.Contains(r.stderr, "changed") || !strings.Contains(r.stderr, "src/big.bin") {
+			t.Errorf("try %d: want exit 2 naming the changed file:\n%s", try, r)
 		}
-		changed++
 		before.unchanged(t, "run over a changing file", p.ws)
 	}
-	close(stop)
-	<-writerDone
-	if changed == 0 {
-		t.Errorf("a file rewritten %d times during %d recordings was never found changing", writes.Load(), tries)
+}
+
+// appendWhenOpen waits until this process has path open (the hasher) and
+// appends a byte to it. It returns false if done closes first.
+func appendWhenOpen(path string, done <-chan struct{}) bool {
+	for {
+		select {
+		case <-done:
+			return false
+		default:
+		}
+		if openHere(path) {
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				return false
+			}
+			_, err = f.Write([]byte("!"))
+			f.Close()
+			return err == nil
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
-	t.Logf("%d of %d recordings refused a changing file (%d writes)", changed, tries, writes.Load())
+}
+
+// openHere reports whether a file descriptor of this process is open on
+// path.
+func openHere(path string) bool {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && target == path {
+			return true
+		}
+	}
+	return false
 }
 
 // TestBadInputSparseFileBoundedMemory records a 10 GiB sparse file and

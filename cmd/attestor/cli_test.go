@@ -596,12 +596,14 @@ func TestHelpGolden(t *testing.T) {
 		name := strings.Join(append([]string{"attestor"}, cmd...), "-")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			// Help asked for is the output: on stdout, so that
+			// "attestor --help | less" shows it.
 			r := cli(t, append(append([]string{}, cmd...), "--help")...)
-			if r.code != 0 || r.stdout != "" {
+			if r.code != 0 || r.stderr != "" || r.stdout == "" {
 				t.Fatalf("attestor %s --help:\n%s", strings.Join(cmd, " "), r)
 			}
-			golden(t, filepath.Join("help", name+".golden"), r.stderr)
-			if r2 := cli(t, append([]string{"help"}, cmd...)...); r2.stderr != r.stderr {
+			golden(t, filepath.Join("help", name+".golden"), r.stdout)
+			if r2 := cli(t, append([]string{"help"}, cmd...)...); r2.stdout != r.stdout || r2.stderr != "" {
 				t.Errorf("attestor help %s differs from --help", strings.Join(cmd, " "))
 			}
 		})

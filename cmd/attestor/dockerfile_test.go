@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"archive/tar"
@@ -384,7 +383,7 @@ func TestContainerImage(t *testing.T) {
 	run.Env = pcfg.Config.Env
 	run.Dir = root
 	if os.Getuid() == 0 {
-		run.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65532, Gid: 65532}}
+		runAs(run, 65532, 65532)
 		// t.TempDir's directories are private: open them to 65532.
 		for _, p := range []string{root, filepath.Dir(root)} {
 			if err := os.Chmod(p, 0o755); err != nil {

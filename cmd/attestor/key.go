@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +36,15 @@ and P.pub. Existing files are never overwritten.`,
 			password, ok := g.lookupEnv("COSIGN_PASSWORD")
 			if !ok {
 				return attestor.Invalid(errors.New("COSIGN_PASSWORD is not set: set it to the password for the new key (it may be empty)"))
+			}
+			if dir := filepath.Dir(prefix); dir != "." {
+				if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+					return attestor.Invalid(fmt.Errorf("--output-prefix %q: directory %s does not exist", prefix, dir))
+				} else if err != nil {
+					return attestor.Invalid(fmt.Errorf("--output-prefix %q: %w", prefix, err))
+				} else if !fi.IsDir() {
+					return attestor.Invalid(fmt.Errorf("--output-prefix %q: %s is not a directory", prefix, dir))
+				}
 			}
 			privPath, pubPath := prefix+".key", prefix+".pub"
 			for _, p := range []string{privPath, pubPath} {

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// forcedExitAfter is how long after SIGINT or SIGTERM the process exits
+// forcedExitAfter is how long after a stop signal (stopSignals) the process exits
 // even if the command has not returned (something blocked that no context
 // reaches). It leaves room for a wrapped command's group to get SIGTERM
 // and, 5 s later, SIGKILL (runConfig.KillGrace). A second signal exits at
@@ -30,7 +30,7 @@ func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	var signalled atomic.Int32 // the exit code of the signal received
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals...)
 	go func() {
 		code := signalCode(<-sigs)
 		signalled.Store(int32(code))

@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -88,19 +87,18 @@ func cli(t *testing.T, args ...string) result {
 // and COSIGN_PASSWORD variables never leak in.
 func attestorProcess(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
-	return attestorProcessAs(t, nil, dir, env, args...)
+	return runAttestorProcess(t, exec.Command(attestorBin, args...), dir, env)
 }
 
-// attestorProcessAs is attestorProcess as the user cred (nil: this
-// process's user).
-func attestorProcessAs(t *testing.T, cred *syscall.Credential, dir string, env []string, args ...string) result {
+// runAttestorProcess runs cmd, the attestor binary, in dir with only the
+// given environment (plus PATH and a private HOME, passed to prepare
+// when it is not nil).
+func runAttestorProcess(t *testing.T, cmd *exec.Cmd, dir string, env []string, prepare ...func(home string)) result {
 	t.Helper()
-	cmd := exec.Command(attestorBin, args...)
 	cmd.Dir = dir
 	home := t.TempDir()
-	if cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		giveTo(t, cred, home)
+	for _, p := range prepare {
+		p(home)
 	}
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}, env...)
 	var stdout, stderr bytes.Buffer

@@ -61,7 +61,7 @@ signs a verification summary (SLSA VSA v1) of the copy with --key and attaches
 it to the copy in the registry (and writes it to Grafeas with
 --grafeas-project), and signs the simple-signing payload of a Binary
 Authorization / Kritis attestation of the copy, saved in the workspace as
-_kritis.<keyid>.json and, with --grafeas-project, written to Grafeas as an
+_kritis.<keyid[:8]>.json and, with --grafeas-project, written to Grafeas as an
 ATTESTATION occurrence on the attestation authority's note
 (--grafeas-authority-note; got or created; not written again when the
 copy already has one from the same key).

@@ -38,7 +38,8 @@ func newProvenanceCmd(g *globals) *cobra.Command {
 		Use:   "provenance [--subject PATH|oci://REF]... [--key REF] [--slsa-version 1|0.2]",
 		Short: "Sign the build's SLSA provenance from the step records and the CI platform's facts",
 		Long: `provenance signs an SLSA provenance statement (v1.0 by default, v0.2 with
---slsa-version 0.2) into the workspace as _provenance.<keyid>.dsse.json.
+--slsa-version 0.2) into the workspace as _provenance.<keyid[:8]>.dsse.json
+(signed keyless, with its sigstore bundle _provenance.<keyid[:8]>.sigstore.json).
 
 Subjects are files (by sha256) and images (oci://REF, resolved to their
 manifest digest); without --subject they are the products of the step that
@@ -137,7 +138,7 @@ the resolved dependencies.`,
 	}
 	fs := cmd.Flags()
 	fs.StringArrayVar(&subjects, "subject", nil, "artifact the provenance is about: a file, or an image as oci://REF (repeatable; default: the final step's products)")
-	fs.StringVar(&key, "key", "", "signing key file: PEM or cosign key (env ATTESTOR_KEY; cosign keys read COSIGN_PASSWORD)")
+	fs.StringVar(&key, "key", "", keyFlagHelp)
 	sf.add(fs)
 	fs.StringVar(&slsaVersion, "slsa-version", string(provenance.V1), "SLSA provenance version: 1 or 0.2")
 	fs.StringVar(&builderID, "builder-id", "", "builder id (default: the CI platform's)")

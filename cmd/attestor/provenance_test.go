@@ -300,8 +300,8 @@ func TestProvenanceRegistryUnavailable(t *testing.T) {
 func TestProvenanceHelpGolden(t *testing.T) {
 	t.Parallel()
 	r := cli(t, "provenance", "--help")
-	if r.code != 0 || r.stdout != "" {
+	if r.code != 0 || r.stderr != "" {
 		t.Fatalf("attestor provenance --help:\n%s", r)
 	}
-	golden(t, filepath.Join("help", "attestor-provenance.golden"), r.stderr)
+	golden(t, filepath.Join("help", "attestor-provenance.golden"), r.stdout)
 }

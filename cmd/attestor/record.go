@@ -12,7 +12,9 @@ func newRecordCmd(g *globals) *cobra.Command {
 		Short: "Record a phase that is not one command (start, then stop)",
 		Long: `record start hashes the materials and keeps them pending in the workspace;
 record stop hashes the products and signs the step. Use them where a phase
-spans several commands or containers (Cloud Build steps share /workspace).`,
+spans several commands or containers (Cloud Build steps share /workspace).
+
+` + recordFiles,
 	}
 	cmd.AddCommand(newRecordStartCmd(g), newRecordStopCmd(g))
 	return cmd
@@ -61,11 +63,12 @@ func newRecordStopCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			earlier := g.earlierRecords(f.step)
 			res, err := rec.Stop(cmd.Context(), attestor.Step{Name: f.step, Products: f.products, Command: args})
 			if err != nil {
 				return err
 			}
-			return g.reportStep(res)
+			return g.reportStep(res, earlier)
 		},
 	}
 	fs := cmd.Flags()

@@ -58,7 +58,9 @@ func executeWith(ctx context.Context, g *globals, args []string) int {
 	stderr := g.stderr
 	root := newRootCmd(g)
 	root.SetArgs(args)
-	root.SetOut(stderr)
+	// Help asked for (--help, help CMD) is the output: stdout, so that
+	// "attestor --help | less" shows it. Errors go to stderr.
+	root.SetOut(g.stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -110,6 +112,8 @@ on a verified chain.`,
 	pf.StringVar(&g.dir, "dir", "", "workspace directory (env ATTESTOR_DIR; default .attestor)")
 	pf.BoolVar(&g.json, "json", false, "machine-readable output on stdout")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "verbose logging on stderr")
+	var showVersion bool
+	root.Flags().BoolVar(&showVersion, "version", false, "print the version (as attestor version)")
 	root.AddCommand(
 		newRunCmd(g),
 		newRecordCmd(g),
@@ -126,6 +130,13 @@ on a verified chain.`,
 		if c.HasSubCommands() {
 			requireSubcommand(c)
 		}
+	}
+	help := root.RunE
+	root.RunE = func(c *cobra.Command, args []string) error {
+		if showVersion {
+			return newVersionCmd(g).RunE(c, nil)
+		}
+		return help(c, args)
 	}
 	return root
 }

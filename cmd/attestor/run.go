@@ -22,9 +22,11 @@ func newRunCmd(g *globals) *cobra.Command {
 		Long: `run records one build step. It hashes the materials, runs COMMAND with its
 output streamed live, hashes the products, and signs the record into the
 workspace. The step is recorded even when the command fails; run then exits
-with the command's exit code.`,
+with the command's exit code.
+
+` + recordFiles,
 		Example: `  attestor run --step build -m go.mod -m src -p bin/app --key ci.key -- go build -o bin/app ./src`,
-		Args:    usageArgs(cobra.MinimumNArgs(1)),
+		Args:    usageArgs(requireCommand),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			defer tuneGC()()
 			rec, err := f.recorder(cmd.Context(), g,
@@ -35,6 +37,7 @@ with the command's exit code.`,
 			if err != nil {
 				return err
 			}
+			earlier := g.earlierRecords(f.step)
 			res, err := rec.Run(cmd.Context(), attestor.Step{
 				Name:      f.step,
 				Materials: f.materials,
@@ -44,7 +47,7 @@ with the command's exit code.`,
 			if res == nil {
 				return err
 			}
-			if rerr := g.reportStep(res); rerr != nil {
+			if rerr := g.reportStep(res, earlier); rerr != nil {
 				return rerr
 			}
 			if errors.Is(err, attestor.ErrTimeout) {
@@ -69,4 +72,12 @@ with the command's exit code.`,
 	fs.DurationVar(&timeout, "timeout", 0, "kill the command's process group after this long (e.g. 10m; 0 = no timeout)")
 	fs.IntVar(&maxCapture, "max-capture", attestor.DefaultMaxCapture, "bytes of stdout and of stderr kept in the record")
 	return cmd
+}
+
+// requireCommand checks that run was given the command to wrap.
+func requireCommand(_ *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return errors.New(`no command to run: give it after "--", as in: attestor run --step build -m src -p bin -- make build`)
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -48,7 +49,7 @@ func (f *stepFlags) addCommon(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noDefaultExcludes, "no-default-excludes", false, "do not apply the default excludes ("+strings.Join(attestor.DefaultExcludes, " ")+")")
 	fs.BoolVar(&f.noCache, "no-cache", false, "read every file: do not reuse, between the materials and the products, the digests of files that did not change")
 	fs.BoolVar(&f.workspaceCache, "workspace-cache", false, "keep the digests of unchanged files in the workspace for later steps signed with the same key file (trusts that nothing left running between the steps rewrites files through shared memory maps)")
-	fs.StringVar(&f.key, "key", "", "signing key: PEM or cosign key file (cosign keys read COSIGN_PASSWORD) or KMS URI (gcpkms://, awskms://, azurekms://, hashivault://) (env ATTESTOR_KEY)")
+	fs.StringVar(&f.key, "key", "", keyFlagHelp)
 	f.sig.add(fs)
 	fs.StringVar(&f.format, "format", string(attestor.FormatDSSE), "what to write: dsse, legacy (classic in-toto link) or both")
 }
@@ -60,6 +61,17 @@ func (f *stepFlags) addMaterials(fs *pflag.FlagSet) {
 func (f *stepFlags) addProducts(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&f.products, "products", "p", nil, "file or directory to record after the command, or an image oci://REGISTRY/REPO:TAG|@DIGEST (repeatable)")
 }
+
+// keyFlagHelp is the help of --key of the commands that sign with the
+// signer flags (run, record, provenance).
+const keyFlagHelp = "signing key: PEM or cosign key file (cosign keys read COSIGN_PASSWORD) or KMS URI (gcpkms://, awskms://, azurekms://, hashivault://) (env ATTESTOR_KEY)"
+
+// recordFiles names the files a step record is written to, for help texts.
+const recordFiles = `The record is <step>.<keyid[:8]>.dsse.json in the workspace (--format
+legacy: the classic in-toto link <step>.<keyid[:8]>.link; both: the two;
+signed keyless, also the sigstore bundle <step>.<keyid[:8]>.sigstore.json).
+Recording a step again replaces its earlier record (a notice on stderr says
+so).`
 
 // recorder builds the Recorder that the flags describe.
 func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.Option) (*attestor.Recorder, error) {
@@ -148,7 +160,18 @@ type stepSummary struct {
 	Files     []string `json:"files"`
 }
 
-func (g *globals) reportStep(res *attestor.Result) error {
+func (g *globals) reportStep(res *attestor.Result, earlier map[string]bool) error {
+	var replaced []string
+	for _, f := range res.Files {
+		if earlier[filepath.Base(f)] {
+			replaced = append(replaced, f)
+		}
+	}
+	if len(replaced) > 0 {
+		// A step recorded again (a retried job, a step run twice) keeps
+		// only its last record: say so, the verifier sees only that one.
+		fmt.Fprintf(g.stderr, "attestor: step %s was recorded before: its record was replaced (%s)\n", res.Step, strings.Join(replaced, ", "))
+	}
 	if g.json {
 		return g.printJSON(stepSummary{
 			Step:      res.Step,
@@ -169,6 +192,27 @@ func (g *globals) reportStep(res *attestor.Result) error {
 	fmt.Fprintf(g.stderr, "attestor: recorded step %s (%d materials, %d products%s): %s\n",
 		res.Step, res.Materials, res.Products, status, strings.Join(res.Files, ", "))
 	return nil
+}
+
+// earlierRecords returns the names of the files in the workspace that may
+// be records of step, before it is recorded: reportStep says which the new
+// record replaced.
+func (g *globals) earlierRecords(step string) map[string]bool {
+	dir := g.dir
+	if dir == "" {
+		dir = attestor.DefaultWorkspace
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	names := map[string]bool{}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), step+".") {
+			names[e.Name()] = true
+		}
+	}
+	return names
 }
 
 func (g *globals) printf(format string, args ...any) {

@@ -234,7 +234,7 @@ README ("Gate: verify and promote").
 
 Every reason a check failed is reported: a table on stderr, the full result
 with --json on stdout. With --key (or ATTESTOR_KEY) a signed verification
-summary (SLSA VSA v1) is written to the workspace as _vsa.<keyid>.dsse.json,
+summary (SLSA VSA v1) is written to the workspace as _vsa.<keyid[:8]>.dsse.json,
 on a failure too. It names an image https://REGISTRY/REPO@sha256:..., a
 file pkg:generic/NAME?checksum=sha256:... (--resource-uri: where it is
 published), and the policy pkg:generic/NAME?checksum=sha256:... by its file's
@@ -248,7 +248,7 @@ subject after the last step, the provenance and each required attestation,
 every node marked passed, failed (with its first reason) or missing.
 
 --layout FILE --layout-key KEY verifies a classic signed in-toto layout over
-the legacy links (<step>.<keyid>.link) in the workspace instead.
+the legacy links (<step>.<keyid[:8]>.link) in the workspace instead.
 
 In a Spinnaker Run Job (SPINNAKER_EXECUTION_ID set) the verdict is also
 printed as SPINNAKER_PROPERTY_* lines (VERDICT, VERIFIED, IMAGE,

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package attestor
+
+import "context"
+
+// newSystemWalk starts a walk with the walker of this system: outside
+// Linux, portableWalk.
+func (h *Hasher) newSystemWalk(ctx context.Context) (walker, error) {
+	return h.newPortableWalk(ctx)
+}
