@@ -233,6 +233,12 @@ type Hasher struct {
 	progress          func(Progress)
 	bufferSize        int
 	cache             *Cache // nil: none
+	// dirLink, when set, is told of each symbolic link to a directory
+	// the walk skips (not followed); an error it returns fails the walk.
+	// The Recorder sets it with WithDirHash: a link inside a directory
+	// recorded as one artifact would leave what it leads to out of the
+	// digest.
+	dirLink func(name string) error
 }
 
 // NewHasher returns a Hasher configured by opts. It fails with an
@@ -767,6 +773,10 @@ func (w *walk) readDir(d subdir) ([]subdir, error) {
 						return nil, err
 					}
 					subdirs = append(subdirs, subdir{child, idOf(&st), true})
+				} else if w.h.dirLink != nil && !w.h.followSymlinkDirs {
+					if err := w.h.dirLink(child); err != nil {
+						return nil, err
+					}
 				}
 				continue
 			default:
