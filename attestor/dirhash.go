@@ -25,10 +25,11 @@ const DirHashAlgorithm = "dirHash"
 // that matches is the artifact. The digest is computed from the per-file
 // sha256 digests the Hasher produces (in parallel, with its cache), so the
 // Hasher must compute sha256. Symbolic links to files count as the file
-// they lead to (as dirhash.HashDir reads them), links to directories as
-// the Hasher treats them (skipped, or followed with
-// WithFollowSymlinkDirs); the spec's shell line instead skips every
-// symbolic link. With WithNormalizeLineEndings the files' digests, and so
+// they lead to (as dirhash.HashDir reads them); a link to a directory
+// inside one is an ErrInvalidInput error (as in dirhash.HashDir: skipped,
+// what it leads to would be out of the digest) unless
+// WithFollowSymlinkDirs follows it or an exclude leaves it out. The
+// spec's shell line instead skips every symbolic link. With WithNormalizeLineEndings the files' digests, and so
 // the dirHash, are of their normalized content. A directory below which nothing is recorded is not an
 // artifact. A path given to record that lies inside a matching directory,
 // a name with a newline below one, and WithLStrip together with
@@ -45,9 +46,10 @@ func WithDirHash(patterns ...string) Option {
 // each.
 type dirHasher struct {
 	match *excluder
-	// absBase is the base directory, absolute, to name the given paths
-	// relative to it.
-	absBase string
+	// absBase is the base directory, absolute, and realBase the same
+	// with its symbolic links resolved, to name the given paths relative
+	// to it (as the Hasher does: either may prefix an absolute path).
+	absBase, realBase string
 }
 
 // newDirHasher compiles patterns for a Recorder whose Hasher has the
@@ -85,7 +87,11 @@ func newDirHasher(patterns []string, hashOpts []HashOption) (*dirHasher, error) 
 	if err != nil {
 		return nil, Invalid(err)
 	}
-	return &dirHasher{match: ex, absBase: abs}, nil
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		real = abs // the Hasher names what is wrong with it
+	}
+	return &dirHasher{match: ex, absBase: abs, realBase: real}, nil
 }
 
 // matches reports whether the directory name (relative, '/'-separated) is
@@ -127,6 +133,9 @@ func (d *dirHasher) checkPaths(paths []string) error {
 		if filepath.IsAbs(c) {
 			r, err := filepath.Rel(d.absBase, c)
 			if err != nil || !filepath.IsLocal(r) {
+				r, err = filepath.Rel(d.realBase, c)
+			}
+			if err != nil || !filepath.IsLocal(r) {
 				continue // the Hasher names what is wrong with it
 			}
 			c = r
@@ -135,6 +144,19 @@ func (d *dirHasher) checkPaths(paths []string) error {
 		if dir, ok := d.outermost(name, seen); ok {
 			return invalidf("recording %q: it lies inside %q, which --dirhash records as one artifact: name %q instead", p, dir, dir)
 		}
+	}
+	return nil
+}
+
+// checkLink fails for a symbolic link to a directory (name, relative,
+// '/'-separated) that the walk skips inside a directory recorded as one
+// artifact: what it leads to would not be in the dirHash, so a link
+// planted there after a step recorded the directory would leave its
+// digest unchanged while the next command follows it. dirhash.HashDir
+// fails on such a link too. Called concurrently by the walk.
+func (d *dirHasher) checkLink(name string) error {
+	if dir, ok := d.outermost(name, map[string]bool{}); ok {
+		return invalidf("recording %q: a symbolic link to a directory inside %q, which --dirhash records as one artifact: what it leads to would not be in its dirHash (pass --follow-symlink-dirs to record it, or exclude it with -e)", name, dir)
 	}
 	return nil
 }

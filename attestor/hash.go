@@ -243,6 +243,12 @@ type Hasher struct {
 	bufferSize        int
 	cache             *Cache // nil: none
 	portableWalk      bool   // walk with portableWalk even on Linux
+	// dirLink, when set, is told of each symbolic link to a directory
+	// the walk skips (not followed); an error it returns fails the walk.
+	// The Recorder sets it with WithDirHash: a link inside a directory
+	// recorded as one artifact would leave what it leads to out of the
+	// digest.
+	dirLink func(name string) error
 }
 
 // NewHasher returns a Hasher configured by opts. It fails with an

@@ -249,6 +249,10 @@ func (w *walk) readDir(d subdir) ([]subdir, error) {
 						return nil, err
 					}
 					subdirs = append(subdirs, subdir{child, idOf(&st), true})
+				} else if w.h.dirLink != nil && !w.h.followSymlinkDirs {
+					if err := w.h.dirLink(child); err != nil {
+						return nil, err
+					}
 				}
 				continue
 			default:

@@ -297,6 +297,9 @@ func NewRecorder(ws *Workspace, signer Signer, opts ...Option) (*Recorder, error
 	if err != nil {
 		return nil, err
 	}
+	if dirs != nil {
+		h.dirLink = dirs.checkLink
+	}
 	return &Recorder{ws: ws, signer: signer, hasher: h, dirs: dirs, o: o}, nil
 }
 

@@ -202,6 +202,10 @@ func (w *portableWalk) readDir(d subdir) ([]subdir, error) {
 						return nil, err
 					}
 					subdirs = append(subdirs, subdir{child, st.id(), true})
+				} else if w.h.dirLink != nil && !w.h.followSymlinkDirs {
+					if err := w.h.dirLink(child); err != nil {
+						return nil, err
+					}
 				}
 				continue
 			default:

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -237,7 +238,10 @@ func Inspect(ctx context.Context, subject store.Subject, sources []Source, opts 
 			if !slices.Contains(e.Locations, l.Location) {
 				e.Locations = append(e.Locations, l.Location)
 			}
-			if e.bundle == nil && l.Bundle != nil {
+			// A bundle counts only when it carries this envelope: one
+			// of another (planted beside it, or served with it) would
+			// lend the row a keyless identity that never signed it.
+			if e.bundle == nil && l.Bundle != nil && env != nil && bundleCarries(l.Bundle, env) {
 				e.bundle = l.Bundle
 				e.Bundle = true
 				e.Keyless = keylessIdentity(l.Bundle)
@@ -377,6 +381,19 @@ func newEntry(digest string, env *dsse.Envelope, perr error, a store.Attestation
 		e.Time = t.UTC()
 	}
 	return e
+}
+
+// bundleCarries reports whether the sigstore bundle holds env: the same
+// payload type and payload (as Verify's keyless check requires; the
+// bundle may hold the envelope re-encoded, without keyids).
+func bundleCarries(bundle []byte, env *dsse.Envelope) bool {
+	be, err := sign.BundleEnvelope(bundle)
+	if err != nil || be.PayloadType != env.PayloadType {
+		return false
+	}
+	want, err1 := be.DecodeB64Payload()
+	got, err2 := env.DecodeB64Payload()
+	return err1 == nil && err2 == nil && bytes.Equal(want, got)
 }
 
 // keylessIdentity returns the identity of a bundle's signing certificate,

@@ -317,3 +317,38 @@ func TestInspectKeyless(t *testing.T) {
 		t.Errorf("keyless row's policy check: %+v", e.Policy)
 	}
 }
+
+// TestInspectKeylessBundleOfAnotherEnvelope: a sigstore bundle that
+// carries another envelope (a genuine keyless bundle planted next to a
+// step record signed by a key, as anything that writes to the workspace
+// or answers for a registry can) gives the row no keyless identity: the
+// SIGNER column would otherwise name the release workflow's identity for
+// a record that identity never signed.
+func TestInspectKeylessBundleOfAnotherEnvelope(t *testing.T) {
+	t.Parallel()
+	f := signtest.NewSigstore(t)
+	trusted, _ := f.TrustedRoot(t)
+	k := f.Keyless(t, sign.WithTrustedMaterial(trusted))
+	c, subject, _ := inspectChain(t, true)
+	env, _, err := attestor.SignStatement(context.Background(), k, vulnStatement(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := k.Bundle(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := c.envelopeOf("build")
+	if err := c.ws.Write(strings.TrimSuffix(build, attestor.SuffixEnvelope)+sign.BundleExt, bundle); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := Inspect(context.Background(), subject, []Source{{Name: "dir", Store: NewWorkspace(c.ws)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range inv.Attestations {
+		if e.Step == "build" && e.Keyless != nil {
+			t.Errorf("the build record (signed by ci's key) shows the keyless identity %+v of a bundle that carries another envelope", e.Keyless)
+		}
+	}
+}

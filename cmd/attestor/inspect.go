@@ -265,9 +265,12 @@ func writeInspectTable(w io.Writer, out *inspectOutput) {
 		case e.Key != nil:
 			row = append(row, "no")
 		case e.Policy != nil:
-			cell := strings.Join(e.Policy.Functionaries, ", ")
-			if cell == "" {
-				cell = e.Policy.Status
+			// The functionaries only of an envelope verify uses: one a
+			// functionary signed but verify ignores or refuses (not a
+			// statement, an invalid record) shows its status.
+			cell := e.Policy.Status
+			if e.Policy.Status == gate.StatusVerified && len(e.Policy.Functionaries) > 0 {
+				cell = strings.Join(e.Policy.Functionaries, ", ")
 			}
 			row = append(row, printable(cell, 60))
 		case check != "":

@@ -365,3 +365,71 @@ func TestPrintable(t *testing.T) {
 		t.Errorf("printable bounded: %q", got)
 	}
 }
+
+// TestInspectPolicyColumnNotVerified: envelopes a functionary's key
+// signed but that verify does not use, because they are not in-toto
+// statements (ignored) or are step records it refuses (an invalid step
+// name: invalid, the gate fails on it), show their status in the POLICY
+// column, never the functionary's name, which reads as "verified by ci".
+func TestInspectPolicyColumnNotVerified(t *testing.T) {
+	t.Parallel()
+	p, policy := gateProject(t)
+	s, err := sign.Load(p.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	write := func(name string, env any) {
+		t.Helper()
+		data, err := json.Marshal(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(p.ws, name), string(data))
+	}
+	plain, err := sign.SignEnvelope(ctx, s, "text/plain", []byte("not a statement"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("plain.dsse.json", plain)
+	sum := p.keyID(t) // any hex will do as a digest
+	st, _ := json.Marshal(map[string]any{
+		"_type":         "https://in-toto.io/Statement/v1",
+		"predicateType": attestor.PredicateTypeLink,
+		"subject":       []map[string]any{{"name": "app.tar", "digest": map[string]string{"sha256": sum}}},
+		"predicate":     map[string]any{"name": "../build", "environment": map[string]any{"finishedOn": "2026-01-02T03:04:05Z"}},
+	})
+	bad, err := sign.SignEnvelope(ctx, s, attestor.PayloadTypeInToto, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("badstep.dsse.json", bad)
+
+	r := cli(t, "inspect", "--dir", p.ws, "--artifact", p.path("app.tar"), "--policy", policy, "--json")
+	if r.code != 0 {
+		t.Fatalf("inspect:\n%s", r)
+	}
+	out := decodeInspect(t, r)
+	statuses := map[string]int{}
+	for _, a := range out.Attestations {
+		if a.Policy == nil {
+			t.Fatalf("row %s without a policy check", a.Digest)
+		}
+		statuses[a.Policy.Status]++
+	}
+	if statuses[gate.StatusVerified] != 2 || statuses[gate.StatusIgnored] != 1 || statuses[gate.StatusInvalid] != 1 {
+		t.Fatalf("statuses %v, want 2 verified, 1 ignored, 1 invalid:\n%s", statuses, r)
+	}
+	verifiedCells := 0
+	for line := range strings.Lines(r.stderr) {
+		if strings.HasPrefix(line, "  sha256:") && strings.HasSuffix(strings.TrimSpace(line), ")") && strings.Contains(line, " ci (") {
+			verifiedCells++
+		}
+	}
+	if verifiedCells != 2 {
+		t.Errorf("%d rows name the functionary ci in the POLICY column, want 2 (the records verify uses):\n%s", verifiedCells, r.stderr)
+	}
+	for _, want := range []string{"ignored", "invalid"} {
+		assertContains(t, "stderr", r.stderr, "  "+want+"\n")
+	}
+}
