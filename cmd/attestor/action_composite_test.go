@@ -23,7 +23,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/attestor/attestor/actions/github"
-	"github.com/attestor/attestor/attestor/sign"
 )
 
 // compositeYAML is action.yml as the runner reads a composite action.
@@ -317,18 +316,7 @@ func TestCompositeAction(t *testing.T) {
 	url, downloads := releaseServer(t, version, false)
 
 	const password = "composite-password-41c9"
-	priv, pub, err := sign.GenerateKeyPair([]byte(password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sign.Load(writeTemp(t, "ci.key", priv), sign.WithPassword(func() ([]byte, error) { return []byte(password), nil }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyID, err := s.KeyID()
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv, pub, keyID := encryptedKey(t, password)
 	short := keyID[:8]
 
 	work := t.TempDir()

@@ -302,18 +302,7 @@ func TestActionPipeline(t *testing.T) {
 	evilDigest, _ := testImage(t, host+"/acme/app:evil")
 
 	const password = "pipeline-password-7f3a"
-	priv, pub, err := sign.GenerateKeyPair([]byte(password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sign.Load(writeTemp(t, "ci.key", priv), sign.WithPassword(func() ([]byte, error) { return []byte(password), nil }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyID, err := s.KeyID()
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv, pub, keyID := encryptedKey(t, password)
 	short := keyID[:8]
 
 	work := t.TempDir()
@@ -597,6 +586,24 @@ func TestSplitWords(t *testing.T) {
 			t.Errorf("splitWords(%q): no error", in)
 		}
 	}
+}
+
+// encryptedKey generates a cosign key pair encrypted with password and
+// returns it, with its key id.
+func encryptedKey(t *testing.T, password string) (priv, pub []byte, keyID string) {
+	t.Helper()
+	priv, pub, err := sign.GenerateKeyPair([]byte(password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sign.Load(writeTemp(t, "ci.key", priv), sign.WithPassword(func() ([]byte, error) { return []byte(password), nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keyID, err = s.KeyID(); err != nil {
+		t.Fatal(err)
+	}
+	return priv, pub, keyID
 }
 
 func writeTemp(t *testing.T, name string, data []byte) string {

@@ -105,15 +105,7 @@ source (registry, Grafeas) failed; what the other sources hold is listed.`,
 					return attestor.Invalid(fmt.Errorf("--output-dir %q is not a directory", outputDir))
 				}
 			}
-			subject, defaults, err := subj.resolve(ctx, &src, g)
-			if err != nil {
-				return err
-			}
-			from := src.from
-			if len(from) == 0 {
-				from = defaults
-			}
-			sources, err := src.sources(g, from)
+			subject, sources, err := subj.withSources(ctx, &src, g)
 			if err != nil {
 				return err
 			}

@@ -124,6 +124,24 @@ func checkSummaryOptions(opts []gate.SummaryOption) error {
 	return err
 }
 
+// withSources returns the subject and the sources to read its
+// attestations from: --from, else the subject's defaults.
+func (s *subjectFlags) withSources(ctx context.Context, f *sourceFlags, g *globals) (store.Subject, []gate.Source, error) {
+	subject, defaults, err := s.resolve(ctx, f, g)
+	if err != nil {
+		return store.Subject{}, nil, err
+	}
+	from := f.from
+	if len(from) == 0 {
+		from = defaults
+	}
+	sources, err := f.sources(g, from)
+	if err != nil {
+		return store.Subject{}, nil, err
+	}
+	return subject, sources, nil
+}
+
 // resolve returns the subject, and the default sources for it.
 func (s *subjectFlags) resolve(ctx context.Context, f *sourceFlags, g *globals) (store.Subject, []string, error) {
 	switch {
@@ -288,15 +306,7 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 			if err != nil {
 				return err
 			}
-			subject, defaults, err := subj.resolve(ctx, &src, g)
-			if err != nil {
-				return err
-			}
-			from := src.from
-			if len(from) == 0 {
-				from = defaults
-			}
-			sources, err := src.sources(g, from)
+			subject, sources, err := subj.withSources(ctx, &src, g)
 			if err != nil {
 				return err
 			}
