@@ -60,7 +60,6 @@ type promoteOptions struct {
 	sources       []Source
 	grafeas       store.Store
 	dryRun        bool
-	verifierID    string
 	simpleSigning []SimpleSigningOption
 }
 
@@ -107,15 +106,6 @@ func WithGrafeas(s store.Store) PromoteOption {
 func WithDryRun() PromoteOption {
 	return func(o *promoteOptions) error {
 		o.dryRun = true
-		return nil
-	}
-}
-
-// WithVerifierID sets the verifier.id of the verification summary. The
-// default is DefaultVerifierID.
-func WithVerifierID(id string) PromoteOption {
-	return func(o *promoteOptions) error {
-		o.verifierID = id
 		return nil
 	}
 }
@@ -407,7 +397,7 @@ func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor
 	// The promotion attestation: the summary, about the destination.
 	dstRes := *res
 	dstRes.Subject = SubjectRef{Name: dstRepo.Name(), Digest: srcDigest.DigestStr()}
-	summary, _, err := SignSummary(ctx, &dstRes, signer, o.verifierID)
+	summary, _, err := SignSummary(ctx, &dstRes, signer, "")
 	if err != nil {
 		return p, err
 	}

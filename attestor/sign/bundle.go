@@ -119,21 +119,6 @@ func LoadTrustedRoot(path string) (*root.TrustedRoot, error) {
 	return tr, nil
 }
 
-// FetchTrustedRoot returns the trusted root of the sigstore public-good
-// instance, fetched and verified with TUF from the sigstore TUF repository
-// (cached under ~/.sigstore). It needs the network; failures match
-// attestor.ErrUnavailable.
-func FetchTrustedRoot(ctx context.Context) (*root.TrustedRoot, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	tr, err := root.FetchTrustedRoot()
-	if err != nil {
-		return nil, attestor.Unavailable(fmt.Errorf("fetching the sigstore trusted root with TUF: %w", err))
-	}
-	return tr, nil
-}
-
 // BundleOption configures VerifyBundle.
 type BundleOption func(*bundleOptions) error
 

@@ -52,7 +52,7 @@
 // --bundle accepts.
 //
 // VerifyBundle verifies such a bundle against a sigstore trusted root
-// (LoadTrustedRoot, FetchTrustedRoot) and an Identity (issuer, subject,
+// (LoadTrustedRoot) and an Identity (issuer, subject,
 // GitHub workflow claims) and returns the in-toto statement it signs.
 // Identity tokens never appear in errors, logs or outputs.
 //

@@ -25,10 +25,6 @@ const (
 
 var errResponseTooLarge = errors.New("response too large")
 
-// redirectRefused reports whether err is a redirect the policy refused:
-// the server's answer, not worth sending the request again.
-func redirectRefused(err error) bool { return redirect.Refused(err) }
-
 // boundedClient returns a copy of c (nil: a new client) whose redirects
 // follow the redirect policy (attestor/internal/redirect, then c's own
 // policy), whose Authorization header stays with the origin it was set

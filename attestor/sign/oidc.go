@@ -91,18 +91,6 @@ func defaultTokenOptions() tokenOptions {
 	}
 }
 
-// WithAudience sets the audience the token is asked for. The default is
-// DefaultAudience ("sigstore"), what the public Fulcio accepts.
-func WithAudience(aud string) TokenOption {
-	return func(o *tokenOptions) error {
-		if aud == "" {
-			return attestor.Invalid(errors.New("sign.WithAudience: empty audience"))
-		}
-		o.audience = aud
-		return nil
-	}
-}
-
 // WithLookupEnv sets how environment variables are read. The default is
 // os.LookupEnv; tests inject a map.
 func WithLookupEnv(lookup func(string) (string, bool)) TokenOption {

@@ -28,7 +28,7 @@ var (
 	ErrInsecureRedirect = redirect.ErrInsecure
 
 	// ErrResponseTooLarge is returned when a server response is larger than
-	// the client reads (WithMaxResponseSize). It matches
+	// the client reads (DefaultMaxResponseSize). It matches
 	// attestor.ErrUnavailable.
 	ErrResponseTooLarge = errors.New("server response too large")
 )

@@ -268,18 +268,6 @@ func WithMaxPages(n int) Option {
 	}
 }
 
-// WithMaxResponseSize bounds one response body. The default is
-// DefaultMaxResponseSize.
-func WithMaxResponseSize(n int64) Option {
-	return func(o *options) error {
-		if n < 1 {
-			return attestor.Invalid(fmt.Errorf("grafeas: invalid response bound %d", n))
-		}
-		o.maxResponseSize = n
-		return nil
-	}
-}
-
 // WithLogger logs requests, retries and ignored occurrences. The default
 // logs nothing. Tokens are never logged.
 func WithLogger(l *slog.Logger) Option {
