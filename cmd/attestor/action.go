@@ -23,39 +23,13 @@ import (
 	"github.com/attestor/attestor/attestor/gate"
 )
 
-// The inputs of the attestor action (action.yml). Each is read from
-// INPUT_<NAME> (upper-cased, hyphens kept), as the runner passes them.
+// The inputs of the attestor action that actionArgs handles itself; every
+// other input is mapped by its row of actionInputs alone.
 const (
-	inCommand        = "command"
-	inDir            = "dir"
-	inVerbose        = "verbose"
-	inStep           = "step"
-	inMaterials      = "materials"
-	inProducts       = "products"
-	inExclude        = "exclude"
-	inDirHash        = "dirhash"
-	inArgs           = "args"
-	inKey            = "key"
-	inKeyless        = "keyless"
-	inIdentityToken  = "identity-token"
-	inFulcioURL      = "fulcio-url"
-	inRekorURL       = "rekor-url"
-	inFormat         = "format"
-	inSubjects       = "subjects"
-	inSLSAVersion    = "slsa-version"
-	inImage          = "image"
-	inArtifact       = "artifact"
-	inDestination    = "destination"
-	inTo             = "to"
-	inFrom           = "from"
-	inOCIScheme      = "oci-scheme"
-	inDryRun         = "dry-run"
-	inInsecure       = "insecure"
-	inPolicy         = "policy"
-	inGrafeasURL     = "grafeas-url"
-	inGrafeasProject = "grafeas-project"
-	inGrafeasAPI     = "grafeas-api"
-	inGrafeasToken   = "grafeas-token"
+	inCommand = "command"
+	inDir     = "dir"
+	inArgs    = "args"
+	inKey     = "key"
 )
 
 // The outputs of the attestor action.
@@ -70,33 +44,129 @@ const (
 	outPromotedImage    = "promoted-image"
 )
 
-// secretInputs are masked before anything is logged.
-var secretInputs = []string{inKey, inIdentityToken, inGrafeasToken}
-
 // secretEnv are environment variables holding secrets that a step passes
 // to the action (env: on the step); they are masked too.
 var secretEnv = []string{"COSIGN_PASSWORD", "ATTESTOR_GRAFEAS_TOKEN", "VAULT_TOKEN", "SIGSTORE_ID_TOKEN", "GITHUB_TOKEN"}
 
-// actionCommands lists, for each value of the command input, the inputs it
-// reads besides command, dir and verbose. An input given to a command that
-// does not read it is bad usage: it would otherwise be silently ignored.
+// actionCommands are the values of the command input, each with the words
+// of the attestor command it runs.
 var actionCommands = map[string][]string{
-	"run":          {inStep, inMaterials, inProducts, inExclude, inDirHash, inArgs, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
-	"record-start": {inStep, inMaterials, inExclude, inDirHash, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
-	"record-stop":  {inStep, inProducts, inExclude, inDirHash, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat},
-	"provenance":   {inSubjects, inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inSLSAVersion},
-	"push":         {inImage, inTo, inOCIScheme, inDryRun, inInsecure, inGrafeasURL, inGrafeasProject, inGrafeasAPI, inGrafeasToken},
-	"verify":       {inImage, inArtifact, inPolicy, inFrom, inKey, inInsecure, inGrafeasURL, inGrafeasProject, inGrafeasAPI},
-	"promote":      {inImage, inDestination, inPolicy, inFrom, inKey, inDryRun, inInsecure, inGrafeasURL, inGrafeasProject, inGrafeasAPI},
+	"run":          {"run"},
+	"record-start": {"record", "start"},
+	"record-stop":  {"record", "stop"},
+	"provenance":   {"provenance"},
+	"push":         {"push"},
+	"verify":       {"verify"},
+	"promote":      {"promote"},
 }
 
-// allInputs are every input of action.yml.
-var allInputs = []string{
-	inCommand, inDir, inVerbose, inStep, inMaterials, inProducts, inExclude, inDirHash, inArgs,
-	inKey, inKeyless, inIdentityToken, inFulcioURL, inRekorURL, inFormat,
-	inSubjects, inSLSAVersion, inImage, inArtifact, inDestination, inTo, inFrom,
-	inOCIScheme, inDryRun, inInsecure, inPolicy,
-	inGrafeasURL, inGrafeasProject, inGrafeasAPI, inGrafeasToken,
+// An inputKind is how an input's value becomes its flag's arguments.
+type inputKind int
+
+const (
+	// kindString is FLAG VALUE, when the input is not empty.
+	kindString inputKind = iota
+	// kindList is FLAG ITEM for each line of the input (blank lines and
+	// lines starting with # dropped).
+	kindList
+	// kindCommaList is one FLAG A,B,C with the items given one a line or
+	// comma-separated.
+	kindCommaList
+	// kindBool is FLAG when the input is true; false or empty adds
+	// nothing, anything else is an error.
+	kindBool
+	// kindKey is FLAG VALUE when the input names a key (a file, a KMS
+	// URI); a PEM key is kept in memory instead (actionCall.keyPEM).
+	kindKey
+)
+
+// A flagPlace is where an input's flag goes on the command line: the
+// global flags before the command's words, then the command's flags place
+// by place, rows of the same place in the table's order.
+type flagPlace int
+
+const (
+	placeCommand flagPlace = iota // what the command works on, and how: --step, --image, --to, --dry-run
+	placePolicy                   // --policy
+	placeFrom                     // where the attestations are read from: --from
+	placeSigning                  // how the record is signed and written: --key, --keyless, --format
+	placeRemote                   // how servers are reached: --insecure, --grafeas
+	placeGlobal                   // before the command's words: --dir, --verbose
+)
+
+// An actionInput is one input of the attestor action (action.yml), read
+// from INPUT_<NAME> (upper-cased, hyphens kept), as the runner passes them.
+type actionInput struct {
+	name string
+	// flag is the flag of the attestor command the input maps to; "" for
+	// the inputs actionArgs handles itself (command, args) and those only
+	// ever an argument (destination).
+	flag  string
+	kind  inputKind
+	place flagPlace
+	// secret inputs are masked (::add-mask::) before anything is logged,
+	// and shown as *** on the command line logged.
+	secret bool
+	// commands are the commands that read the input, nil for every one.
+	// An input given to a command that does not read it is bad usage: it
+	// would otherwise be silently ignored.
+	commands []string
+	// needs are the commands for which the input must not be empty.
+	needs []string
+	// args are the commands that take the input as an argument after
+	// their words (in the table's order), not as flag; it must not be
+	// empty.
+	args []string
+}
+
+// The commands that share inputs.
+var (
+	recordCommands  = []string{"run", "record-start", "record-stop"}
+	signingCommands = []string{"run", "record-start", "record-stop", "provenance"}
+	keyCommands     = []string{"run", "record-start", "record-stop", "provenance", "verify", "promote"}
+	gateCommands    = []string{"verify", "promote"}
+	remoteCommands  = []string{"push", "verify", "promote"}
+)
+
+// actionInputs are the inputs of the attestor action, in action.yml's
+// order (TestActionYAML compares them); errors that name several inputs
+// name them in this order.
+var actionInputs = []actionInput{
+	{name: inCommand},
+	{name: inDir, flag: "--dir", kind: kindString, place: placeGlobal},
+	{name: "verbose", flag: "--verbose", kind: kindBool, place: placeGlobal},
+	{name: "step", flag: "--step", kind: kindString, commands: recordCommands, needs: recordCommands},
+	{name: "materials", flag: "--materials", kind: kindList, commands: []string{"run", "record-start"}},
+	{name: "products", flag: "--products", kind: kindList, commands: []string{"run", "record-stop"}},
+	{name: "exclude", flag: "--exclude", kind: kindList, commands: recordCommands},
+	{name: "dirhash", flag: "--dirhash", kind: kindList, commands: recordCommands},
+	{name: inArgs, commands: []string{"run"}},
+	{name: inKey, flag: "--key", kind: kindKey, place: placeSigning, secret: true, commands: keyCommands},
+	{name: "keyless", flag: "--keyless", kind: kindBool, place: placeSigning, commands: signingCommands},
+	{name: "identity-token", flag: "--identity-token", kind: kindString, place: placeSigning, secret: true, commands: signingCommands},
+	{name: "fulcio-url", flag: "--fulcio-url", kind: kindString, place: placeSigning, commands: signingCommands},
+	{name: "rekor-url", flag: "--rekor-url", kind: kindString, place: placeSigning, commands: signingCommands},
+	{name: "format", flag: "--format", kind: kindString, place: placeSigning, commands: recordCommands},
+	{name: "subjects", flag: "--subject", kind: kindList, commands: []string{"provenance"}},
+	{name: "slsa-version", flag: "--slsa-version", kind: kindString, place: placeSigning, commands: []string{"provenance"}},
+	{name: "image", flag: "--image", kind: kindString, commands: remoteCommands, needs: []string{"push"}, args: []string{"promote"}},
+	{name: "artifact", flag: "--artifact", kind: kindString, commands: []string{"verify"}},
+	{name: "destination", commands: []string{"promote"}, args: []string{"promote"}},
+	{name: "to", flag: "--to", kind: kindCommaList, commands: []string{"push"}},
+	{name: "from", flag: "--from", kind: kindCommaList, place: placeFrom, commands: gateCommands},
+	{name: "oci-scheme", flag: "--oci-scheme", kind: kindString, commands: []string{"push"}},
+	{name: "dry-run", flag: "--dry-run", kind: kindBool, commands: []string{"push", "promote"}},
+	{name: "insecure", flag: "--insecure", kind: kindBool, place: placeRemote, commands: remoteCommands},
+	{name: "policy", flag: "--policy", kind: kindString, place: placePolicy, commands: gateCommands, needs: gateCommands},
+	{name: "grafeas-url", flag: "--grafeas", kind: kindString, place: placeRemote, commands: remoteCommands},
+	{name: "grafeas-project", flag: "--grafeas-project", kind: kindString, place: placeRemote, commands: remoteCommands},
+	{name: "grafeas-api", flag: "--grafeas-api", kind: kindString, place: placeRemote, commands: remoteCommands},
+	{name: "grafeas-token", flag: "--grafeas-token", kind: kindString, place: placeRemote, secret: true, commands: []string{"push"}},
+}
+
+// readBy reports whether the command reads the input.
+func (in actionInput) readBy(command string) bool {
+	return in.commands == nil || slices.Contains(in.commands, command)
 }
 
 func newActionCmd(g *globals) *cobra.Command {
@@ -141,16 +211,7 @@ type actionCall struct {
 // runAction runs the command the inputs name and reports it to the
 // platform.
 func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliArgs []string) error {
-	for _, name := range secretInputs {
-		if v := gh.Input(name); v != "" && !isKeyReference(name, v) {
-			gh.AddMask(pemBody(v))
-		}
-	}
-	for _, name := range secretEnv {
-		if v := gh.Getenv(name); v != "" {
-			gh.AddMask(v)
-		}
-	}
+	maskSecrets(gh)
 	var (
 		call *actionCall
 		err  error
@@ -216,11 +277,27 @@ func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliA
 	return nil
 }
 
-// actionArgs maps the inputs to an attestor command line, explicitly, one
-// input to one flag.
+// maskSecrets masks (::add-mask::) the secret inputs and the secrets of
+// secretEnv, before anything is logged.
+func maskSecrets(gh *github.Action) {
+	for _, in := range actionInputs {
+		if v := gh.Input(in.name); in.secret && v != "" && !isKeyReference(in, v) {
+			gh.AddMask(pemBody(v))
+		}
+	}
+	for _, name := range secretEnv {
+		if v := gh.Getenv(name); v != "" {
+			gh.AddMask(v)
+		}
+	}
+}
+
+// actionArgs maps the inputs to an attestor command line, each input by
+// its row of actionInputs: --json, the global flags, the command's words,
+// its flags and, for run, -- and the command to record.
 func actionArgs(gh *github.Action) (*actionCall, error) {
 	c := &actionCall{command: gh.Input(inCommand)}
-	accepted, ok := actionCommands[c.command]
+	words, ok := actionCommands[c.command]
 	if !ok {
 		names := slices.Sorted(maps.Keys(actionCommands))
 		if c.command == "" {
@@ -229,54 +306,94 @@ func actionArgs(gh *github.Action) (*actionCall, error) {
 		return nil, fmt.Errorf("input %s: %q: want one of %s", inCommand, c.command, strings.Join(names, ", "))
 	}
 	var unused []string
-	for _, name := range allInputs {
-		if name == inCommand || name == inDir || name == inVerbose || slices.Contains(accepted, name) {
-			continue
-		}
-		if gh.Input(name) != "" {
-			unused = append(unused, name)
+	for _, in := range actionInputs {
+		if !in.readBy(c.command) && gh.Input(in.name) != "" {
+			unused = append(unused, in.name)
 		}
 	}
 	if len(unused) > 0 {
 		return nil, fmt.Errorf("command %s does not use the input(s) %s", c.command, strings.Join(unused, ", "))
 	}
 
-	var args, shown []string
-	add := func(flag, value string) {
-		args, shown = append(args, flag, value), append(shown, flag, value)
+	c.add("--json")
+	for _, in := range actionInputs {
+		if in.place == placeGlobal {
+			if err := c.addInput(gh, in); err != nil {
+				return nil, err
+			}
+		}
 	}
-	addSecret := func(flag, value string) {
-		args, shown = append(args, flag, value), append(shown, flag, "***")
+	for _, in := range actionInputs {
+		if slices.Contains(in.needs, c.command) && gh.Input(in.name) == "" {
+			return nil, fmt.Errorf("command %s needs the input %s", c.command, in.name)
+		}
 	}
-	// shownOnly logs a flag whose value the command gets otherwise (a
-	// key kept in memory).
-	shownOnly := func(flag, value string) {
-		shown = append(shown, flag, value)
+	var argNames, argValues []string
+	for _, in := range actionInputs {
+		if slices.Contains(in.args, c.command) {
+			argNames, argValues = append(argNames, in.name), append(argValues, gh.Input(in.name))
+		}
 	}
-	addBool := func(name, flag string) error {
-		v, err := gh.BoolInput(name)
+	if slices.Contains(argValues, "") {
+		return nil, fmt.Errorf("command %s needs the inputs %s", c.command, strings.Join(argNames, " and "))
+	}
+	c.add(words...)
+	c.add(argValues...)
+	if c.command == "provenance" {
+		// Keyless provenance, where this build's provenance command has it.
+		for _, in := range []string{"keyless", "identity-token", "fulcio-url", "rekor-url"} {
+			if gh.Input(in) != "" && !cliHasFlag("provenance", in) {
+				return nil, fmt.Errorf("input %s: this build's provenance command does not sign keyless (no --%s); give a key", in, in)
+			}
+		}
+	}
+	// The command's flags, by place, each place in the table's order.
+	flags := slices.DeleteFunc(slices.Clone(actionInputs), func(in actionInput) bool {
+		return in.place == placeGlobal || in.flag == "" || !in.readBy(c.command) || slices.Contains(in.args, c.command)
+	})
+	slices.SortStableFunc(flags, func(a, b actionInput) int { return int(a.place) - int(b.place) })
+	for _, in := range flags {
+		if err := c.addInput(gh, in); err != nil {
+			return nil, err
+		}
+	}
+	if c.command == "run" {
+		words, err := splitWords(gh.Input(inArgs))
 		if err != nil {
-			return err
+			return nil, &github.InputError{Name: inArgs, Value: gh.Input(inArgs), Err: err}
 		}
-		if v {
-			args, shown = append(args, flag), append(shown, flag)
+		if len(words) == 0 {
+			return nil, fmt.Errorf("command run needs the input %s: the command to record", inArgs)
 		}
-		return nil
+		c.add("--")
+		c.add(words...)
 	}
-	str := func(name, flag string) {
-		if v := gh.Input(name); v != "" {
-			add(flag, v)
+	return c, nil
+}
+
+// add appends words to the command line and to the line shown.
+func (c *actionCall) add(words ...string) {
+	c.args, c.shown = append(c.args, words...), append(c.shown, words...)
+}
+
+// addInput appends the flag of the input in, as its kind says.
+func (c *actionCall) addInput(gh *github.Action, in actionInput) error {
+	switch in.kind {
+	case kindString:
+		if v := gh.Input(in.name); v != "" {
+			c.args = append(c.args, in.flag, v)
+			if in.secret {
+				v = "***"
+			}
+			c.shown = append(c.shown, in.flag, v)
 		}
-	}
-	list := func(name, flag string) {
-		for _, v := range gh.ListInput(name) {
-			add(flag, v)
+	case kindList:
+		for _, v := range gh.ListInput(in.name) {
+			c.add(in.flag, v)
 		}
-	}
-	// commaList joins a list input given one a line or comma-separated.
-	commaList := func(name, flag string) {
+	case kindCommaList:
 		var items []string
-		for _, line := range gh.ListInput(name) {
+		for _, line := range gh.ListInput(in.name) {
 			for _, it := range strings.Split(line, ",") {
 				if it = strings.TrimSpace(it); it != "" {
 					items = append(items, it)
@@ -284,130 +401,32 @@ func actionArgs(gh *github.Action) (*actionCall, error) {
 			}
 		}
 		if len(items) > 0 {
-			add(flag, strings.Join(items, ","))
+			c.add(in.flag, strings.Join(items, ","))
+		}
+	case kindBool:
+		v, err := gh.BoolInput(in.name)
+		if err != nil {
+			return err
+		}
+		if v {
+			c.add(in.flag)
+		}
+	case kindKey:
+		// A key named is passed as it is; the key itself (PEM, as a secret
+		// holds it) is kept in memory for the command (globals.keyPEM),
+		// never written to a file that the command a step wraps could
+		// read.
+		v := gh.Input(in.name)
+		switch {
+		case v == "":
+		case isKeyReference(in, v):
+			c.add(in.flag, v)
+		default:
+			c.keyPEM = []byte(v + "\n")
+			c.shown = append(c.shown, in.flag, "***")
 		}
 	}
-
-	// Global flags.
-	args, shown = append(args, "--json"), append(shown, "--json")
-	str(inDir, "--dir")
-	if err := addBool(inVerbose, "--verbose"); err != nil {
-		return nil, err
-	}
-
-	switch c.command {
-	case "run", "record-start", "record-stop":
-		if c.command == "run" {
-			args, shown = append(args, "run"), append(shown, "run")
-		} else {
-			sub := strings.TrimPrefix(c.command, "record-")
-			args, shown = append(args, "record", sub), append(shown, "record", sub)
-		}
-		if gh.Input(inStep) == "" {
-			return nil, fmt.Errorf("command %s needs the input %s", c.command, inStep)
-		}
-		str(inStep, "--step")
-		list(inMaterials, "--materials")
-		list(inProducts, "--products")
-		list(inExclude, "--exclude")
-		list(inDirHash, "--dirhash")
-		if err := c.key(gh, add, shownOnly); err != nil {
-			return nil, err
-		}
-		if err := addBool(inKeyless, "--keyless"); err != nil {
-			return nil, err
-		}
-		if v := gh.Input(inIdentityToken); v != "" {
-			addSecret("--identity-token", v)
-		}
-		str(inFulcioURL, "--fulcio-url")
-		str(inRekorURL, "--rekor-url")
-		str(inFormat, "--format")
-		if c.command == "run" {
-			words, err := splitWords(gh.Input(inArgs))
-			if err != nil {
-				return nil, &github.InputError{Name: inArgs, Value: gh.Input(inArgs), Err: err}
-			}
-			if len(words) == 0 {
-				return nil, fmt.Errorf("command run needs the input %s: the command to record", inArgs)
-			}
-			args, shown = append(append(args, "--"), words...), append(append(shown, "--"), words...)
-		} else if gh.Input(inArgs) != "" {
-			return nil, fmt.Errorf("command %s does not use the input %s", c.command, inArgs)
-		}
-	case "provenance":
-		args, shown = append(args, "provenance"), append(shown, "provenance")
-		list(inSubjects, "--subject")
-		if err := c.key(gh, add, shownOnly); err != nil {
-			return nil, err
-		}
-		// Keyless provenance, where this build's provenance command has it.
-		for _, in := range []string{inKeyless, inIdentityToken, inFulcioURL, inRekorURL} {
-			if gh.Input(in) != "" && !cliHasFlag("provenance", in) {
-				return nil, fmt.Errorf("input %s: this build's provenance command does not sign keyless (no --%s); give a key", in, in)
-			}
-		}
-		if err := addBool(inKeyless, "--keyless"); err != nil {
-			return nil, err
-		}
-		if v := gh.Input(inIdentityToken); v != "" {
-			addSecret("--identity-token", v)
-		}
-		str(inFulcioURL, "--fulcio-url")
-		str(inRekorURL, "--rekor-url")
-		str(inSLSAVersion, "--slsa-version")
-	case "push":
-		args, shown = append(args, "push"), append(shown, "push")
-		if gh.Input(inImage) == "" {
-			return nil, fmt.Errorf("command push needs the input %s", inImage)
-		}
-		str(inImage, "--image")
-		commaList(inTo, "--to")
-		str(inOCIScheme, "--oci-scheme")
-		if err := addBool(inDryRun, "--dry-run"); err != nil {
-			return nil, err
-		}
-		if err := addBool(inInsecure, "--insecure"); err != nil {
-			return nil, err
-		}
-		str(inGrafeasURL, "--grafeas")
-		str(inGrafeasProject, "--grafeas-project")
-		str(inGrafeasAPI, "--grafeas-api")
-		if v := gh.Input(inGrafeasToken); v != "" {
-			addSecret("--grafeas-token", v)
-		}
-	case "verify", "promote":
-		if gh.Input(inPolicy) == "" {
-			return nil, fmt.Errorf("command %s needs the input %s", c.command, inPolicy)
-		}
-		if c.command == "verify" {
-			args, shown = append(args, "verify"), append(shown, "verify")
-			str(inImage, "--image")
-			str(inArtifact, "--artifact")
-		} else {
-			src, dst := gh.Input(inImage), gh.Input(inDestination)
-			if src == "" || dst == "" {
-				return nil, fmt.Errorf("command promote needs the inputs %s and %s", inImage, inDestination)
-			}
-			args, shown = append(args, "promote", src, dst), append(shown, "promote", src, dst)
-			if err := addBool(inDryRun, "--dry-run"); err != nil {
-				return nil, err
-			}
-		}
-		str(inPolicy, "--policy")
-		commaList(inFrom, "--from")
-		if err := c.key(gh, add, shownOnly); err != nil {
-			return nil, err
-		}
-		if err := addBool(inInsecure, "--insecure"); err != nil {
-			return nil, err
-		}
-		str(inGrafeasURL, "--grafeas")
-		str(inGrafeasProject, "--grafeas-project")
-		str(inGrafeasAPI, "--grafeas-api")
-	}
-	c.args, c.shown = args, shown
-	return c, nil
+	return nil
 }
 
 // passthroughArgs is the call of attestor action -- COMMAND [FLAG]...:
@@ -452,24 +471,6 @@ func passthroughArgs(g *globals, args []string) (*actionCall, error) {
 	return c, nil
 }
 
-// key adds --key from the key input when it names a key (a file, a KMS
-// URI); when it is the key itself (PEM, as a secret holds it), the key is
-// kept in memory for the command (globals.keyPEM), never written to a file
-// that the command a step wraps could read.
-func (c *actionCall) key(gh *github.Action, add, shownOnly func(flag, value string)) error {
-	v := gh.Input(inKey)
-	if v == "" {
-		return nil
-	}
-	if isKeyReference(inKey, v) {
-		add("--key", v)
-		return nil
-	}
-	c.keyPEM = []byte(v + "\n")
-	shownOnly("--key", "***")
-	return nil
-}
-
 // cliHasFlag reports whether the CLI's command has the flag.
 func cliHasFlag(command, flag string) bool {
 	c, _, err := newRootCmd(&globals{}).Find([]string{command})
@@ -490,8 +491,8 @@ func pemBody(s string) string {
 
 // isKeyReference reports whether the value of a secret input names a key
 // (a path, a KMS URI) rather than being the secret itself.
-func isKeyReference(name, v string) bool {
-	return name == inKey && !strings.Contains(v, "-----BEGIN")
+func isKeyReference(in actionInput, v string) bool {
+	return in.kind == kindKey && !strings.Contains(v, "-----BEGIN")
 }
 
 // actionResult reads the command's --json output and the workspace into

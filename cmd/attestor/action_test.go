@@ -39,6 +39,27 @@ type actionYAML struct {
 	Outputs map[string]struct{ Description string } `yaml:"outputs"`
 }
 
+// actionYAMLInputOrder returns the names of action.yml's inputs but the
+// install step's, in the order it declares them.
+func actionYAMLInputOrder(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "action.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Inputs yaml.Node }
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("action.yml: %v", err)
+	}
+	var names []string
+	for i := 0; i+1 < len(doc.Inputs.Content); i += 2 {
+		if name := doc.Inputs.Content[i].Value; !slices.Contains(installOnlyInputs, name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 func readActionYAML(t *testing.T) *actionYAML {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "action.yml"))
@@ -75,14 +96,44 @@ func TestActionYAML(t *testing.T) {
 			t.Errorf("input %s has a default", name)
 		}
 	}
+	// The table's inputs are action.yml's, in its order.
+	var table []string
+	for _, in := range actionInputs {
+		table = append(table, in.name)
+	}
+	if diff := cmp.Diff(table, actionYAMLInputOrder(t)); diff != "" {
+		t.Errorf("action.yml inputs (-actionInputs +action.yml):\n%s", diff)
+	}
 	slices.Sort(declared)
-	if diff := cmp.Diff(slices.Sorted(slices.Values(allInputs)), declared); diff != "" {
+	if diff := cmp.Diff(slices.Sorted(slices.Values(table)), declared); diff != "" {
 		t.Errorf("action.yml inputs (-entry point +action.yml):\n%s", diff)
 	}
-	for cmd, inputs := range actionCommands {
-		for _, in := range inputs {
-			if !slices.Contains(allInputs, in) {
-				t.Errorf("command %s reads undeclared input %s", cmd, in)
+	// Each row names known commands, and a flag each of them has.
+	for _, in := range actionInputs {
+		for _, cmd := range slices.Concat(in.commands, in.needs, in.args) {
+			if _, ok := actionCommands[cmd]; !ok {
+				t.Errorf("input %s: unknown command %q", in.name, cmd)
+			}
+		}
+		for _, cmd := range append(slices.Clone(in.needs), in.args...) {
+			if !in.readBy(cmd) {
+				t.Errorf("input %s: command %s needs it but does not read it", in.name, cmd)
+			}
+		}
+		if in.flag == "" {
+			continue
+		}
+		for _, cmd := range slices.Sorted(maps.Keys(actionCommands)) {
+			if !in.readBy(cmd) || slices.Contains(in.args, cmd) {
+				continue
+			}
+			c, _, err := newRootCmd(&globals{}).Find(actionCommands[cmd])
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := strings.TrimPrefix(in.flag, "--")
+			if c.Flags().Lookup(name) == nil && c.InheritedFlags().Lookup(name) == nil {
+				t.Errorf("input %s: attestor %s has no flag %s", in.name, strings.Join(actionCommands[cmd], " "), in.flag)
 			}
 		}
 	}
@@ -129,7 +180,8 @@ func TestActionYAML(t *testing.T) {
 	// The run step: every input of the entry point, as the runner names
 	// them for a Docker action, and nothing else.
 	wantEnv := map[string]string{"ATTESTOR_BIN": "${{ steps.install.outputs.bin }}"}
-	for _, name := range allInputs {
+	for _, in := range actionInputs {
+		name := in.name
 		wantEnv["INPUT_"+strings.ToUpper(strings.ReplaceAll(name, " ", "_"))] = "${{ inputs." + name + " }}"
 	}
 	if diff := cmp.Diff(wantEnv, run.Env); diff != "" {
