@@ -152,12 +152,18 @@ func TestNoNetworkClient(t *testing.T) {
 // importChain returns the shortest import chain from root to a network
 // client, or nil if there is none.
 func importChain(imports map[string][]string, root string) []string {
+	return chainTo(imports, root, isNetworkClient)
+}
+
+// chainTo returns the shortest import chain from root to a package that
+// match accepts, or nil if there is none.
+func chainTo(imports map[string][]string, root string, match func(string) bool) []string {
 	parent := map[string]string{root: ""}
 	queue := []string{root}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
-		if isNetworkClient(p) {
+		if match(p) {
 			var chain []string
 			for ; p != ""; p = parent[p] {
 				chain = append([]string{p}, chain...)
@@ -192,6 +198,128 @@ func TestImportChain(t *testing.T) {
 	for _, root := range []string{"ok", "cyc"} {
 		if got := importChain(imports, root); got != nil {
 			t.Errorf("importChain(%s) = %q, want nil", root, got)
+		}
+	}
+}
+
+// goListImports runs go list -deps -json over the patterns (with extra
+// flags, such as -test) from the module root and returns each listed
+// package's imports by import path.
+func goListImports(t *testing.T, extra []string, patterns ...string) map[string][]string {
+	t.Helper()
+	args := append(append([]string{"list", "-deps", "-json=ImportPath,Imports"}, extra...), patterns...)
+	cmd := exec.Command(goTool(t), args...)
+	cmd.Dir = ".." // the module root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	imports := map[string][]string{}
+	for dec := json.NewDecoder(bytes.NewReader(out)); ; {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decoding go list output: %v", err)
+		}
+		imports[p.ImportPath] = p.Imports
+	}
+	return imports
+}
+
+// packageOf returns the package a go list -test entry is built from:
+// "P [P.test]" → P, "P_test" → P, "P.test" → P.
+func packageOf(path string) string {
+	path, _, _ = strings.Cut(path, " ")
+	path = strings.TrimSuffix(path, ".test")
+	return strings.TrimSuffix(path, "_test")
+}
+
+// within reports whether path (a go list -test entry) is one of pkgs or
+// below one.
+func within(path string, pkgs ...string) bool {
+	path = packageOf(path)
+	for _, p := range pkgs {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestPackageOf(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"example.com/m/a":                             "example.com/m/a",
+		"example.com/m/a [example.com/m/a.test]":      "example.com/m/a",
+		"example.com/m/a_test [example.com/m/a.test]": "example.com/m/a",
+		"example.com/m/a.test":                        "example.com/m/a",
+	} {
+		if got := packageOf(in); got != want {
+			t.Errorf("packageOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if !within("example.com/m/store/oci [example.com/m/store/oci.test]", "example.com/m/store") || within("example.com/m/storex", "example.com/m/store") {
+		t.Error("within: wrong")
+	}
+}
+
+// TestLayering enforces the package graph of the README's Development
+// section: the gate verifies, promote acts. attestor/gate (its code; its
+// tests may push to a registry) imports no store client and not promote,
+// and no store (attestor/store and the packages below it, tests included)
+// imports the gate or promote, which are built on top of them.
+func TestLayering(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	t.Parallel()
+	const module = "github.com/attestor/attestor"
+	var (
+		gate    = module + "/attestor/gate"
+		promote = module + "/attestor/promote"
+		stores  = module + "/attestor/store"
+	)
+	imports := goListImports(t, []string{"-test"}, "./attestor/...")
+	for _, want := range []string{gate, promote, stores, stores + "/oci", stores + "/grafeas"} {
+		if _, ok := imports[want]; !ok {
+			t.Fatalf("go list did not list %s", want)
+		}
+	}
+	type rule struct {
+		from      func(string) bool
+		forbidden []string
+		why       string
+	}
+	for _, r := range []rule{
+		{
+			from:      func(p string) bool { return p == gate },
+			forbidden: []string{stores + "/oci", stores + "/grafeas", promote},
+			why:       "the gate verifies: it imports no store client, and promote sits above it",
+		},
+		{
+			from:      func(p string) bool { return within(p, stores) },
+			forbidden: []string{gate, promote},
+			why:       "a store never imports what is built on it",
+		},
+	} {
+		checked := 0
+		for p := range imports {
+			if !r.from(p) {
+				continue
+			}
+			checked++
+			if chain := chainTo(imports, p, func(q string) bool { return within(q, r.forbidden...) }); chain != nil {
+				t.Errorf("%s imports %s (%s):\n\t%s", p, chain[len(chain)-1], r.why, strings.Join(chain, "\n\t→ "))
+			}
+		}
+		if checked == 0 {
+			t.Errorf("no package to check (%s)", r.why)
 		}
 	}
 }

@@ -17,8 +17,10 @@
 // default; the few that can be skipped need an option whose name ends in
 // Unsafe.
 //
-// Promote copies a verified image by digest to another repository and
-// attaches a signed promotion attestation; VerifyLayout verifies classic
+// The gate verifies; it imports no store client (the stores it reads are
+// given to it as store.Store and Locator) and writes nothing. What acts on
+// its verdict sits above it: package promote copies a verified image and
+// attaches its promotion attestations. VerifyLayout verifies classic
 // in-toto layouts over legacy links. Inspect lists a subject's
 // attestations with every place each was found (Locator), optionally
 // checked against a key or a policy; NewGraph draws a verification's chain

@@ -78,8 +78,9 @@ var (
 	// attestor.ErrInvalidInput.
 	ErrLayout = &sentinel{"in-toto layout verification failed", ErrVerification}
 
-	// ErrNotVerified is returned by Promote when the source image did not
-	// pass verification: nothing was copied or written.
+	// ErrNotVerified is returned by what acts on a verdict (promote.Image)
+	// when the source image did not pass verification: nothing was copied
+	// or written.
 	ErrNotVerified = &sentinel{"not promoted: verification failed", ErrVerification}
 )
 

@@ -22,7 +22,6 @@ import (
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
-	"github.com/attestor/attestor/attestor/store/grafeas"
 )
 
 // PredicateTypeVSA is the predicate type of a verification summary.
@@ -93,7 +92,7 @@ func WithSubjectKind(k SubjectKind) SummaryOption {
 // is expected to come from, such as the download URL of a released file.
 // It must be an absolute URI (RFC 3986) with a lower-case scheme. The
 // default names the subject: an image as https://REGISTRY/REPO@DIGEST
-// (the resource URI of its Grafeas occurrences, grafeas.ResourceURI), a
+// (the resource URI of its Grafeas occurrences, store.ResourceURI), a
 // file as pkg:generic/NAME?checksum=ALG:HEX, a package URL of the file's
 // base name and digest (its directory is left out).
 func WithResourceURI(uri string) SummaryOption {
@@ -184,7 +183,7 @@ func (r *Result) Summary(verifierID string, opts ...SummaryOption) (*ita1.Statem
 	subjectName, resourceURI := r.Subject.Name, o.resourceURI
 	if kind == SubjectImage {
 		if resourceURI == "" {
-			resourceURI = grafeas.ResourceURI(store.Subject{Name: r.Subject.Name, Digest: digest})
+			resourceURI = store.ResourceURI(store.Subject{Name: r.Subject.Name, Digest: digest})
 		}
 	} else {
 		subjectName = fileSubjectName(r.Subject.Name)

@@ -23,7 +23,6 @@ import (
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
-	"github.com/attestor/attestor/attestor/store/grafeas"
 	"github.com/attestor/attestor/attestor/store/oci"
 )
 
@@ -241,9 +240,9 @@ func TestVSA(t *testing.T) {
 		{"file named with URI characters", func(t *testing.T) summary { return fileChain(t, true, false, "app v1@2#3?.tar") },
 			Passed, []string{"SLSA_BUILD_LEVEL_0"}, func(s store.Subject) string { return pkgFile("app%20v1%402%233%3F.tar", s) }, 3, ""},
 		{"image passed", func(t *testing.T) summary { return imageChain(t, "ci") },
-			Passed, []string{"SLSA_BUILD_LEVEL_0"}, grafeas.ResourceURI, 1, ""},
+			Passed, []string{"SLSA_BUILD_LEVEL_0"}, store.ResourceURI, 1, ""},
 		{"image failed", func(t *testing.T) summary { return imageChain(t, "mallory") },
-			Failed, []string{"FAILED"}, grafeas.ResourceURI, 0, ""},
+			Failed, []string{"FAILED"}, store.ResourceURI, 0, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -297,34 +296,6 @@ func TestVSA(t *testing.T) {
 				t.Errorf("statement subject %v, want %s@%s", sub, wantName, s.subject.Digest)
 			}
 		})
-	}
-}
-
-// TestVSAPromoted: the summary that promote attaches to the copy names the
-// copy by its https:// resource URI.
-func TestVSAPromoted(t *testing.T) {
-	t.Parallel()
-	host := startRegistry(t)
-	reg, err := oci.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newChain(t)
-	c.key("ci")
-	release := c.key("release")
-	img := pushed(t, host, "team/app", false)
-	c.attest(reg, img, "ci")
-	v, err := NewVerifier(c.policy(imagePolicy), WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := v.Promote(context.Background(), img.String(), host+"/prod/app", release, WithRegistry(reg), WithDryRun())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, vsa := checkVSA(t, p.Summary)
-	if want := "https://" + host + "/prod/app@" + img.DigestStr(); vsa.GetResourceUri() != want {
-		t.Errorf("resourceUri %q, want %q", vsa.GetResourceUri(), want)
 	}
 }
 

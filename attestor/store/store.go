@@ -52,6 +52,11 @@ func ImageSubject(d name.Digest) (Subject, error) {
 // String returns name@digest.
 func (s Subject) String() string { return s.Name + "@" + s.Digest.String() }
 
+// ResourceURI returns the URI of an image subject as a resource:
+// https://NAME@DIGEST, the form Grafeas puts occurrences on and the
+// verification summary names an image by.
+func ResourceURI(s Subject) string { return "https://" + s.Name + "@" + s.Digest.String() }
+
 // Attestation is one signed attestation as stored: the exact bytes of its
 // DSSE envelope (what is verified) and, optionally, a sigstore bundle that
 // carries the same envelope with its verification material.

@@ -20,6 +20,7 @@ import (
 	"github.com/attestor/attestor/actions/spinnaker"
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
+	"github.com/attestor/attestor/attestor/promote"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
@@ -152,7 +153,7 @@ func TestGateE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	releaseID, err := gate.PKIXKeyID(release.Public()) // Binary Authorization's id of the key
+	releaseID, err := promote.PKIXKeyID(release.Public()) // Binary Authorization's id of the key
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,18 +242,18 @@ func TestGateE2E(t *testing.T) {
 	}
 
 	// Promote: a copy by digest, the summary, the Kritis attestation.
-	promote := func(env []string, dst string) (result, *gate.Promotion) {
+	promoteCmd := func(env []string, dst string) (result, *promote.Result) {
 		t.Helper()
 		args := append([]string{"promote", "--dir", t.TempDir(), "--json", image, dst, "--policy", policy, "--key", releaseKey,
 			"--from", "oci", "--grafeas-authority-note", authority}, grafeasFlags...)
 		r := run(env, args...)
-		var pr gate.Promotion
+		var pr promote.Result
 		if err := json.Unmarshal([]byte(r.stdout), &pr); err != nil {
 			t.Fatalf("promote --json: %v\n%s", err, r)
 		}
 		return r, &pr
 	}
-	r, promo := promote(spin, host+"/prod/app")
+	r, promo := promoteCmd(spin, host+"/prod/app")
 	dst := host + "/prod/app@" + digest.String()
 	if r.code != 0 || !promo.Copied || promo.Destination != dst || promo.AuthorityNote != authority ||
 		!slices.Contains(promo.Written, "grafeas-authority") || len(promo.Pending) != 0 {
@@ -272,7 +273,7 @@ func TestGateE2E(t *testing.T) {
 	if r := run(nil, "verify", "--dir", t.TempDir(), "--image", dst, "--policy", policy, "--from", "oci"); r.code != 0 {
 		t.Errorf("verify the copy:\n%s", r)
 	}
-	dstURI := grafeas.ResourceURI(store.Subject{Name: host + "/prod/app", Digest: digest})
+	dstURI := store.ResourceURI(store.Subject{Name: host + "/prod/app", Digest: digest})
 	kritis := kritisOccurrences(grafeasOccurrences(t, grafeasURL, project), authority, dstURI)
 	if len(kritis) != 1 {
 		t.Fatalf("%d Kritis occurrences on %s, want 1", len(kritis), dstURI)
@@ -296,7 +297,7 @@ func TestGateE2E(t *testing.T) {
 	if err := json.Unmarshal(g.SerializedPayload, &ss); err != nil {
 		t.Fatal(err)
 	}
-	if ss.Critical.Identity.DockerReference != host+"/prod/app" || ss.Critical.Image.DockerManifestDigest != digest.String() || ss.Critical.Type != gate.SimpleSigningType {
+	if ss.Critical.Identity.DockerReference != host+"/prod/app" || ss.Critical.Image.DockerManifestDigest != digest.String() || ss.Critical.Type != promote.SimpleSigningType {
 		t.Errorf("simple-signing payload: %s", g.SerializedPayload)
 	}
 	if err := release.Verifier().Verify(context.Background(), g.SerializedPayload, g.Signatures[0].Signature); err != nil {
@@ -315,7 +316,7 @@ func TestGateE2E(t *testing.T) {
 		}
 	}
 	// A second promotion writes no duplicate.
-	if r, _ := promote(nil, host+"/prod/app"); r.code != 0 {
+	if r, _ := promoteCmd(nil, host+"/prod/app"); r.code != 0 {
 		t.Fatalf("second promote:\n%s", r)
 	}
 	if n := len(kritisOccurrences(grafeasOccurrences(t, grafeasURL, project), authority, dstURI)); n != 1 {
@@ -385,7 +386,7 @@ func TestGateE2E(t *testing.T) {
 		}
 	}
 	before := len(grafeasOccurrences(t, grafeasURL, project))
-	r, promo = promote(spin, host+"/quarantine/app")
+	r, promo = promoteCmd(spin, host+"/quarantine/app")
 	if r.code != 1 || promo.Copied || promo.Result == nil || promo.Result.Verified {
 		t.Errorf("promote of the tampered image: exit %d, %+v\n%s", r.code, promo, r)
 	}

@@ -11,13 +11,14 @@ import (
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
+	"github.com/attestor/attestor/attestor/promote"
 	"github.com/attestor/attestor/attestor/sign/kms"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 )
 
 // promoteOutput is the --json output of promote.
 type promoteOutput struct {
-	*gate.Promotion
+	*promote.Result
 	// Files are the workspace files written: the summary and the signed
 	// simple-signing payload.
 	Files []string `json:"files,omitempty"`
@@ -115,24 +116,24 @@ Grafeas failed.`,
 			if err != nil {
 				return err
 			}
-			ssOpts := []gate.SimpleSigningOption{gate.WithPayloadType(typ)}
+			ssOpts := []promote.SimpleSigningOption{promote.WithPayloadType(typ)}
 			if keyID == "" {
 				keyID = binauthzKeyID(g, signer)
 			}
 			if keyID != "" {
-				ssOpts = append(ssOpts, gate.WithPublicKeyID(keyID))
+				ssOpts = append(ssOpts, promote.WithPublicKeyID(keyID))
 			}
 			reg, err := src.registry(g)
 			if err != nil {
 				return err
 			}
-			opts := []gate.PromoteOption{gate.WithRegistry(reg), gate.WithSimpleSigning(ssOpts...)}
+			opts := []promote.Option{promote.WithRegistry(reg), promote.WithSimpleSigning(ssOpts...)}
 			if len(src.from) > 0 {
 				sources, err := src.sources(g, src.from)
 				if err != nil {
 					return err
 				}
-				opts = append(opts, gate.WithSources(sources...))
+				opts = append(opts, promote.WithSources(sources...))
 			}
 			if src.grafeasProj != "" {
 				var gopts []grafeas.Option
@@ -146,10 +147,10 @@ Grafeas failed.`,
 				if err != nil {
 					return err
 				}
-				opts = append(opts, gate.WithGrafeas(c))
+				opts = append(opts, promote.WithGrafeas(c))
 			}
 			if dryRun {
-				opts = append(opts, gate.WithDryRun())
+				opts = append(opts, promote.WithDryRun())
 			}
 			vopts, err := src.verifierOptions(g)
 			if err != nil {
@@ -159,11 +160,11 @@ Grafeas failed.`,
 			if err != nil {
 				return err
 			}
-			p, perr := v.Promote(ctx, args[0], args[1], signer, opts...)
+			p, perr := promote.Image(ctx, v, args[0], args[1], signer, opts...)
 			if p == nil {
 				return perr
 			}
-			out := &promoteOutput{Promotion: p}
+			out := &promoteOutput{Result: p}
 			if p.SimpleSigning != nil {
 				files, err := savePromotion(g, p, dryRun)
 				if err != nil {
@@ -234,7 +235,7 @@ Grafeas failed.`,
 
 // savePromotion saves the signed simple-signing payload (and, in a dry run,
 // the summary) in the workspace.
-func savePromotion(g *globals, p *gate.Promotion, dryRun bool) ([]string, error) {
+func savePromotion(g *globals, p *promote.Result, dryRun bool) ([]string, error) {
 	ws, err := attestor.OpenWorkspace(g.dir)
 	if err != nil {
 		return nil, err
@@ -272,15 +273,15 @@ func savePromotion(g *globals, p *gate.Promotion, dryRun bool) ([]string, error)
 func binauthzPayloadType(v string) (string, error) {
 	switch v {
 	case "gcloud":
-		return gate.SimpleSigningTypeGcloud, nil
+		return promote.SimpleSigningTypeGcloud, nil
 	case "atomic":
-		return gate.SimpleSigningTypeAtomic, nil
+		return promote.SimpleSigningTypeAtomic, nil
 	}
 	return "", attestor.Invalid(fmt.Errorf("--binauthz-payload %q: want gcloud or atomic", v))
 }
 
 // binauthzKeyID returns the public key id that Binary Authorization knows
-// the signer's key by when it is not the default (gate.PKIXKeyID, the
+// the signer's key by when it is not the default (promote.PKIXKeyID, the
 // ni:/// id of a PKIX key): a Cloud KMS key version's resource name.
 // A gcpkms:// key without a version names no one key version (Cloud KMS
 // signs with the newest enabled one), so it keeps the default, with a
@@ -294,7 +295,7 @@ func binauthzKeyID(g *globals, signer attestor.Signer) string {
 	if !strings.HasPrefix(ref, kms.SchemeGCP) {
 		return ""
 	}
-	id, err := gate.CloudKMSKeyID(ref)
+	id, err := promote.CloudKMSKeyID(ref)
 	if err != nil {
 		g.logger.Warn("promote: the Cloud KMS key names no version: the Binary Authorization attestation names it by the ni:/// id of its public key, which an attestor holding it as a PKIX key knows; for an attestor holding the key version, name it (gcpkms://.../cryptoKeyVersions/N) or pass --binauthz-key-id", "key", ref)
 		return ""

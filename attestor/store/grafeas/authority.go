@@ -37,8 +37,9 @@ type Signature struct {
 	// KeyID is the signer's public key id: the publicKeyId the policy
 	// (Binary Authorization attestor, Kritis attestation authority)
 	// knows the key by, an RFC 3986 URI: for a PKIX key by default
-	// ni:///sha-256;BASE64URL of its DER (gate.PKIXKeyID), for a Cloud KMS
-	// key its key version's resource name (gate.CloudKMSKeyID).
+	// ni:///sha-256;BASE64URL of the SHA-256 of its DER (RFC 6920), for a
+	// Cloud KMS key its key version's resource name
+	// (//cloudkms.googleapis.com/v1/projects/P/.../cryptoKeyVersions/V).
 	KeyID string
 	// Sig is the raw signature.
 	Sig []byte
@@ -115,7 +116,7 @@ func (c *Client) PutAttestation(ctx context.Context, subject store.Subject, att 
 	project, id := c.authorityNote()
 	note := "projects/" + project + "/notes/" + id
 	spec := noteSpec{id: id, kind: kindAuthority}
-	uri := ResourceURI(subject)
+	uri := store.ResourceURI(subject)
 	res := &Result{Resource: uri, DryRun: c.opts.dryRun != nil}
 	key := authorityKey(att.Payload)
 	if c.opts.dryRun != nil {
@@ -216,5 +217,5 @@ func (c *Client) dryRunAuthority(s store.Subject, project string, spec noteSpec,
 	occURL := c.base + "/projects/" + url.PathEscape(c.opts.project) + "/occurrences"
 	_, sum, _ := strings.Cut(key, ":")
 	name = path.Join(DryRunDir, api, "occurrences", c.opts.project, s.Digest.Algorithm+"-"+s.Digest.Hex, kindAuthority.String()+"-"+sum[:32]+".json")
-	return c.dryRunWrite(name, http.MethodPost, occURL, c.dialect.authorityOccurrence(att, ResourceURI(s), note))
+	return c.dryRunWrite(name, http.MethodPost, occURL, c.dialect.authorityOccurrence(att, store.ResourceURI(s), note))
 }

@@ -16,7 +16,6 @@ import (
 	gv1 "google.golang.org/genproto/googleapis/grafeas/v1"
 
 	"github.com/attestor/attestor/attestor"
-	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
@@ -37,26 +36,54 @@ func promotionKey(t *testing.T) *sign.Signer {
 	return s
 }
 
+// signedPayload is a signed simple-signing payload.
+type signedPayload struct {
+	Payload, Signature []byte
+	PublicKeyID        string
+}
+
 // kritisAttestation signs the simple-signing payload of subj as promote
-// does (optional makes the payload differ, as each promotion's summary
-// digest does).
-func kritisAttestation(t *testing.T, s *sign.Signer, subj store.Subject, optional string) (grafeas.Attestation, *gate.SimpleSigning) {
+// does (the containers/image signature JSON, critical.type gcloud's,
+// publicKeyId the ni:/// name of the key's PKIX DER; optional makes the
+// payload differ, as each promotion's summary digest does).
+func kritisAttestation(t *testing.T, s *sign.Signer, subj store.Subject, optional string) (grafeas.Attestation, *signedPayload) {
 	t.Helper()
 	d, err := name.NewDigest(subj.Name + "@" + subj.Digest.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, err := gate.NewSimpleSigning(t.Context(), d, s, map[string]string{"verificationSummary": optional})
+	var p struct {
+		Critical struct {
+			Identity struct {
+				DockerReference string `json:"docker-reference"`
+			} `json:"identity"`
+			Image struct {
+				DockerManifestDigest string `json:"docker-manifest-digest"`
+			} `json:"image"`
+			Type string `json:"type"`
+		} `json:"critical"`
+		Optional map[string]string `json:"optional,omitempty"`
+	}
+	p.Critical.Identity.DockerReference = d.Context().Name()
+	p.Critical.Image.DockerManifestDigest = d.DigestStr()
+	p.Critical.Type = "Google cloud binauthz container signature"
+	p.Optional = map[string]string{"verificationSummary": optional}
+	payload, err := json.Marshal(p)
 	if err != nil {
 		t.Fatal(err)
 	}
+	sig, err := s.Sign(t.Context(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := &signedPayload{Payload: payload, Signature: sig, PublicKeyID: niKeyID(t, s)}
 	return grafeas.Attestation{Payload: ss.Payload, Signatures: []grafeas.Signature{{KeyID: ss.PublicKeyID, Sig: ss.Signature}}}, ss
 }
 
 // checkSimpleSigning checks a payload read back from the server: the
 // exact bytes signed, the image's reference and digest, the type; and
 // that the signature verifies with the key.
-func checkSimpleSigning(t *testing.T, subj store.Subject, want *gate.SimpleSigning, s *sign.Signer, payload []byte, keyID string, sig []byte) {
+func checkSimpleSigning(t *testing.T, subj store.Subject, want *signedPayload, s *sign.Signer, payload []byte, keyID string, sig []byte) {
 	t.Helper()
 	if !bytes.Equal(payload, want.Payload) {
 		t.Errorf("payload = %s, want %s", payload, want.Payload)
@@ -104,7 +131,7 @@ func TestPutAttestationOSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Created != 1 || res.Existing != 0 || res.Resource != grafeas.ResourceURI(subj) {
+	if res.Created != 1 || res.Existing != 0 || res.Resource != store.ResourceURI(subj) {
 		t.Errorf("first PutAttestation = %+v", res)
 	}
 	// A second promotion: a fresh signature and summary digest.
@@ -145,7 +172,7 @@ func TestPutAttestationOSS(t *testing.T) {
 		t.Fatalf("%d occurrences, want 1: %+v", len(list.Occurrences), list.Occurrences)
 	}
 	o := list.Occurrences[0]
-	if o.Kind != "ATTESTATION" || o.NoteName != "projects/kritis-notes/notes/prod-attestor" || o.Resource.URI != grafeas.ResourceURI(subj) || len(o.Envelope) != 0 {
+	if o.Kind != "ATTESTATION" || o.NoteName != "projects/kritis-notes/notes/prod-attestor" || o.Resource.URI != store.ResourceURI(subj) || len(o.Envelope) != 0 {
 		t.Errorf("occurrence = kind %s, note %s, resource %s, envelope %s", o.Kind, o.NoteName, o.Resource.URI, o.Envelope)
 	}
 	g := o.Attestation.Attestation.Generic
@@ -217,7 +244,7 @@ func TestPutAttestationV1(t *testing.T) {
 		t.Fatalf("%d occurrences, want 1", len(occs))
 	}
 	o := occs[0]
-	if o.GetKind() != gv1.NoteKind_ATTESTATION || o.GetNoteName() != "projects/note-project/notes/attestor-authority" || o.GetResourceUri() != grafeas.ResourceURI(subj) || o.GetEnvelope() != nil {
+	if o.GetKind() != gv1.NoteKind_ATTESTATION || o.GetNoteName() != "projects/note-project/notes/attestor-authority" || o.GetResourceUri() != store.ResourceURI(subj) || o.GetEnvelope() != nil {
 		t.Errorf("occurrence = %v", o)
 	}
 	a := o.GetAttestation()

@@ -92,14 +92,10 @@ func (c *Client) tokenSource(ctx context.Context) (oauth2.TokenSource, error) {
 	return c.adcTS, c.adcErr
 }
 
-// ResourceURI returns the URI of the resource that a subject's
-// occurrences are on: https://NAME@DIGEST (Grafeas' form for images).
-func ResourceURI(s store.Subject) string { return "https://" + s.Name + "@" + s.Digest.String() }
-
 // resourceURIs are the URIs read as the subject's: the https form and the
 // scheme-less one.
 func resourceURIs(s store.Subject) []string {
-	return []string{ResourceURI(s), s.Name + "@" + s.Digest.String()}
+	return []string{store.ResourceURI(s), s.Name + "@" + s.Digest.String()}
 }
 
 func checkSubject(s store.Subject) error {
@@ -143,7 +139,7 @@ func (c *Client) Push(ctx context.Context, subject store.Subject, atts ...store.
 	if err := checkSubject(subject); err != nil {
 		return nil, err
 	}
-	res := &Result{Resource: ResourceURI(subject), DryRun: c.opts.dryRun != nil}
+	res := &Result{Resource: store.ResourceURI(subject), DryRun: c.opts.dryRun != nil}
 	items := make([]*item, 0, len(atts))
 	seen := map[string]bool{}
 	for i, a := range atts {
@@ -331,7 +327,7 @@ func (c *Client) createOccurrence(ctx context.Context, s store.Subject, it *item
 		}
 		return nil
 	}
-	body := c.dialect.occurrence(it, ResourceURI(s), note, c.opts.project)
+	body := c.dialect.occurrence(it, store.ResourceURI(s), note, c.opts.project)
 	endpoint := c.base + "/projects/" + url.PathEscape(c.opts.project) + "/occurrences"
 	err := c.call(ctx, http.MethodPost, endpoint, body, nil, committed)
 	if err == nil || errors.Is(err, errCommitted) {

@@ -37,7 +37,7 @@ func (c *Client) dryRunPut(s store.Subject, items []*item) error {
 			}
 		}
 		name := path.Join(DryRunDir, api, "occurrences", c.opts.project, s.Digest.Algorithm+"-"+s.Digest.Hex, it.kind.String()+"-"+it.digest[:32]+".json")
-		if err := c.dryRunWrite(name, http.MethodPost, occURL, c.dialect.occurrence(it, ResourceURI(s), note, c.opts.project)); err != nil {
+		if err := c.dryRunWrite(name, http.MethodPost, occURL, c.dialect.occurrence(it, store.ResourceURI(s), note, c.opts.project)); err != nil {
 			return err
 		}
 	}

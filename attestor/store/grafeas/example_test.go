@@ -48,7 +48,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(len(got), "attestations on", grafeas.ResourceURI(subject))
+	fmt.Println(len(got), "attestations on", store.ResourceURI(subject))
 }
 
 // Container Analysis (the v1 API) with application default credentials.

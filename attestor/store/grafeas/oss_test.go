@@ -103,8 +103,8 @@ func TestOSSOccurrences(t *testing.T) {
 	occs := listRaw(t, s, "shape")
 	kinds := map[string]int{}
 	for _, o := range occs {
-		if o.Resource.URI != grafeas.ResourceURI(subj) {
-			t.Errorf("occurrence on %q, want %q", o.Resource.URI, grafeas.ResourceURI(subj))
+		if o.Resource.URI != store.ResourceURI(subj) {
+			t.Errorf("occurrence on %q, want %q", o.Resource.URI, store.ResourceURI(subj))
 		}
 		if o.Envelope == nil {
 			t.Errorf("occurrence %s has no envelope", o.Name)

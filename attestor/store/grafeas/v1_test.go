@@ -60,7 +60,7 @@ func TestV1Occurrences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Created != 2 || res.Existing != 0 || res.Resource != grafeas.ResourceURI(subj) {
+	if res.Created != 2 || res.Existing != 0 || res.Resource != store.ResourceURI(subj) {
 		t.Errorf("first Push = %+v", res)
 	}
 	if res, err = c.Push(t.Context(), subj, prov, link, link); err != nil || res.Created != 0 || res.Existing != 2 {
@@ -71,7 +71,7 @@ func TestV1Occurrences(t *testing.T) {
 		t.Fatalf("%d occurrences, want 2", len(occs))
 	}
 	for _, o := range occs {
-		if o.GetResourceUri() != grafeas.ResourceURI(subj) {
+		if o.GetResourceUri() != store.ResourceURI(subj) {
 			t.Errorf("resource %q", o.GetResourceUri())
 		}
 		if !strings.HasPrefix(o.GetNoteName(), "projects/note-project/notes/attestor-") {

@@ -1,4 +1,4 @@
-package gate
+package promote
 
 import (
 	"context"
@@ -8,12 +8,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 	"github.com/attestor/attestor/attestor/store/oci"
 )
 
-// fakeAuthority is a Grafeas store that records what Promote writes.
+// fakeAuthority is a Grafeas store that records what Image writes.
 type fakeAuthority struct {
 	mu     sync.Mutex
 	puts   map[string]int                   // subject → attestations put
@@ -51,7 +52,7 @@ func (f *fakeAuthority) PutAttestation(_ context.Context, s store.Subject, a gra
 func (f *fakeAuthority) AuthorityNote() string { return "projects/p/notes/prod" }
 
 // TestPromoteAuthority: with a Grafeas store that writes attestation
-// authority occurrences, Promote writes the simple-signing attestation of
+// authority occurrences, Image writes the simple-signing attestation of
 // the destination (signed by the promotion key); on a failed verification
 // or a dry run it writes nothing.
 func TestPromoteAuthority(t *testing.T) {
@@ -83,20 +84,20 @@ func TestPromoteAuthority(t *testing.T) {
 			release := c.key("release")
 			img := pushed(t, host, "team/app", false)
 			c.attest(reg, img, tt.signer)
-			v, err := NewVerifier(c.policy(imagePolicy), WithClock(clock))
+			v, err := gate.NewVerifier(c.policy(imagePolicy), gate.WithClock(clock))
 			if err != nil {
 				t.Fatal(err)
 			}
 			g := &fakeAuthority{}
-			opts := []PromoteOption{WithRegistry(reg), WithGrafeas(g), WithSimpleSigning(tt.opts...)}
+			opts := []Option{WithRegistry(reg), WithGrafeas(g), WithSimpleSigning(tt.opts...)}
 			if tt.dryRun {
 				opts = append(opts, WithDryRun())
 			}
-			p, err := v.Promote(t.Context(), host+"/team/app:dev", host+"/prod/app", release, opts...)
+			p, err := Image(t.Context(), v, host+"/team/app:dev", host+"/prod/app", release, opts...)
 			switch {
 			case tt.signer != "ci":
-				if !errors.Is(err, ErrNotVerified) || len(g.puts) != 0 || len(g.kritis) != 0 {
-					t.Fatalf("Promote = %v; Grafeas got %v, %v", err, g.puts, g.kritis)
+				if !errors.Is(err, gate.ErrNotVerified) || len(g.puts) != 0 || len(g.kritis) != 0 {
+					t.Fatalf("Image = %v; Grafeas got %v, %v", err, g.puts, g.kritis)
 				}
 				return
 			case err != nil:
@@ -158,14 +159,14 @@ func TestPromoteAuthorityFails(t *testing.T) {
 	release := c.key("release")
 	img := pushed(t, host, "team/app", false)
 	c.attest(reg, img, "ci")
-	v, err := NewVerifier(c.policy(imagePolicy), WithClock(clock))
+	v, err := gate.NewVerifier(c.policy(imagePolicy), gate.WithClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
-	_, err = v.Promote(t.Context(), host+"/team/app:dev", host+"/prod/app", release, WithRegistry(reg), WithGrafeas(&fakeAuthority{fail: boom}))
+	_, err = Image(t.Context(), v, host+"/team/app:dev", host+"/prod/app", release, WithRegistry(reg), WithGrafeas(&fakeAuthority{fail: boom}))
 	if !errors.Is(err, boom) {
-		t.Errorf("Promote = %v, want the write's error", err)
+		t.Errorf("Image = %v, want the write's error", err)
 	}
 }
 

@@ -1,18 +1,12 @@
-package gate
+package promote
 
 import (
 	"context"
-	"crypto"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -20,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 	"github.com/attestor/attestor/attestor/store/oci"
@@ -27,7 +22,8 @@ import (
 
 // AuthorityWriter writes Binary Authorization / Kritis attestations (a
 // simple-signing payload and its signatures) as ATTESTATION occurrences on
-// an attestation authority's note. *grafeas.Client is one.
+// an attestation authority's note. *grafeas.Client is one; Image writes
+// through it when the store of WithGrafeas is one.
 type AuthorityWriter interface {
 	PutAttestation(ctx context.Context, subject store.Subject, att grafeas.Attestation) (*grafeas.Result, error)
 	// AuthorityNote names the note (projects/PROJECT/notes/NOTE).
@@ -36,28 +32,12 @@ type AuthorityWriter interface {
 
 var _ AuthorityWriter = (*grafeas.Client)(nil)
 
-// Types (critical.type) of the simple-signing payload of a Binary
-// Authorization / Kritis attestation.
-const (
-	// SimpleSigningTypeGcloud is the type that `gcloud container binauthz
-	// create-signature-payload` writes, and Binary Authorization's
-	// documentation signs.
-	SimpleSigningTypeGcloud = "Google cloud binauthz container signature"
-	// SimpleSigningTypeAtomic is the type of the containers/image "atomic"
-	// signature format that simple signing comes from, which Kritis
-	// writes.
-	SimpleSigningTypeAtomic = "atomic container signature"
-	// SimpleSigningType is the type NewSimpleSigning and Promote write by
-	// default: SimpleSigningTypeGcloud.
-	SimpleSigningType = SimpleSigningTypeGcloud
-)
+// Option configures Image.
+type Option func(*options) error
 
-// PromoteOption configures Promote.
-type PromoteOption func(*promoteOptions) error
-
-type promoteOptions struct {
+type options struct {
 	registry      *oci.Registry
-	sources       []Source
+	sources       []gate.Source
 	grafeas       store.Store
 	dryRun        bool
 	simpleSigning []SimpleSigningOption
@@ -66,10 +46,10 @@ type promoteOptions struct {
 // WithRegistry sets the registry client that reads the source image, its
 // attestations, and writes the copy and the promotion attestation (its
 // credentials, transport and dry run apply). The default is oci.New().
-func WithRegistry(r *oci.Registry) PromoteOption {
-	return func(o *promoteOptions) error {
+func WithRegistry(r *oci.Registry) Option {
+	return func(o *options) error {
 		if r == nil {
-			return attestor.Invalid(errors.New("gate: nil registry"))
+			return attestor.Invalid(errors.New("promote: nil registry"))
 		}
 		o.registry = r
 		return nil
@@ -78,8 +58,8 @@ func WithRegistry(r *oci.Registry) PromoteOption {
 
 // WithSources sets where the source image's attestations are fetched
 // from. The default is the registry (WithRegistry) alone.
-func WithSources(sources ...Source) PromoteOption {
-	return func(o *promoteOptions) error {
+func WithSources(sources ...gate.Source) Option {
+	return func(o *options) error {
 		o.sources = sources
 		return nil
 	}
@@ -90,10 +70,10 @@ func WithSources(sources ...Source) PromoteOption {
 // (a *grafeas.Client), writes the Binary Authorization / Kritis
 // attestation of the destination on the attestation authority's note.
 // The default writes to the registry only.
-func WithGrafeas(s store.Store) PromoteOption {
-	return func(o *promoteOptions) error {
+func WithGrafeas(s store.Store) Option {
+	return func(o *options) error {
 		if s == nil {
-			return attestor.Invalid(errors.New("gate: nil Grafeas store"))
+			return attestor.Invalid(errors.New("promote: nil Grafeas store"))
 		}
 		o.grafeas = s
 		return nil
@@ -101,10 +81,10 @@ func WithGrafeas(s store.Store) PromoteOption {
 }
 
 // WithDryRun verifies and signs but writes nothing: no copy, no
-// attestation; the Promotion says what would be written and carries the
+// attestation; the Result says what would be written and carries the
 // signed summary and simple-signing payload. The default writes.
-func WithDryRun() PromoteOption {
-	return func(o *promoteOptions) error {
+func WithDryRun() Option {
+	return func(o *options) error {
 		o.dryRun = true
 		return nil
 	}
@@ -114,22 +94,22 @@ func WithDryRun() PromoteOption {
 // Authorization / Kritis attestation is made: its type
 // (WithPayloadType) and the public key id of its signature
 // (WithPublicKeyID). The defaults are NewSimpleSigning's.
-func WithSimpleSigning(opts ...SimpleSigningOption) PromoteOption {
-	return func(o *promoteOptions) error {
+func WithSimpleSigning(opts ...SimpleSigningOption) Option {
+	return func(o *options) error {
 		o.simpleSigning = append(o.simpleSigning, opts...)
 		return nil
 	}
 }
 
-// Promotion is what Promote did.
-type Promotion struct {
+// Result is what Image did.
+type Result struct {
 	// Source and Destination are the images by digest
 	// (repository@sha256:…); Tag is the destination tag, if any.
 	Source      string `json:"source"`
 	Destination string `json:"destination,omitempty"`
 	Tag         string `json:"tag,omitempty"`
 	// Result is the verification of the source.
-	Result *Result `json:"result"`
+	Result *gate.Result `json:"result"`
 	// Copied says the image was copied (false on a failure or a dry run).
 	Copied bool `json:"copied"`
 	DryRun bool `json:"dryRun,omitempty"`
@@ -159,158 +139,7 @@ type Promotion struct {
 	Pending []string `json:"pending,omitempty"`
 }
 
-// SimpleSigning is a signed simple-signing payload (the containers/image
-// signature format that Binary Authorization and Kritis attestations
-// carry).
-type SimpleSigning struct {
-	// Payload is the JSON payload, exactly as signed.
-	Payload []byte `json:"payload"`
-	// Signature is the raw signature of Payload by the key KeyID.
-	Signature []byte `json:"signature"`
-	// KeyID is the signer's in-toto key id (what attestor names keys by).
-	KeyID string `json:"keyId"`
-	// PublicKeyID is the id that Binary Authorization and Kritis know the
-	// key by: the publicKeyId of the signature in the ATTESTATION
-	// occurrence (see WithPublicKeyID).
-	PublicKeyID string `json:"publicKeyId"`
-}
-
-// SimpleSigningOption configures NewSimpleSigning.
-type SimpleSigningOption func(*simpleSigningOptions) error
-
-type simpleSigningOptions struct {
-	typ         string
-	publicKeyID string
-}
-
-// WithPayloadType sets critical.type of the payload: SimpleSigningTypeGcloud
-// (the default, what gcloud writes) or SimpleSigningTypeAtomic (Kritis'
-// atomic container signature). Other types are an error matching
-// attestor.ErrInvalidInput.
-func WithPayloadType(typ string) SimpleSigningOption {
-	return func(o *simpleSigningOptions) error {
-		if typ != SimpleSigningTypeGcloud && typ != SimpleSigningTypeAtomic {
-			return attestor.Invalid(fmt.Errorf("gate: simple signing: type %q: want %q or %q", typ, SimpleSigningTypeGcloud, SimpleSigningTypeAtomic))
-		}
-		o.typ = typ
-		return nil
-	}
-}
-
-// WithPublicKeyID sets the public key id of the signature: the id of the
-// key in the Binary Authorization attestor (or Kritis attestation
-// authority) that is to verify it, an RFC 3986 URI. For a Cloud KMS key
-// that is its key version's resource name (CloudKMSKeyID); for a PKIX key
-// added with an id of the user's choosing, that id. The default is
-// PKIXKeyID of the signer's public key: the id Binary Authorization gives
-// a PKIX key by default. An empty id or one with spaces or control
-// characters is an error matching attestor.ErrInvalidInput.
-func WithPublicKeyID(id string) SimpleSigningOption {
-	return func(o *simpleSigningOptions) error {
-		if id == "" || strings.IndexFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-			return attestor.Invalid(fmt.Errorf("gate: simple signing: public key id %q: want a URI", id))
-		}
-		if _, err := url.Parse(id); err != nil {
-			return attestor.Invalid(fmt.Errorf("gate: simple signing: public key id %q: want a URI: %w", id, err))
-		}
-		o.publicKeyID = id
-		return nil
-	}
-}
-
-// PKIXKeyID returns the id that Binary Authorization gives a PKIX public
-// key by default, and the Grafeas v1 common.proto names as an example:
-// the RFC 6920 name of the SHA-256 of its SubjectPublicKeyInfo DER,
-// ni:///sha-256;BASE64URL (no padding). A key that has no PKIX encoding
-// is an error matching attestor.ErrInvalidInput.
-func PKIXKeyID(pub crypto.PublicKey) (string, error) {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return "", attestor.Invalid(fmt.Errorf("gate: public key id: %w", err))
-	}
-	sum := sha256.Sum256(der)
-	return "ni:///sha-256;" + base64.RawURLEncoding.EncodeToString(sum[:]), nil
-}
-
-// cloudKMSVersion matches a Cloud KMS key version URI as cosign and
-// sigstore write it (cryptoKeyVersions, or its alias versions).
-var cloudKMSVersion = regexp.MustCompile(`^gcpkms://(projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+)/(?:cryptoKeyVersions|versions)/([^/]+)$`)
-
-// CloudKMSKeyID returns the id that Binary Authorization knows a Cloud
-// KMS key by, given its URI gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V:
-// the key version's resource name
-// //cloudkms.googleapis.com/v1/projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V.
-// A URI without a version names no one key (KMS signs with the newest
-// enabled version), so it is an error, as is any other URI; both match
-// attestor.ErrInvalidInput.
-func CloudKMSKeyID(uri string) (string, error) {
-	m := cloudKMSVersion.FindStringSubmatch(uri)
-	if m == nil {
-		return "", attestor.Invalid(fmt.Errorf("gate: %q is not a Cloud KMS key version (gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V)", uri))
-	}
-	return "//cloudkms.googleapis.com/v1/" + m[1] + "/cryptoKeyVersions/" + m[2], nil
-}
-
-// simpleSigningPayload is the JSON of a simple-signing payload.
-type simpleSigningPayload struct {
-	Critical struct {
-		Identity struct {
-			DockerReference string `json:"docker-reference"`
-		} `json:"identity"`
-		Image struct {
-			DockerManifestDigest string `json:"docker-manifest-digest"`
-		} `json:"image"`
-		Type string `json:"type"`
-	} `json:"critical"`
-	Optional map[string]string `json:"optional,omitempty"`
-}
-
-// NewSimpleSigning signs the simple-signing payload of image (by digest)
-// with signer: critical.identity.docker-reference is the repository,
-// critical.image.docker-manifest-digest the digest, critical.type
-// SimpleSigningTypeGcloud unless WithPayloadType says otherwise; optional
-// (Promote: the verification summary's digest) is the optional section.
-// The signature is over the payload's bytes, as the Grafeas attestation
-// protos define it; its PublicKeyID is PKIXKeyID of the signer's key
-// unless WithPublicKeyID says otherwise.
-func NewSimpleSigning(ctx context.Context, image name.Digest, signer attestor.Signer, optional map[string]string, opts ...SimpleSigningOption) (*SimpleSigning, error) {
-	if signer == nil {
-		return nil, attestor.Invalid(errors.New("gate: simple signing: no key"))
-	}
-	o := simpleSigningOptions{typ: SimpleSigningType}
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
-	}
-	if o.publicKeyID == "" {
-		id, err := PKIXKeyID(signer.Public())
-		if err != nil {
-			return nil, err
-		}
-		o.publicKeyID = id
-	}
-	var p simpleSigningPayload
-	p.Critical.Identity.DockerReference = image.Context().Name()
-	p.Critical.Image.DockerManifestDigest = image.DigestStr()
-	p.Critical.Type = o.typ
-	p.Optional = optional
-	payload, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encoding simple-signing payload: %w", err)
-	}
-	sig, err := signer.Sign(ctx, payload)
-	if err != nil {
-		return nil, fmt.Errorf("signing simple-signing payload: %w", err)
-	}
-	keyID, err := signer.KeyID()
-	if err != nil {
-		return nil, fmt.Errorf("signing simple-signing payload: %w", err)
-	}
-	return &SimpleSigning{Payload: payload, Signature: sig, KeyID: keyID, PublicKeyID: o.publicKeyID}, nil
-}
-
-// Promote verifies the image src (a tag or a digest) against the policy
+// Image verifies the image src (a tag or a digest) with v (its policy)
 // and, only if it passes, copies it by digest to dst (REGISTRY/REPO for the
 // same digest, or REGISTRY/REPO:TAG; the same or another registry;
 // multi-platform indexes with every platform), then signs a verification
@@ -323,15 +152,19 @@ func NewSimpleSigning(ctx context.Context, image name.Digest, signer attestor.Si
 // note whose signature's publicKeyId is the SimpleSigning's PublicKeyID:
 // see AuthorityWriter).
 //
-// On a failed verification nothing is copied or written: the Promotion
-// holds the result and the error matches ErrNotVerified and the reasons'
-// sentinels. Registry failures match attestor.ErrUnavailable.
-func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor.Signer, opts ...PromoteOption) (*Promotion, error) {
-	var o promoteOptions
+// On a failed verification nothing is copied or written: the Result
+// holds the verification's result and the error matches
+// gate.ErrNotVerified and the reasons' sentinels. Registry failures match
+// attestor.ErrUnavailable.
+func Image(ctx context.Context, v *gate.Verifier, src, dst string, signer attestor.Signer, opts ...Option) (*Result, error) {
+	var o options
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
+	}
+	if v == nil {
+		return nil, attestor.Invalid(errors.New("promote: no verifier"))
 	}
 	if signer == nil {
 		return nil, attestor.Invalid(errors.New("promote: a signing key is required for the promotion attestation"))
@@ -367,9 +200,9 @@ func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor
 	}
 	sources := o.sources
 	if len(sources) == 0 {
-		sources = []Source{{Name: "oci", Store: reg}}
+		sources = []gate.Source{{Name: "oci", Store: reg}}
 	}
-	atts, _, fetchErr := Fetch(ctx, subject, sources...)
+	atts, _, fetchErr := gate.Fetch(ctx, subject, sources...)
 	if fetchErr != nil {
 		return nil, fmt.Errorf("promote: fetching the attestations of %s: %w", srcDigest, fetchErr)
 	}
@@ -377,9 +210,9 @@ func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor
 	if res == nil {
 		return nil, verr
 	}
-	p := &Promotion{Source: srcDigest.String(), Result: res, DryRun: o.dryRun}
+	p := &Result{Source: srcDigest.String(), Result: res, DryRun: o.dryRun}
 	if verr != nil {
-		return p, errors.Join(fmt.Errorf("promote %s: %w", srcDigest, ErrNotVerified), verr)
+		return p, errors.Join(fmt.Errorf("promote %s: %w", srcDigest, gate.ErrNotVerified), verr)
 	}
 
 	dstDigest := dstRepo.Digest(srcDigest.DigestStr())
@@ -396,8 +229,8 @@ func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor
 
 	// The promotion attestation: the summary, about the destination.
 	dstRes := *res
-	dstRes.Subject = SubjectRef{Name: dstRepo.Name(), Digest: srcDigest.DigestStr()}
-	summary, _, err := SignSummary(ctx, &dstRes, signer, "")
+	dstRes.Subject = gate.SubjectRef{Name: dstRepo.Name(), Digest: srcDigest.DigestStr()}
+	summary, _, err := gate.SignSummary(ctx, &dstRes, signer, "")
 	if err != nil {
 		return p, err
 	}
@@ -461,10 +294,10 @@ func (v *Verifier) Promote(ctx context.Context, src, dst string, signer attestor
 }
 
 // verifiedAttestations returns the attestations whose envelopes verified.
-func verifiedAttestations(res *Result, atts []store.Attestation) []store.Attestation {
+func verifiedAttestations(res *gate.Result, atts []store.Attestation) []store.Attestation {
 	ok := map[string]bool{}
 	for _, e := range res.Envelopes {
-		if e.Status == StatusVerified {
+		if e.Status == gate.StatusVerified {
 			ok[e.Digest] = true
 		}
 	}

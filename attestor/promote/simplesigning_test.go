@@ -1,4 +1,4 @@
-package gate
+package promote
 
 import (
 	"crypto"
@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -140,11 +141,11 @@ func TestNewSimpleSigningInvalid(t *testing.T) {
 		if _, err := NewSimpleSigning(t.Context(), image, s, nil, opt); !errors.Is(err, attestor.ErrInvalidInput) {
 			t.Errorf("%s: err = %v, want invalid input", name, err)
 		}
-		// Promote refuses it before it reads or copies anything (there
+		// Image refuses it before it reads or copies anything (there
 		// is no registry at 127.0.0.1:1).
-		p, err := (&Verifier{}).Promote(t.Context(), "127.0.0.1:1/a:b", "127.0.0.1:1/c", s, WithSimpleSigning(opt))
+		p, err := Image(t.Context(), &gate.Verifier{}, "127.0.0.1:1/a:b", "127.0.0.1:1/c", s, WithSimpleSigning(opt))
 		if p != nil || !errors.Is(err, attestor.ErrInvalidInput) {
-			t.Errorf("%s: Promote = %v, %v; want invalid input", name, p, err)
+			t.Errorf("%s: Image = %v, %v; want invalid input", name, p, err)
 		}
 	}
 }

@@ -1,102 +1,20 @@
-package gate
+package promote
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"log"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	ita1 "github.com/in-toto/attestation/go/v1"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
 )
-
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true)))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
-// pushed pushes a random image (or index) to host/repo:tag and returns
-// its digest reference.
-func pushed(t *testing.T, host, repo string, index bool) name.Digest {
-	t.Helper()
-	ref, err := name.NewTag(host + "/" + repo + ":dev")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h v1.Hash
-	if index {
-		idx, err := random.Index(128, 1, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.WriteIndex(ref, idx); err != nil {
-			t.Fatal(err)
-		}
-		h, _ = idx.Digest()
-	} else {
-		img, err := random.Image(128, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(ref, img); err != nil {
-			t.Fatal(err)
-		}
-		h, _ = img.Digest()
-	}
-	return ref.Context().Digest(h.String())
-}
-
-// attest signs a one-step chain whose product is the image, with the
-// named functionary, and attaches it to the image.
-func (c *chain) attest(reg *oci.Registry, img name.Digest, signer string) {
-	c.t.Helper()
-	hex := strings.TrimPrefix(img.DigestStr(), "sha256:")
-	rec := &attestor.Record{Step: "push", Command: []string{"docker", "push"},
-		Materials: []*ita1.ResourceDescriptor{{Name: "Dockerfile", Digest: map[string]string{"sha256": strings.Repeat("1", 64)}}},
-		Products:  []*ita1.ResourceDescriptor{{Name: oci.ImagePrefix + img.Context().Name(), Digest: map[string]string{"sha256": hex}}},
-		StartedOn: now.Add(-time.Hour), FinishedOn: now.Add(-time.Hour)}
-	st, err := rec.Statement()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	_, data, err := attestor.SignStatement(context.Background(), c.key(signer), st)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	att, err := store.NewAttestation(data, nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	sub, _ := store.ImageSubject(img)
-	if err := reg.Put(context.Background(), sub, att); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-const imagePolicy = `version: 1
-expires: 2027-12-31T00:00:00Z
-functionaries: {ci: {key: ci.pub}, release: {key: release.pub}}
-steps:
-  - name: push
-    functionaries: [ci]
-    products: [[ALLOW, "oci://*"], [DISALLOW, "*"]]
-`
 
 // TestPromote copies verified images (and indexes) by digest, within a
 // registry and to another one, and attaches a signed verification summary
@@ -116,8 +34,8 @@ func TestPromote(t *testing.T) {
 		{name: "image", signer: "ci"},
 		{name: "index to another registry with a tag", index: true, other: true, tag: true, signer: "ci"},
 		{name: "dry run", signer: "ci", dryRun: true},
-		{name: "signed by the wrong key", signer: "mallory", wantError: ErrNotVerified},
-		{name: "no attestations", wantError: ErrNoAttestations},
+		{name: "signed by the wrong key", signer: "mallory", wantError: gate.ErrNotVerified},
+		{name: "no attestations", wantError: gate.ErrNoAttestations},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -137,7 +55,7 @@ func TestPromote(t *testing.T) {
 			if tt.signer != "" {
 				c.attest(reg, img, tt.signer)
 			}
-			v, err := NewVerifier(c.policy(imagePolicy), WithClock(clock))
+			v, err := gate.NewVerifier(c.policy(imagePolicy), gate.WithClock(clock))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,16 +63,16 @@ func TestPromote(t *testing.T) {
 			if tt.tag {
 				dst += ":v1"
 			}
-			opts := []PromoteOption{WithRegistry(reg)}
+			opts := []Option{WithRegistry(reg)}
 			if tt.dryRun {
 				opts = append(opts, WithDryRun())
 			}
-			p, err := v.Promote(context.Background(), host+"/team/app:dev", dst, release, opts...)
+			p, err := Image(context.Background(), v, host+"/team/app:dev", dst, release, opts...)
 			dstDigest, _ := name.NewDigest(dstHost + "/prod/app@" + img.DigestStr())
 			_, headErr := remote.Head(dstDigest)
 			if tt.wantError != nil {
-				if !errors.Is(err, tt.wantError) || !errors.Is(err, ErrVerification) {
-					t.Fatalf("Promote: %v, want %v", err, tt.wantError)
+				if !errors.Is(err, tt.wantError) || !errors.Is(err, gate.ErrVerification) {
+					t.Fatalf("Image: %v, want %v", err, tt.wantError)
 				}
 				if p == nil || p.Copied || p.Result == nil || p.Result.Verified {
 					t.Errorf("promotion: %+v", p)
@@ -165,7 +83,7 @@ func TestPromote(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("Promote: %v", err)
+				t.Fatalf("Image: %v", err)
 			}
 			if tt.dryRun {
 				if headErr == nil || p.Copied || len(p.Written) != 0 || len(p.Summary) == 0 || p.SimpleSigning == nil {
@@ -201,7 +119,7 @@ func TestPromote(t *testing.T) {
 			}
 			found := false
 			for _, a := range atts {
-				if a.PredicateType == PredicateTypeVSA {
+				if a.PredicateType == gate.PredicateTypeVSA {
 					found = true
 					env, _ := attestor.ParseEnvelope(a.Envelope)
 					payload, _ := env.DecodeB64Payload()
@@ -263,5 +181,14 @@ func TestPromoteDestination(t *testing.T) {
 			t.Errorf("%s: %v %v %v", tt.dst, repo, gotTag, err)
 		}
 	}
-	_ = fmt.Sprint
+}
+
+// TestImageNoVerifier: without a verifier nothing is read or copied
+// (there is no registry at 127.0.0.1:1).
+func TestImageNoVerifier(t *testing.T) {
+	t.Parallel()
+	p, err := Image(t.Context(), nil, "127.0.0.1:1/a:b", "127.0.0.1:1/c", newChain(t).key("release"))
+	if p != nil || !errors.Is(err, attestor.ErrInvalidInput) {
+		t.Errorf("Image = %v, %v; want invalid input", p, err)
+	}
 }
