@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 // CacheFile is the name, in a workspace, of the hash cache that the phases
@@ -129,13 +131,13 @@ func NewCache() *Cache {
 // least MinCacheKeySize bytes that only the processes trusted to write the
 // cache hold. Nothing is read or written until a Hasher uses it; the
 // directory of path is created when the file is first written. A short
-// key, or an empty path, is an error matching ErrInvalidInput.
+// key, or an empty path, is an error matching fault.ErrInvalidInput.
 func OpenCache(path string, key []byte) (*Cache, error) {
 	if path == "" {
-		return nil, invalidf("empty cache file name")
+		return nil, fault.Invalidf("empty cache file name")
 	}
 	if len(key) < MinCacheKeySize {
-		return nil, invalidf("hash cache key of %d bytes: at least %d are needed", len(key), MinCacheKeySize)
+		return nil, fault.Invalidf("hash cache key of %d bytes: at least %d are needed", len(key), MinCacheKeySize)
 	}
 	return &Cache{now: time.Now, path: path, key: slices.Clone(key), loaded: make(chan struct{})}, nil
 }
@@ -599,7 +601,7 @@ func (r *cacheReader) fail() {
 // is missing, too large, corrupt, of another version, not written with
 // key, not owned by the current user or writable by others gives an empty
 // cache. Something at path that is not a regular file (a FIFO planted
-// there would block a plain open) is an error matching ErrInvalidInput.
+// there would block a plain open) is an error matching fault.ErrInvalidInput.
 func readCache(path string, key []byte) (map[string]*cacheEntry, error) {
 	empty := map[string]*cacheEntry{}
 	f, err := openNonBlocking(path)
@@ -612,7 +614,7 @@ func readCache(path string, key []byte) (map[string]*cacheEntry, error) {
 		return empty, nil
 	}
 	if !fi.Mode().IsRegular() {
-		return empty, invalidf("hash cache %s is %s, not a regular file: remove it (or pass --no-cache)", path, fileType(fi.Mode()))
+		return empty, fault.Invalidf("hash cache %s is %s, not a regular file: remove it (or pass --no-cache)", path, fileType(fi.Mode()))
 	}
 	if !privateFile(fi) || fi.Size() > maxCacheFile {
 		return empty, nil

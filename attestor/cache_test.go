@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -289,11 +291,11 @@ func TestWithoutCache(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "cache")); err == nil {
 		t.Error("WithoutCache: the cache file was written")
 	}
-	if _, err := NewHasher(WithCacheFile("", testCacheKey)); !errors.Is(err, ErrInvalidInput) {
-		t.Errorf("WithCacheFile(\"\"): %v, want ErrInvalidInput", err)
+	if _, err := NewHasher(WithCacheFile("", testCacheKey)); !errors.Is(err, fault.ErrInvalidInput) {
+		t.Errorf("WithCacheFile(\"\"): %v, want fault.ErrInvalidInput", err)
 	}
-	if _, err := NewHasher(WithCacheFile("cache", testCacheKey[:MinCacheKeySize-1])); !errors.Is(err, ErrInvalidInput) {
-		t.Errorf("WithCacheFile with a short key: %v, want ErrInvalidInput", err)
+	if _, err := NewHasher(WithCacheFile("cache", testCacheKey[:MinCacheKeySize-1])); !errors.Is(err, fault.ErrInvalidInput) {
+		t.Errorf("WithCacheFile with a short key: %v, want fault.ErrInvalidInput", err)
 	}
 }
 
@@ -579,8 +581,8 @@ func TestRecorderCacheScope(t *testing.T) {
 		}
 	})
 	t.Run("no key to seal it with", func(t *testing.T) {
-		if _, err := run(t, cacheTestSigner{priv}, WithWorkspaceCache()); !errors.Is(err, ErrInvalidInput) {
-			t.Errorf("WithWorkspaceCache with a signer that derives no key: %v, want ErrInvalidInput", err)
+		if _, err := run(t, cacheTestSigner{priv}, WithWorkspaceCache()); !errors.Is(err, fault.ErrInvalidInput) {
+			t.Errorf("WithWorkspaceCache with a signer that derives no key: %v, want fault.ErrInvalidInput", err)
 		}
 	})
 }

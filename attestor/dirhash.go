@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 // DirHashAlgorithm is the in-toto DigestSet algorithm of a directory
@@ -26,14 +28,14 @@ const DirHashAlgorithm = "dirHash"
 // sha256 digests the Hasher produces (in parallel, with its cache), so the
 // Hasher must compute sha256. Symbolic links to files count as the file
 // they lead to (as dirhash.HashDir reads them); a link to a directory
-// inside one is an ErrInvalidInput error (as in dirhash.HashDir: skipped,
+// inside one is a fault.ErrInvalidInput error (as in dirhash.HashDir: skipped,
 // what it leads to would be out of the digest) unless
 // WithFollowSymlinkDirs follows it or an exclude leaves it out. The
 // spec's shell line instead skips every symbolic link. With WithNormalizeLineEndings the files' digests, and so
 // the dirHash, are of their normalized content. A directory below which nothing is recorded is not an
 // artifact. A path given to record that lies inside a matching directory,
 // a name with a newline below one, and WithLStrip together with
-// WithDirHash are ErrInvalidInput errors. There are no patterns by
+// WithDirHash are fault.ErrInvalidInput errors. There are no patterns by
 // default.
 func WithDirHash(patterns ...string) Option {
 	return func(o *recorderOptions) error {
@@ -65,14 +67,14 @@ func newDirHasher(patterns []string, hashOpts []HashOption) (*dirHasher, error) 
 		}
 	}
 	if len(ho.lstrip) > 0 {
-		return nil, invalidf("--dirhash and --lstrip cannot be combined: a directory artifact is named by its path below the base directory")
+		return nil, fault.Invalidf("--dirhash and --lstrip cannot be combined: a directory artifact is named by its path below the base directory")
 	}
 	if ho.algorithms != nil && !slices.Contains(ho.algorithms, "sha256") {
-		return nil, invalidf("--dirhash needs the sha256 digests of the files: add sha256 to the algorithms")
+		return nil, fault.Invalidf("--dirhash needs the sha256 digests of the files: add sha256 to the algorithms")
 	}
 	for _, p := range patterns {
 		if strings.TrimSpace(p) == "" || strings.HasPrefix(p, "!") {
-			return nil, invalidf("--dirhash pattern %q: give a pattern that names directories (not empty, not a '!' pattern)", p)
+			return nil, fault.Invalidf("--dirhash pattern %q: give a pattern that names directories (not empty, not a '!' pattern)", p)
 		}
 	}
 	ex, err := compileExcludes(patterns)
@@ -85,7 +87,7 @@ func newDirHasher(patterns []string, hashOpts []HashOption) (*dirHasher, error) 
 	}
 	abs, err := filepath.Abs(base)
 	if err != nil {
-		return nil, Invalid(err)
+		return nil, fault.Invalid(err)
 	}
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
@@ -142,7 +144,7 @@ func (d *dirHasher) checkPaths(paths []string) error {
 		}
 		name := filepath.ToSlash(c)
 		if dir, ok := d.outermost(name, seen); ok {
-			return invalidf("recording %q: it lies inside %q, which --dirhash records as one artifact: name %q instead", p, dir, dir)
+			return fault.Invalidf("recording %q: it lies inside %q, which --dirhash records as one artifact: name %q instead", p, dir, dir)
 		}
 	}
 	return nil
@@ -156,7 +158,7 @@ func (d *dirHasher) checkPaths(paths []string) error {
 // fails on such a link too. Called concurrently by the walk.
 func (d *dirHasher) checkLink(name string) error {
 	if dir, ok := d.outermost(name, map[string]bool{}); ok {
-		return invalidf("recording %q: a symbolic link to a directory inside %q, which --dirhash records as one artifact: what it leads to would not be in its dirHash (pass --follow-symlink-dirs to record it, or exclude it with -e)", name, dir)
+		return fault.Invalidf("recording %q: a symbolic link to a directory inside %q, which --dirhash records as one artifact: what it leads to would not be in its dirHash (pass --follow-symlink-dirs to record it, or exclude it with -e)", name, dir)
 	}
 	return nil
 }
@@ -211,11 +213,11 @@ func dirHash(hs []fileSum, strip int) (string, error) {
 	for i := range hs {
 		name := hs[i].name[strip:]
 		if strings.Contains(name, "\n") {
-			return "", invalidf("recording %q: dirHash does not support names with a newline", hs[i].name)
+			return "", fault.Invalidf("recording %q: dirHash does not support names with a newline", hs[i].name)
 		}
 		sum := hs[i].sums[0] // sha256: cacheAlgorithms[0]
 		if len(sum) != 2*sha256.Size {
-			return "", invalidf("recording %q: no sha256 digest for its directory's dirHash", hs[i].name)
+			return "", fault.Invalidf("recording %q: no sha256 digest for its directory's dirHash", hs[i].name)
 		}
 		line = append(line[:0], sum...)
 		line = append(line, "  "...)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/dirhash"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 // libraryDirHash is golang.org/x/mod/sumdb/dirhash's Hash1 of dir, as the
@@ -306,8 +307,8 @@ func TestDirHashBadInput(t *testing.T) {
 					}
 				}
 			}
-			if !errors.Is(err, attestor.ErrInvalidInput) {
-				t.Fatalf("err = %v, want ErrInvalidInput", err)
+			if !errors.Is(err, fault.ErrInvalidInput) {
+				t.Fatalf("err = %v, want fault.ErrInvalidInput", err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want it to say %q", err, tt.want)
@@ -366,8 +367,8 @@ func testDirHashDirLink(t *testing.T, portable bool) {
 	if err == nil {
 		t.Fatalf("a link to a directory inside a --dirhash directory: recorded, dirHash %s (before the link: %s)", after, before)
 	}
-	if !errors.Is(err, attestor.ErrInvalidInput) || !strings.Contains(err.Error(), "deps/evil") || !strings.Contains(err.Error(), "follow") {
-		t.Errorf("error %v: want ErrInvalidInput naming deps/evil and --follow-symlink-dirs", err)
+	if !errors.Is(err, fault.ErrInvalidInput) || !strings.Contains(err.Error(), "deps/evil") || !strings.Contains(err.Error(), "follow") {
+		t.Errorf("error %v: want fault.ErrInvalidInput naming deps/evil and --follow-symlink-dirs", err)
 	}
 	followed, err := run(attestor.WithDirHash("deps"), attestor.WithHashOptions(attestor.WithFollowSymlinkDirs()))
 	if err != nil {
@@ -409,7 +410,7 @@ func TestDirHashRealPathInside(t *testing.T) {
 	if err == nil {
 		t.Fatalf("recorded: materials %v", res.Record().Materials)
 	}
-	if !errors.Is(err, attestor.ErrInvalidInput) || !strings.Contains(err.Error(), `it lies inside "deps"`) {
+	if !errors.Is(err, fault.ErrInvalidInput) || !strings.Contains(err.Error(), `it lies inside "deps"`) {
 		t.Errorf("err = %v, want it to say it lies inside deps", err)
 	}
 }

@@ -2,87 +2,40 @@ package attestor
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/attestor/attestor/attestor/fault"
 )
 
-// Sentinel errors. Callers branch on them with errors.Is; the CLI maps them
-// to exit codes.
+// Sentinel errors of the recording engine. Callers branch on them with
+// errors.Is; each also matches its class in package fault, which the CLI
+// maps to an exit code.
 var (
-	// ErrInvalidInput marks bad usage or bad input: a missing path, a
-	// malformed key, an invalid step name. The CLI exits 2.
-	ErrInvalidInput = errors.New("invalid input")
-
-	// ErrUnavailable marks an external system (registry, metadata server,
-	// KMS, Fulcio) that still failed after retries. The CLI exits 3.
-	ErrUnavailable = errors.New("external system unavailable")
-
 	// ErrCommandStart is returned when the wrapped command cannot be
-	// started (not found, not executable). It wraps ErrInvalidInput.
-	ErrCommandStart = &wrapped{"command cannot start", ErrInvalidInput}
+	// started (not found, not executable). It wraps fault.ErrInvalidInput.
+	ErrCommandStart = fault.New("command cannot start", fault.ErrInvalidInput)
 
 	// ErrNoPending is returned by Recorder.Stop when no Recorder.Start was
-	// recorded for the step. It wraps ErrInvalidInput.
-	ErrNoPending = &wrapped{"no pending record for step (run 'record start' first)", ErrInvalidInput}
+	// recorded for the step. It wraps fault.ErrInvalidInput.
+	ErrNoPending = fault.New("no pending record for step (run 'record start' first)", fault.ErrInvalidInput)
 
 	// ErrPending is returned by Recorder.Start when the step was already
-	// started and not stopped. It wraps ErrInvalidInput.
-	ErrPending = &wrapped{"step already started (run 'record stop' first)", ErrInvalidInput}
+	// started and not stopped. It wraps fault.ErrInvalidInput.
+	ErrPending = fault.New("step already started (run 'record stop' first)", fault.ErrInvalidInput)
 
 	// ErrSymlinkCycle is returned by the Hasher when following directory
 	// symlinks leads back into a directory already being walked. It wraps
-	// ErrInvalidInput.
-	ErrSymlinkCycle = &wrapped{"symlink cycle", ErrInvalidInput}
+	// fault.ErrInvalidInput.
+	ErrSymlinkCycle = fault.New("symlink cycle", fault.ErrInvalidInput)
 
 	// ErrOutsideRoot is returned when a path, or the target of a symlink,
-	// lies outside the recorded root. It wraps ErrInvalidInput.
-	ErrOutsideRoot = &wrapped{"path outside the recorded root", ErrInvalidInput}
+	// lies outside the recorded root. It wraps fault.ErrInvalidInput.
+	ErrOutsideRoot = fault.New("path outside the recorded root", fault.ErrInvalidInput)
 
 	// ErrArtifactChanged is returned when a file changes while it is being
-	// hashed. It wraps ErrInvalidInput.
-	ErrArtifactChanged = &wrapped{"file changed while being hashed", ErrInvalidInput}
+	// hashed. It wraps fault.ErrInvalidInput.
+	ErrArtifactChanged = fault.New("file changed while being hashed", fault.ErrInvalidInput)
 
 	// ErrTimeout is returned when the wrapped command exceeded its timeout
 	// and was killed.
 	ErrTimeout = errors.New("command timed out")
 )
-
-// wrapped is a sentinel that is also an ErrInvalidInput (or another parent).
-type wrapped struct {
-	msg    string
-	parent error
-}
-
-func (e *wrapped) Error() string { return e.msg }
-func (e *wrapped) Unwrap() error { return e.parent }
-
-// Invalid marks err as bad input: the result prints as err and matches both
-// err and ErrInvalidInput with errors.Is. It returns nil for a nil err.
-func Invalid(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &markedError{err: err, mark: ErrInvalidInput}
-}
-
-// Unavailable marks err as the failure of an external system after
-// retries: the result prints as err and matches both err and ErrUnavailable.
-// It returns nil for a nil err.
-func Unavailable(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &markedError{err: err, mark: ErrUnavailable}
-}
-
-// invalidf formats an error that matches ErrInvalidInput.
-func invalidf(format string, args ...any) error {
-	return Invalid(fmt.Errorf(format, args...))
-}
-
-type markedError struct {
-	err  error
-	mark error
-}
-
-func (e *markedError) Error() string   { return e.err.Error() }
-func (e *markedError) Unwrap() []error { return []error{e.err, e.mark} }

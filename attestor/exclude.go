@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 // This file holds the exclude-pattern matcher of the Hasher. It reproduces,
@@ -91,7 +93,7 @@ type globItem struct {
 type runeRange struct{ lo, hi rune }
 
 // compileExcludes compiles patterns in order. A pattern that the reference
-// implementation rejects is an ErrInvalidInput error; blank patterns and
+// implementation rejects is a fault.ErrInvalidInput error; blank patterns and
 // comments ('#') are skipped as it skips them.
 func compileExcludes(patterns []string) (*excluder, error) {
 	ex := &excluder{lastNegation: -1}
@@ -120,7 +122,7 @@ func compilePattern(src string) (*pattern, error) {
 		return nil, nil
 	}
 	bad := func(why string) error {
-		return invalidf("exclude pattern %q: %s", src, why)
+		return fault.Invalidf("exclude pattern %q: %s", src, why)
 	}
 	p := &pattern{src: src, segOK: true}
 	if strings.HasPrefix(s, "!") {

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 func TestExcluded(t *testing.T) {
@@ -166,14 +168,14 @@ func TestExcludePatternErrors(t *testing.T) {
 	t.Parallel()
 	for _, p := range []string{"!", `foo\`, "[z-a]", "a/[c-b]"} {
 		_, err := compileExcludes([]string{p})
-		if !errors.Is(err, ErrInvalidInput) {
-			t.Errorf("compileExcludes(%q) = %v, want ErrInvalidInput", p, err)
+		if !errors.Is(err, fault.ErrInvalidInput) {
+			t.Errorf("compileExcludes(%q) = %v, want fault.ErrInvalidInput", p, err)
 		} else if !strings.Contains(err.Error(), p) {
 			t.Errorf("error %q does not name the pattern %q", err, p)
 		}
 	}
-	if _, err := NewHasher(WithExcludes("ok", "[z-a]")); !errors.Is(err, ErrInvalidInput) {
-		t.Errorf("NewHasher with a bad pattern = %v, want ErrInvalidInput", err)
+	if _, err := NewHasher(WithExcludes("ok", "[z-a]")); !errors.Is(err, fault.ErrInvalidInput) {
+		t.Errorf("NewHasher with a bad pattern = %v, want fault.ErrInvalidInput", err)
 	}
 }
 
@@ -318,7 +320,7 @@ func TestExcludesAgreeWithPathspec(t *testing.T) {
 		w := want[i]
 		switch {
 		case w.Error:
-			if !errors.Is(err, ErrInvalidInput) {
+			if !errors.Is(err, fault.ErrInvalidInput) {
 				t.Errorf("pattern %q: got %v, want an error", src, err)
 			}
 			continue

@@ -9,6 +9,8 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -77,7 +79,7 @@ func openError(name string, err error) error {
 	case errors.Is(err, unix.ELOOP):
 		return fmt.Errorf("%w: %q was replaced by a symbolic link", ErrArtifactChanged, name)
 	}
-	return Invalid(fmt.Errorf("reading %q: %w", name, err))
+	return fault.Invalid(fmt.Errorf("reading %q: %w", name, err))
 }
 
 // fdFile is a file open for a worker, read with plain read(2) calls (an

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"unsafe"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"golang.org/x/sys/windows"
 )
 
@@ -175,7 +177,7 @@ func openFile(path, name string, follow bool) (fileReader, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %q was removed", ErrArtifactChanged, name)
 		}
-		return nil, Invalid(fmt.Errorf("reading %q: %w", name, err))
+		return nil, fault.Invalid(fmt.Errorf("reading %q: %w", name, err))
 	}
 	return osFile{os.NewFile(uintptr(h), path)}, nil
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-cmp/cmp"
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"google.golang.org/protobuf/proto"
@@ -229,8 +231,8 @@ func TestMarshalStatementInvalidUTF8(t *testing.T) {
 		}
 		if data, err := rec.MarshalStatement(); err == nil {
 			t.Errorf("%s: MarshalStatement accepted bytes that are not UTF-8: %s", name, data)
-		} else if !errors.Is(err, ErrInvalidInput) {
-			t.Errorf("%s: MarshalStatement: %v, want an error matching ErrInvalidInput (exit 2)", name, err)
+		} else if !errors.Is(err, fault.ErrInvalidInput) {
+			t.Errorf("%s: MarshalStatement: %v, want an error matching fault.ErrInvalidInput (exit 2)", name, err)
 		}
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	ita1 "github.com/in-toto/attestation/go/v1"
 )
 
@@ -112,7 +114,7 @@ func WithLStrip(prefixes ...string) HashOption {
 	return func(o *hashOptions) error {
 		for _, p := range prefixes {
 			if p == "" {
-				return invalidf("lstrip prefix is empty")
+				return fault.Invalidf("lstrip prefix is empty")
 			}
 		}
 		o.lstrip = append(o.lstrip, prefixes...)
@@ -148,7 +150,7 @@ func WithNormalizeLineEndings() HashOption {
 func WithWorkers(n int) HashOption {
 	return func(o *hashOptions) error {
 		if n < 1 {
-			return invalidf("hash workers must be at least 1, not %d", n)
+			return fault.Invalidf("hash workers must be at least 1, not %d", n)
 		}
 		o.workers = n
 		return nil
@@ -161,12 +163,12 @@ func WithWorkers(n int) HashOption {
 func WithAlgorithms(algs ...string) HashOption {
 	return func(o *hashOptions) error {
 		if len(algs) == 0 {
-			return invalidf("no hash algorithm given")
+			return fault.Invalidf("no hash algorithm given")
 		}
 		o.algorithms = o.algorithms[:0]
 		for _, a := range algs {
 			if hashAlgorithms[a] == nil {
-				return invalidf("unknown hash algorithm %q (known: sha256, sha384, sha512)", a)
+				return fault.Invalidf("unknown hash algorithm %q (known: sha256, sha384, sha512)", a)
 			}
 			if !slices.Contains(o.algorithms, a) {
 				o.algorithms = append(o.algorithms, a)
@@ -191,7 +193,7 @@ func WithProgress(fn func(Progress)) HashOption {
 func withBufferSize(n int) HashOption {
 	return func(o *hashOptions) error {
 		if n < 1 {
-			return invalidf("buffer size must be at least 1, not %d", n)
+			return fault.Invalidf("buffer size must be at least 1, not %d", n)
 		}
 		o.bufferSize = n
 		return nil
@@ -252,7 +254,7 @@ type Hasher struct {
 }
 
 // NewHasher returns a Hasher configured by opts. It fails with an
-// ErrInvalidInput error when an option is invalid: a malformed exclude
+// fault.ErrInvalidInput error when an option is invalid: a malformed exclude
 // pattern, an unknown algorithm, lstrip prefixes of which one is a prefix of
 // another.
 func NewHasher(opts ...HashOption) (*Hasher, error) {
@@ -281,7 +283,7 @@ func NewHasher(opts ...HashOption) (*Hasher, error) {
 	for i, a := range o.lstrip {
 		for _, b := range o.lstrip[i+1:] {
 			if strings.HasPrefix(a, b) || strings.HasPrefix(b, a) {
-				return nil, invalidf("lstrip prefixes %q and %q overlap: one is a prefix of the other", a, b)
+				return nil, fault.Invalidf("lstrip prefixes %q and %q overlap: one is a prefix of the other", a, b)
 			}
 		}
 	}
@@ -312,7 +314,7 @@ func NewHasher(opts ...HashOption) (*Hasher, error) {
 // (see WithFollowSymlinkDirs); named paths are always followed. FIFOs,
 // sockets and devices met in a walk are skipped.
 //
-// It fails with an ErrInvalidInput error, naming the path, when a path does
+// It fails with a fault.ErrInvalidInput error, naming the path, when a path does
 // not exist, cannot be read, is not a regular file or directory, is not
 // valid UTF-8 or is a broken symbolic link; with ErrOutsideRoot when a path
 // or a link's target lies outside the base directory; with ErrSymlinkCycle
@@ -510,11 +512,11 @@ type walkState struct {
 func (w *walkState) init(ctx context.Context, h *Hasher) error {
 	abs, err := filepath.Abs(h.baseDir)
 	if err != nil {
-		return invalidf("base directory %q: %w", h.baseDir, err)
+		return fault.Invalidf("base directory %q: %w", h.baseDir, err)
 	}
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
-		return invalidf("base directory %q: %w", h.baseDir, err)
+		return fault.Invalidf("base directory %q: %w", h.baseDir, err)
 	}
 	w.h, w.absBase, w.realBase = h, abs, real
 	w.sem = make(chan struct{}, h.workers-1)
@@ -597,14 +599,14 @@ func isLocal(rel string) bool { return rel == "." || filepath.IsLocal(rel) }
 
 // checkInside fails with ErrOutsideRoot when name, once every symbolic link
 // in it is resolved, lies outside the base directory; and with an
-// ErrInvalidInput error when a link in it is broken. p is the name to show.
+// fault.ErrInvalidInput error when a link in it is broken. p is the name to show.
 func (w *walkState) checkInside(p, name string, isLink bool) error {
 	real, err := filepath.EvalSymlinks(filepath.Join(w.absBase, filepath.FromSlash(name)))
 	if err != nil {
 		if isLink {
-			return Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", p, err))
+			return fault.Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", p, err))
 		}
-		return Invalid(fmt.Errorf("recording %q: %w", p, err))
+		return fault.Invalid(fmt.Errorf("recording %q: %w", p, err))
 	}
 	rel, err := filepath.Rel(w.realBase, real)
 	if err != nil || !isLocal(rel) {
@@ -684,14 +686,14 @@ func (h *Hasher) strip(files []fileEntry) error {
 		for _, p := range h.lstrip {
 			if out, ok := strings.CutPrefix(f.name, p); ok {
 				if out == "" || out == "." || path.IsAbs(out) || path.Clean(out) != out || strings.HasPrefix(out, "../") || out == ".." {
-					return invalidf("lstrip prefix %q turns %q into %q, which is not a clean relative name (end a directory prefix with \"/\")", p, f.name, out)
+					return fault.Invalidf("lstrip prefix %q turns %q into %q, which is not a clean relative name (end a directory prefix with \"/\")", p, f.name, out)
 				}
 				f.out = out
 				break
 			}
 		}
 		if prev, ok := owner[f.out]; ok {
-			return invalidf("lstrip prefixes make %q and %q both %q", prev, f.name, f.out)
+			return fault.Invalidf("lstrip prefixes make %q and %q both %q", prev, f.name, f.out)
 		}
 		owner[f.out] = f.name
 	}
@@ -868,7 +870,7 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 		}
 		m, err := r.read(wk.buf)
 		if err != nil {
-			return sums{}, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
+			return sums{}, fault.Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 		}
 		if m == 0 {
 			break
@@ -890,7 +892,7 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 	}
 	st := &wk.st
 	if err := r.stat(st); err != nil {
-		return sums{}, Invalid(fmt.Errorf("reading %q: %w", f.name, err))
+		return sums{}, fault.Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 	}
 	switch {
 	case !st.mode.IsRegular():

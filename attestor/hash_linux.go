@@ -10,6 +10,8 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -41,9 +43,9 @@ func (h *Hasher) newDirWalk(ctx context.Context) (*walk, error) {
 	if err != nil {
 		w.cancel()
 		if errors.Is(err, unix.ENOTDIR) {
-			return nil, invalidf("base directory %q is not a directory", h.baseDir)
+			return nil, fault.Invalidf("base directory %q is not a directory", h.baseDir)
 		}
-		return nil, invalidf("base directory %q: %w", h.baseDir, err)
+		return nil, fault.Invalidf("base directory %q: %w", h.baseDir, err)
 	}
 	w.baseFd = fd
 	return w, nil
@@ -73,7 +75,7 @@ func idOf(st *unix.Stat_t) fileID { return fileID{uint64(st.Dev), uint64(st.Ino)
 // input adds the file, or the files below the directory, p.
 func (w *walk) input(p string) error {
 	if p == "" {
-		return invalidf("empty path to record")
+		return fault.Invalidf("empty path to record")
 	}
 	name, err := w.rel(p)
 	if err != nil {
@@ -87,9 +89,9 @@ func (w *walk) input(p string) error {
 	var st unix.Stat_t
 	if err := fstatat(w.baseFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-			return invalidf("recording %q: no such file or directory", p)
+			return fault.Invalidf("recording %q: no such file or directory", p)
 		}
-		return Invalid(fmt.Errorf("recording %q: %w", p, err))
+		return fault.Invalid(fmt.Errorf("recording %q: %w", p, err))
 	}
 	isLink := st.Mode&unix.S_IFMT == unix.S_IFLNK
 	if err := w.checkInside(p, name, isLink); err != nil {
@@ -97,7 +99,7 @@ func (w *walk) input(p string) error {
 	}
 	if isLink {
 		if err := fstatat(w.baseFd, name, &st, 0); err != nil {
-			return Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", p, err))
+			return fault.Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", p, err))
 		}
 	}
 	if err := w.pin(p, name, isLink, idOf(&st)); err != nil {
@@ -106,7 +108,7 @@ func (w *walk) input(p string) error {
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		if !utf8.ValidString(name) {
-			return invalidf("recording %q: the name is not valid UTF-8", name)
+			return fault.Invalidf("recording %q: the name is not valid UTF-8", name)
 		}
 		w.add([]fileEntry{listed(name, &st, isLink)})
 		return nil
@@ -117,7 +119,7 @@ func (w *walk) input(p string) error {
 		w.walkDir(subdir{name, idOf(&st), isLink}, nil, w.readDir)
 		return nil
 	default:
-		return invalidf("recording %q: not a regular file or directory (%v)", p, fileType(modeOf(uint32(st.Mode))))
+		return fault.Invalidf("recording %q: not a regular file or directory (%v)", p, fileType(modeOf(uint32(st.Mode))))
 	}
 }
 
@@ -142,7 +144,7 @@ func (w *walk) pin(p, name string, follow bool, id fileID) error {
 	defer unix.Close(fd)
 	var now unix.Stat_t
 	if err := unix.Fstat(fd, &now); err != nil {
-		return Invalid(fmt.Errorf("recording %q: %w", p, err))
+		return fault.Invalid(fmt.Errorf("recording %q: %w", p, err))
 	}
 	if idOf(&now) != id {
 		return fmt.Errorf("%w: %q changed while being listed", ErrArtifactChanged, p)
@@ -182,12 +184,12 @@ func (w *walk) readDir(d subdir) ([]subdir, error) {
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ENOENT) {
 			return nil, fmt.Errorf("%w: directory %q was replaced while being listed", ErrArtifactChanged, name)
 		}
-		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
+		return nil, fault.Invalid(fmt.Errorf("reading directory %q: %w", name, err))
 	}
 	defer unix.Close(fd)
 	var dst unix.Stat_t
 	if err := unix.Fstat(fd, &dst); err != nil {
-		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
+		return nil, fault.Invalid(fmt.Errorf("reading directory %q: %w", name, err))
 	}
 	if idOf(&dst) != d.id {
 		return nil, fmt.Errorf("%w: directory %q was replaced while being listed", ErrArtifactChanged, name)
@@ -205,7 +207,7 @@ func (w *walk) readDir(d subdir) ([]subdir, error) {
 	}
 	children, err := w.readNames(fd, prefix)
 	if err != nil {
-		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
+		return nil, fault.Invalid(fmt.Errorf("reading directory %q: %w", name, err))
 	}
 	ex := w.h.excludes
 	var (
@@ -223,7 +225,7 @@ func (w *walk) readDir(d subdir) ([]subdir, error) {
 			if errors.Is(err, unix.ENOENT) {
 				return nil, fmt.Errorf("%w: %q was removed while being listed", ErrArtifactChanged, child)
 			}
-			return nil, Invalid(fmt.Errorf("reading %q: %w", child, err))
+			return nil, fault.Invalid(fmt.Errorf("reading %q: %w", child, err))
 		}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
@@ -236,7 +238,7 @@ func (w *walk) readDir(d subdir) ([]subdir, error) {
 		case unix.S_IFLNK:
 			viaLink = true
 			if err := fstatat(fd, e, &st, 0); err != nil {
-				return nil, Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", child, err))
+				return nil, fault.Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", child, err))
 			}
 			switch st.Mode & unix.S_IFMT {
 			case unix.S_IFREG:
@@ -264,7 +266,7 @@ func (w *walk) readDir(d subdir) ([]subdir, error) {
 			continue
 		}
 		if !utf8.ValidString(child) {
-			return nil, invalidf("recording %q: the name is not valid UTF-8", child)
+			return nil, fault.Invalidf("recording %q: the name is not valid UTF-8", child)
 		}
 		files = append(files, listed(child, &st, viaLink))
 	}

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -209,8 +211,8 @@ func TestHashPaths(t *testing.T) {
 		{"dot dot", []string{"../outside"}, nil, ErrOutsideRoot, `"../outside"`},
 		{"dot dot inside", []string{"a/../../base/a/f"}, nil, ErrOutsideRoot, "a/../../base/a/f"},
 		{"absolute outside", []string{filepath.Join(root, "outside")}, nil, ErrOutsideRoot, "outside"},
-		{"missing", []string{"a/nope"}, nil, ErrInvalidInput, `"a/nope"`},
-		{"empty", []string{""}, nil, ErrInvalidInput, "empty"},
+		{"missing", []string{"a/nope"}, nil, fault.ErrInvalidInput, `"a/nope"`},
+		{"empty", []string{""}, nil, fault.ErrInvalidInput, "empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,8 +236,8 @@ func TestHashBaseDir(t *testing.T) {
 	dir := t.TempDir()
 	hashTree(t, dir, map[string]string{"file": "x"})
 	for _, base := range []string{filepath.Join(dir, "nope"), filepath.Join(dir, "file")} {
-		if _, err := hashRun(t, base, []string{"."}); !errors.Is(err, ErrInvalidInput) {
-			t.Errorf("base %q: error = %v, want ErrInvalidInput", base, err)
+		if _, err := hashRun(t, base, []string{"."}); !errors.Is(err, fault.ErrInvalidInput) {
+			t.Errorf("base %q: error = %v, want fault.ErrInvalidInput", base, err)
 		}
 	}
 }
@@ -349,14 +351,14 @@ func TestHashSymlinks(t *testing.T) {
 			name:    "broken link",
 			tree:    map[string]string{"f": "x", "dangling": "->nowhere"},
 			paths:   []string{"."},
-			wantErr: ErrInvalidInput,
+			wantErr: fault.ErrInvalidInput,
 			errHas:  `"dangling"`,
 		},
 		{
 			name:    "named broken link",
 			tree:    map[string]string{"dangling": "->nowhere"},
 			paths:   []string{"dangling"},
-			wantErr: ErrInvalidInput,
+			wantErr: fault.ErrInvalidInput,
 			errHas:  `"dangling"`,
 		},
 		{
@@ -377,7 +379,7 @@ func TestHashSymlinks(t *testing.T) {
 			name:    "link loop",
 			tree:    map[string]string{"l1": "->l2", "l2": "->l1"},
 			paths:   []string{"."},
-			wantErr: ErrInvalidInput,
+			wantErr: fault.ErrInvalidInput,
 		},
 	}
 	for _, tt := range tests {
@@ -464,8 +466,8 @@ func TestHashSpecialFiles(t *testing.T) {
 
 	// Named: an error.
 	for _, p := range []string{"sub/fifo", "sub/fifo-link"} {
-		if _, err := hashRun(t, dir, []string{p}); !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), p) {
-			t.Errorf("Hash(%q) error = %v, want ErrInvalidInput naming it", p, err)
+		if _, err := hashRun(t, dir, []string{p}); !errors.Is(err, fault.ErrInvalidInput) || !strings.Contains(err.Error(), p) {
+			t.Errorf("Hash(%q) error = %v, want fault.ErrInvalidInput naming it", p, err)
 		}
 	}
 }
@@ -485,8 +487,8 @@ func TestHashUnreadable(t *testing.T) {
 	}
 	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "locked"), 0o755) })
 	for _, p := range []string{"secret", "locked"} {
-		if _, err := hashRun(t, dir, []string{p}); !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), p) {
-			t.Errorf("Hash(%q) error = %v, want ErrInvalidInput naming it", p, err)
+		if _, err := hashRun(t, dir, []string{p}); !errors.Is(err, fault.ErrInvalidInput) || !strings.Contains(err.Error(), p) {
+			t.Errorf("Hash(%q) error = %v, want fault.ErrInvalidInput naming it", p, err)
 		}
 	}
 }
@@ -498,8 +500,8 @@ func TestHashNotUTF8(t *testing.T) {
 	}
 	dir := t.TempDir()
 	hashTree(t, dir, map[string]string{"ok": "x", "bad\xff.txt": "y", "bad\xfe.tmp": "z"})
-	if _, err := hashRun(t, dir, []string{"."}); !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "UTF-8") {
-		t.Errorf("Hash error = %v, want ErrInvalidInput about UTF-8", err)
+	if _, err := hashRun(t, dir, []string{"."}); !errors.Is(err, fault.ErrInvalidInput) || !strings.Contains(err.Error(), "UTF-8") {
+		t.Errorf("Hash error = %v, want fault.ErrInvalidInput about UTF-8", err)
 	}
 	// Excluded, it is no error.
 	got, err := hashRun(t, dir, []string{"."}, WithExcludes("bad*"))
@@ -542,8 +544,8 @@ func TestHashLStrip(t *testing.T) {
 				rds, err = h.Hash(context.Background(), tt.paths)
 			}
 			if tt.wantErr {
-				if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), tt.errHas) {
-					t.Fatalf("error = %v, want ErrInvalidInput naming %s", err, tt.errHas)
+				if !errors.Is(err, fault.ErrInvalidInput) || !strings.Contains(err.Error(), tt.errHas) {
+					t.Fatalf("error = %v, want fault.ErrInvalidInput naming %s", err, tt.errHas)
 				}
 				return
 			}
@@ -685,8 +687,8 @@ func TestNewHasherErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := NewHasher(tt.opt); !errors.Is(err, ErrInvalidInput) {
-				t.Errorf("NewHasher error = %v, want ErrInvalidInput", err)
+			if _, err := NewHasher(tt.opt); !errors.Is(err, fault.ErrInvalidInput) {
+				t.Errorf("NewHasher error = %v, want fault.ErrInvalidInput", err)
 			}
 		})
 	}
@@ -765,7 +767,7 @@ func TestHashChanged(t *testing.T) {
 			if changeErr != nil {
 				t.Fatal(changeErr)
 			}
-			if !errors.Is(err, ErrArtifactChanged) || !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), `"victim"`) {
+			if !errors.Is(err, ErrArtifactChanged) || !errors.Is(err, fault.ErrInvalidInput) || !strings.Contains(err.Error(), `"victim"`) {
 				t.Errorf("Hash error = %v, want ErrArtifactChanged naming the file", err)
 			}
 		})

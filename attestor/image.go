@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
@@ -18,15 +20,15 @@ const ImagePrefix = "oci://"
 // index that ref (REGISTRY/REPO:TAG or REGISTRY/REPO@DIGEST, without the
 // oci:// prefix) names now: an index stays an index, its digest is the
 // artifact. An image the registry does not hold must be an error matching
-// ErrInvalidInput; a registry that cannot be reached after retries one
-// matching ErrUnavailable. The Recorder does no network I/O itself: the
+// fault.ErrInvalidInput; a registry that cannot be reached after retries one
+// matching fault.ErrUnavailable. The Recorder does no network I/O itself: the
 // caller passes a resolver that does (cmd uses the registry client of
 // push, with its credentials, retries and time limits).
 type ImageResolver func(ctx context.Context, ref string) (digest string, err error)
 
 // WithImageResolver sets how the Recorder resolves the images among a
 // step's materials and products (see Step). The default is none: a step
-// that names an image is an ErrInvalidInput error.
+// that names an image is a fault.ErrInvalidInput error.
 func WithImageResolver(resolve ImageResolver) Option {
 	return func(o *recorderOptions) error {
 		o.resolveImage = resolve
@@ -35,8 +37,8 @@ func WithImageResolver(resolve ImageResolver) Option {
 }
 
 // ErrImageNotFound is returned when a product image does not exist once
-// the command is done (its push failed). It wraps ErrInvalidInput.
-var ErrImageNotFound = &wrapped{"product image not found", ErrInvalidInput}
+// the command is done (its push failed). It wraps fault.ErrInvalidInput.
+var ErrImageNotFound = fault.New("product image not found", fault.ErrInvalidInput)
 
 // imageRef is an image named as a material or product.
 type imageRef struct {
@@ -52,7 +54,7 @@ type imageRef struct {
 // step names the image by a tag or by its digest (a tag is a movable
 // pointer: recording it would make the same image under two tags two
 // artifacts, and the tag a step was given says nothing the digest does
-// not). A malformed reference is an ErrInvalidInput error.
+// not). A malformed reference is a fault.ErrInvalidInput error.
 func ImageName(ref string) (string, error) {
 	r, err := parseImage(ref)
 	if err != nil {
@@ -64,14 +66,14 @@ func ImageName(ref string) (string, error) {
 func parseImage(arg string) (imageRef, error) {
 	s := strings.TrimPrefix(arg, ImagePrefix)
 	if s == "" || strings.TrimSpace(s) != s {
-		return imageRef{}, invalidf("image reference %q: give oci://REGISTRY/REPO:TAG or oci://REGISTRY/REPO@sha256:DIGEST", arg)
+		return imageRef{}, fault.Invalidf("image reference %q: give oci://REGISTRY/REPO:TAG or oci://REGISTRY/REPO@sha256:DIGEST", arg)
 	}
 	r, err := name.ParseReference(s)
 	if err != nil {
-		return imageRef{}, Invalid(fmt.Errorf("image reference %q: %w", arg, err))
+		return imageRef{}, fault.Invalid(fmt.Errorf("image reference %q: %w", arg, err))
 	}
 	if d, ok := r.(name.Digest); ok && !strings.HasPrefix(d.DigestStr(), "sha256:") {
-		return imageRef{}, invalidf("image reference %q: only sha256 digests are supported", arg)
+		return imageRef{}, fault.Invalidf("image reference %q: only sha256 digests are supported", arg)
 	}
 	return imageRef{arg: arg, ref: r.String(), name: ImagePrefix + r.Context().Name()}, nil
 }
@@ -91,7 +93,7 @@ func splitImages(what string, paths []string) (files []string, images []imageRef
 		}
 		for _, o := range images {
 			if o.name == r.name {
-				return nil, nil, invalidf("%s %q and %q: two images of one repository would be two artifacts named %q: name one of them", what, o.arg, r.arg, r.name)
+				return nil, nil, fault.Invalidf("%s %q and %q: two images of one repository would be two artifacts named %q: name one of them", what, o.arg, r.arg, r.name)
 			}
 		}
 		images = append(images, r)
@@ -118,7 +120,7 @@ func (r *Recorder) images(s Step) (*stepImages, error) {
 		return nil, err
 	}
 	if (len(si.materials) > 0 || len(si.products) > 0) && r.o.resolveImage == nil {
-		return nil, invalidf("step %q names an image, but this recorder cannot resolve images (no image resolver)", s.Name)
+		return nil, fault.Invalidf("step %q names an image, but this recorder cannot resolve images (no image resolver)", s.Name)
 	}
 	if err := r.dirs.checkPaths(slices.Concat(si.materialFiles, si.productFiles)); err != nil {
 		return nil, err
@@ -146,7 +148,7 @@ func (r *Recorder) resolveImages(ctx context.Context, what string, images []imag
 				continue
 			}
 		}
-		if what == "products" && errors.Is(err, ErrInvalidInput) && !errors.Is(err, ErrUnavailable) {
+		if what == "products" && errors.Is(err, fault.ErrInvalidInput) && !errors.Is(err, fault.ErrUnavailable) {
 			err = fmt.Errorf("%w: %s %q after the command: %w", ErrImageNotFound, what, img.arg, err)
 		} else {
 			err = fmt.Errorf("recording %s: %w", what, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/in-toto/in-toto-golang/in_toto"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -46,7 +47,7 @@ func (s *registryState) resolve(_ context.Context, ref string) (string, error) {
 	}
 	d, ok := s.tags[ref]
 	if !ok {
-		return "", attestor.Invalid(fmt.Errorf("image %q not found in the registry", ref))
+		return "", fault.Invalid(fmt.Errorf("image %q not found in the registry", ref))
 	}
 	return d, nil
 }
@@ -71,8 +72,8 @@ func TestImageName(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"oci://", "oci://UPPER/app", "oci://app@sha256:abc", "oci://app@sha512:" + strings.Repeat("a", 128), "oci:// app:v1"} {
-		if _, err := attestor.ImageName(bad); !errors.Is(err, attestor.ErrInvalidInput) {
-			t.Errorf("ImageName(%q) = %v, want ErrInvalidInput", bad, err)
+		if _, err := attestor.ImageName(bad); !errors.Is(err, fault.ErrInvalidInput) {
+			t.Errorf("ImageName(%q) = %v, want fault.ErrInvalidInput", bad, err)
 		}
 	}
 }
@@ -153,7 +154,7 @@ func TestImageStartStop(t *testing.T) {
 
 func TestImageBadInput(t *testing.T) {
 	t.Parallel()
-	unavailable := attestor.Unavailable(errors.New("dial tcp 127.0.0.1:1: connection refused"))
+	unavailable := fault.Unavailable(errors.New("dial tcp 127.0.0.1:1: connection refused"))
 	tests := []struct {
 		name                string
 		materials, products []string
@@ -163,12 +164,12 @@ func TestImageBadInput(t *testing.T) {
 		wantText            string
 		ran                 bool
 	}{
-		{name: "malformed material", materials: []string{"oci://r.test/Bad:tag"}, want: attestor.ErrInvalidInput, wantText: `"oci://r.test/Bad:tag"`},
-		{name: "malformed product", products: []string{"oci://r.test/app@sha256:12"}, want: attestor.ErrInvalidInput, wantText: `"oci://r.test/app@sha256:12"`},
-		{name: "same repository twice", materials: []string{"oci://r.test/base:12", "oci://r.test/base:13"}, want: attestor.ErrInvalidInput, wantText: "two images of one repository"},
-		{name: "no resolver", materials: []string{"oci://r.test/base:12"}, noResolver: true, want: attestor.ErrInvalidInput, wantText: "cannot resolve images"},
-		{name: "material missing", materials: []string{"oci://r.test/nothing:1"}, want: attestor.ErrInvalidInput, wantText: `"r.test/nothing:1" not found`},
-		{name: "registry unavailable", materials: []string{"oci://r.test/base:12"}, fail: unavailable, want: attestor.ErrUnavailable, wantText: "connection refused"},
+		{name: "malformed material", materials: []string{"oci://r.test/Bad:tag"}, want: fault.ErrInvalidInput, wantText: `"oci://r.test/Bad:tag"`},
+		{name: "malformed product", products: []string{"oci://r.test/app@sha256:12"}, want: fault.ErrInvalidInput, wantText: `"oci://r.test/app@sha256:12"`},
+		{name: "same repository twice", materials: []string{"oci://r.test/base:12", "oci://r.test/base:13"}, want: fault.ErrInvalidInput, wantText: "two images of one repository"},
+		{name: "no resolver", materials: []string{"oci://r.test/base:12"}, noResolver: true, want: fault.ErrInvalidInput, wantText: "cannot resolve images"},
+		{name: "material missing", materials: []string{"oci://r.test/nothing:1"}, want: fault.ErrInvalidInput, wantText: `"r.test/nothing:1" not found`},
+		{name: "registry unavailable", materials: []string{"oci://r.test/base:12"}, fail: unavailable, want: fault.ErrUnavailable, wantText: "connection refused"},
 		{name: "product missing after the command", products: []string{"oci://r.test/never:1"}, want: attestor.ErrImageNotFound, wantText: `"oci://r.test/never:1" after the command`, ran: true},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	linkv0 "github.com/in-toto/attestation/go/predicates/link/v0"
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"github.com/in-toto/in-toto-golang/in_toto"
@@ -66,7 +68,7 @@ type Record struct {
 // Step names become file names in the workspace, so nothing else is allowed.
 func ValidateStepName(name string) error {
 	if !validStepName(name) || strings.Contains(name, "..") {
-		return invalidf("invalid step name %q: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit, no '/' or '..'", name)
+		return fault.Invalidf("invalid step name %q: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit, no '/' or '..'", name)
 	}
 	return nil
 }
@@ -137,7 +139,7 @@ func (r *Record) statementParts() ([]*ita1.ResourceDescriptor, map[string]any, e
 		by[byproductSubjects] = "materials"
 	}
 	if len(subjects) == 0 {
-		return nil, nil, invalidf("step %q recorded no materials and no products: a statement needs at least one subject", r.Step)
+		return nil, nil, fault.Invalidf("step %q recorded no materials and no products: a statement needs at least one subject", r.Step)
 	}
 	return subjects, by, nil
 }
@@ -180,7 +182,7 @@ func (r *Record) Statement() (*ita1.Statement, error) {
 		Predicate:     pred,
 	}
 	if err := st.Validate(); err != nil {
-		return nil, invalidf("step %q: invalid statement: %v", r.Step, err)
+		return nil, fault.Invalidf("step %q: invalid statement: %v", r.Step, err)
 	}
 	return st, nil
 }
@@ -204,10 +206,10 @@ func MarshalStatement(st *ita1.Statement) ([]byte, error) {
 func ParseStatement(data []byte) (*ita1.Statement, error) {
 	st := &ita1.Statement{}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, st); err != nil {
-		return nil, invalidf("decoding statement: %v", err)
+		return nil, fault.Invalidf("decoding statement: %v", err)
 	}
 	if err := st.Validate(); err != nil {
-		return nil, invalidf("invalid statement: %v", err)
+		return nil, fault.Invalidf("invalid statement: %v", err)
 	}
 	return st, nil
 }
@@ -216,15 +218,15 @@ func ParseStatement(data []byte) (*ita1.Statement, error) {
 // the inverse of Record.Statement for every field the statement carries.
 func RecordFromStatement(st *ita1.Statement) (*Record, error) {
 	if st.GetPredicateType() != PredicateTypeLink {
-		return nil, invalidf("statement has predicate type %q, not a step record (%s)", st.GetPredicateType(), PredicateTypeLink)
+		return nil, fault.Invalidf("statement has predicate type %q, not a step record (%s)", st.GetPredicateType(), PredicateTypeLink)
 	}
 	predJSON, err := protojson.Marshal(st.GetPredicate())
 	if err != nil {
-		return nil, invalidf("decoding link predicate: %v", err)
+		return nil, fault.Invalidf("decoding link predicate: %v", err)
 	}
 	link := &linkv0.Link{}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(predJSON, link); err != nil {
-		return nil, invalidf("decoding link predicate: %v", err)
+		return nil, fault.Invalidf("decoding link predicate: %v", err)
 	}
 	if err := ValidateStepName(link.GetName()); err != nil {
 		return nil, err
@@ -250,12 +252,12 @@ func RecordFromStatement(st *ita1.Statement) (*Record, error) {
 	env := link.GetEnvironment().AsMap()
 	if s, ok := env[envStartedOn].(string); ok {
 		if r.StartedOn, err = time.Parse(time.RFC3339, s); err != nil {
-			return nil, invalidf("step %q: bad %s %q", r.Step, envStartedOn, s)
+			return nil, fault.Invalidf("step %q: bad %s %q", r.Step, envStartedOn, s)
 		}
 	}
 	if s, ok := env[envFinishedOn].(string); ok {
 		if r.FinishedOn, err = time.Parse(time.RFC3339, s); err != nil {
-			return nil, invalidf("step %q: bad %s %q", r.Step, envFinishedOn, s)
+			return nil, fault.Invalidf("step %q: bad %s %q", r.Step, envFinishedOn, s)
 		}
 	}
 	if ci, ok := env[envCI].(map[string]any); ok {

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 // updating reports whether golden files are to be rewritten (go test
@@ -292,8 +293,8 @@ func TestRecordStatementErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Statement() = %v, want an error", st)
 			}
-			if tt.wantInvalid && !errors.Is(err, attestor.ErrInvalidInput) {
-				t.Errorf("Statement() error %v does not match ErrInvalidInput", err)
+			if tt.wantInvalid && !errors.Is(err, fault.ErrInvalidInput) {
+				t.Errorf("Statement() error %v does not match fault.ErrInvalidInput", err)
 			}
 		})
 	}
@@ -327,8 +328,8 @@ func TestParseStatementErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			st, err := attestor.ParseStatement([]byte(tt.data))
-			if !errors.Is(err, attestor.ErrInvalidInput) {
-				t.Errorf("ParseStatement(%q) = %v, %v; want an error matching ErrInvalidInput", tt.data, st, err)
+			if !errors.Is(err, fault.ErrInvalidInput) {
+				t.Errorf("ParseStatement(%q) = %v, %v; want an error matching fault.ErrInvalidInput", tt.data, st, err)
 			}
 		})
 	}
@@ -370,8 +371,8 @@ func TestRecordFromStatementErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rec, err := attestor.RecordFromStatement(tt.st)
-			if !errors.Is(err, attestor.ErrInvalidInput) {
-				t.Errorf("RecordFromStatement() = %+v, %v; want an error matching ErrInvalidInput", rec, err)
+			if !errors.Is(err, fault.ErrInvalidInput) {
+				t.Errorf("RecordFromStatement() = %+v, %v; want an error matching fault.ErrInvalidInput", rec, err)
 			}
 		})
 	}
@@ -419,8 +420,8 @@ func TestValidateStepName(t *testing.T) {
 				t.Errorf("ValidateStepName(%q) = %v, want nil", tt.name, err)
 			}
 			if !tt.ok {
-				if !errors.Is(err, attestor.ErrInvalidInput) {
-					t.Errorf("ValidateStepName(%q) = %v, want an error matching ErrInvalidInput", tt.name, err)
+				if !errors.Is(err, fault.ErrInvalidInput) {
+					t.Errorf("ValidateStepName(%q) = %v, want an error matching fault.ErrInvalidInput", tt.name, err)
 				} else if !strings.Contains(err.Error(), strconv.Quote(tt.name)) {
 					t.Errorf("error %q does not name the input %q", err, tt.name)
 				}

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
@@ -46,7 +48,7 @@ func ParseFormat(s string) (Format, error) {
 	case FormatDSSE, FormatLegacy, FormatBoth:
 		return f, nil
 	}
-	return "", invalidf("unknown format %q: use dsse, legacy or both", s)
+	return "", fault.Invalidf("unknown format %q: use dsse, legacy or both", s)
 }
 
 func (f Format) dsse() bool   { return f == FormatDSSE || f == FormatBoth }
@@ -108,7 +110,7 @@ func WithOutput(stdout, stderr io.Writer) Option {
 func WithTimeout(d time.Duration) Option {
 	return func(o *recorderOptions) error {
 		if d < 0 {
-			return invalidf("invalid timeout %s: must not be negative", d)
+			return fault.Invalidf("invalid timeout %s: must not be negative", d)
 		}
 		o.timeout = d
 		return nil
@@ -125,7 +127,7 @@ const DefaultMaxCapture = 64 << 10
 func WithMaxCapture(n int) Option {
 	return func(o *recorderOptions) error {
 		if n < 0 {
-			return invalidf("invalid capture size %d: must not be negative", n)
+			return fault.Invalidf("invalid capture size %d: must not be negative", n)
 		}
 		o.maxCapture = n
 		return nil
@@ -206,7 +208,7 @@ func WithCommandEnv(environ []string) Option {
 // and keep its cached digest. Opt in only where nothing untrusted runs
 // between the steps; the cache is never kept for a tree on tmpfs or ramfs.
 // The signer must hold its private key (a KeyDeriver: a key file); with a
-// KMS or keyless signer it is an error matching ErrInvalidInput. The
+// KMS or keyless signer it is an error matching fault.ErrInvalidInput. The
 // default is a cache that lives in the process: the materials and products
 // passes of one Run share it, and nothing outside the process changes
 // what it trusts.
@@ -225,7 +227,7 @@ const cachePurpose = "workspace hash cache v2"
 func WithClock(now func() time.Time) Option {
 	return func(o *recorderOptions) error {
 		if now == nil {
-			return invalidf("nil clock")
+			return fault.Invalidf("nil clock")
 		}
 		o.clock = now
 		return nil
@@ -236,7 +238,7 @@ func WithClock(now func() time.Time) Option {
 func WithLogger(l *slog.Logger) Option {
 	return func(o *recorderOptions) error {
 		if l == nil {
-			return invalidf("nil logger")
+			return fault.Invalidf("nil logger")
 		}
 		o.logger = l
 		return nil
@@ -257,10 +259,10 @@ type Recorder struct {
 // FormatBoth.
 func NewRecorder(ws *Workspace, signer Signer, opts ...Option) (*Recorder, error) {
 	if ws == nil {
-		return nil, invalidf("no workspace")
+		return nil, fault.Invalidf("no workspace")
 	}
 	if signer == nil {
-		return nil, invalidf("no signer: pass a signing key")
+		return nil, fault.Invalidf("no signer: pass a signing key")
 	}
 	o := recorderOptions{
 		format:     FormatDSSE,
@@ -277,7 +279,7 @@ func NewRecorder(ws *Workspace, signer Signer, opts ...Option) (*Recorder, error
 		}
 	}
 	if _, ok := signer.(LegacySigner); o.format.legacy() && !ok {
-		return nil, invalidf("format %q needs a key that can sign classic in-toto links (a key file); this signer cannot", o.format)
+		return nil, fault.Invalidf("format %q needs a key that can sign classic in-toto links (a key file); this signer cannot", o.format)
 	}
 	exclude, err := workspaceExclude(ws, o.hashOpts)
 	if err != nil {
@@ -312,11 +314,11 @@ func (o *recorderOptions) cache(ws *Workspace, signer Signer) (HashOption, error
 	}
 	kd, ok := signer.(KeyDeriver)
 	if !ok {
-		return nil, invalidf("a workspace hash cache needs a signing key file: a KMS or keyless signer has no key to seal it with")
+		return nil, fault.Invalidf("a workspace hash cache needs a signing key file: a KMS or keyless signer has no key to seal it with")
 	}
 	key, err := kd.DeriveKey(cachePurpose)
 	if err != nil {
-		return nil, Invalid(fmt.Errorf("a workspace hash cache needs a key to seal it with: %w", err))
+		return nil, fault.Invalid(fmt.Errorf("a workspace hash cache needs a key to seal it with: %w", err))
 	}
 	return WithCacheFile(ws.Path(CacheFile), key), nil
 }
@@ -451,12 +453,12 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 		return nil, err
 	}
 	if len(s.Command) == 0 {
-		return nil, invalidf("step %q: no command to run", s.Name)
+		return nil, fault.Invalidf("step %q: no command to run", s.Name)
 	}
 	if len(s.Materials) == 0 && len(s.Products) == 0 && r.o.format.dsse() {
 		// Refused before the command runs: a statement needs a subject,
 		// and a step that ran but could not be recorded is worse.
-		return nil, invalidf("step %q names no materials and no products: pass -m or -p (a signed statement needs at least one subject)", s.Name)
+		return nil, fault.Invalidf("step %q names no materials and no products: pass -m or -p (a signed statement needs at least one subject)", s.Name)
 	}
 	// Every image reference is checked before the command runs.
 	si, err := r.images(s)
@@ -677,7 +679,7 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	}
 	var p pending
 	if err := json.Unmarshal(data, &p); err != nil || p.Version != 1 || p.Step != s.Name {
-		return nil, invalidf("pending record %s is corrupt: remove it and start the step again", r.ws.Path(name))
+		return nil, fault.Invalidf("pending record %s is corrupt: remove it and start the step again", r.ws.Path(name))
 	}
 	si, err := r.images(Step{Name: s.Name, Products: s.Products})
 	if err != nil {
@@ -712,7 +714,7 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	for i, m := range p.Materials {
 		f, ok := m.Digest.fileSum(m.Name)
 		if m.Name == "" || !ok {
-			return nil, invalidf("pending record %s is corrupt: remove it and start the step again", r.ws.Path(name))
+			return nil, fault.Invalidf("pending record %s is corrupt: remove it and start the step again", r.ws.Path(name))
 		}
 		materials[i] = f
 	}
@@ -766,7 +768,7 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 			by[byproductSubjects] = "materials"
 		}
 		if len(subjects) == 0 {
-			return nil, invalidf("step %q recorded no materials and no products: a statement needs at least one subject", rec.Step)
+			return nil, fault.Invalidf("step %q recorded no materials and no products: a statement needs at least one subject", rec.Step)
 		}
 		buf, err := rec.appendStatement(make([]byte, paeReserve), by, subjects, materials)
 		if err != nil {
@@ -941,13 +943,13 @@ func SignPayload(ctx context.Context, signer Signer, payload []byte) (*dsse.Enve
 // the signature is over the DSSE pre-authentication encoding, the payload
 // and the signature are in standard base64, and the signature's keyid is
 // s.KeyID(). An empty payloadType, or a nil s, returns an error matching
-// ErrInvalidInput.
+// fault.ErrInvalidInput.
 func SignEnvelope(ctx context.Context, s Signer, payloadType string, payload []byte) (*dsse.Envelope, error) {
 	if s == nil {
-		return nil, invalidf("signing envelope: no signer")
+		return nil, fault.Invalidf("signing envelope: no signer")
 	}
 	if payloadType == "" {
-		return nil, invalidf("signing envelope: empty payload type")
+		return nil, fault.Invalidf("signing envelope: empty payload type")
 	}
 	keyID, err := s.KeyID()
 	if err != nil {

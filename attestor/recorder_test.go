@@ -30,6 +30,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -381,8 +382,8 @@ func TestRecorderRunCommandCannotStart(t *testing.T) {
 			p := newProject(t, "")
 			r := p.recorder(t, newFakeLegacySigner(), attestor.WithFormat(attestor.FormatBoth))
 			res, err := r.Run(context.Background(), attestor.Step{Name: "build", Materials: []string{"src"}, Command: tt.command})
-			if !errors.Is(err, attestor.ErrCommandStart) || !errors.Is(err, attestor.ErrInvalidInput) {
-				t.Errorf("Run(%q) error = %v, want one matching ErrCommandStart and ErrInvalidInput", tt.command, err)
+			if !errors.Is(err, attestor.ErrCommandStart) || !errors.Is(err, fault.ErrInvalidInput) {
+				t.Errorf("Run(%q) error = %v, want one matching ErrCommandStart and fault.ErrInvalidInput", tt.command, err)
 			}
 			if res != nil {
 				t.Errorf("Run(%q) result = %+v, want nil", tt.command, res)
@@ -401,8 +402,8 @@ func TestRecorderRunNoCommand(t *testing.T) {
 	r := p.recorder(t, newFakeSigner())
 	for _, cmd := range [][]string{nil, {}} {
 		res, err := r.Run(context.Background(), attestor.Step{Name: "build", Command: cmd})
-		if !errors.Is(err, attestor.ErrInvalidInput) || res != nil {
-			t.Errorf("Run(no command) = %v, %v; want an error matching ErrInvalidInput", res, err)
+		if !errors.Is(err, fault.ErrInvalidInput) || res != nil {
+			t.Errorf("Run(no command) = %v, %v; want an error matching fault.ErrInvalidInput", res, err)
 		}
 	}
 	p.assertUnchanged(t)
@@ -656,8 +657,8 @@ func TestRecorderStopWithoutStart(t *testing.T) {
 	r := p.recorder(t, newFakeSigner())
 	ctx := context.Background()
 	res, err := r.Stop(ctx, attestor.Step{Name: "build", Products: []string{"src"}})
-	if !errors.Is(err, attestor.ErrNoPending) || !errors.Is(err, attestor.ErrInvalidInput) || res != nil {
-		t.Errorf("Stop without Start = %v, %v; want an error matching ErrNoPending and ErrInvalidInput", res, err)
+	if !errors.Is(err, attestor.ErrNoPending) || !errors.Is(err, fault.ErrInvalidInput) || res != nil {
+		t.Errorf("Stop without Start = %v, %v; want an error matching ErrNoPending and fault.ErrInvalidInput", res, err)
 	}
 	// A pending step of another name does not count.
 	if err := r.Start(ctx, attestor.Step{Name: "other", Materials: []string{"src"}}); err != nil {
@@ -686,8 +687,8 @@ func TestRecorderStartTwice(t *testing.T) {
 	}
 	later := p.recorder(t, newFakeSigner(), attestor.WithClock(func() time.Time { return t1 }))
 	err = later.Start(ctx, attestor.Step{Name: "build", Materials: []string{"go.mod"}})
-	if !errors.Is(err, attestor.ErrPending) || !errors.Is(err, attestor.ErrInvalidInput) {
-		t.Errorf("second Start = %v, want an error matching ErrPending and ErrInvalidInput", err)
+	if !errors.Is(err, attestor.ErrPending) || !errors.Is(err, fault.ErrInvalidInput) {
+		t.Errorf("second Start = %v, want an error matching ErrPending and fault.ErrInvalidInput", err)
 	}
 	second, err := os.ReadFile(pendingPath)
 	if err != nil {
@@ -723,8 +724,8 @@ func TestRecorderStopCorruptPending(t *testing.T) {
 			p.before = listTree(t, p.base)
 			r := p.recorder(t, newFakeSigner())
 			res, err := r.Stop(context.Background(), attestor.Step{Name: "build", Products: []string{"src"}})
-			if !errors.Is(err, attestor.ErrInvalidInput) || res != nil {
-				t.Errorf("Stop with a corrupt pending record = %v, %v; want an error matching ErrInvalidInput", res, err)
+			if !errors.Is(err, fault.ErrInvalidInput) || res != nil {
+				t.Errorf("Stop with a corrupt pending record = %v, %v; want an error matching fault.ErrInvalidInput", res, err)
 			}
 			p.assertUnchanged(t)
 		})
@@ -741,14 +742,14 @@ func TestRecorderInvalidStepName(t *testing.T) {
 			ctx := context.Background()
 			marker := filepath.Join(p.base, "ran")
 			step := attestor.Step{Name: name, Materials: []string{"src"}, Products: []string{"src"}, Command: []string{"touch", marker}}
-			if res, err := r.Run(ctx, step); !errors.Is(err, attestor.ErrInvalidInput) || res != nil {
-				t.Errorf("Run(%q) = %v, %v; want an error matching ErrInvalidInput", name, res, err)
+			if res, err := r.Run(ctx, step); !errors.Is(err, fault.ErrInvalidInput) || res != nil {
+				t.Errorf("Run(%q) = %v, %v; want an error matching fault.ErrInvalidInput", name, res, err)
 			}
-			if err := r.Start(ctx, step); !errors.Is(err, attestor.ErrInvalidInput) {
-				t.Errorf("Start(%q) = %v; want an error matching ErrInvalidInput", name, err)
+			if err := r.Start(ctx, step); !errors.Is(err, fault.ErrInvalidInput) {
+				t.Errorf("Start(%q) = %v; want an error matching fault.ErrInvalidInput", name, err)
 			}
-			if res, err := r.Stop(ctx, step); !errors.Is(err, attestor.ErrInvalidInput) || errors.Is(err, attestor.ErrNoPending) || res != nil {
-				t.Errorf("Stop(%q) = %v, %v; want an error matching ErrInvalidInput (not ErrNoPending)", name, res, err)
+			if res, err := r.Stop(ctx, step); !errors.Is(err, fault.ErrInvalidInput) || errors.Is(err, attestor.ErrNoPending) || res != nil {
+				t.Errorf("Stop(%q) = %v, %v; want an error matching fault.ErrInvalidInput (not ErrNoPending)", name, res, err)
 			}
 			// Nothing ran, nothing was written in or next to the workspace.
 			p.assertUnchanged(t)
@@ -783,8 +784,8 @@ func TestNewRecorderErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r, err := attestor.NewRecorder(tt.ws, tt.signer, tt.opts...)
-			if !errors.Is(err, attestor.ErrInvalidInput) || r != nil {
-				t.Errorf("NewRecorder = %v, %v; want an error matching ErrInvalidInput", r, err)
+			if !errors.Is(err, fault.ErrInvalidInput) || r != nil {
+				t.Errorf("NewRecorder = %v, %v; want an error matching fault.ErrInvalidInput", r, err)
 			}
 		})
 	}
@@ -799,8 +800,8 @@ func TestParseFormat(t *testing.T) {
 	}
 	for _, s := range []string{"", "DSSE", "json", "link", "dsse,legacy"} {
 		_, err := attestor.ParseFormat(s)
-		if !errors.Is(err, attestor.ErrInvalidInput) {
-			t.Errorf("ParseFormat(%q) error = %v, want one matching ErrInvalidInput", s, err)
+		if !errors.Is(err, fault.ErrInvalidInput) {
+			t.Errorf("ParseFormat(%q) error = %v, want one matching fault.ErrInvalidInput", s, err)
 		} else if !strings.Contains(err.Error(), `"`+s+`"`) {
 			t.Errorf("ParseFormat(%q) error %q does not name the input", s, err)
 		}
@@ -922,20 +923,20 @@ func TestRecorderNothingHalfWritten(t *testing.T) {
 			signer:     plain,
 			step:       attestor.Step{Name: "build", Materials: []string{"src", "no-such-file"}},
 			startFails: true,
-			wantErr:    attestor.ErrInvalidInput,
+			wantErr:    fault.ErrInvalidInput,
 		},
 		{
 			name:       "material outside the base directory",
 			signer:     plain,
 			step:       attestor.Step{Name: "build", Materials: []string{"../"}},
 			startFails: true,
-			wantErr:    attestor.ErrInvalidInput,
+			wantErr:    fault.ErrInvalidInput,
 		},
 		{
 			name:    "missing product",
 			signer:  plain,
 			step:    attestor.Step{Name: "build", Materials: []string{"src"}, Products: []string{"bin/app"}},
-			wantErr: attestor.ErrInvalidInput,
+			wantErr: fault.ErrInvalidInput,
 		},
 		{
 			name:    "signing fails",
@@ -963,7 +964,7 @@ func TestRecorderNothingHalfWritten(t *testing.T) {
 			name:    "nothing to record",
 			signer:  plain,
 			step:    attestor.Step{Name: "build"},
-			wantErr: attestor.ErrInvalidInput,
+			wantErr: fault.ErrInvalidInput,
 		},
 	}
 	for _, tt := range tests {
@@ -1017,8 +1018,8 @@ func TestRecorderMissingMaterialDoesNotRun(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "ran")
 	r := p.recorder(t, newFakeSigner())
 	_, err := r.Run(context.Background(), attestor.Step{Name: "build", Materials: []string{"missing"}, Command: []string{"touch", marker}})
-	if !errors.Is(err, attestor.ErrInvalidInput) {
-		t.Errorf("Run = %v, want an error matching ErrInvalidInput", err)
+	if !errors.Is(err, fault.ErrInvalidInput) {
+		t.Errorf("Run = %v, want an error matching fault.ErrInvalidInput", err)
 	} else if !strings.Contains(err.Error(), "missing") {
 		t.Errorf("error %q does not name the missing path", err)
 	}

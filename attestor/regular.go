@@ -1,19 +1,20 @@
 package attestor
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 // OpenRegular opens the file path for reading and checks that it is a
 // regular file, without ever blocking: a FIFO, socket or device planted at
 // path (by anything that can write where attestor reads) is refused with
-// an error matching ErrInvalidInput that names path and what it is, before
+// an error matching fault.ErrInvalidInput that names path and what it is, before
 // anything is read from it. A final symbolic link is followed. A missing
-// file is an error matching fs.ErrNotExist (and not ErrInvalidInput). The
+// file is an error matching fs.ErrNotExist (and not fault.ErrInvalidInput). The
 // caller closes the file.
 func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
 	f, err := openNonBlocking(path)
@@ -27,14 +28,14 @@ func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, invalidf("%s is %s, not a regular file", path, modeName(fi.Mode()))
+		return nil, nil, fault.Invalidf("%s is %s, not a regular file", path, modeName(fi.Mode()))
 	}
 	return f, fi, nil
 }
 
 // ReadRegular reads the regular file path (see OpenRegular), at most limit
-// bytes: a larger file is an error matching ErrTooLarge and
-// ErrInvalidInput, naming path and the limit.
+// bytes: a larger file is an error matching fault.ErrTooLarge and
+// fault.ErrInvalidInput, naming path and the limit.
 func ReadRegular(path string, limit int64) ([]byte, error) {
 	f, fi, err := OpenRegular(path)
 	if err != nil {
@@ -42,20 +43,17 @@ func ReadRegular(path string, limit int64) ([]byte, error) {
 	}
 	defer f.Close()
 	if fi.Size() > limit {
-		return nil, Invalid(fmt.Errorf("%s is %d bytes, more than the %d allowed: %w", path, fi.Size(), limit, ErrTooLarge))
+		return nil, fault.Invalid(fmt.Errorf("%s is %d bytes, more than the %d allowed: %w", path, fi.Size(), limit, fault.ErrTooLarge))
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, Invalid(fmt.Errorf("%s is more than the %d bytes allowed: %w", path, limit, ErrTooLarge))
+		return nil, fault.Invalid(fmt.Errorf("%s is more than the %d bytes allowed: %w", path, limit, fault.ErrTooLarge))
 	}
 	return data, nil
 }
-
-// ErrTooLarge marks a file or response larger than the bound attestor reads.
-var ErrTooLarge = errors.New("too large")
 
 // modeName says what kind of file a mode is, for errors.
 func modeName(m fs.FileMode) string {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 const (
@@ -97,9 +99,9 @@ type commandResult struct {
 //
 // A command that exits non-zero is not an error: its exit code is in the
 // result. An empty argv or an invalid cfg is an error matching
-// ErrInvalidInput; a command that cannot be started (not found, not
+// fault.ErrInvalidInput; a command that cannot be started (not found, not
 // executable, a missing Dir) is an error matching ErrCommandStart, and thus
-// ErrInvalidInput; in both cases the result is nil. A context done before the
+// fault.ErrInvalidInput; in both cases the result is nil. A context done before the
 // start returns its error and a nil result.
 //
 // When cfg.Timeout expires or ctx is done while the command runs, the whole
@@ -113,18 +115,18 @@ type commandResult struct {
 // runCommand stops reading them KillGrace after the command exited.
 func runCommand(ctx context.Context, argv []string, cfg runConfig) (*commandResult, error) {
 	if len(argv) == 0 || argv[0] == "" {
-		return nil, invalidf("running a command: no command given")
+		return nil, fault.Invalidf("running a command: no command given")
 	}
 	// The command's name as errors show it: a secret in it (a token
 	// passed as the command) is redacted, as in the record.
 	name := string(redact([]byte(argv[0]), cfg.Redact))
 	switch {
 	case cfg.MaxCapture < 0:
-		return nil, invalidf("running %q: negative capture size %d", name, cfg.MaxCapture)
+		return nil, fault.Invalidf("running %q: negative capture size %d", name, cfg.MaxCapture)
 	case cfg.Timeout < 0:
-		return nil, invalidf("running %q: negative timeout %s", name, cfg.Timeout)
+		return nil, fault.Invalidf("running %q: negative timeout %s", name, cfg.Timeout)
 	case cfg.KillGrace < 0:
-		return nil, invalidf("running %q: negative kill grace %s", name, cfg.KillGrace)
+		return nil, fault.Invalidf("running %q: negative kill grace %s", name, cfg.KillGrace)
 	}
 	clock := cfg.Clock
 	if clock == nil {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -218,8 +220,8 @@ func TestRunnerInvalid(t *testing.T) {
 			if got != nil {
 				t.Errorf("result = %+v, want nil", got)
 			}
-			if !errors.Is(err, ErrInvalidInput) {
-				t.Fatalf("error = %v, want one matching ErrInvalidInput", err)
+			if !errors.Is(err, fault.ErrInvalidInput) {
+				t.Fatalf("error = %v, want one matching fault.ErrInvalidInput", err)
 			}
 			if errors.Is(err, ErrCommandStart) != tt.wantStart {
 				t.Errorf("errors.Is(%v, ErrCommandStart) = %t, want %t", err, !tt.wantStart, tt.wantStart)

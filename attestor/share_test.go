@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 func TestShareUnchanged(t *testing.T) {
@@ -72,8 +74,8 @@ func TestRunWithoutArtifactsRefusedBeforeRunning(t *testing.T) {
 	r := testRecorder(t, dir)
 	marker := dir + "/ran"
 	_, err := r.Run(t.Context(), Step{Name: "test", Command: []string{"touch", marker}})
-	if !errors.Is(err, ErrInvalidInput) {
-		t.Fatalf("Run without materials or products: %v, want ErrInvalidInput", err)
+	if !errors.Is(err, fault.ErrInvalidInput) {
+		t.Fatalf("Run without materials or products: %v, want fault.ErrInvalidInput", err)
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Errorf("the command ran although the step could not be recorded")

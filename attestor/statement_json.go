@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	ita1 "github.com/in-toto/attestation/go/v1"
 )
 
@@ -33,7 +35,7 @@ func (r *Record) MarshalStatement() ([]byte, error) {
 	}
 	for _, s := range subjects {
 		if err := s.Validate(); err != nil {
-			return nil, invalidf("step %q: invalid subject %q: %v", r.Step, s.GetName(), err)
+			return nil, fault.Invalidf("step %q: invalid subject %q: %v", r.Step, s.GetName(), err)
 		}
 	}
 	subj, ok1 := compactDescriptors(subjects)
@@ -229,10 +231,10 @@ func (r *Record) checkFields() error {
 		return err
 	}
 	if !validUTF8(r.Command) {
-		return invalidf("step %q: the command has an argument that is not valid UTF-8, which a record cannot carry byte for byte", r.Step)
+		return fault.Invalidf("step %q: the command has an argument that is not valid UTF-8, which a record cannot carry byte for byte", r.Step)
 	}
 	if !validUTF8(r.CI) {
-		return invalidf("step %q: the CI facts hold a value that is not valid UTF-8", r.Step)
+		return fault.Invalidf("step %q: the CI facts hold a value that is not valid UTF-8", r.Step)
 	}
 	return nil
 }
@@ -241,7 +243,7 @@ func checkArtifactsUTF8(step string, lists ...[]*ita1.ResourceDescriptor) error 
 	for _, rds := range lists {
 		for _, rd := range rds {
 			if !validUTF8(rd.GetName()) || !validUTF8(rd.GetDigest()) {
-				return invalidf("step %q: artifact name %q is not valid UTF-8", step, rd.GetName())
+				return fault.Invalidf("step %q: artifact name %q is not valid UTF-8", step, rd.GetName())
 			}
 		}
 	}

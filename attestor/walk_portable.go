@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"unicode/utf8"
+
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 // portableWalk is the walker of the systems other than Linux: it reads
@@ -36,11 +38,11 @@ func (h *Hasher) newPortableWalk(ctx context.Context) (*portableWalk, error) {
 	var st fileStat
 	if err := statPath(w.realBase, true, &st); err != nil {
 		w.cancel()
-		return nil, invalidf("base directory %q: %w", h.baseDir, err)
+		return nil, fault.Invalidf("base directory %q: %w", h.baseDir, err)
 	}
 	if !st.mode.IsDir() {
 		w.cancel()
-		return nil, invalidf("base directory %q is not a directory", h.baseDir)
+		return nil, fault.Invalidf("base directory %q is not a directory", h.baseDir)
 	}
 	return w, nil
 }
@@ -68,7 +70,7 @@ func notFound(err error) bool {
 // walk.input).
 func (w *portableWalk) input(p string) error {
 	if p == "" {
-		return invalidf("empty path to record")
+		return fault.Invalidf("empty path to record")
 	}
 	name, err := w.rel(p)
 	if err != nil {
@@ -80,9 +82,9 @@ func (w *portableWalk) input(p string) error {
 	var st fileStat
 	if err := statPath(w.path(name), false, &st); err != nil {
 		if notFound(err) {
-			return invalidf("recording %q: no such file or directory", p)
+			return fault.Invalidf("recording %q: no such file or directory", p)
 		}
-		return Invalid(fmt.Errorf("recording %q: %w", p, err))
+		return fault.Invalid(fmt.Errorf("recording %q: %w", p, err))
 	}
 	isLink := st.mode.Type() == fs.ModeSymlink
 	if err := w.checkInside(p, name, isLink); err != nil {
@@ -90,7 +92,7 @@ func (w *portableWalk) input(p string) error {
 	}
 	if isLink {
 		if err := statPath(w.path(name), true, &st); err != nil {
-			return Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", p, err))
+			return fault.Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", p, err))
 		}
 	}
 	if err := w.pin(p, name, isLink, st.id()); err != nil {
@@ -99,7 +101,7 @@ func (w *portableWalk) input(p string) error {
 	switch {
 	case st.mode.IsRegular():
 		if !utf8.ValidString(name) {
-			return invalidf("recording %q: the name is not valid UTF-8", name)
+			return fault.Invalidf("recording %q: the name is not valid UTF-8", name)
 		}
 		w.add([]fileEntry{st.entry(name, isLink)})
 		return nil
@@ -110,7 +112,7 @@ func (w *portableWalk) input(p string) error {
 		w.walkDir(subdir{name, st.id(), isLink}, nil, w.readDir)
 		return nil
 	default:
-		return invalidf("recording %q: not a regular file or directory (%v)", p, fileType(st.mode))
+		return fault.Invalidf("recording %q: not a regular file or directory (%v)", p, fileType(st.mode))
 	}
 }
 
@@ -137,12 +139,12 @@ func (w *portableWalk) readDir(d subdir) ([]subdir, error) {
 		if errors.Is(err, errReplaced) {
 			return nil, fmt.Errorf("%w: directory %q was replaced while being listed", ErrArtifactChanged, name)
 		}
-		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
+		return nil, fault.Invalid(fmt.Errorf("reading directory %q: %w", name, err))
 	}
 	defer dir.close()
 	var st fileStat
 	if err := dir.stat(&st); err != nil {
-		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, err))
+		return nil, fault.Invalid(fmt.Errorf("reading directory %q: %w", name, err))
 	}
 	if st.id() != d.id {
 		return nil, fmt.Errorf("%w: directory %q was replaced while being listed", ErrArtifactChanged, name)
@@ -159,7 +161,7 @@ func (w *portableWalk) readDir(d subdir) ([]subdir, error) {
 	}
 	entries, err := dir.names()
 	if err != nil {
-		return nil, Invalid(fmt.Errorf("reading directory %q: %w", name, unwrapPath(err)))
+		return nil, fault.Invalid(fmt.Errorf("reading directory %q: %w", name, unwrapPath(err)))
 	}
 	ex := w.h.excludes
 	var (
@@ -176,7 +178,7 @@ func (w *portableWalk) readDir(d subdir) ([]subdir, error) {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("%w: %q was removed while being listed", ErrArtifactChanged, child)
 			}
-			return nil, Invalid(fmt.Errorf("reading %q: %w", child, err))
+			return nil, fault.Invalid(fmt.Errorf("reading %q: %w", child, err))
 		}
 		switch {
 		case st.mode.IsDir():
@@ -189,7 +191,7 @@ func (w *portableWalk) readDir(d subdir) ([]subdir, error) {
 		case st.mode.Type() == fs.ModeSymlink:
 			viaLink = true
 			if err := dir.lstat(e, true, &st); err != nil {
-				return nil, Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", child, err))
+				return nil, fault.Invalid(fmt.Errorf("recording %q: broken symbolic link: %w", child, err))
 			}
 			switch {
 			case st.mode.IsRegular():
@@ -216,7 +218,7 @@ func (w *portableWalk) readDir(d subdir) ([]subdir, error) {
 			continue
 		}
 		if !utf8.ValidString(child) {
-			return nil, invalidf("recording %q: the name is not valid UTF-8", child)
+			return nil, fault.Invalidf("recording %q: the name is not valid UTF-8", child)
 		}
 		files = append(files, st.entry(child, viaLink))
 	}

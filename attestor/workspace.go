@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
@@ -50,10 +52,10 @@ func OpenWorkspace(dir string) (*Workspace, error) {
 		dir = DefaultWorkspace
 	}
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-		return nil, invalidf("workspace %q is not a directory", dir)
+		return nil, fault.Invalidf("workspace %q is not a directory", dir)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, Invalid(fmt.Errorf("creating workspace %q: %w", dir, err))
+		return nil, fault.Invalid(fmt.Errorf("creating workspace %q: %w", dir, err))
 	}
 	return &Workspace{dir: filepath.Clean(dir)}, nil
 }
@@ -120,7 +122,7 @@ func (w *Workspace) Remove(name string) error {
 func checkWorkspaceName(name string) error {
 	// filepath.IsLocal accepts "." and "a/..": the workspace itself.
 	if name == "" || filepath.IsAbs(name) || !filepath.IsLocal(name) || filepath.Clean(name) == "." {
-		return invalidf("invalid workspace file name %q", name)
+		return fault.Invalidf("invalid workspace file name %q", name)
 	}
 	return nil
 }
@@ -157,16 +159,16 @@ func (w *Workspace) ReadEnvelope(name string) (*dsse.Envelope, error) {
 func ParseEnvelope(data []byte) (*dsse.Envelope, error) {
 	env := &dsse.Envelope{}
 	if err := json.Unmarshal(data, env); err != nil {
-		return nil, invalidf("decoding DSSE envelope: %v", err)
+		return nil, fault.Invalidf("decoding DSSE envelope: %v", err)
 	}
 	if env.PayloadType == "" {
-		return nil, invalidf("DSSE envelope has no payloadType")
+		return nil, fault.Invalidf("DSSE envelope has no payloadType")
 	}
 	if _, err := env.DecodeB64Payload(); err != nil {
-		return nil, invalidf("DSSE envelope payload is not base64: %v", err)
+		return nil, fault.Invalidf("DSSE envelope payload is not base64: %v", err)
 	}
 	if len(env.Signatures) == 0 {
-		return nil, invalidf("DSSE envelope has no signatures")
+		return nil, fault.Invalidf("DSSE envelope has no signatures")
 	}
 	return env, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 func openWorkspace(t *testing.T) *attestor.Workspace {
@@ -60,8 +61,8 @@ func TestOpenWorkspaceErrors(t *testing.T) {
 	writeFile(t, file, "x")
 	for _, dir := range []string{file, filepath.Join(file, "below")} {
 		ws, err := attestor.OpenWorkspace(dir)
-		if !errors.Is(err, attestor.ErrInvalidInput) || ws != nil {
-			t.Errorf("OpenWorkspace(%q) = %v, %v; want an error matching ErrInvalidInput", dir, ws, err)
+		if !errors.Is(err, fault.ErrInvalidInput) || ws != nil {
+			t.Errorf("OpenWorkspace(%q) = %v, %v; want an error matching fault.ErrInvalidInput", dir, ws, err)
 		} else if !strings.Contains(err.Error(), dir) {
 			t.Errorf("OpenWorkspace(%q) error %q does not name the directory", dir, err)
 		}
@@ -131,14 +132,14 @@ func TestWorkspaceBadNames(t *testing.T) {
 	writeFile(t, filepath.Join(parent, "outside"), "keep")
 	before := listTree(t, parent)
 	for _, name := range []string{"", ".", "./", "a/..", "..", "../outside", "a/../../outside", "/etc/passwd", filepath.Join(parent, "outside")} {
-		if err := ws.Write(name, []byte("x")); !errors.Is(err, attestor.ErrInvalidInput) {
-			t.Errorf("Write(%q) = %v, want an error matching ErrInvalidInput", name, err)
+		if err := ws.Write(name, []byte("x")); !errors.Is(err, fault.ErrInvalidInput) {
+			t.Errorf("Write(%q) = %v, want an error matching fault.ErrInvalidInput", name, err)
 		}
-		if _, err := ws.Read(name); !errors.Is(err, attestor.ErrInvalidInput) {
-			t.Errorf("Read(%q) = %v, want an error matching ErrInvalidInput", name, err)
+		if _, err := ws.Read(name); !errors.Is(err, fault.ErrInvalidInput) {
+			t.Errorf("Read(%q) = %v, want an error matching fault.ErrInvalidInput", name, err)
 		}
-		if err := ws.Remove(name); !errors.Is(err, attestor.ErrInvalidInput) {
-			t.Errorf("Remove(%q) = %v, want an error matching ErrInvalidInput", name, err)
+		if err := ws.Remove(name); !errors.Is(err, fault.ErrInvalidInput) {
+			t.Errorf("Remove(%q) = %v, want an error matching fault.ErrInvalidInput", name, err)
 		}
 	}
 	if diff := cmp.Diff(before, listTree(t, parent)); diff != "" {
@@ -158,8 +159,8 @@ func TestWorkspaceReadTooLarge(t *testing.T) {
 	if err := os.Truncate(ws.Path("big"), 64<<20+1); err != nil { // sparse
 		t.Fatal(err)
 	}
-	if _, err := ws.Read("big"); !errors.Is(err, attestor.ErrInvalidInput) {
-		t.Errorf("Read of a 64 MiB + 1 file = %v, want an error matching ErrInvalidInput", err)
+	if _, err := ws.Read("big"); !errors.Is(err, fault.ErrInvalidInput) {
+		t.Errorf("Read of a 64 MiB + 1 file = %v, want an error matching fault.ErrInvalidInput", err)
 	}
 	if err := os.Truncate(ws.Path("big"), 64<<20); err != nil {
 		t.Fatal(err)
@@ -236,8 +237,8 @@ func TestParseEnvelopeErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			env, err := attestor.ParseEnvelope([]byte(data))
-			if !errors.Is(err, attestor.ErrInvalidInput) || env != nil {
-				t.Errorf("ParseEnvelope(%q) = %+v, %v; want an error matching ErrInvalidInput", data, env, err)
+			if !errors.Is(err, fault.ErrInvalidInput) || env != nil {
+				t.Errorf("ParseEnvelope(%q) = %+v, %v; want an error matching fault.ErrInvalidInput", data, env, err)
 			}
 		})
 	}

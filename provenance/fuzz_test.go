@@ -7,6 +7,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/provenance"
 )
@@ -24,7 +26,7 @@ func FuzzReadStep(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := provenance.ReadStep("x.dsse.json", data)
 		if err != nil {
-			if !errors.Is(err, attestor.ErrInvalidInput) {
+			if !errors.Is(err, fault.ErrInvalidInput) {
 				t.Fatalf("ReadStep: %v is not bad input", err)
 			}
 			return

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	slsa02 "github.com/in-toto/attestation/go/predicates/provenance/v02"
 	slsa1 "github.com/in-toto/attestation/go/predicates/provenance/v1"
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -47,7 +49,7 @@ func ParseVersion(s string) (Version, error) {
 	case "0.2":
 		return V02, nil
 	}
-	return "", attestor.Invalid(fmt.Errorf("unknown SLSA version %q: use 1 or 0.2", s))
+	return "", fault.Invalid(fmt.Errorf("unknown SLSA version %q: use 1 or 0.2", s))
 }
 
 // Build types of SLSA v0.2 where the platform's own v0.2 provenance used
@@ -100,7 +102,7 @@ func ReadStep(file string, envelope []byte) (*Step, error) {
 	}
 	payload, err := env.DecodeB64Payload()
 	if err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("%s: decoding payload: %w", file, err))
+		return nil, fault.Invalid(fmt.Errorf("%s: decoding payload: %w", file, err))
 	}
 	st, err := attestor.ParseStatement(payload)
 	if err != nil {
@@ -184,7 +186,7 @@ func WithSource(src actions.Source) Option {
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now == nil {
-			return attestor.Invalid(errors.New("nil clock"))
+			return fault.Invalid(errors.New("nil clock"))
 		}
 		o.clock = now
 		return nil
@@ -219,7 +221,7 @@ func Build(in Input, opts ...Option) (*ita1.Statement, error) {
 	default:
 		p := b.v1()
 		if err := p.Validate(); err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("invalid SLSA v1 provenance: %w", err))
+			return nil, fault.Invalid(fmt.Errorf("invalid SLSA v1 provenance: %w", err))
 		}
 		pred, predicateType = p, PredicateTypeV1
 	}
@@ -234,7 +236,7 @@ func Build(in Input, opts ...Option) (*ita1.Statement, error) {
 		Predicate:     predStruct,
 	}
 	if err := st.Validate(); err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("invalid provenance statement: %w", err))
+		return nil, fault.Invalid(fmt.Errorf("invalid provenance statement: %w", err))
 	}
 	return st, nil
 }
@@ -301,7 +303,7 @@ func newBuild(in Input, o *options) (*build, error) {
 	b.steps = append([]*Step(nil), in.Steps...)
 	for _, s := range b.steps {
 		if s == nil || s.Record == nil {
-			return nil, attestor.Invalid(errors.New("a step without a record"))
+			return nil, fault.Invalid(errors.New("a step without a record"))
 		}
 	}
 	sort.SliceStable(b.steps, func(i, j int) bool {
@@ -549,14 +551,14 @@ func (b *build) v02() *slsa02.Provenance {
 // V1Predicate returns the SLSA v1 predicate of a provenance statement.
 func V1Predicate(st *ita1.Statement) (*slsa1.Provenance, error) {
 	if st.GetPredicateType() != PredicateTypeV1 {
-		return nil, attestor.Invalid(fmt.Errorf("predicate type %q is not %s", st.GetPredicateType(), PredicateTypeV1))
+		return nil, fault.Invalid(fmt.Errorf("predicate type %q is not %s", st.GetPredicateType(), PredicateTypeV1))
 	}
 	p := &slsa1.Provenance{}
 	if err := fromStruct(st.GetPredicate(), p); err != nil {
 		return nil, err
 	}
 	if err := p.Validate(); err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("invalid SLSA v1 provenance: %w", err))
+		return nil, fault.Invalid(fmt.Errorf("invalid SLSA v1 provenance: %w", err))
 	}
 	return p, nil
 }
@@ -564,7 +566,7 @@ func V1Predicate(st *ita1.Statement) (*slsa1.Provenance, error) {
 // V02Predicate returns the SLSA v0.2 predicate of a provenance statement.
 func V02Predicate(st *ita1.Statement) (*slsa02.Provenance, error) {
 	if st.GetPredicateType() != PredicateTypeV02 {
-		return nil, attestor.Invalid(fmt.Errorf("predicate type %q is not %s", st.GetPredicateType(), PredicateTypeV02))
+		return nil, fault.Invalid(fmt.Errorf("predicate type %q is not %s", st.GetPredicateType(), PredicateTypeV02))
 	}
 	p := &slsa02.Provenance{}
 	if err := fromStruct(st.GetPredicate(), p); err != nil {
@@ -588,10 +590,10 @@ func toStruct(m proto.Message) (*structpb.Struct, error) {
 func fromStruct(s *structpb.Struct, m proto.Message) error {
 	data, err := protojson.Marshal(s)
 	if err != nil {
-		return attestor.Invalid(fmt.Errorf("decoding provenance: %w", err))
+		return fault.Invalid(fmt.Errorf("decoding provenance: %w", err))
 	}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, m); err != nil {
-		return attestor.Invalid(fmt.Errorf("decoding provenance: %w", err))
+		return fault.Invalid(fmt.Errorf("decoding provenance: %w", err))
 	}
 	return nil
 }

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-cmp/cmp"
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -396,11 +398,11 @@ func TestBuildErrors(t *testing.T) {
 		{"no builder id", provenance.Input{Facts: gh, Steps: steps}, nil, provenance.ErrNoBuilderID},
 		{"no facts", provenance.Input{Steps: steps}, nil, provenance.ErrNoExternalParameters},
 		{"no facts, builder given", provenance.Input{Steps: steps}, []provenance.Option{provenance.WithBuilderID("b"), provenance.WithBuildType("t")}, provenance.ErrNoExternalParameters},
-		{"bad version", provenance.Input{Facts: facts(t, "github"), Steps: steps}, []provenance.Option{provenance.WithVersion("3")}, attestor.ErrInvalidInput},
+		{"bad version", provenance.Input{Facts: facts(t, "github"), Steps: steps}, []provenance.Option{provenance.WithVersion("3")}, fault.ErrInvalidInput},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := provenance.Build(tc.in, tc.opts...)
-			if !errors.Is(err, tc.want) || !errors.Is(err, attestor.ErrInvalidInput) {
+			if !errors.Is(err, tc.want) || !errors.Is(err, fault.ErrInvalidInput) {
 				t.Fatalf("err = %v, want %v (and invalid input)", err, tc.want)
 			}
 		})
@@ -421,7 +423,7 @@ func TestReadStepSkipsOtherStatements(t *testing.T) {
 	if _, err := provenance.ReadStep(attestor.AttestationName("provenance", "k"), data); !errors.Is(err, provenance.ErrNotStepRecord) {
 		t.Fatalf("ReadStep(provenance) = %v, want ErrNotStepRecord", err)
 	}
-	if _, err := provenance.ReadStep("x.dsse.json", []byte("{}")); !errors.Is(err, attestor.ErrInvalidInput) || errors.Is(err, provenance.ErrNotStepRecord) {
+	if _, err := provenance.ReadStep("x.dsse.json", []byte("{}")); !errors.Is(err, fault.ErrInvalidInput) || errors.Is(err, provenance.ErrNotStepRecord) {
 		t.Fatalf("ReadStep(garbage) = %v, want invalid input", err)
 	}
 }
@@ -434,7 +436,7 @@ func TestParseVersion(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "2", "0.1", "1.1"} {
-		if _, err := provenance.ParseVersion(in); !errors.Is(err, attestor.ErrInvalidInput) {
+		if _, err := provenance.ParseVersion(in); !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("ParseVersion(%q): %v", in, err)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 )
@@ -46,7 +48,7 @@ func (tg tags) resolve(_ context.Context, ref string) (string, error) {
 	if d, ok := tg[ref]; ok {
 		return d, nil
 	}
-	return "", attestor.Invalid(fmt.Errorf("image %q not found", ref))
+	return "", fault.Invalid(fmt.Errorf("image %q not found", ref))
 }
 
 const artifactsPolicy = `version: 1

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor"
 )
 
@@ -29,7 +31,7 @@ func newReadBudget(total, perFile int64) *readBudget {
 // plan checks that path is a regular file that fits the budget, with the
 // files planned before it, without reading it. A missing file is an error
 // matching fs.ErrNotExist; every other error matches
-// attestor.ErrInvalidInput and names path.
+// fault.ErrInvalidInput and names path.
 func (b *readBudget) plan(path string) error {
 	f, fi, err := openRegular(path)
 	if err != nil {
@@ -42,12 +44,12 @@ func (b *readBudget) plan(path string) error {
 // read reads path, a regular file, within the budget: its size is checked
 // again (the file may have changed since it was planned), and a file that
 // changes while it is read is refused. Every error matches
-// attestor.ErrInvalidInput and names path.
+// fault.ErrInvalidInput and names path.
 func (b *readBudget) read(path string) ([]byte, error) {
 	f, fi, err := openRegular(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, attestor.Invalid(fmt.Errorf("%s was removed while the gate read the workspace: %w", path, err))
+			return nil, fault.Invalid(fmt.Errorf("%s was removed while the gate read the workspace: %w", path, err))
 		}
 		return nil, err
 	}
@@ -60,10 +62,10 @@ func (b *readBudget) read(path string) ([]byte, error) {
 	// /proc's, whose size says 0), is refused.
 	data := make([]byte, size)
 	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("reading %s: it changed while it was read: %w", path, err))
+		return nil, fault.Invalid(fmt.Errorf("reading %s: it changed while it was read: %w", path, err))
 	}
 	if n, _ := f.Read(make([]byte, 1)); n > 0 {
-		return nil, attestor.Invalid(fmt.Errorf("reading %s: it grew while it was read: %w", path, attestor.ErrTooLarge))
+		return nil, fault.Invalid(fmt.Errorf("reading %s: it grew while it was read: %w", path, fault.ErrTooLarge))
 	}
 	return data, nil
 }
@@ -71,11 +73,11 @@ func (b *readBudget) read(path string) ([]byte, error) {
 // charge adds size bytes of path to *used, or says which bound it exceeds.
 func (b *readBudget) charge(used *int64, path string, size int64) error {
 	if size > b.perFile {
-		return attestor.Invalid(fmt.Errorf("%s is %d bytes, more than the %d allowed: %w", path, size, b.perFile, attestor.ErrTooLarge))
+		return fault.Invalid(fmt.Errorf("%s is %d bytes, more than the %d allowed: %w", path, size, b.perFile, fault.ErrTooLarge))
 	}
 	if *used+size > b.total {
-		return attestor.Invalid(fmt.Errorf("%s brings the total the gate reads to %d bytes, more than its bound of %d bytes (%d MiB): %w",
-			path, *used+size, b.total, b.total>>20, attestor.ErrTooLarge))
+		return fault.Invalid(fmt.Errorf("%s brings the total the gate reads to %d bytes, more than its bound of %d bytes (%d MiB): %w",
+			path, *used+size, b.total, b.total>>20, fault.ErrTooLarge))
 	}
 	*used += size
 	return nil
@@ -83,11 +85,11 @@ func (b *readBudget) charge(used *int64, path string, size int64) error {
 
 // openRegular opens path with attestor.OpenRegular: a missing file is an
 // error matching fs.ErrNotExist, every other one matches
-// attestor.ErrInvalidInput.
+// fault.ErrInvalidInput.
 func openRegular(path string) (*os.File, fs.FileInfo, error) {
 	f, fi, err := attestor.OpenRegular(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, attestor.ErrInvalidInput) {
-		return nil, nil, attestor.Invalid(err)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fault.ErrInvalidInput) {
+		return nil, nil, fault.Invalid(err)
 	}
 	return f, fi, err
 }

@@ -3,95 +3,86 @@ package gate
 import (
 	"errors"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 // Sentinel errors. Callers branch on them with errors.Is. Every reason a
 // verification fails matches ErrVerification (the CLI exits 1) and one of
 // the more precise sentinels below; a bad policy matches ErrPolicy and
-// attestor.ErrInvalidInput (the CLI exits 2).
+// fault.ErrInvalidInput (the CLI exits 2).
 var (
 	// ErrPolicy marks a policy that cannot be used: it does not parse, has
 	// an unknown or duplicate field, no steps, a threshold below 1, a
 	// functionary that is not declared, a key that does not load. It
-	// wraps attestor.ErrInvalidInput.
-	ErrPolicy = &sentinel{"invalid policy", attestor.ErrInvalidInput}
+	// wraps fault.ErrInvalidInput.
+	ErrPolicy = fault.New("invalid policy", fault.ErrInvalidInput)
 
 	// ErrVerification is the umbrella of every verification failure.
 	ErrVerification = errors.New("verification failed")
 
 	// ErrNoAttestations: no attestation at all was found for the subject.
-	ErrNoAttestations = &sentinel{"no attestations", ErrVerification}
+	ErrNoAttestations = fault.New("no attestations", ErrVerification)
 
 	// ErrMissingStep: a step of the policy has no step record at all.
-	ErrMissingStep = &sentinel{"missing step", ErrVerification}
+	ErrMissingStep = fault.New("missing step", ErrVerification)
 
 	// ErrThreshold: a step has records, but fewer than its threshold of
 	// distinct trusted signers agree on its materials and products.
 	// Signers are counted by distinct signing key (a certificate's key
 	// for keyless signatures), each for one functionary: never by
 	// functionary or signature.
-	ErrThreshold = &sentinel{"threshold not met", ErrVerification}
+	ErrThreshold = fault.New("threshold not met", ErrVerification)
 
 	// ErrUntrustedSigner: an attestation the policy needs (a step record,
 	// the provenance, a required attestation) is signed by a key that is
 	// not among the functionaries allowed for it, or by no known key.
-	ErrUntrustedSigner = &sentinel{"untrusted signer", ErrVerification}
+	ErrUntrustedSigner = fault.New("untrusted signer", ErrVerification)
 
 	// ErrSignature: an envelope is malformed, or carries a signature that
 	// claims a trusted key but does not verify (a tampered envelope).
-	ErrSignature = &sentinel{"invalid signature", ErrVerification}
+	ErrSignature = fault.New("invalid signature", ErrVerification)
 
 	// ErrArtifactRule: an artifact rule (MATCH, ALLOW, DISALLOW, CREATE,
 	// DELETE, MODIFY, REQUIRE) of a step rejects its materials or
 	// products: an artifact altered between two steps, one not allowed.
-	ErrArtifactRule = &sentinel{"artifact rule failed", ErrVerification}
+	ErrArtifactRule = fault.New("artifact rule failed", ErrVerification)
 
 	// ErrCommand: a step record's command is not the expected command.
-	ErrCommand = &sentinel{"unexpected command", ErrVerification}
+	ErrCommand = fault.New("unexpected command", ErrVerification)
 
 	// ErrSubjectMismatch: a statement is about another artifact (a
 	// replayed attestation), or the final step's products do not include
 	// the subject.
-	ErrSubjectMismatch = &sentinel{"subject mismatch", ErrVerification}
+	ErrSubjectMismatch = fault.New("subject mismatch", ErrVerification)
 
 	// ErrPolicyExpired: the policy's expiry has passed.
-	ErrPolicyExpired = &sentinel{"policy expired", ErrVerification}
+	ErrPolicyExpired = fault.New("policy expired", ErrVerification)
 
 	// ErrProvenance: no provenance satisfies the policy: none signed by a
 	// provenance functionary, or its builder, build type, source repo,
 	// ref or age is not allowed, or it lists step records that were not
 	// found or do not verify.
-	ErrProvenance = &sentinel{"provenance not accepted", ErrVerification}
+	ErrProvenance = fault.New("provenance not accepted", ErrVerification)
 
 	// ErrMissingAttestation: a required attestation (by predicate type and
 	// signer) was not found.
-	ErrMissingAttestation = &sentinel{"missing attestation", ErrVerification}
+	ErrMissingAttestation = fault.New("missing attestation", ErrVerification)
 
 	// ErrKeyless: a keyless functionary cannot be checked because no
 	// trusted root was given (WithTrustedMaterial). It is a failure,
 	// never a pass.
-	ErrKeyless = &sentinel{"keyless functionaries need a trusted root", ErrVerification}
+	ErrKeyless = fault.New("keyless functionaries need a trusted root", ErrVerification)
 
 	// ErrLayout: a classic in-toto layout is invalid or its verification
 	// failed. A layout that cannot be read or is malformed also matches
-	// attestor.ErrInvalidInput.
-	ErrLayout = &sentinel{"in-toto layout verification failed", ErrVerification}
+	// fault.ErrInvalidInput.
+	ErrLayout = fault.New("in-toto layout verification failed", ErrVerification)
 
 	// ErrNotVerified is returned by what acts on a verdict (promote.Image)
 	// when the source image did not pass verification: nothing was copied
 	// or written.
-	ErrNotVerified = &sentinel{"not promoted: verification failed", ErrVerification}
+	ErrNotVerified = fault.New("not promoted: verification failed", ErrVerification)
 )
-
-// sentinel is an error that also matches a parent sentinel with errors.Is.
-type sentinel struct {
-	msg    string
-	parent error
-}
-
-func (e *sentinel) Error() string { return e.msg }
-func (e *sentinel) Unwrap() error { return e.parent }
 
 // codes name the sentinels in results (Reason.Code).
 var codes = []struct {

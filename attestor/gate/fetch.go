@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
@@ -31,7 +33,7 @@ type SourceResult struct {
 // returns them all (Verify deduplicates them) with what each source
 // returned. Attestations from the sources that answered are returned even
 // when others failed; err then joins the failures (a source that failed
-// after its retries matches attestor.ErrUnavailable).
+// after its retries matches fault.ErrUnavailable).
 func Fetch(ctx context.Context, subject store.Subject, sources ...Source) ([]store.Attestation, []SourceResult, error) {
 	results := make([]SourceResult, len(sources))
 	got := make([][]store.Attestation, len(sources))
@@ -40,7 +42,7 @@ func Fetch(ctx context.Context, subject store.Subject, sources ...Source) ([]sto
 	for i, src := range sources {
 		results[i].Name = src.Name
 		if src.Store == nil {
-			errs[i] = attestor.Invalid(fmt.Errorf("source %q: no store", src.Name))
+			errs[i] = fault.Invalid(fmt.Errorf("source %q: no store", src.Name))
 			continue
 		}
 		wg.Add(1)
@@ -89,7 +91,7 @@ const (
 // 512 MiB, at most 4096 envelopes. Every file is opened without blocking
 // and must be a regular file (a FIFO or device planted in the workspace is
 // refused, never waited on). Beyond a bound, or on a file that is not
-// regular, Get fails with an error matching attestor.ErrInvalidInput that
+// regular, Get fails with an error matching fault.ErrInvalidInput that
 // names the file.
 type Workspace struct {
 	ws *attestor.Workspace
@@ -124,11 +126,11 @@ func (w *Workspace) Locate(ctx context.Context, _ store.Subject) ([]store.Locate
 func (w *Workspace) read(ctx context.Context) ([]store.Located, error) {
 	names, err := w.ws.Envelopes()
 	if err != nil {
-		return nil, attestor.Invalid(err)
+		return nil, fault.Invalid(err)
 	}
 	if len(names) > maxWorkspaceFiles {
-		return nil, attestor.Invalid(fmt.Errorf("workspace %s holds %d envelopes, more than the %d the gate reads: %w",
-			w.ws.Dir(), len(names), maxWorkspaceFiles, attestor.ErrTooLarge))
+		return nil, fault.Invalid(fmt.Errorf("workspace %s holds %d envelopes, more than the %d the gate reads: %w",
+			w.ws.Dir(), len(names), maxWorkspaceFiles, fault.ErrTooLarge))
 	}
 	// The files to read: each envelope and, where there is one, the
 	// sigstore bundle beside it (keyless signatures):
@@ -181,5 +183,5 @@ func (w *Workspace) read(ctx context.Context) ([]store.Located, error) {
 
 // Put is refused: the workspace is written by the recorder.
 func (w *Workspace) Put(context.Context, store.Subject, ...store.Attestation) error {
-	return attestor.Invalid(errors.New("gate: the workspace source is read-only"))
+	return fault.Invalid(errors.New("gate: the workspace source is read-only"))
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor"
 )
 
@@ -65,8 +67,8 @@ func TestWorkspaceTotalBound(t *testing.T) {
 	if err == nil {
 		t.Fatalf("Get read %d envelopes of %d bytes each, %d in all: want an error", len(atts), size, int64(n)*size)
 	}
-	if !errors.Is(err, attestor.ErrInvalidInput) || !errors.Is(err, attestor.ErrTooLarge) {
-		t.Errorf("want an error matching attestor.ErrInvalidInput and attestor.ErrTooLarge, got %v", err)
+	if !errors.Is(err, fault.ErrInvalidInput) || !errors.Is(err, fault.ErrTooLarge) {
+		t.Errorf("want an error matching fault.ErrInvalidInput and fault.ErrTooLarge, got %v", err)
 	}
 	for _, want := range []string{"total", strconv.Itoa(maxWorkspaceTotal), at} {
 		if !strings.Contains(err.Error(), want) {
@@ -137,8 +139,8 @@ func TestWorkspaceBounds(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, attestor.ErrInvalidInput) || !strings.Contains(fmt.Sprint(err), path) {
-				t.Fatalf("want an error matching attestor.ErrInvalidInput that names %s, got %v", path, err)
+			if !errors.Is(err, fault.ErrInvalidInput) || !strings.Contains(fmt.Sprint(err), path) {
+				t.Fatalf("want an error matching fault.ErrInvalidInput that names %s, got %v", path, err)
 			}
 		})
 	}

@@ -11,13 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 )
 
 // TestWorkspaceFIFO: a FIFO planted where the workspace source reads (a
 // bundle beside an envelope, an envelope) never blocks it: a FIFO bundle
-// is an error matching attestor.ErrInvalidInput that names it; a FIFO
+// is an error matching fault.ErrInvalidInput that names it; a FIFO
 // envelope is not read. A regression fails on the context's deadline
 // instead of hanging.
 func TestWorkspaceFIFO(t *testing.T) {
@@ -70,8 +72,8 @@ func TestWorkspaceFIFO(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(got.err, attestor.ErrInvalidInput) || !strings.Contains(got.err.Error(), path) || !strings.Contains(got.err.Error(), "FIFO") {
-				t.Fatalf("want an error matching attestor.ErrInvalidInput that names the FIFO %s, got %v", path, got.err)
+			if !errors.Is(got.err, fault.ErrInvalidInput) || !strings.Contains(got.err.Error(), path) || !strings.Contains(got.err.Error(), "FIFO") {
+				t.Fatalf("want an error matching fault.ErrInvalidInput that names the FIFO %s, got %v", path, got.err)
 			}
 		})
 	}

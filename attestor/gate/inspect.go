@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 
@@ -146,7 +148,7 @@ type inspectOptions struct {
 func WithInspectKey(key *sign.Verifier) InspectOption {
 	return func(o *inspectOptions) error {
 		if key == nil {
-			return attestor.Invalid(errors.New("gate: nil key"))
+			return fault.Invalid(errors.New("gate: nil key"))
 		}
 		o.key = key
 		return nil
@@ -159,7 +161,7 @@ func WithInspectKey(key *sign.Verifier) InspectOption {
 func WithInspectPolicy(v *Verifier) InspectOption {
 	return func(o *inspectOptions) error {
 		if v == nil {
-			return attestor.Invalid(errors.New("gate: nil verifier"))
+			return fault.Invalid(errors.New("gate: nil verifier"))
 		}
 		o.policy = v
 		return nil
@@ -179,7 +181,7 @@ func WithInspectPolicy(v *Verifier) InspectOption {
 //
 // The entries of the sources that answered are returned even when others
 // failed; err then joins the failures (a source that failed after its
-// retries matches attestor.ErrUnavailable). Finding nothing is no error.
+// retries matches fault.ErrUnavailable). Finding nothing is no error.
 func Inspect(ctx context.Context, subject store.Subject, sources []Source, opts ...InspectOption) (*Inventory, error) {
 	var o inspectOptions
 	for _, opt := range opts {
@@ -188,10 +190,10 @@ func Inspect(ctx context.Context, subject store.Subject, sources []Source, opts 
 		}
 	}
 	if o.key != nil && o.policy != nil {
-		return nil, attestor.Invalid(errors.New("gate: inspect with a key or a policy, not both"))
+		return nil, fault.Invalid(errors.New("gate: inspect with a key or a policy, not both"))
 	}
 	if subject.Digest.Hex == "" || subject.Digest.Algorithm == "" {
-		return nil, attestor.Invalid(fmt.Errorf("gate: subject %q has no digest", subject.Name))
+		return nil, fault.Invalid(fmt.Errorf("gate: subject %q has no digest", subject.Name))
 	}
 	inv := &Inventory{
 		Subject:      SubjectRef{Name: subject.Name, Digest: subject.Digest.String()},
@@ -204,7 +206,7 @@ func Inspect(ctx context.Context, subject store.Subject, sources []Source, opts 
 	for i, src := range sources {
 		inv.Sources[i].Name = src.Name
 		if src.Store == nil {
-			errs[i] = attestor.Invalid(fmt.Errorf("source %q: no store", src.Name))
+			errs[i] = fault.Invalid(fmt.Errorf("source %q: no store", src.Name))
 			inv.Sources[i].Error = errs[i].Error()
 			continue
 		}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -197,11 +199,11 @@ func TestInspectChecks(t *testing.T) {
 	}
 
 	for _, opts := range [][]InspectOption{{WithInspectKey(ciKey), WithInspectPolicy(v)}, {WithInspectKey(nil)}, {WithInspectPolicy(nil)}} {
-		if _, err := Inspect(context.Background(), subject, sources, opts...); !errors.Is(err, attestor.ErrInvalidInput) {
+		if _, err := Inspect(context.Background(), subject, sources, opts...); !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("Inspect with %d bad options: %v, want ErrInvalidInput", len(opts), err)
 		}
 	}
-	if _, err := Inspect(context.Background(), store.Subject{Name: "x"}, sources); !errors.Is(err, attestor.ErrInvalidInput) {
+	if _, err := Inspect(context.Background(), store.Subject{Name: "x"}, sources); !errors.Is(err, fault.ErrInvalidInput) {
 		t.Errorf("Inspect of a subject without digest: %v", err)
 	}
 
@@ -212,7 +214,7 @@ func TestInspectChecks(t *testing.T) {
 	gone := subject
 	gone.Name = "127.0.0.1:1/team/app"
 	inv, err = Inspect(context.Background(), gone, []Source{{Name: "dir", Store: NewWorkspace(c.ws)}, {Name: "oci", Store: down}})
-	if !errors.Is(err, attestor.ErrUnavailable) || inv == nil || len(inv.Attestations) != 5 || inv.Sources[1].Error == "" {
+	if !errors.Is(err, fault.ErrUnavailable) || inv == nil || len(inv.Attestations) != 5 || inv.Sources[1].Error == "" {
 		t.Errorf("Inspect with a registry down: %v", err)
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -74,9 +76,9 @@ const MaxLayoutSize = 4 << 20
 // fails the verification.
 //
 // A layout that cannot be read or is malformed returns an error matching
-// ErrPolicy (and attestor.ErrInvalidInput); links that cannot be read
+// ErrPolicy (and fault.ErrInvalidInput); links that cannot be read
 // (not regular files, beyond the bounds), an error matching
-// attestor.ErrInvalidInput; a layout that does not verify, a Result and
+// fault.ErrInvalidInput; a layout that does not verify, a Result and
 // an error matching ErrLayout, ErrUntrustedSigner (a layout key did not
 // sign it) or ErrPolicyExpired (and ErrVerification).
 func VerifyLayout(ctx context.Context, layoutPath string, layoutKeys []*sign.Verifier, linkDir string, opts ...Option) (*Result, error) {
@@ -178,7 +180,7 @@ func VerifyLayout(ctx context.Context, layoutPath string, layoutKeys []*sign.Ver
 func readLinks(ctx context.Context, layout in_toto.Layout, linkDir string) (map[string][]byte, error) {
 	entries, err := os.ReadDir(linkDir)
 	if err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("listing links: %w", err))
+		return nil, fault.Invalid(fmt.Errorf("listing links: %w", err))
 	}
 	var names []string
 	for _, e := range entries {
@@ -191,13 +193,13 @@ func readLinks(ctx context.Context, layout in_toto.Layout, linkDir string) (map[
 		}
 	}
 	if len(names) > maxWorkspaceFiles {
-		return nil, attestor.Invalid(fmt.Errorf("%s holds %d links, more than the %d the gate reads: %w", linkDir, len(names), maxWorkspaceFiles, attestor.ErrTooLarge))
+		return nil, fault.Invalid(fmt.Errorf("%s holds %d links, more than the %d the gate reads: %w", linkDir, len(names), maxWorkspaceFiles, fault.ErrTooLarge))
 	}
 	b := newReadBudget(maxWorkspaceTotal, maxWorkspaceEnvelope)
 	for _, name := range names {
 		if err := b.plan(filepath.Join(linkDir, name)); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				err = attestor.Invalid(err)
+				err = fault.Invalid(err)
 			}
 			return nil, err
 		}

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/in-toto/in-toto-golang/in_toto"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -72,7 +73,7 @@ func TestVerifyLayout(t *testing.T) {
 			res, err := VerifyLayout(context.Background(), path, []*sign.Verifier{layoutKey.Verifier()}, c.ws.Dir(), WithClock(clock))
 			switch {
 			case tt.invalid:
-				if !errors.Is(err, ErrPolicy) || !errors.Is(err, attestor.ErrInvalidInput) || res != nil {
+				if !errors.Is(err, ErrPolicy) || !errors.Is(err, fault.ErrInvalidInput) || res != nil {
 					t.Fatalf("want a policy error, got %v", err)
 				}
 			case tt.want == nil:

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/in-toto/in-toto-golang/in_toto"
 
 	"github.com/attestor/attestor/attestor"
@@ -39,7 +41,7 @@ func TestVerifyLayoutPlanted(t *testing.T) {
 				os.Remove(layoutPath)
 				return layoutPath
 			},
-			want: []error{ErrPolicy, attestor.ErrInvalidInput},
+			want: []error{ErrPolicy, fault.ErrInvalidInput},
 			says: "FIFO",
 		},
 		{
@@ -47,7 +49,7 @@ func TestVerifyLayoutPlanted(t *testing.T) {
 			plant: func(c *chain, _, _ string) string {
 				return c.ws.Path("build.0badf1f0.link")
 			},
-			want: []error{attestor.ErrInvalidInput},
+			want: []error{fault.ErrInvalidInput},
 			says: "FIFO",
 		},
 		{

@@ -201,7 +201,7 @@ func (p *Policy) Source() string { return p.source }
 
 // LoadPolicy reads and parses the policy file at path (see ParsePolicy);
 // key paths are relative to its directory. Every error matches ErrPolicy
-// and attestor.ErrInvalidInput.
+// and fault.ErrInvalidInput.
 func LoadPolicy(path string) (*Policy, error) {
 	// Opened without blocking: a FIFO or device is refused.
 	data, err := attestor.ReadRegular(path, MaxPolicySize)
@@ -219,7 +219,7 @@ func LoadPolicy(path string) (*Policy, error) {
 // it: unknown fields and duplicate keys are errors, every field is
 // validated, and the functionaries' keys are loaded from paths relative to
 // dir. Errors name the line and the field; they match ErrPolicy and
-// attestor.ErrInvalidInput, several joined when several fields are wrong.
+// fault.ErrInvalidInput, several joined when several fields are wrong.
 func ParsePolicy(data []byte, dir string) (*Policy, error) {
 	return parsePolicy(data, dir, "")
 }
@@ -514,7 +514,7 @@ func joinCapped(errs []error, source string) error {
 }
 
 // PolicyError is a policy error: the file, line and field it is about.
-// It matches ErrPolicy and attestor.ErrInvalidInput.
+// It matches ErrPolicy and fault.ErrInvalidInput.
 type PolicyError struct {
 	File  string `json:"file,omitempty"`
 	Line  int    `json:"line,omitempty"`

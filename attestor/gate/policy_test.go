@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 const minimalPolicy = `version: 1
@@ -21,7 +21,7 @@ steps:
 `
 
 // TestParsePolicy: every malformed policy is an error that matches
-// ErrPolicy and attestor.ErrInvalidInput and names the line and field.
+// ErrPolicy and fault.ErrInvalidInput and names the line and field.
 func TestParsePolicy(t *testing.T) {
 	t.Parallel()
 	c := newChain(t)
@@ -90,7 +90,7 @@ func TestParsePolicy(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ParsePolicy accepted:\n%s", tt.doc)
 			}
-			if !errors.Is(err, ErrPolicy) || !errors.Is(err, attestor.ErrInvalidInput) {
+			if !errors.Is(err, ErrPolicy) || !errors.Is(err, fault.ErrInvalidInput) {
 				t.Errorf("error does not match ErrPolicy and ErrInvalidInput: %v", err)
 			}
 			if errors.Is(err, ErrVerification) {

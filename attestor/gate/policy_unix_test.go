@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 // TestLoadPolicyFIFO: a FIFO at the policy path is a policy error, at
@@ -37,7 +37,7 @@ func TestLoadPolicyFIFO(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if !errors.Is(err, ErrPolicy) || !errors.Is(err, attestor.ErrInvalidInput) || !strings.Contains(err.Error(), "FIFO") {
+		if !errors.Is(err, ErrPolicy) || !errors.Is(err, fault.ErrInvalidInput) || !strings.Contains(err.Error(), "FIFO") {
 			t.Fatalf("want a policy error that says the policy is a FIFO, got %v", err)
 		}
 	case <-ctx.Done():

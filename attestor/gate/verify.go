@@ -19,6 +19,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore-go/pkg/root"
 
@@ -54,7 +56,7 @@ func defaultOptions() options {
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now == nil {
-			return attestor.Invalid(errors.New("gate: nil clock"))
+			return fault.Invalid(errors.New("gate: nil clock"))
 		}
 		o.clock = now
 		return nil
@@ -66,7 +68,7 @@ func WithClock(now func() time.Time) Option {
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {
-			return attestor.Invalid(errors.New("gate: nil logger"))
+			return fault.Invalid(errors.New("gate: nil logger"))
 		}
 		o.logger = l
 		return nil
@@ -92,7 +94,7 @@ func WithExpiredPolicyUnsafe() Option {
 func WithTrustedMaterial(trusted root.TrustedMaterial, opts ...sign.BundleOption) Option {
 	return func(o *options) error {
 		if trusted == nil {
-			return attestor.Invalid(errors.New("gate: nil trusted material"))
+			return fault.Invalid(errors.New("gate: nil trusted material"))
 		}
 		o.trusted, o.bundleOpts = trusted, opts
 		return nil
@@ -124,7 +126,7 @@ type Verifier struct {
 // options.
 func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 	if p == nil || !p.compiled {
-		return nil, attestor.Invalid(errors.New("gate: the policy is nil or not compiled (use ParsePolicy, LoadPolicy or Policy.Compile)"))
+		return nil, fault.Invalid(errors.New("gate: the policy is nil or not compiled (use ParsePolicy, LoadPolicy or Policy.Compile)"))
 	}
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -153,7 +155,7 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 			v.verifiers = append(v.verifiers, key)
 			sk, err := signingKey(key.Public())
 			if err != nil {
-				return nil, attestor.Invalid(fmt.Errorf("gate: functionary %q: %w", name, err))
+				return nil, fault.Invalid(fmt.Errorf("gate: functionary %q: %w", name, err))
 			}
 			v.signingKey[id] = sk
 		}
@@ -443,7 +445,7 @@ func (vr *verification) fail(kind error, step, format string, args ...any) strin
 // reasons.
 func (v *Verifier) Verify(ctx context.Context, subject store.Subject, atts []store.Attestation) (*Result, error) {
 	if subject.Digest.Hex == "" || subject.Digest.Algorithm == "" {
-		return nil, attestor.Invalid(fmt.Errorf("gate: subject %q has no digest", subject.Name))
+		return nil, fault.Invalid(fmt.Errorf("gate: subject %q has no digest", subject.Name))
 	}
 	p := v.policy
 	vr := &verification{v: v, p: p, subject: subject, now: v.opts.clock().UTC()}

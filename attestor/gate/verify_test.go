@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/attestor/attestor/actions"
@@ -411,7 +413,7 @@ func TestVerify(t *testing.T) {
 			if !errors.Is(err, ErrVerification) {
 				t.Errorf("error does not match ErrVerification: %v", err)
 			}
-			if errors.Is(err, attestor.ErrInvalidInput) {
+			if errors.Is(err, fault.ErrInvalidInput) {
 				t.Errorf("a verification failure matches ErrInvalidInput: %v", err)
 			}
 			for _, w := range tt.want {
@@ -520,7 +522,7 @@ func TestVerifySourceFailure(t *testing.T) {
 	c := newChain(t)
 	c.pipeline(nil)
 	atts, srcs, err := Fetch(context.Background(), c.subject("app.tar"), Source{"dir", NewWorkspace(c.ws)}, Source{"oci", failingStore{}})
-	if !errors.Is(err, attestor.ErrUnavailable) || len(atts) != 3 || srcs[1].Error == "" {
+	if !errors.Is(err, fault.ErrUnavailable) || len(atts) != 3 || srcs[1].Error == "" {
 		t.Fatalf("Fetch: %d attestations, %+v, %v", len(atts), srcs, err)
 	}
 }
@@ -529,7 +531,7 @@ type failingStore struct{}
 
 func (failingStore) Put(context.Context, store.Subject, ...store.Attestation) error { return nil }
 func (failingStore) Get(context.Context, store.Subject) ([]store.Attestation, error) {
-	return nil, attestor.Unavailable(errors.New("registry down"))
+	return nil, fault.Unavailable(errors.New("registry down"))
 }
 
 // TestVerifySummary: a verification summary is signed, names the policy
@@ -579,7 +581,7 @@ func TestVerifySummary(t *testing.T) {
 func TestNewVerifierRejectsUncompiled(t *testing.T) {
 	t.Parallel()
 	p := &Policy{Version: 1, Expires: now.Add(time.Hour), Steps: []Step{{Name: "build", Functionaries: []string{"ci"}, Threshold: 0}}, Functionaries: map[string]Functionary{"ci": {Key: "ci.pub"}}}
-	if _, err := NewVerifier(p); !errors.Is(err, attestor.ErrInvalidInput) {
+	if _, err := NewVerifier(p); !errors.Is(err, fault.ErrInvalidInput) {
 		t.Errorf("NewVerifier of an uncompiled policy: %v", err)
 	}
 	c := newChain(t)

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	vsa1 "github.com/in-toto/attestation/go/predicates/vsa/v1"
@@ -78,10 +80,10 @@ type summaryOptions struct {
 func WithSubjectKind(k SubjectKind) SummaryOption {
 	return func(o *summaryOptions) error {
 		if k != SubjectImage && k != SubjectFile {
-			return attestor.Invalid(fmt.Errorf("gate: verification summary: subject kind %q: use %q or %q", k, SubjectImage, SubjectFile))
+			return fault.Invalid(fmt.Errorf("gate: verification summary: subject kind %q: use %q or %q", k, SubjectImage, SubjectFile))
 		}
 		if o.kind != "" && o.kind != k {
-			return attestor.Invalid(fmt.Errorf("gate: verification summary: subject kind %q and %q given", o.kind, k))
+			return fault.Invalid(fmt.Errorf("gate: verification summary: subject kind %q and %q given", o.kind, k))
 		}
 		o.kind = k
 		return nil
@@ -98,7 +100,7 @@ func WithSubjectKind(k SubjectKind) SummaryOption {
 func WithResourceURI(uri string) SummaryOption {
 	return func(o *summaryOptions) error {
 		if err := checkURI(uri); err != nil {
-			return attestor.Invalid(fmt.Errorf("gate: verification summary: resource URI: %w", err))
+			return fault.Invalid(fmt.Errorf("gate: verification summary: resource URI: %w", err))
 		}
 		o.resourceURI = uri
 		return nil
@@ -115,7 +117,7 @@ func WithResourceURI(uri string) SummaryOption {
 func WithPolicyURI(uri string) SummaryOption {
 	return func(o *summaryOptions) error {
 		if err := checkURI(uri); err != nil {
-			return attestor.Invalid(fmt.Errorf("gate: verification summary: policy URI: %w", err))
+			return fault.Invalid(fmt.Errorf("gate: verification summary: policy URI: %w", err))
 		}
 		o.policyURI = uri
 		return nil
@@ -161,7 +163,7 @@ func checkURI(s string) error {
 // directory, by its base name otherwise.
 func (r *Result) Summary(verifierID string, opts ...SummaryOption) (*ita1.Statement, error) {
 	if r == nil {
-		return nil, attestor.Invalid(errors.New("gate: no result"))
+		return nil, fault.Invalid(errors.New("gate: no result"))
 	}
 	var o summaryOptions
 	for _, opt := range opts {
@@ -174,7 +176,7 @@ func (r *Result) Summary(verifierID string, opts ...SummaryOption) (*ita1.Statem
 	}
 	digest, err := v1.NewHash(r.Subject.Digest)
 	if err != nil || r.Subject.Name == "" {
-		return nil, attestor.Invalid(fmt.Errorf("gate: verification summary: subject %q@%q", r.Subject.Name, r.Subject.Digest))
+		return nil, fault.Invalid(fmt.Errorf("gate: verification summary: subject %q@%q", r.Subject.Name, r.Subject.Digest))
 	}
 	kind := o.kind
 	if kind == "" {
@@ -253,7 +255,7 @@ func (r *Result) Summary(verifierID string, opts ...SummaryOption) (*ita1.Statem
 // keyID).
 func SignSummary(ctx context.Context, r *Result, signer attestor.Signer, verifierID string, opts ...SummaryOption) (envelope []byte, name string, err error) {
 	if signer == nil {
-		return nil, "", attestor.Invalid(errors.New("gate: signing the verification summary: no key"))
+		return nil, "", fault.Invalid(errors.New("gate: signing the verification summary: no key"))
 	}
 	st, err := r.Summary(verifierID, opts...)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-cmp/cmp"
 	vsa1 "github.com/in-toto/attestation/go/predicates/vsa/v1"
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -377,17 +379,17 @@ func TestVSAOptions(t *testing.T) {
 		{"a file name as the policy", WithPolicyURI("policy.yaml")},
 		{"an unknown kind", WithSubjectKind("blob")},
 	} {
-		if _, err := res("app.tar").Summary("", tt.opt); !errors.Is(err, attestor.ErrInvalidInput) {
+		if _, err := res("app.tar").Summary("", tt.opt); !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("%s: %v, want invalid input", tt.name, err)
 		}
 	}
-	if _, err := res("app.tar").Summary("", WithSubjectKind(SubjectFile), WithSubjectKind(SubjectImage)); !errors.Is(err, attestor.ErrInvalidInput) {
+	if _, err := res("app.tar").Summary("", WithSubjectKind(SubjectFile), WithSubjectKind(SubjectImage)); !errors.Is(err, fault.ErrInvalidInput) {
 		t.Errorf("conflicting kinds: %v, want invalid input", err)
 	}
 	for _, bad := range []SubjectRef{{}, {Name: "app.tar"}, {Name: "app.tar", Digest: "sha256"}, {Digest: "sha256:" + hexDigest}} {
 		r := res("")
 		r.Subject = bad
-		if _, err := r.Summary(""); !errors.Is(err, attestor.ErrInvalidInput) {
+		if _, err := r.Summary(""); !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("subject %+v: %v, want invalid input", bad, err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -49,7 +51,7 @@ type options struct {
 func WithRegistry(r *oci.Registry) Option {
 	return func(o *options) error {
 		if r == nil {
-			return attestor.Invalid(errors.New("promote: nil registry"))
+			return fault.Invalid(errors.New("promote: nil registry"))
 		}
 		o.registry = r
 		return nil
@@ -73,7 +75,7 @@ func WithSources(sources ...gate.Source) Option {
 func WithGrafeas(s store.Store) Option {
 	return func(o *options) error {
 		if s == nil {
-			return attestor.Invalid(errors.New("promote: nil Grafeas store"))
+			return fault.Invalid(errors.New("promote: nil Grafeas store"))
 		}
 		o.grafeas = s
 		return nil
@@ -155,7 +157,7 @@ type Result struct {
 // On a failed verification nothing is copied or written: the Result
 // holds the verification's result and the error matches
 // gate.ErrNotVerified and the reasons' sentinels. Registry failures match
-// attestor.ErrUnavailable.
+// fault.ErrUnavailable.
 func Image(ctx context.Context, v *gate.Verifier, src, dst string, signer attestor.Signer, opts ...Option) (*Result, error) {
 	var o options
 	for _, opt := range opts {
@@ -164,10 +166,10 @@ func Image(ctx context.Context, v *gate.Verifier, src, dst string, signer attest
 		}
 	}
 	if v == nil {
-		return nil, attestor.Invalid(errors.New("promote: no verifier"))
+		return nil, fault.Invalid(errors.New("promote: no verifier"))
 	}
 	if signer == nil {
-		return nil, attestor.Invalid(errors.New("promote: a signing key is required for the promotion attestation"))
+		return nil, fault.Invalid(errors.New("promote: a signing key is required for the promotion attestation"))
 	}
 	// Bad simple-signing options fail before anything is read or copied.
 	var sso simpleSigningOptions
@@ -321,10 +323,10 @@ func parseDestination(dst string, src name.Digest, opts []name.Option) (name.Rep
 	if strings.Contains(s, "@") {
 		d, err := name.NewDigest(s, opts...)
 		if err != nil {
-			return name.Repository{}, nil, attestor.Invalid(fmt.Errorf("destination %q: %w", dst, err))
+			return name.Repository{}, nil, fault.Invalid(fmt.Errorf("destination %q: %w", dst, err))
 		}
 		if d.DigestStr() != src.DigestStr() {
-			return name.Repository{}, nil, attestor.Invalid(fmt.Errorf("destination %q: the image to promote is %s", dst, src.DigestStr()))
+			return name.Repository{}, nil, fault.Invalid(fmt.Errorf("destination %q: the image to promote is %s", dst, src.DigestStr()))
 		}
 		return d.Context(), nil, nil
 	}
@@ -333,7 +335,7 @@ func parseDestination(dst string, src name.Digest, opts []name.Option) (name.Rep
 	}
 	repo, err := name.NewRepository(s, opts...)
 	if err != nil {
-		return name.Repository{}, nil, attestor.Invalid(fmt.Errorf("destination %q: want REGISTRY/REPO or REGISTRY/REPO:TAG: %w", dst, err))
+		return name.Repository{}, nil, fault.Invalid(fmt.Errorf("destination %q: want REGISTRY/REPO or REGISTRY/REPO:TAG: %w", dst, err))
 	}
 	return repo, nil, nil
 }
@@ -382,7 +384,7 @@ func copyImage(ctx context.Context, src, dst name.Digest, tag *name.Tag, ropts [
 		return mt, registryErr(fmt.Sprintf("checking the copy %s", dst), err)
 	}
 	if got.Digest.String() != src.DigestStr() {
-		return mt, attestor.Unavailable(fmt.Errorf("the copy %s has digest %s", dst, got.Digest))
+		return mt, fault.Unavailable(fmt.Errorf("the copy %s has digest %s", dst, got.Digest))
 	}
 	return mt, nil
 }
@@ -395,11 +397,11 @@ func registryErr(what string, err error) error {
 	if errors.As(err, &te) {
 		switch te.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
-			return attestor.Invalid(err)
+			return fault.Invalid(err)
 		}
 	}
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return attestor.Unavailable(err)
+	return fault.Unavailable(err)
 }

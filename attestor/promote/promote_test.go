@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -168,7 +170,7 @@ func TestPromoteDestination(t *testing.T) {
 	} {
 		repo, tag, err := parseDestination(tt.dst, src, nil)
 		if tt.bad {
-			if !errors.Is(err, attestor.ErrInvalidInput) {
+			if !errors.Is(err, fault.ErrInvalidInput) {
 				t.Errorf("%s: %v", tt.dst, err)
 			}
 			continue
@@ -188,7 +190,7 @@ func TestPromoteDestination(t *testing.T) {
 func TestImageNoVerifier(t *testing.T) {
 	t.Parallel()
 	p, err := Image(t.Context(), nil, "127.0.0.1:1/a:b", "127.0.0.1:1/c", newChain(t).key("release"))
-	if p != nil || !errors.Is(err, attestor.ErrInvalidInput) {
+	if p != nil || !errors.Is(err, fault.ErrInvalidInput) {
 		t.Errorf("Image = %v, %v; want invalid input", p, err)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/attestor/attestor/attestor"
@@ -61,11 +63,11 @@ type simpleSigningOptions struct {
 // WithPayloadType sets critical.type of the payload: SimpleSigningTypeGcloud
 // (the default, what gcloud writes) or SimpleSigningTypeAtomic (Kritis'
 // atomic container signature). Other types are an error matching
-// attestor.ErrInvalidInput.
+// fault.ErrInvalidInput.
 func WithPayloadType(typ string) SimpleSigningOption {
 	return func(o *simpleSigningOptions) error {
 		if typ != SimpleSigningTypeGcloud && typ != SimpleSigningTypeAtomic {
-			return attestor.Invalid(fmt.Errorf("promote: simple signing: type %q: want %q or %q", typ, SimpleSigningTypeGcloud, SimpleSigningTypeAtomic))
+			return fault.Invalid(fmt.Errorf("promote: simple signing: type %q: want %q or %q", typ, SimpleSigningTypeGcloud, SimpleSigningTypeAtomic))
 		}
 		o.typ = typ
 		return nil
@@ -79,14 +81,14 @@ func WithPayloadType(typ string) SimpleSigningOption {
 // added with an id of the user's choosing, that id. The default is
 // PKIXKeyID of the signer's public key: the id Binary Authorization gives
 // a PKIX key by default. An empty id or one with spaces or control
-// characters is an error matching attestor.ErrInvalidInput.
+// characters is an error matching fault.ErrInvalidInput.
 func WithPublicKeyID(id string) SimpleSigningOption {
 	return func(o *simpleSigningOptions) error {
 		if id == "" || strings.IndexFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-			return attestor.Invalid(fmt.Errorf("promote: simple signing: public key id %q: want a URI", id))
+			return fault.Invalid(fmt.Errorf("promote: simple signing: public key id %q: want a URI", id))
 		}
 		if _, err := url.Parse(id); err != nil {
-			return attestor.Invalid(fmt.Errorf("promote: simple signing: public key id %q: want a URI: %w", id, err))
+			return fault.Invalid(fmt.Errorf("promote: simple signing: public key id %q: want a URI: %w", id, err))
 		}
 		o.publicKeyID = id
 		return nil
@@ -97,11 +99,11 @@ func WithPublicKeyID(id string) SimpleSigningOption {
 // key by default, and the Grafeas v1 common.proto names as an example:
 // the RFC 6920 name of the SHA-256 of its SubjectPublicKeyInfo DER,
 // ni:///sha-256;BASE64URL (no padding). A key that has no PKIX encoding
-// is an error matching attestor.ErrInvalidInput.
+// is an error matching fault.ErrInvalidInput.
 func PKIXKeyID(pub crypto.PublicKey) (string, error) {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
-		return "", attestor.Invalid(fmt.Errorf("promote: public key id: %w", err))
+		return "", fault.Invalid(fmt.Errorf("promote: public key id: %w", err))
 	}
 	sum := sha256.Sum256(der)
 	return "ni:///sha-256;" + base64.RawURLEncoding.EncodeToString(sum[:]), nil
@@ -117,11 +119,11 @@ var cloudKMSVersion = regexp.MustCompile(`^gcpkms://(projects/[^/]+/locations/[^
 // //cloudkms.googleapis.com/v1/projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V.
 // A URI without a version names no one key (KMS signs with the newest
 // enabled version), so it is an error, as is any other URI; both match
-// attestor.ErrInvalidInput.
+// fault.ErrInvalidInput.
 func CloudKMSKeyID(uri string) (string, error) {
 	m := cloudKMSVersion.FindStringSubmatch(uri)
 	if m == nil {
-		return "", attestor.Invalid(fmt.Errorf("promote: %q is not a Cloud KMS key version (gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V)", uri))
+		return "", fault.Invalid(fmt.Errorf("promote: %q is not a Cloud KMS key version (gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V)", uri))
 	}
 	return "//cloudkms.googleapis.com/v1/" + m[1] + "/cryptoKeyVersions/" + m[2], nil
 }
@@ -150,7 +152,7 @@ type simpleSigningPayload struct {
 // unless WithPublicKeyID says otherwise.
 func NewSimpleSigning(ctx context.Context, image name.Digest, signer attestor.Signer, optional map[string]string, opts ...SimpleSigningOption) (*SimpleSigning, error) {
 	if signer == nil {
-		return nil, attestor.Invalid(errors.New("promote: simple signing: no key"))
+		return nil, fault.Invalid(errors.New("promote: simple signing: no key"))
 	}
 	o := simpleSigningOptions{typ: SimpleSigningType}
 	for _, opt := range opts {

@@ -15,9 +15,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
 )
@@ -138,13 +139,13 @@ func TestNewSimpleSigningInvalid(t *testing.T) {
 		"empty key id":  WithPublicKeyID(""),
 		"spaced key id": WithPublicKeyID("ni:///sha-256; x"),
 	} {
-		if _, err := NewSimpleSigning(t.Context(), image, s, nil, opt); !errors.Is(err, attestor.ErrInvalidInput) {
+		if _, err := NewSimpleSigning(t.Context(), image, s, nil, opt); !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("%s: err = %v, want invalid input", name, err)
 		}
 		// Image refuses it before it reads or copies anything (there
 		// is no registry at 127.0.0.1:1).
 		p, err := Image(t.Context(), &gate.Verifier{}, "127.0.0.1:1/a:b", "127.0.0.1:1/c", s, WithSimpleSigning(opt))
-		if p != nil || !errors.Is(err, attestor.ErrInvalidInput) {
+		if p != nil || !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("%s: Image = %v, %v; want invalid input", name, p, err)
 		}
 	}
@@ -160,7 +161,7 @@ func TestPKIXKeyID(t *testing.T) {
 			t.Errorf("%s: PKIXKeyID = %q, %v; want %q", kind, got, err, niOf(t, s.Public()))
 		}
 	}
-	if _, err := PKIXKeyID(struct{}{}); !errors.Is(err, attestor.ErrInvalidInput) {
+	if _, err := PKIXKeyID(struct{}{}); !errors.Is(err, fault.ErrInvalidInput) {
 		t.Errorf("PKIXKeyID of no key: %v", err)
 	}
 }
@@ -184,7 +185,7 @@ func TestCloudKMSKeyID(t *testing.T) {
 	} {
 		got, err := CloudKMSKeyID(tt.uri)
 		switch {
-		case tt.want == "" && !errors.Is(err, attestor.ErrInvalidInput):
+		case tt.want == "" && !errors.Is(err, fault.ErrInvalidInput):
 			t.Errorf("CloudKMSKeyID(%q) = %q, %v; want invalid input", tt.uri, got, err)
 		case tt.want != "" && (err != nil || got != tt.want):
 			t.Errorf("CloudKMSKeyID(%q) = %q, %v; want %q", tt.uri, got, err, tt.want)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -70,18 +72,18 @@ type Identity struct {
 // certificateIdentity converts id to sigstore-go's form.
 func (id Identity) certificateIdentity() (verify.CertificateIdentity, error) {
 	if id.Issuer == "" && id.IssuerRegexp == "" {
-		return verify.CertificateIdentity{}, attestor.Invalid(errors.New("keyless identity: no issuer or issuerRegexp"))
+		return verify.CertificateIdentity{}, fault.Invalid(errors.New("keyless identity: no issuer or issuerRegexp"))
 	}
 	if id.Subject == "" && id.SubjectRegexp == "" {
-		return verify.CertificateIdentity{}, attestor.Invalid(errors.New("keyless identity: no subject or subjectRegexp"))
+		return verify.CertificateIdentity{}, fault.Invalid(errors.New("keyless identity: no subject or subjectRegexp"))
 	}
 	san, err := verify.NewSANMatcher(id.Subject, id.SubjectRegexp)
 	if err != nil {
-		return verify.CertificateIdentity{}, attestor.Invalid(fmt.Errorf("keyless identity: subject: %w", err))
+		return verify.CertificateIdentity{}, fault.Invalid(fmt.Errorf("keyless identity: subject: %w", err))
 	}
 	iss, err := verify.NewIssuerMatcher(id.Issuer, id.IssuerRegexp)
 	if err != nil {
-		return verify.CertificateIdentity{}, attestor.Invalid(fmt.Errorf("keyless identity: issuer: %w", err))
+		return verify.CertificateIdentity{}, fault.Invalid(fmt.Errorf("keyless identity: issuer: %w", err))
 	}
 	ci, err := verify.NewCertificateIdentity(san, iss, certificate.Extensions{
 		GithubWorkflowRepository: id.Repository,
@@ -91,7 +93,7 @@ func (id Identity) certificateIdentity() (verify.CertificateIdentity, error) {
 		GithubWorkflowSHA:        id.SHA,
 	})
 	if err != nil {
-		return verify.CertificateIdentity{}, attestor.Invalid(fmt.Errorf("keyless identity: %w", err))
+		return verify.CertificateIdentity{}, fault.Invalid(fmt.Errorf("keyless identity: %w", err))
 	}
 	return ci, nil
 }
@@ -103,18 +105,18 @@ const maxTrustedRoot = 16 << 20
 // LoadTrustedRoot reads a sigstore trusted root (trusted_root.json, as
 // `cosign trusted-root create` writes it or TUF distributes it): the Fulcio
 // certificate authorities, Rekor and CT log keys and timestamp authorities
-// that VerifyBundle trusts. Errors match attestor.ErrInvalidInput.
+// that VerifyBundle trusts. Errors match fault.ErrInvalidInput.
 //
 // The file is opened without blocking (a FIFO there is an error) and read
 // up to 16 MiB.
 func LoadTrustedRoot(path string) (*root.TrustedRoot, error) {
 	data, err := attestor.ReadRegular(path, maxTrustedRoot)
 	if err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("loading trusted root: %w", err))
+		return nil, fault.Invalid(fmt.Errorf("loading trusted root: %w", err))
 	}
 	tr, err := root.NewTrustedRootFromJSON(data)
 	if err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("loading trusted root %q: %w", path, err))
+		return nil, fault.Invalid(fmt.Errorf("loading trusted root %q: %w", path, err))
 	}
 	return tr, nil
 }
@@ -137,7 +139,7 @@ func defaultBundleOptions() bundleOptions {
 func WithSignedTimestamps(n int) BundleOption {
 	return func(o *bundleOptions) error {
 		if n < 0 {
-			return attestor.Invalid(fmt.Errorf("sign.WithSignedTimestamps(%d): negative", n))
+			return fault.Invalid(fmt.Errorf("sign.WithSignedTimestamps(%d): negative", n))
 		}
 		o.tsaThreshold = n
 		return nil
@@ -177,7 +179,7 @@ func WithoutTransparencyLogUnsafe() BundleOption {
 // the caller's business. A bundle that does not verify returns an error
 // matching ErrNoValidSignature (ErrMalformedBundle for one that cannot be
 // parsed, ErrIdentityMismatch for a valid signature by someone else); an
-// invalid id or option, an error matching attestor.ErrInvalidInput. The
+// invalid id or option, an error matching fault.ErrInvalidInput. The
 // payload is nil whenever err is not.
 func VerifyBundle(ctx context.Context, bundle []byte, trusted root.TrustedMaterial, id Identity, opts ...BundleOption) (payload []byte, err error) {
 	res, err := VerifyBundleResult(ctx, bundle, trusted, id, opts...)
@@ -212,7 +214,7 @@ func VerifyBundleResult(ctx context.Context, bundle []byte, trusted root.Trusted
 		}
 	}
 	if trusted == nil {
-		return nil, attestor.Invalid(errors.New("verifying bundle: no trusted root"))
+		return nil, fault.Invalid(errors.New("verifying bundle: no trusted root"))
 	}
 	ci, err := id.certificateIdentity()
 	if err != nil {
@@ -245,7 +247,7 @@ func VerifyBundleResult(ctx context.Context, bundle []byte, trusted root.Trusted
 	}
 	v, err := verify.NewVerifier(trusted, vopts...)
 	if err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("verifying bundle: %w", err))
+		return nil, fault.Invalid(fmt.Errorf("verifying bundle: %w", err))
 	}
 	vr, err := v.Verify(b, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithCertificateIdentity(ci)))
 	if err != nil {
@@ -308,17 +310,17 @@ func BundleEnvelope(data []byte) (*dsse.Envelope, error) {
 // entries or timestamps yet.
 func newBundle(env *dsse.Envelope, certDER []byte, hint string) (*protobundle.Bundle, error) {
 	if env == nil || len(env.Signatures) == 0 {
-		return nil, attestor.Invalid(errors.New("bundling envelope: no envelope or no signature"))
+		return nil, fault.Invalid(errors.New("bundling envelope: no envelope or no signature"))
 	}
 	payload, err := decodeBase64(env.Payload)
 	if err != nil {
-		return nil, attestor.Invalid(errors.New("bundling envelope: payload is not base64"))
+		return nil, fault.Invalid(errors.New("bundling envelope: payload is not base64"))
 	}
 	de := &protodsse.Envelope{Payload: payload, PayloadType: env.PayloadType}
 	for i, s := range env.Signatures {
 		sig, err := decodeBase64(s.Sig)
 		if err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("bundling envelope: signature %d is not base64", i))
+			return nil, fault.Invalid(fmt.Errorf("bundling envelope: signature %d is not base64", i))
 		}
 		// The keyid is left out, as cosign leaves it out: sigstore-go
 		// skips a signature whose keyid is not its own id of the key.

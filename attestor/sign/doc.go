@@ -56,7 +56,7 @@
 // GitHub workflow claims) and returns the in-toto statement it signs.
 // Identity tokens never appear in errors, logs or outputs.
 //
-// Errors about keys and passwords match attestor.ErrInvalidInput; failed
+// Errors about keys and passwords match fault.ErrInvalidInput; failed
 // verifications match ErrNoValidSignature. Neither ever contains a password
 // or key bytes, and Signer never prints its key.
 package sign

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/attestor/attestor/attestor"
@@ -24,7 +26,7 @@ const MaxSignatures = 16
 // and the signature are in standard base64, and the signature's keyid is
 // s.KeyID(). payloadType must not be empty (use PayloadTypeInToto for
 // in-toto statements); an empty one, or a nil s, returns an error matching
-// attestor.ErrInvalidInput. It is attestor.SignEnvelope, the one signer of
+// fault.ErrInvalidInput. It is attestor.SignEnvelope, the one signer of
 // envelopes that the Recorder uses too.
 func SignEnvelope(ctx context.Context, s attestor.Signer, payloadType string, payload []byte) (*dsse.Envelope, error) {
 	return attestor.SignEnvelope(ctx, s, payloadType, payload)
@@ -47,16 +49,16 @@ func SignEnvelope(ctx context.Context, s attestor.Signer, payloadType string, pa
 // an error matching ErrMalformedEnvelope; one whose signatures all fail, an
 // error matching ErrNoValidSignature (which ErrMalformedEnvelope also
 // matches). No verifiers, or a nil one, is a usage error matching both
-// ErrNoValidSignature and attestor.ErrInvalidInput. The payload is nil
+// ErrNoValidSignature and fault.ErrInvalidInput. The payload is nil
 // whenever err is not.
 func VerifyEnvelope(ctx context.Context, env *dsse.Envelope, verifiers ...dsse.Verifier) (payload []byte, accepted []string, err error) {
 	if len(verifiers) == 0 {
-		return nil, nil, attestor.Invalid(fmt.Errorf("verifying envelope: no verifiers: %w", ErrNoValidSignature))
+		return nil, nil, fault.Invalid(fmt.Errorf("verifying envelope: no verifiers: %w", ErrNoValidSignature))
 	}
 	ids := make([]string, len(verifiers))
 	for i, v := range verifiers {
 		if sv, ok := v.(*Verifier); v == nil || (ok && sv == nil) {
-			return nil, nil, attestor.Invalid(fmt.Errorf("verifying envelope: verifier %d is nil: %w", i, ErrNoValidSignature))
+			return nil, nil, fault.Invalid(fmt.Errorf("verifying envelope: verifier %d is nil: %w", i, ErrNoValidSignature))
 		}
 		if id, err := v.KeyID(); err == nil {
 			ids[i] = id

@@ -10,9 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -137,9 +138,9 @@ func TestVerifyEnvelope(t *testing.T) {
 			e.Payload = base64.StdEncoding.EncodeToString([]byte("x")) // "eA=="
 			e.Payload = e.Payload[:1] + "B" + e.Payload[2:]            // "eB==" also decodes to "x" when not strict
 		}), verifiers: []dsse.Verifier{alice.Verifier()}, want: sign.ErrMalformedEnvelope},
-		{name: "no verifiers", env: signed(alice), want: attestor.ErrInvalidInput},
-		{name: "nil verifier", env: signed(alice), verifiers: []dsse.Verifier{nil}, want: attestor.ErrInvalidInput},
-		{name: "nil *Verifier", env: signed(alice), verifiers: []dsse.Verifier{alice.Verifier(), (*sign.Verifier)(nil)}, want: attestor.ErrInvalidInput},
+		{name: "no verifiers", env: signed(alice), want: fault.ErrInvalidInput},
+		{name: "nil verifier", env: signed(alice), verifiers: []dsse.Verifier{nil}, want: fault.ErrInvalidInput},
+		{name: "nil *Verifier", env: signed(alice), verifiers: []dsse.Verifier{alice.Verifier(), (*sign.Verifier)(nil)}, want: fault.ErrInvalidInput},
 		{name: "zero Verifier", env: signed(alice), verifiers: []dsse.Verifier{&sign.Verifier{}}, want: sign.ErrNoValidSignature},
 	}
 	for _, tt := range tests {
@@ -169,7 +170,7 @@ func TestVerifyEnvelopeMalformedIsNotInvalidInput(t *testing.T) {
 	t.Parallel()
 	s := ed25519Signer(t, 1)
 	_, _, err := sign.VerifyEnvelope(context.Background(), &dsse.Envelope{}, s.Verifier())
-	if !errors.Is(err, sign.ErrMalformedEnvelope) || errors.Is(err, attestor.ErrInvalidInput) {
+	if !errors.Is(err, sign.ErrMalformedEnvelope) || errors.Is(err, fault.ErrInvalidInput) {
 		t.Errorf("VerifyEnvelope(empty) = %v; want ErrMalformedEnvelope, not ErrInvalidInput (a failed verification exits 1)", err)
 	}
 }
@@ -177,10 +178,10 @@ func TestVerifyEnvelopeMalformedIsNotInvalidInput(t *testing.T) {
 func TestSignEnvelopeErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	if _, err := sign.SignEnvelope(ctx, nil, sign.PayloadTypeInToto, nil); !errors.Is(err, attestor.ErrInvalidInput) {
+	if _, err := sign.SignEnvelope(ctx, nil, sign.PayloadTypeInToto, nil); !errors.Is(err, fault.ErrInvalidInput) {
 		t.Errorf("SignEnvelope(nil signer) = %v; want ErrInvalidInput", err)
 	}
-	if _, err := sign.SignEnvelope(ctx, ed25519Signer(t, 1), "", nil); !errors.Is(err, attestor.ErrInvalidInput) {
+	if _, err := sign.SignEnvelope(ctx, ed25519Signer(t, 1), "", nil); !errors.Is(err, fault.ErrInvalidInput) {
 		t.Errorf("SignEnvelope(empty payload type) = %v; want ErrInvalidInput", err)
 	}
 	canceled, cancel := context.WithCancel(ctx)

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/attestor/attestor/attestor/internal/faulttest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,7 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/internal/faulttest"
+
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 )
@@ -129,7 +130,7 @@ func TestKeylessFaults(t *testing.T) {
 				if got := p.fired.Load() - firedBefore; got != 3 {
 					t.Errorf("%s of %s every time: %d requests, want 3 (1 + 2 retries)", f, server, got)
 				}
-				if err == nil || !errors.Is(err, attestor.ErrUnavailable) {
+				if err == nil || !errors.Is(err, fault.ErrUnavailable) {
 					t.Errorf("%s of %s every time: bundle %d bytes, error %v; want ErrUnavailable", f, server, len(bundle), err)
 				}
 				if d := time.Since(start); d > 30*time.Second {
@@ -279,7 +280,7 @@ func TestKeylessRekorConflict(t *testing.T) {
 				t.Errorf("Rekor logged %d entries, want 1", n)
 			}
 			if tampered {
-				if !errors.Is(err, attestor.ErrUnavailable) {
+				if !errors.Is(err, fault.ErrUnavailable) {
 					t.Fatalf("Bundle with another entry fetched = %v, want ErrUnavailable", err)
 				}
 				if !strings.Contains(err.Error(), "is not the entry proposed") {

@@ -11,9 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -104,7 +105,7 @@ func FuzzParseVerifier(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := sign.ParseVerifier(data)
 		if err != nil {
-			if !errors.Is(err, attestor.ErrInvalidInput) {
+			if !errors.Is(err, fault.ErrInvalidInput) {
 				t.Fatalf("ParseVerifier failed with %v, not ErrInvalidInput", err)
 			}
 			return

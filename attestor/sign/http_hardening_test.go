@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 )
@@ -112,8 +113,8 @@ func TestTokenRequestRedirects(t *testing.T) {
 			_, err = ts.Token(context.Background())
 			if err == nil {
 				t.Error("Token succeeded, want an error")
-			} else if !errors.Is(err, attestor.ErrUnavailable) {
-				t.Errorf("Token = %v, want an error matching attestor.ErrUnavailable", err)
+			} else if !errors.Is(err, fault.ErrUnavailable) {
+				t.Errorf("Token = %v, want an error matching fault.ErrUnavailable", err)
 			}
 			if err != nil && strings.Contains(err.Error(), signtest.GitHubRequestToken) {
 				t.Errorf("the request token shows in the error: %v", err)
@@ -143,8 +144,8 @@ func TestTokenRequestRedirects(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = ts.Token(context.Background())
-		if !errors.Is(err, attestor.ErrUnavailable) || !strings.Contains(err.Error(), strings.TrimPrefix(srv.URL, "http://")) {
-			t.Errorf("Token = %v, want an error matching attestor.ErrUnavailable naming the host", err)
+		if !errors.Is(err, fault.ErrUnavailable) || !strings.Contains(err.Error(), strings.TrimPrefix(srv.URL, "http://")) {
+			t.Errorf("Token = %v, want an error matching fault.ErrUnavailable naming the host", err)
 		}
 		if got := n.Load(); got > 10 {
 			t.Errorf("%d requests to a token endpoint that redirects to itself, want at most 10 (a loop is not retried)", got)
@@ -169,8 +170,8 @@ func TestFulcioRedirectKeepsToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = k.Certificate(context.Background())
-	if !errors.Is(err, attestor.ErrUnavailable) {
-		t.Errorf("Certificate = %v, want an error matching attestor.ErrUnavailable", err)
+	if !errors.Is(err, fault.ErrUnavailable) {
+		t.Errorf("Certificate = %v, want an error matching fault.ErrUnavailable", err)
 	}
 	for _, h := range target.requests() {
 		if h != "" {
@@ -183,7 +184,7 @@ func TestFulcioRedirectKeepsToken(t *testing.T) {
 // fails with an endless body (or Rekor succeeds with one). The client
 // reads a bounded part of it (the server writes little more than socket
 // buffers hold), and fails with a short error matching
-// attestor.ErrUnavailable, well within the request timeout.
+// fault.ErrUnavailable, well within the request timeout.
 func TestKeylessErrorBodyBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs into the request timeout when it fails")
@@ -234,8 +235,8 @@ func TestKeylessErrorBodyBounded(t *testing.T) {
 			}
 			took := time.Since(start)
 			t.Logf("%d KiB served, in %s", served.Load()>>10, took.Round(time.Millisecond))
-			if !errors.Is(err, attestor.ErrUnavailable) {
-				t.Errorf("err = %.300v, want an error matching attestor.ErrUnavailable", err)
+			if !errors.Is(err, fault.ErrUnavailable) {
+				t.Errorf("err = %.300v, want an error matching fault.ErrUnavailable", err)
 			}
 			if err != nil && len(err.Error()) > 8<<10 {
 				t.Errorf("error of %d bytes", len(err.Error()))

@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 
@@ -219,10 +221,10 @@ func cloneKey(k in_toto.Key) in_toto.Key {
 }
 
 // readKeyFile reads a key file of at most maxKeyFileSize bytes. Errors match
-// attestor.ErrInvalidInput and do not repeat the path (callers name it).
+// fault.ErrInvalidInput and do not repeat the path (callers name it).
 func readKeyFile(path string) ([]byte, error) {
 	if path == "" {
-		return nil, attestor.Invalid(errors.New("no key file given"))
+		return nil, fault.Invalid(errors.New("no key file given"))
 	}
 	// Opened without blocking: a FIFO at the key's path is refused, not
 	// waited on.
@@ -232,11 +234,11 @@ func readKeyFile(path string) ([]byte, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 			if errors.Is(err, fs.ErrNotExist) && strings.Contains(path, "://") {
-				return nil, attestor.Invalid(fmt.Errorf("%w (only key files are read here; KMS and other URI references are handled elsewhere)", err))
+				return nil, fault.Invalid(fmt.Errorf("%w (only key files are read here; KMS and other URI references are handled elsewhere)", err))
 			}
-			return nil, attestor.Invalid(err)
+			return nil, fault.Invalid(err)
 		}
-		if errors.Is(err, attestor.ErrTooLarge) {
+		if errors.Is(err, fault.ErrTooLarge) {
 			return nil, fmt.Errorf("%w: file larger than %d bytes", ErrMalformedKey, maxKeyFileSize)
 		}
 		return nil, err
@@ -333,7 +335,7 @@ func parseInTotoKey(data []byte) (crypto.PublicKey, *in_toto.Key, error) {
 func MarshalPublicKey(pub crypto.PublicKey) ([]byte, error) {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("encoding public key: %w", err))
+		return nil, fault.Invalid(fmt.Errorf("encoding public key: %w", err))
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/in-toto/in-toto-golang/in_toto"
+	"github.com/attestor/attestor/attestor/fault"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/in-toto/in-toto-golang/in_toto"
 )
 
 // FuzzParsePrivateKey checks that parsing a private key file never panics
@@ -35,7 +35,7 @@ func FuzzParsePrivateKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		key, err := parsePrivateKey(data, func() ([]byte, error) { return nil, errNoPassword })
 		if err != nil {
-			if !errors.Is(err, attestor.ErrInvalidInput) && !errors.Is(err, errNoPassword) {
+			if !errors.Is(err, fault.ErrInvalidInput) && !errors.Is(err, errNoPassword) {
 				t.Fatalf("parsePrivateKey failed with %v, neither ErrInvalidInput nor the password error", err)
 			}
 			return

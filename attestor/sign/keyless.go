@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/go-openapi/runtime"
 	openapiclient "github.com/go-openapi/runtime/client"
 	"github.com/hashicorp/go-retryablehttp"
@@ -115,7 +117,7 @@ func defaultKeylessOptions() keylessOptions {
 func checkURL(what, s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return attestor.Invalid(fmt.Errorf("%s URL %q: want http(s)://HOST[/PATH]", what, s))
+		return fault.Invalid(fmt.Errorf("%s URL %q: want http(s)://HOST[/PATH]", what, s))
 	}
 	return nil
 }
@@ -164,7 +166,7 @@ func WithTSAURL(u string) KeylessOption {
 func WithTokenSource(ts TokenSource) KeylessOption {
 	return func(o *keylessOptions) error {
 		if ts == nil {
-			return attestor.Invalid(errors.New("sign.WithTokenSource: nil token source"))
+			return fault.Invalid(errors.New("sign.WithTokenSource: nil token source"))
 		}
 		o.tokens = ts
 		return nil
@@ -197,7 +199,7 @@ func WithTrustedMaterial(trusted root.TrustedMaterial) KeylessOption {
 func WithKeylessLogger(l *slog.Logger) KeylessOption {
 	return func(o *keylessOptions) error {
 		if l == nil {
-			return attestor.Invalid(errors.New("sign.WithKeylessLogger: nil logger"))
+			return fault.Invalid(errors.New("sign.WithKeylessLogger: nil logger"))
 		}
 		o.logger = l
 		return nil
@@ -215,7 +217,7 @@ func WithKeylessLogger(l *slog.Logger) KeylessOption {
 func WithKeylessRetries(timeout time.Duration, retries uint) KeylessOption {
 	return func(o *keylessOptions) error {
 		if timeout <= 0 {
-			return attestor.Invalid(fmt.Errorf("sign.WithKeylessRetries: timeout %v", timeout))
+			return fault.Invalid(fmt.Errorf("sign.WithKeylessRetries: timeout %v", timeout))
 		}
 		o.timeout, o.retries = timeout, retries
 		return nil
@@ -238,7 +240,7 @@ func NewKeyless(ctx context.Context, opts ...KeylessOption) (*Keyless, error) {
 		}
 	}
 	if o.rekorURL == "" && len(o.tsaURLs) == 0 {
-		return nil, attestor.Invalid(errors.New("keyless signing: no Rekor and no timestamp authority: a signature needs a trusted time"))
+		return nil, fault.Invalid(errors.New("keyless signing: no Rekor and no timestamp authority: a signature needs a trusted time"))
 	}
 	ts := o.tokens
 	if ts == nil {
@@ -275,7 +277,7 @@ func NewKeyless(ctx context.Context, opts ...KeylessOption) (*Keyless, error) {
 	if o.rekorURL != "" {
 		rc, err := newRekorClient(o.rekorURL, pol.Named("Rekor").NewClient(attemptClient(o.timeout, sgutil.ConstructUserAgent())))
 		if err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("Rekor URL %q: %w", o.rekorURL, err))
+			return nil, fault.Invalid(fmt.Errorf("Rekor URL %q: %w", o.rekorURL, err))
 		}
 		k.tlogs = append(k.tlogs, sgsign.NewRekor(&sgsign.RekorOptions{
 			BaseURL: o.rekorURL, Timeout: budget, Retries: 0,
@@ -311,7 +313,7 @@ func newRekorClient(rekorURL string, rc *retryablehttp.Client) (*rekorgen.Rekor,
 // Certificate returns the Fulcio certificate of the key, fetching an
 // identity token and asking Fulcio for a certificate when there is none
 // yet or the current one expires within two minutes. Failures of the
-// token source or of Fulcio match attestor.ErrUnavailable (unless the
+// token source or of Fulcio match fault.ErrUnavailable (unless the
 // token source says otherwise) and never contain the token.
 func (k *Keyless) Certificate(ctx context.Context) (*x509.Certificate, error) {
 	k.mu.Lock()
@@ -325,14 +327,14 @@ func (k *Keyless) Certificate(ctx context.Context) (*x509.Certificate, error) {
 	}
 	der, err := k.fulcio.GetCertificate(ctx, k.kp, &sgsign.CertificateProviderOptions{IDToken: tok})
 	if err != nil {
-		return nil, attestor.Unavailable(fmt.Errorf("keyless signing: getting a certificate from Fulcio: %w", scrub(err, tok)))
+		return nil, fault.Unavailable(fmt.Errorf("keyless signing: getting a certificate from Fulcio: %w", scrub(err, tok)))
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, attestor.Unavailable(fmt.Errorf("keyless signing: Fulcio returned a certificate that does not parse: %v", err))
+		return nil, fault.Unavailable(fmt.Errorf("keyless signing: Fulcio returned a certificate that does not parse: %v", err))
 	}
 	if !sameKey(k.ver.Public(), cert.PublicKey) {
-		return nil, attestor.Unavailable(errors.New("keyless signing: Fulcio certified another key"))
+		return nil, fault.Unavailable(errors.New("keyless signing: Fulcio certified another key"))
 	}
 	attrs := []any{"notAfter", cert.NotAfter}
 	if s, err := certificate.SummarizeCertificate(cert); err == nil {
@@ -391,8 +393,8 @@ func (k *Keyless) LogValue() slog.Value {
 // its inclusion proof and any RFC 3161 timestamps. With
 // WithTrustedMaterial, the bundle is verified before it is returned. An
 // envelope that k did not sign returns an error matching
-// attestor.ErrInvalidInput; Rekor or timestamp authority failures match
-// attestor.ErrUnavailable.
+// fault.ErrInvalidInput; Rekor or timestamp authority failures match
+// fault.ErrUnavailable.
 func (k *Keyless) Bundle(ctx context.Context, env *dsse.Envelope) ([]byte, error) {
 	cert, err := k.Certificate(ctx)
 	if err != nil {
@@ -404,13 +406,13 @@ func (k *Keyless) Bundle(ctx context.Context, env *dsse.Envelope) ([]byte, error
 	}
 	de := b.GetDsseEnvelope()
 	if len(de.Signatures) != 1 || k.ver.Verify(ctx, dsse.PAE(de.PayloadType, de.Payload), de.Signatures[0].Sig) != nil {
-		return nil, attestor.Invalid(errors.New("bundling envelope: it does not hold exactly one signature by this keyless signer"))
+		return nil, fault.Invalid(errors.New("bundling envelope: it does not hold exactly one signature by this keyless signer"))
 	}
 	sig := de.Signatures[0].Sig
 	for _, tsa := range k.tsas {
 		ts, err := tsa.GetTimestamp(ctx, sig)
 		if err != nil {
-			return nil, attestor.Unavailable(fmt.Errorf("bundling envelope: timestamping: %w", err))
+			return nil, fault.Unavailable(fmt.Errorf("bundling envelope: timestamping: %w", err))
 		}
 		vm := b.VerificationMaterial
 		if vm.TimestampVerificationData == nil {
@@ -422,7 +424,7 @@ func (k *Keyless) Bundle(ctx context.Context, env *dsse.Envelope) ([]byte, error
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: pemCertificate, Bytes: cert.Raw})
 	for _, tl := range k.tlogs {
 		if err := tl.GetTransparencyLogEntry(ctx, certPEM, b); err != nil {
-			return nil, attestor.Unavailable(fmt.Errorf("bundling envelope: recording in Rekor: %w", err))
+			return nil, fault.Unavailable(fmt.Errorf("bundling envelope: recording in Rekor: %w", err))
 		}
 	}
 	for _, e := range b.VerificationMaterial.GetTlogEntries() {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -156,8 +158,8 @@ func TestKeylessVerifyRejects(t *testing.T) {
 		{"missing log entry", noTlog, signtest.GitHubIdentity(), sign.ErrNoValidSignature},
 		{"tampered payload", tampered, signtest.GitHubIdentity(), sign.ErrNoValidSignature},
 		{"not a bundle", []byte(`{"payloadType": "x"}`), signtest.GitHubIdentity(), sign.ErrMalformedBundle},
-		{"no identity", bundle, sign.Identity{}, attestor.ErrInvalidInput},
-		{"no subject", bundle, sign.Identity{Issuer: signtest.GitHubIssuer, Repository: signtest.GitHubRepository}, attestor.ErrInvalidInput},
+		{"no identity", bundle, sign.Identity{}, fault.ErrInvalidInput},
+		{"no subject", bundle, sign.Identity{Issuer: signtest.GitHubIssuer, Repository: signtest.GitHubRepository}, fault.ErrInvalidInput},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			payload, err := sign.VerifyBundle(ctx, c.bundle, trusted, c.id)
@@ -261,7 +263,7 @@ func TestKeylessTokenNeverShown(t *testing.T) {
 	f.EchoCredentials(true)
 	k2 := f.Keyless(t, sign.WithKeylessLogger(logger))
 	_, signErr := k2.Sign(ctx, []byte("msg"))
-	if !errors.Is(signErr, attestor.ErrUnavailable) {
+	if !errors.Is(signErr, fault.ErrUnavailable) {
 		t.Errorf("Sign with a Fulcio that rejects = %v; want ErrUnavailable", signErr)
 	}
 
@@ -337,7 +339,7 @@ func TestDetectTokenSource(t *testing.T) {
 	})
 	t.Run("github without id-token permission", func(t *testing.T) {
 		_, err := sign.DetectTokenSource(ctx, signtest.Lookup(map[string]string{sign.EnvGitHubTokenURL: f.TokenURL}))
-		if !errors.Is(err, sign.ErrNoIdentityToken) || !errors.Is(err, attestor.ErrInvalidInput) {
+		if !errors.Is(err, sign.ErrNoIdentityToken) || !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("err = %v; want ErrNoIdentityToken", err)
 		}
 	})
@@ -349,7 +351,7 @@ func TestDetectTokenSource(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = ts.Token(ctx)
-		if !errors.Is(err, attestor.ErrUnavailable) || strings.Contains(err.Error(), "wrong-request-token") {
+		if !errors.Is(err, fault.ErrUnavailable) || strings.Contains(err.Error(), "wrong-request-token") {
 			t.Errorf("err = %v; want ErrUnavailable without the request token", err)
 		}
 	})
@@ -420,7 +422,7 @@ func TestKeylessTimestamp(t *testing.T) {
 	})
 	t.Run("neither", func(t *testing.T) {
 		_, err := sign.NewKeyless(ctx, sign.WithRekorURL(""), sign.WithTokenSource(sign.StaticToken("a.b.c")))
-		if !errors.Is(err, attestor.ErrInvalidInput) {
+		if !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("NewKeyless(no Rekor, no TSA) = %v; want ErrInvalidInput", err)
 		}
 	})

@@ -13,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor/internal/retry"
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -96,7 +97,7 @@ func defaultTokenOptions() tokenOptions {
 func WithLookupEnv(lookup func(string) (string, bool)) TokenOption {
 	return func(o *tokenOptions) error {
 		if lookup == nil {
-			return attestor.Invalid(errors.New("sign.WithLookupEnv: nil function"))
+			return fault.Invalid(errors.New("sign.WithLookupEnv: nil function"))
 		}
 		o.lookup = lookup
 		return nil
@@ -110,7 +111,7 @@ func WithLookupEnv(lookup func(string) (string, bool)) TokenOption {
 func WithTokenHTTPClient(c *http.Client) TokenOption {
 	return func(o *tokenOptions) error {
 		if c == nil {
-			return attestor.Invalid(errors.New("sign.WithTokenHTTPClient: nil client"))
+			return fault.Invalid(errors.New("sign.WithTokenHTTPClient: nil client"))
 		}
 		o.client = c
 		return nil
@@ -123,7 +124,7 @@ func WithTokenHTTPClient(c *http.Client) TokenOption {
 func WithTokenRetries(n int, backoff time.Duration) TokenOption {
 	return func(o *tokenOptions) error {
 		if n < 0 || backoff < 0 {
-			return attestor.Invalid(fmt.Errorf("sign.WithTokenRetries(%d, %v): negative", n, backoff))
+			return fault.Invalid(fmt.Errorf("sign.WithTokenRetries(%d, %v): negative", n, backoff))
 		}
 		o.retries, o.backoff = n, backoff
 		return nil
@@ -155,7 +156,7 @@ func WithMask(mask func(secret string)) TokenOption {
 // Otherwise it returns an error matching ErrNoIdentityToken. Only the
 // environment (and one DNS lookup) is checked here; tokens are fetched by
 // Token, with retries, and a fetch that still fails matches
-// attestor.ErrUnavailable. Tokens never appear in errors or logs.
+// fault.ErrUnavailable. Tokens never appear in errors or logs.
 func DetectTokenSource(ctx context.Context, opts ...TokenOption) (TokenSource, error) {
 	o := defaultTokenOptions()
 	for _, opt := range opts {
@@ -173,7 +174,7 @@ func DetectTokenSource(ctx context.Context, opts ...TokenOption) (TokenSource, e
 	case ghURL != "" && ghTok != "":
 		u, err := url.Parse(ghURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
-			return nil, attestor.Invalid(fmt.Errorf("%s is not an http(s) URL", EnvGitHubTokenURL))
+			return nil, fault.Invalid(fmt.Errorf("%s is not an http(s) URL", EnvGitHubTokenURL))
 		}
 		q := u.Query()
 		q.Set("audience", o.audience)
@@ -242,7 +243,7 @@ type httpToken struct {
 func (h *httpToken) Token(ctx context.Context) (string, error) {
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, h.url, nil)
 	if err != nil {
-		return "", attestor.Invalid(fmt.Errorf("fetching %s: bad token URL", h.what))
+		return "", fault.Invalid(fmt.Errorf("fetching %s: bad token URL", h.what))
 	}
 	req.Header = h.header.Clone()
 	host := req.URL.Host
@@ -267,11 +268,11 @@ func (h *httpToken) Token(ctx context.Context) (string, error) {
 	case err != nil && ctx.Err() != nil:
 		return "", ctx.Err()
 	case err != nil:
-		return "", attestor.Unavailable(fmt.Errorf("fetching %s: %w", h.what, causeOnly(err)))
+		return "", fault.Unavailable(fmt.Errorf("fetching %s: %w", h.what, causeOnly(err)))
 	case tok == "":
 		// The retries of a 408, 429 or 5xx answer are spent.
 		resp.Body.Close()
-		return "", attestor.Unavailable(fmt.Errorf("fetching %s: %s returned %s", h.what, host, resp.Status))
+		return "", fault.Unavailable(fmt.Errorf("fetching %s: %s returned %s", h.what, host, resp.Status))
 	}
 	return tok, nil
 }

@@ -16,10 +16,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/in-toto/in-toto-golang/in_toto"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -194,7 +195,7 @@ func TestLoadErrors(t *testing.T) {
 		name string
 		path string
 		opts []sign.Option
-		want error // besides attestor.ErrInvalidInput
+		want error // besides fault.ErrInvalidInput
 		// invalid is false for errors that come from the password function.
 		notInvalid bool
 	}{
@@ -237,7 +238,7 @@ func TestLoadErrors(t *testing.T) {
 			if tt.want != nil && !errors.Is(err, tt.want) {
 				t.Errorf("Load(%q) = %v; want %v", tt.path, err, tt.want)
 			}
-			if got := errors.Is(err, attestor.ErrInvalidInput); got == tt.notInvalid {
+			if got := errors.Is(err, fault.ErrInvalidInput); got == tt.notInvalid {
 				t.Errorf("Load(%q) = %v; matches ErrInvalidInput: %v, want %v", tt.path, err, got, !tt.notInvalid)
 			}
 			if tt.path != "" && !strings.Contains(err.Error(), fmt.Sprintf("%q", tt.path)) && tt.name != "nil password function" {
@@ -277,7 +278,7 @@ func TestLoadPasswordFromEnv(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Load = %v; want %v", err, tt.want)
 			}
-			if tt.want != nil && !errors.Is(err, attestor.ErrInvalidInput) {
+			if tt.want != nil && !errors.Is(err, fault.ErrInvalidInput) {
 				t.Errorf("Load = %v; want ErrInvalidInput", err)
 			}
 			if errors.Is(tt.want, sign.ErrPasswordRequired) && !strings.Contains(err.Error(), "COSIGN_PASSWORD is not set") {
@@ -385,7 +386,7 @@ func TestParseVerifierErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			v, err := sign.ParseVerifier(tt.data)
-			if !errors.Is(err, tt.want) || !errors.Is(err, attestor.ErrInvalidInput) {
+			if !errors.Is(err, tt.want) || !errors.Is(err, fault.ErrInvalidInput) {
 				t.Errorf("ParseVerifier = %v, %v; want %v and ErrInvalidInput", v, err, tt.want)
 			}
 		})
@@ -403,7 +404,7 @@ func TestNewVerifierErrors(t *testing.T) {
 		(*ecdsa.PublicKey)(nil),
 		s.Public().(*rsa.PublicKey).N, // not a key
 	} {
-		if _, err := sign.NewVerifier(pub); !errors.Is(err, sign.ErrUnsupportedKey) || !errors.Is(err, attestor.ErrInvalidInput) {
+		if _, err := sign.NewVerifier(pub); !errors.Is(err, sign.ErrUnsupportedKey) || !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("NewVerifier(%T) = %v; want ErrUnsupportedKey", pub, err)
 		}
 		if _, err := sign.KeyID(pub); !errors.Is(err, sign.ErrUnsupportedKey) {

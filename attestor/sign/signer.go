@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 
@@ -77,7 +79,7 @@ func defaultOptions() options {
 func WithPassword(fn func() ([]byte, error)) Option {
 	return func(o *options) error {
 		if fn == nil {
-			return attestor.Invalid(errors.New("sign.WithPassword: nil password function"))
+			return fault.Invalid(errors.New("sign.WithPassword: nil password function"))
 		}
 		o.password = fn
 		return nil
@@ -108,7 +110,7 @@ func passwordFromEnv() ([]byte, error) {
 // Other encrypted PEM (OpenSSL "Proc-Type: 4,ENCRYPTED", PKCS #8
 // "ENCRYPTED PRIVATE KEY") is not supported. Every error names the file,
 // never contains the password or key bytes, and, unless it comes from the
-// password function, matches attestor.ErrInvalidInput; the reasons callers
+// password function, matches fault.ErrInvalidInput; the reasons callers
 // branch on match ErrPasswordRequired, ErrWrongPassword, ErrNotPrivateKey,
 // ErrUnsupportedKey or ErrMalformedKey.
 func Load(ref string, opts ...Option) (*Signer, error) {

@@ -31,7 +31,7 @@ type Verifier struct {
 // NewVerifier returns a Verifier for pub, an ed25519.PublicKey, an
 // *ecdsa.PublicKey or an *rsa.PublicKey. Other keys, other curves and RSA
 // keys outside 2048..8192 bits return an error matching ErrUnsupportedKey
-// (and attestor.ErrInvalidInput).
+// (and fault.ErrInvalidInput).
 func NewVerifier(pub crypto.PublicKey) (*Verifier, error) {
 	info, err := describe(pub)
 	if err != nil {
@@ -46,7 +46,7 @@ func NewVerifier(pub crypto.PublicKey) (*Verifier, error) {
 
 // LoadVerifier reads a public key file at ref (a path) and returns its
 // Verifier. See ParseVerifier for the formats. Every error names the file
-// and matches attestor.ErrInvalidInput.
+// and matches fault.ErrInvalidInput.
 func LoadVerifier(ref string) (*Verifier, error) {
 	data, err := readKeyFile(ref)
 	if err != nil {
@@ -78,7 +78,7 @@ func LoadVerifier(ref string) (*Verifier, error) {
 // Other PEM blocks before the key (such as "EC PARAMETERS") are skipped. A
 // private key returns an error matching ErrNotPublicKey; anything else that
 // is not a supported public key, an error matching ErrMalformedKey or
-// ErrUnsupportedKey. All errors match attestor.ErrInvalidInput.
+// ErrUnsupportedKey. All errors match fault.ErrInvalidInput.
 func ParseVerifier(data []byte) (*Verifier, error) {
 	pub, k, err := parsePublicKey(data)
 	if err != nil {

@@ -16,7 +16,7 @@ const MaxBundleSize = MaxEnvelopeSize + 64<<10
 // size and reads the predicate type from its in-toto statement, as an index
 // only. An envelope larger than MaxEnvelopeSize, or a bundle larger than
 // MaxBundleSize, returns an error matching ErrTooLarge; a malformed
-// envelope, one matching attestor.ErrInvalidInput.
+// envelope, one matching fault.ErrInvalidInput.
 func NewAttestation(envelope, bundle []byte) (Attestation, error) {
 	if len(envelope) > MaxEnvelopeSize {
 		return Attestation{}, fmt.Errorf("envelope of %d bytes (at most %d): %w", len(envelope), MaxEnvelopeSize, ErrTooLarge)

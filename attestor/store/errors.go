@@ -1,7 +1,7 @@
 package store
 
 import (
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
 )
 
 // Sentinel errors shared by every Store. Callers branch on them with
@@ -9,14 +9,6 @@ import (
 var (
 	// ErrTooLarge is returned by Put for an attestation whose envelope (or
 	// bundle) is larger than MaxEnvelopeSize; nothing of that Put is
-	// stored. It matches attestor.ErrInvalidInput.
-	ErrTooLarge = &sentinel{"attestation larger than the store allows", attestor.ErrInvalidInput}
+	// stored. It matches fault.ErrInvalidInput.
+	ErrTooLarge = fault.New("attestation larger than the store allows", fault.ErrInvalidInput)
 )
-
-type sentinel struct {
-	msg    string
-	parent error
-}
-
-func (e *sentinel) Error() string { return e.msg }
-func (e *sentinel) Unwrap() error { return e.parent }

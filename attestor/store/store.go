@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -44,7 +46,7 @@ type Subject struct {
 func ImageSubject(d name.Digest) (Subject, error) {
 	h, err := v1.NewHash(d.DigestStr())
 	if err != nil {
-		return Subject{}, attestor.Invalid(fmt.Errorf("image %q: %w", d.String(), err))
+		return Subject{}, fault.Invalid(fmt.Errorf("image %q: %w", d.String(), err))
 	}
 	return Subject{Name: d.Context().Name(), Digest: h}, nil
 }

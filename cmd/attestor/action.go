@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/actions/github"
@@ -223,7 +225,7 @@ func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliA
 	}
 	if err != nil {
 		gh.Errorf("attestor: %v", err)
-		return attestor.Invalid(err)
+		return fault.Invalid(err)
 	}
 	end := gh.Group("attestor " + strings.Join(call.shown, " "))
 	var (

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/attestor"
@@ -28,7 +30,7 @@ func (f *graphFlags) register(cmd *cobra.Command) {
 func (f *graphFlags) resolve() (string, error) {
 	if f.file == "" {
 		if f.format != "" {
-			return "", attestor.Invalid(errors.New("--graph-format needs --graph FILE"))
+			return "", fault.Invalid(errors.New("--graph-format needs --graph FILE"))
 		}
 		return "", nil
 	}
@@ -42,7 +44,7 @@ func (f *graphFlags) resolve() (string, error) {
 		}
 		return gate.GraphMermaid, nil
 	}
-	return "", attestor.Invalid(fmt.Errorf("--graph-format %q: use mermaid or dot", f.format))
+	return "", fault.Invalid(fmt.Errorf("--graph-format %q: use mermaid or dot", f.format))
 }
 
 // emit hands the graph of res to the action, if it asked for it, and
@@ -70,7 +72,7 @@ func (f *graphFlags) emit(g *globals, p *gate.Policy, res *gate.Result) error {
 		return err
 	}
 	if err := attestor.WriteFileAtomic(f.file, []byte(text), 0o644); err != nil {
-		return attestor.Invalid(fmt.Errorf("--graph: %w", err))
+		return fault.Invalid(fmt.Errorf("--graph: %w", err))
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/attestor"
@@ -75,13 +77,13 @@ source (registry, Grafeas) failed; what the other sources hold is listed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if keyPath != "" && policyPath != "" {
-				return attestor.Invalid(errors.New("give --key or --policy, not both"))
+				return fault.Invalid(errors.New("give --key or --policy, not both"))
 			}
 			var opts []gate.InspectOption
 			if keyPath != "" {
 				key, err := sign.LoadVerifier(keyPath)
 				if err != nil {
-					return attestor.Invalid(err)
+					return fault.Invalid(err)
 				}
 				opts = append(opts, gate.WithInspectKey(key))
 			}
@@ -102,7 +104,7 @@ source (registry, Grafeas) failed; what the other sources hold is listed.`,
 			}
 			if outputDir != "" {
 				if fi, err := os.Stat(outputDir); err == nil && !fi.IsDir() {
-					return attestor.Invalid(fmt.Errorf("--output-dir %q is not a directory", outputDir))
+					return fault.Invalid(fmt.Errorf("--output-dir %q is not a directory", outputDir))
 				}
 			}
 			subject, sources, err := subj.withSources(ctx, &src, g)
@@ -128,7 +130,7 @@ source (registry, Grafeas) failed; what the other sources hold is listed.`,
 			if ierr != nil {
 				// Reported in the table; what the others hold is listed.
 				code := 3
-				if errors.Is(ierr, attestor.ErrInvalidInput) {
+				if errors.Is(ierr, fault.ErrInvalidInput) {
 					code = 2
 				}
 				return &exitError{code: code}
@@ -153,7 +155,7 @@ func writeInventory(dir string, inv *gate.Inventory) ([]string, error) {
 		return nil, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("--output-dir: %w", err))
+		return nil, fault.Invalid(fmt.Errorf("--output-dir: %w", err))
 	}
 	var files []string
 	for i := range inv.Attestations {
@@ -171,7 +173,7 @@ func writeInventory(dir string, inv *gate.Inventory) ([]string, error) {
 			path := filepath.Join(dir, e.Digest+f.suffix)
 			if err := attestor.WriteFileAtomic(path, f.data, 0o644); err != nil {
 				if errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) {
-					err = attestor.Invalid(err)
+					err = fault.Invalid(err)
 				}
 				return files, err
 			}

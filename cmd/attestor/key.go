@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/attestor"
@@ -35,23 +37,23 @@ and P.pub. Existing files are never overwritten.`,
 		RunE: func(*cobra.Command, []string) error {
 			password, ok := g.lookupEnv("COSIGN_PASSWORD")
 			if !ok {
-				return attestor.Invalid(errors.New("COSIGN_PASSWORD is not set: set it to the password for the new key (it may be empty)"))
+				return fault.Invalid(errors.New("COSIGN_PASSWORD is not set: set it to the password for the new key (it may be empty)"))
 			}
 			if dir := filepath.Dir(prefix); dir != "." {
 				if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-					return attestor.Invalid(fmt.Errorf("--output-prefix %q: directory %s does not exist", prefix, dir))
+					return fault.Invalid(fmt.Errorf("--output-prefix %q: directory %s does not exist", prefix, dir))
 				} else if err != nil {
-					return attestor.Invalid(fmt.Errorf("--output-prefix %q: %w", prefix, err))
+					return fault.Invalid(fmt.Errorf("--output-prefix %q: %w", prefix, err))
 				} else if !fi.IsDir() {
-					return attestor.Invalid(fmt.Errorf("--output-prefix %q: %s is not a directory", prefix, dir))
+					return fault.Invalid(fmt.Errorf("--output-prefix %q: %s is not a directory", prefix, dir))
 				}
 			}
 			privPath, pubPath := prefix+".key", prefix+".pub"
 			for _, p := range []string{privPath, pubPath} {
 				if _, err := os.Lstat(p); err == nil {
-					return attestor.Invalid(fmt.Errorf("%s already exists: remove it or choose another --output-prefix", p))
+					return fault.Invalid(fmt.Errorf("%s already exists: remove it or choose another --output-prefix", p))
 				} else if !errors.Is(err, fs.ErrNotExist) {
-					return attestor.Invalid(fmt.Errorf("checking %s: %w", p, err))
+					return fault.Invalid(fmt.Errorf("checking %s: %w", p, err))
 				}
 			}
 			priv, pub, err := sign.GenerateKeyPair([]byte(password))

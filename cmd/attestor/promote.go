@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/attestor"
@@ -96,10 +98,10 @@ Grafeas failed.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if src.grafeasProj == "" && (noteProj != "" || authority != "") {
-				return attestor.Invalid(errors.New("--grafeas-note-project and --grafeas-authority-note need --grafeas-project"))
+				return fault.Invalid(errors.New("--grafeas-note-project and --grafeas-authority-note need --grafeas-project"))
 			}
 			if policyPath == "" {
-				return attestor.Invalid(errors.New("--policy is required"))
+				return fault.Invalid(errors.New("--policy is required"))
 			}
 			if _, err := graph.resolve(); err != nil {
 				return err
@@ -277,7 +279,7 @@ func binauthzPayloadType(v string) (string, error) {
 	case "atomic":
 		return promote.SimpleSigningTypeAtomic, nil
 	}
-	return "", attestor.Invalid(fmt.Errorf("--binauthz-payload %q: want gcloud or atomic", v))
+	return "", fault.Invalid(fmt.Errorf("--binauthz-payload %q: want gcloud or atomic", v))
 }
 
 // binauthzKeyID returns the public key id that Binary Authorization knows

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -67,7 +69,7 @@ the resolved dependencies.`,
 			if source != "" {
 				src, err := actions.ParseSource(source)
 				if err != nil {
-					return attestor.Invalid(err)
+					return fault.Invalid(err)
 				}
 				opts = append(opts, provenance.WithSource(src))
 			}
@@ -92,7 +94,7 @@ the resolved dependencies.`,
 			}
 			facts, err := actions.Detect(ctx, os.Environ())
 			if err != nil {
-				return attestor.Invalid(fmt.Errorf("reading the CI platform's facts: %w", err))
+				return fault.Invalid(fmt.Errorf("reading the CI platform's facts: %w", err))
 			}
 			g.logger.Debug("platform detected", "platform", facts.Platform, "builderId", facts.BuilderID, "invocation", facts.InvocationURL)
 			st, err := provenance.Build(provenance.Input{Facts: facts, Steps: steps, Subjects: subs}, opts...)
@@ -172,13 +174,13 @@ func readSteps(ctx context.Context, ws *attestor.Workspace, signer attestor.Sign
 	}
 	names, err := ws.Envelopes()
 	if err != nil {
-		return nil, attestor.Invalid(err)
+		return nil, fault.Invalid(err)
 	}
 	var steps []*provenance.Step
 	for _, n := range names {
 		data, err := ws.Read(n)
 		if err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("reading %s: %w", ws.Path(n), err))
+			return nil, fault.Invalid(fmt.Errorf("reading %s: %w", ws.Path(n), err))
 		}
 		s, err := provenance.ReadStep(n, data)
 		if errors.Is(err, provenance.ErrNotStepRecord) {
@@ -193,7 +195,7 @@ func readSteps(ctx context.Context, ws *attestor.Workspace, signer attestor.Sign
 		}
 		if slices.ContainsFunc(env.Signatures, func(sig dsse.Signature) bool { return sig.KeyID == keyID }) {
 			if _, _, err := sign.VerifyEnvelope(ctx, env, ver); err != nil {
-				return nil, attestor.Invalid(fmt.Errorf("step record %s is signed by this key but does not verify (changed since it was signed?): refusing to sign provenance over it: %w", ws.Path(n), err))
+				return nil, fault.Invalid(fmt.Errorf("step record %s is signed by this key but does not verify (changed since it was signed?): refusing to sign provenance over it: %w", ws.Path(n), err))
 			}
 			s.Verified = true
 		}
@@ -229,20 +231,20 @@ func resolveSubjects(ctx context.Context, refs []string) ([]*ita1.ResourceDescri
 
 func hashFileSubject(path string) (*ita1.ResourceDescriptor, error) {
 	if path == "" {
-		return nil, attestor.Invalid(errors.New("empty --subject"))
+		return nil, fault.Invalid(errors.New("empty --subject"))
 	}
 	// Without blocking: a FIFO at path is refused, not waited on.
 	f, _, err := attestor.OpenRegular(path)
-	if errors.Is(err, attestor.ErrInvalidInput) {
-		return nil, attestor.Invalid(fmt.Errorf("subject %q: %w (images are oci://REF)", path, err))
+	if errors.Is(err, fault.ErrInvalidInput) {
+		return nil, fault.Invalid(fmt.Errorf("subject %q: %w (images are oci://REF)", path, err))
 	}
 	if err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("subject %q: %w", path, err))
+		return nil, fault.Invalid(fmt.Errorf("subject %q: %w", path, err))
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("hashing subject %q: %w", path, err))
+		return nil, fault.Invalid(fmt.Errorf("hashing subject %q: %w", path, err))
 	}
 	return &ita1.ResourceDescriptor{
 		Name:   filepath.ToSlash(filepath.Clean(path)),

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/attestor"
@@ -70,7 +72,7 @@ occurrences on the image; see the --grafeas-* flags.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if image == "" {
-				return attestor.Invalid(errors.New("--image is required"))
+				return fault.Invalid(errors.New("--image is required"))
 			}
 			toOCI, toGrafeas := false, false
 			for _, t := range to {
@@ -80,11 +82,11 @@ occurrences on the image; see the --grafeas-* flags.`,
 				case "grafeas":
 					toGrafeas = true
 				default:
-					return attestor.Invalid(fmt.Errorf("--to %q: use oci, grafeas or both (oci,grafeas)", t))
+					return fault.Invalid(fmt.Errorf("--to %q: use oci, grafeas or both (oci,grafeas)", t))
 				}
 			}
 			if !toOCI && !toGrafeas {
-				return attestor.Invalid(errors.New("--to: name oci, grafeas or both"))
+				return fault.Invalid(errors.New("--to: name oci, grafeas or both"))
 			}
 			sch, err := oci.ParseScheme(scheme)
 			if err != nil {
@@ -102,7 +104,7 @@ occurrences on the image; see the --grafeas-* flags.`,
 				return err
 			}
 			if len(atts) == 0 {
-				return attestor.Invalid(fmt.Errorf("no signed attestations in workspace %s: run 'attestor run' or 'attestor provenance' first", ws.Dir()))
+				return fault.Invalid(fmt.Errorf("no signed attestations in workspace %s: run 'attestor run' or 'attestor provenance' first", ws.Dir()))
 			}
 			opts := []oci.Option{oci.WithScheme(sch), oci.WithLogger(g.logger), oci.WithUserAgent("attestor/" + version)}
 			if timeout > 0 {
@@ -120,9 +122,9 @@ occurrences on the image; see the --grafeas-* flags.`,
 			}
 			switch {
 			case passwordStdin && username == "":
-				return attestor.Invalid(errors.New("--registry-password-stdin needs --registry-username"))
+				return fault.Invalid(errors.New("--registry-password-stdin needs --registry-username"))
 			case username != "" && !passwordStdin:
-				return attestor.Invalid(errors.New("--registry-username needs --registry-password-stdin (the password is read from stdin, never from a flag)"))
+				return fault.Invalid(errors.New("--registry-username needs --registry-password-stdin (the password is read from stdin, never from a flag)"))
 			case username != "":
 				password, err := readPassword(cmd.InOrStdin())
 				if err != nil {
@@ -194,14 +196,14 @@ func (g *globals) pushedOCI(ctx context.Context, res *oci.Result, names []string
 func readPassword(r io.Reader) (string, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxPasswordStdin+1))
 	if err != nil {
-		return "", attestor.Invalid(fmt.Errorf("reading the registry password from stdin: %w", err))
+		return "", fault.Invalid(fmt.Errorf("reading the registry password from stdin: %w", err))
 	}
 	if len(data) > maxPasswordStdin {
-		return "", attestor.Invalid(errors.New("the registry password on stdin is too long"))
+		return "", fault.Invalid(errors.New("the registry password on stdin is too long"))
 	}
 	password := string(bytes.TrimRight(data, "\r\n"))
 	if password == "" {
-		return "", attestor.Invalid(errors.New("--registry-password-stdin: stdin is empty"))
+		return "", fault.Invalid(errors.New("--registry-password-stdin: stdin is empty"))
 	}
 	return password, nil
 }

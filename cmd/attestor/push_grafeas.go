@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/spf13/pflag"
 
 	"github.com/attestor/attestor/attestor"
@@ -58,10 +60,10 @@ func (f *grafeasFlags) options(g *globals) ([]grafeas.Option, error) {
 	u := grafeasFirstSet(f.url, os.Getenv(envGrafeasURL))
 	project := grafeasFirstSet(f.project, os.Getenv(envGrafeasProject))
 	if project == "" {
-		return nil, attestor.Invalid(errors.New("--to grafeas needs --grafeas-project (or " + envGrafeasProject + ")"))
+		return nil, fault.Invalid(errors.New("--to grafeas needs --grafeas-project (or " + envGrafeasProject + ")"))
 	}
 	if u == "" && api == grafeas.V1Beta1 {
-		return nil, attestor.Invalid(errors.New("--to grafeas needs --grafeas URL (or " + envGrafeasURL + "), or --grafeas-api v1 for Container Analysis"))
+		return nil, fault.Invalid(errors.New("--to grafeas needs --grafeas URL (or " + envGrafeasURL + "), or --grafeas-api v1 for Container Analysis"))
 	}
 	opts := []grafeas.Option{
 		grafeas.WithAPI(api),

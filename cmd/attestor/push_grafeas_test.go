@@ -9,9 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/spf13/pflag"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/storetest"
 )
@@ -58,7 +59,7 @@ func TestPushGrafeasUsage(t *testing.T) {
 		{"--grafeas", "http://x", "--grafeas-project", "p", "--grafeas-cert", "c.pem"}, // cert without key
 	} {
 		err := pushGrafeas(t.Context(), g, subj, nil, grafeasTestFlags(t, args...))
-		if !errors.Is(err, attestor.ErrInvalidInput) {
+		if !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("%v: %v, want invalid input", args, err)
 		}
 	}

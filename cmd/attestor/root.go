@@ -9,9 +9,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/spf13/cobra"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
 )
 
@@ -78,9 +79,9 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, attestor.ErrInvalidInput):
+	case errors.Is(err, fault.ErrInvalidInput):
 		return 2
-	case errors.Is(err, attestor.ErrUnavailable):
+	case errors.Is(err, fault.ErrUnavailable):
 		return 3
 	default:
 		return 1
@@ -106,7 +107,7 @@ on a verified chain.`,
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return attestor.Invalid(err)
+		return fault.Invalid(err)
 	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.dir, "dir", "", "workspace directory (env ATTESTOR_DIR; default .attestor)")
@@ -154,7 +155,7 @@ func requireSubcommand(cmd *cobra.Command) {
 		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
 			msg += "; did you mean " + strings.Join(s, " or ") + "?"
 		}
-		return attestor.Invalid(errors.New(msg))
+		return fault.Invalid(errors.New(msg))
 	}
 	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 }
@@ -186,7 +187,7 @@ func isTerminal(w io.Writer) bool {
 // usage (exit 2).
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		return attestor.Invalid(check(cmd, args))
+		return fault.Invalid(check(cmd, args))
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/attestor"
@@ -53,7 +55,7 @@ with the command's exit code.
 			if errors.Is(err, attestor.ErrTimeout) {
 				fmt.Fprintf(g.stderr, "attestor: step %s: command timed out after %s and was killed\n", f.step, timeout)
 			}
-			if errors.Is(err, attestor.ErrInvalidInput) || errors.Is(err, attestor.ErrUnavailable) {
+			if errors.Is(err, fault.ErrInvalidInput) || errors.Is(err, fault.ErrUnavailable) {
 				// A product image missing after a failed command: the
 				// step is recorded with the command's exit code.
 				return err

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/spf13/pflag"
 
 	"github.com/attestor/attestor/actions"
@@ -76,7 +78,7 @@ so).`
 // recorder builds the Recorder that the flags describe.
 func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.Option) (*attestor.Recorder, error) {
 	if f.step == "" {
-		return nil, attestor.Invalid(errors.New("--step is required"))
+		return nil, fault.Invalid(errors.New("--step is required"))
 	}
 	if err := attestor.ValidateStepName(f.step); err != nil {
 		return nil, err
@@ -128,7 +130,7 @@ func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.
 	}
 	if f.workspaceCache {
 		if f.noCache {
-			return nil, attestor.Invalid(errors.New("--workspace-cache and --no-cache: choose one"))
+			return nil, fault.Invalid(errors.New("--workspace-cache and --no-cache: choose one"))
 		}
 		opts = append(opts, attestor.WithWorkspaceCache())
 	}

@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/spf13/pflag"
 
 	"github.com/attestor/attestor/attestor"
@@ -47,7 +49,7 @@ func (g *globals) loadSigner(ctx context.Context, ref string) (attestor.Signer, 
 		ref = os.Getenv("ATTESTOR_KEY")
 	}
 	if ref == "" {
-		return nil, attestor.Invalid(errNoKey)
+		return nil, fault.Invalid(errNoKey)
 	}
 	if kms.IsURI(ref) {
 		return kms.Load(ctx, ref, kms.WithVault("", g.getenv("VAULT_TOKEN"), ""))
@@ -95,7 +97,7 @@ func (f *signerFlags) signer(ctx context.Context, g *globals, key string) (attes
 		return g.loadSigner(ctx, key)
 	}
 	if key != "" {
-		return nil, attestor.Invalid(errors.New("--key and --keyless: choose one"))
+		return nil, fault.Invalid(errors.New("--key and --keyless: choose one"))
 	}
 	opts := []sign.KeylessOption{
 		sign.WithFulcioURL(f.fulcioURL),
@@ -117,10 +119,10 @@ func (f *signerFlags) signer(ctx context.Context, g *globals, key string) (attes
 		tok := f.identityToken
 		if data, err := attestor.ReadRegular(tok, maxIdentityTokenFile); err == nil {
 			tok = strings.TrimSpace(string(data))
-		} else if errors.Is(err, attestor.ErrInvalidInput) {
-			return nil, attestor.Invalid(fmt.Errorf("--identity-token: %w", err))
+		} else if errors.Is(err, fault.ErrInvalidInput) {
+			return nil, fault.Invalid(fmt.Errorf("--identity-token: %w", err))
 		} else if strings.Count(tok, ".") != 2 {
-			return nil, attestor.Invalid(errors.New("--identity-token: neither a JWT nor a readable file"))
+			return nil, fault.Invalid(errors.New("--identity-token: neither a JWT nor a readable file"))
 		} else if !g.argsInMemory {
 			// A process's command line is readable by every process on
 			// the machine (ps), the command a step wraps included: with

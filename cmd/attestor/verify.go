@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
@@ -79,7 +81,7 @@ func (f *sourceFlags) grafeas(g *globals, extra ...grafeas.Option) (*grafeas.Cli
 	}
 	opts := []grafeas.Option{grafeas.WithAPI(api), grafeas.WithLogger(g.logger), grafeas.WithUserAgent("attestor/" + version)}
 	if f.grafeasProj == "" {
-		return nil, attestor.Invalid(errors.New("--from grafeas needs --grafeas-project"))
+		return nil, fault.Invalid(errors.New("--from grafeas needs --grafeas-project"))
 	}
 	opts = append(opts, grafeas.WithProject(f.grafeasProj))
 	if f.grafeasURL != "" {
@@ -146,7 +148,7 @@ func (s *subjectFlags) withSources(ctx context.Context, f *sourceFlags, g *globa
 func (s *subjectFlags) resolve(ctx context.Context, f *sourceFlags, g *globals) (store.Subject, []string, error) {
 	switch {
 	case s.image != "" && s.artifact != "":
-		return store.Subject{}, nil, attestor.Invalid(errors.New("give --image or --artifact, not both"))
+		return store.Subject{}, nil, fault.Invalid(errors.New("give --image or --artifact, not both"))
 	case s.artifact != "":
 		rd, err := hashFileSubject(s.artifact)
 		if err != nil {
@@ -165,7 +167,7 @@ func (s *subjectFlags) resolve(ctx context.Context, f *sourceFlags, g *globals) 
 		sub, err := store.ImageSubject(d)
 		return sub, []string{"oci"}, err
 	}
-	return store.Subject{}, nil, attestor.Invalid(errors.New("--image or --artifact is required"))
+	return store.Subject{}, nil, fault.Invalid(errors.New("--image or --artifact is required"))
 }
 
 // sources builds the named sources.
@@ -182,7 +184,7 @@ func (f *sourceFlags) sources(g *globals, names []string) ([]gate.Source, error)
 		case "dir":
 			fi, err := os.Stat(workspaceDir(g))
 			if err != nil || !fi.IsDir() {
-				return nil, attestor.Invalid(fmt.Errorf("--from dir: no workspace at %q (set --dir)", workspaceDir(g)))
+				return nil, fault.Invalid(fmt.Errorf("--from dir: no workspace at %q (set --dir)", workspaceDir(g)))
 			}
 			ws, err := attestor.OpenWorkspace(g.dir)
 			if err != nil {
@@ -202,7 +204,7 @@ func (f *sourceFlags) sources(g *globals, names []string) ([]gate.Source, error)
 			}
 			out = append(out, gate.Source{Name: "grafeas", Store: c})
 		default:
-			return nil, attestor.Invalid(fmt.Errorf("--from %q: use dir, oci or grafeas", n))
+			return nil, fault.Invalid(fmt.Errorf("--from %q: use dir, oci or grafeas", n))
 		}
 	}
 	return out, nil
@@ -283,12 +285,12 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 			ctx := cmd.Context()
 			if layoutPath != "" || len(layoutKeys) > 0 {
 				if subj.image != "" || subj.artifact != "" || len(src.from) > 0 || policyURI != "" || resourceURI != "" || graph.file != "" {
-					return attestor.Invalid(errors.New("--layout verifies the workspace's legacy links: --image, --artifact, --from, --policy-uri, --resource-uri and --graph do not apply"))
+					return fault.Invalid(errors.New("--layout verifies the workspace's legacy links: --image, --artifact, --from, --policy-uri, --resource-uri and --graph do not apply"))
 				}
 				return runVerifyLayout(ctx, g, layoutPath, layoutKeys, policyPath)
 			}
 			if policyPath == "" {
-				return attestor.Invalid(errors.New("--policy is required"))
+				return fault.Invalid(errors.New("--policy is required"))
 			}
 			if _, err := graph.resolve(); err != nil {
 				return err
@@ -296,7 +298,7 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 			sopts := subj.summaryOptions(policyURI, resourceURI)
 			if policyURI != "" || resourceURI != "" {
 				if !g.hasKey(key) {
-					return attestor.Invalid(errors.New("--policy-uri and --resource-uri go into the verification summary: they need --key"))
+					return fault.Invalid(errors.New("--policy-uri and --resource-uri go into the verification summary: they need --key"))
 				}
 				if err := checkSummaryOptions(sopts); err != nil {
 					return err
@@ -358,7 +360,7 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 // verification (exit 1).
 func verifySubject(ctx context.Context, policy *gate.Policy, subject store.Subject, sources []gate.Source, signer attestor.Signer, g *globals, vopts []gate.Option, sopts ...gate.SummaryOption) (*verifyOutput, error) {
 	atts, srcResults, fetchErr := gate.Fetch(ctx, subject, sources...)
-	if fetchErr != nil && !errors.Is(fetchErr, attestor.ErrUnavailable) {
+	if fetchErr != nil && !errors.Is(fetchErr, fault.ErrUnavailable) {
 		return nil, fetchErr
 	}
 	v, err := gate.NewVerifier(policy, vopts...)
@@ -527,11 +529,11 @@ func nonEmpty(s, def string) string {
 func runVerifyLayout(ctx context.Context, g *globals, layoutPath string, keyPaths []string, policyPath string) error {
 	switch {
 	case policyPath != "":
-		return attestor.Invalid(errors.New("give --policy or --layout, not both"))
+		return fault.Invalid(errors.New("give --policy or --layout, not both"))
 	case layoutPath == "":
-		return attestor.Invalid(errors.New("--layout-key needs --layout"))
+		return fault.Invalid(errors.New("--layout-key needs --layout"))
 	case len(keyPaths) == 0:
-		return attestor.Invalid(errors.New("--layout needs --layout-key"))
+		return fault.Invalid(errors.New("--layout needs --layout-key"))
 	}
 	var keys []*sign.Verifier
 	for _, p := range keyPaths {

@@ -16,11 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"google.golang.org/api/option"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/kms"
 	"github.com/attestor/attestor/attestor/sign/signtest"
@@ -160,7 +161,7 @@ func TestCloudUnavailableWhileSigning(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30e9)
 		_, err = s.Sign(ctx, []byte("m"))
 		cancel()
-		if !errors.Is(err, attestor.ErrUnavailable) {
+		if !errors.Is(err, fault.ErrUnavailable) {
 			t.Errorf("%s: Sign = %v; want ErrUnavailable", c.ref, err)
 		}
 		for _, secret := range secrets {
@@ -238,7 +239,7 @@ func TestAzureChild(t *testing.T) {
 	s, err := kms.Load(context.Background(), ref)
 	switch os.Getenv(azureWantEnv) {
 	case "unavailable":
-		if !errors.Is(err, attestor.ErrUnavailable) {
+		if !errors.Is(err, fault.ErrUnavailable) {
 			t.Fatalf("Load(%s) = %v; want ErrUnavailable", ref, err)
 		}
 		t.Logf("Load: %v", err)
@@ -269,7 +270,7 @@ func TestLoadHonorsContext(t *testing.T) {
 	time.AfterFunc(200*time.Millisecond, cancel)
 	_, err := kms.Load(ctx, "gcpkms://"+signtest.GCPKeyName,
 		kms.WithGCP(option.WithEndpoint("127.0.0.1:1"), option.WithoutAuthentication()))
-	if !errors.Is(err, attestor.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+	if !errors.Is(err, fault.ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Errorf("Load = %v; want ErrUnavailable and Canceled", err)
 	}
 }

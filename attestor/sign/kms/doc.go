@@ -20,8 +20,8 @@
 // sign.Signer makes with the same key type, so sign.Verifier and cosign
 // verify them with the public key that Signer.Public returns (what
 // `attestor key public --key URI` prints). A malformed URI is a usage
-// error (attestor.ErrInvalidInput) that names it; a KMS that cannot be
-// reached or refuses is attestor.ErrUnavailable. Credentials are read by
+// error (fault.ErrInvalidInput) that names it; a KMS that cannot be
+// reached or refuses is fault.ErrUnavailable. Credentials are read by
 // the SDKs and never appear in errors, prints or logs.
 //
 // It is a package of its own so that the packages that only verify (the

@@ -13,6 +13,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/kms/aws"
@@ -143,10 +145,10 @@ type Signer struct {
 //   - hashivault://KEY (Vault's transit engine; see WithVault).
 //
 // A ref that is not a well-formed KMS URI returns an error matching
-// attestor.ErrInvalidInput that names it; a key this package does not sign
+// fault.ErrInvalidInput that names it; a key this package does not sign
 // with, one matching sign.ErrUnsupportedKey; a KMS that cannot be reached,
 // refuses the credentials or has no such key, one matching
-// attestor.ErrUnavailable. Errors never show a credential.
+// fault.ErrUnavailable. Errors never show a credential.
 func Load(ctx context.Context, ref string, opts ...Option) (*Signer, error) {
 	var o loadOptions
 	for _, opt := range opts {
@@ -164,38 +166,38 @@ func Load(ctx context.Context, ref string, opts ...Option) (*Signer, error) {
 	switch {
 	case strings.HasPrefix(ref, SchemeHashiVault):
 		if err := hashivault.ValidReference(ref); err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("KMS key %q: %w", ref, err))
+			return nil, fault.Invalid(fmt.Errorf("KMS key %q: %w", ref, err))
 		}
 		if o.address == "" && os.Getenv("VAULT_ADDR") == "" {
-			return nil, attestor.Invalid(fmt.Errorf("KMS key %q: VAULT_ADDR is not set", ref))
+			return nil, fault.Invalid(fmt.Errorf("KMS key %q: VAULT_ADDR is not set", ref))
 		}
 		sv, err = hashivault.LoadSignerVerifier(ref, crypto.SHA256,
 			options.WithContext(ctx),
 			options.WithRPCAuthOpts(options.RPCAuth{Address: o.address, Token: o.token, Path: o.path}))
 	case strings.HasPrefix(ref, SchemeGCP):
 		if err := gcp.ValidReference(ref); err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("KMS key %q: %w", ref, err))
+			return nil, fault.Invalid(fmt.Errorf("KMS key %q: %w", ref, err))
 		}
 		sv, err = gcp.LoadSignerVerifier(ctx, ref, o.gcp...)
 	case strings.HasPrefix(ref, SchemeAWS):
 		if err := aws.ValidReference(ref); err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("KMS key %q: %w", ref, err))
+			return nil, fault.Invalid(fmt.Errorf("KMS key %q: %w", ref, err))
 		}
 		sv, err = aws.LoadSignerVerifier(ctx, ref, o.aws...)
 	case strings.HasPrefix(ref, SchemeAzure):
 		if err := azure.ValidReference(ref); err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("KMS key %q: %w", ref, err))
+			return nil, fault.Invalid(fmt.Errorf("KMS key %q: %w", ref, err))
 		}
 		sv, err = azure.LoadSignerVerifier(ctx, ref)
 	default:
-		return nil, attestor.Invalid(fmt.Errorf("%q is not a KMS URI (want %s...)", ref, strings.Join(schemes, ", ")))
+		return nil, fault.Invalid(fmt.Errorf("%q is not a KMS URI (want %s...)", ref, strings.Join(schemes, ", ")))
 	}
 	if err != nil {
-		return nil, attestor.Unavailable(fmt.Errorf("KMS key %q: %w", ref, err))
+		return nil, fault.Unavailable(fmt.Errorf("KMS key %q: %w", ref, err))
 	}
 	pub, err := withContext(ctx, func() (crypto.PublicKey, error) { return sv.PublicKey(options.WithContext(ctx)) })
 	if err != nil {
-		return nil, attestor.Unavailable(fmt.Errorf("KMS key %q: fetching public key: %w", ref, err))
+		return nil, fault.Unavailable(fmt.Errorf("KMS key %q: fetching public key: %w", ref, err))
 	}
 	ver, err := sign.NewVerifier(pub)
 	if err != nil {
@@ -249,7 +251,7 @@ func withContext[T any](ctx context.Context, f func() (T, error)) (T, error) {
 }
 
 // Sign signs msg (for DSSE, the pre-authentication encoding) with the KMS
-// key. Failures of the KMS match attestor.ErrUnavailable.
+// key. Failures of the KMS match fault.ErrUnavailable.
 func (s *Signer) Sign(ctx context.Context, msg []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -262,10 +264,10 @@ func (s *Signer) Sign(ctx context.Context, msg []byte) ([]byte, error) {
 	}
 	sig, err := withContext(ctx, func() ([]byte, error) { return s.sv.SignMessage(bytes.NewReader(msg), opts...) })
 	if err != nil {
-		return nil, attestor.Unavailable(fmt.Errorf("signing with KMS key %q: %w", s.ref, err))
+		return nil, fault.Unavailable(fmt.Errorf("signing with KMS key %q: %w", s.ref, err))
 	}
 	if err := s.ver.Verify(ctx, msg, sig); err != nil {
-		return nil, attestor.Unavailable(fmt.Errorf("signing with KMS key %q: the KMS returned a signature that does not verify with its public key (RSA keys must sign PKCS #1 v1.5 with SHA-256)", s.ref))
+		return nil, fault.Unavailable(fmt.Errorf("signing with KMS key %q: the KMS returned a signature that does not verify with its public key (RSA keys must sign PKCS #1 v1.5 with SHA-256)", s.ref))
 	}
 	return sig, nil
 }

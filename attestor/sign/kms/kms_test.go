@@ -1,6 +1,7 @@
 package kms_test
 
 import (
+	"github.com/attestor/attestor/attestor/fault"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -16,7 +17,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/kms"
 	"github.com/attestor/attestor/attestor/sign/signtest"
@@ -85,33 +85,33 @@ func TestLoadErrors(t *testing.T) {
 		opts []kms.Option
 		want error
 	}{
-		{"cosign.key", nil, attestor.ErrInvalidInput},
-		{"hashivault://", nil, attestor.ErrInvalidInput},
-		{"hashivault://nosuchkey", []kms.Option{kms.WithVault(addr, signtest.VaultToken, "")}, attestor.ErrUnavailable},
-		{"hashivault://" + signtest.VaultKeyName, []kms.Option{kms.WithVault(addr, "wrong-token", "")}, attestor.ErrUnavailable},
+		{"cosign.key", nil, fault.ErrInvalidInput},
+		{"hashivault://", nil, fault.ErrInvalidInput},
+		{"hashivault://nosuchkey", []kms.Option{kms.WithVault(addr, signtest.VaultToken, "")}, fault.ErrUnavailable},
+		{"hashivault://" + signtest.VaultKeyName, []kms.Option{kms.WithVault(addr, "wrong-token", "")}, fault.ErrUnavailable},
 
 		// Malformed URIs are usage errors, found before any request.
-		{"gcpkms://projects/p/locations/l/keyRings/r", nil, attestor.ErrInvalidInput},
-		{"gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/extra", nil, attestor.ErrInvalidInput},
-		{"awskms:///not-a-key-id", nil, attestor.ErrInvalidInput},
-		{"awskms://", nil, attestor.ErrInvalidInput},
-		{"azurekms://vault.vault.azure.net", nil, attestor.ErrInvalidInput},
-		{"azurekms://vault.vault.azure.net/k/v/extra", nil, attestor.ErrInvalidInput},
+		{"gcpkms://projects/p/locations/l/keyRings/r", nil, fault.ErrInvalidInput},
+		{"gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/extra", nil, fault.ErrInvalidInput},
+		{"awskms:///not-a-key-id", nil, fault.ErrInvalidInput},
+		{"awskms://", nil, fault.ErrInvalidInput},
+		{"azurekms://vault.vault.azure.net", nil, fault.ErrInvalidInput},
+		{"azurekms://vault.vault.azure.net/k/v/extra", nil, fault.ErrInvalidInput},
 
 		// A KMS that refuses or cannot be reached.
-		{aws.Ref(), awsOpts("AKIAUNKNOWNKEY000000"), attestor.ErrUnavailable},
-		{"awskms://" + aws.Host + "/alias/nosuchkey", awsOpts(signtest.AWSAccessKeyID), attestor.ErrUnavailable},
-		{aws.Ref(), awsOpts(signtest.AWSAccessKeyID, awsconfig.WithRegion("eu-west-1")), attestor.ErrUnavailable},
-		{"awskms://127.0.0.1:1/" + signtest.AWSKeyAlias, awsOpts(signtest.AWSAccessKeyID), attestor.ErrUnavailable},
-		{gcp.Ref(false), []kms.Option{kms.WithGCP(gcp.ClientOptions("wrong-token")...)}, attestor.ErrUnavailable},
-		{"gcpkms://projects/p/locations/global/keyRings/ci/cryptoKeys/nosuchkey", []kms.Option{kms.WithGCP(gcp.ClientOptions(signtest.GCPToken)...)}, attestor.ErrUnavailable},
-		{gcp.Ref(false) + "/cryptoKeyVersions/2", []kms.Option{kms.WithGCP(gcp.ClientOptions(signtest.GCPToken)...)}, attestor.ErrUnavailable},
+		{aws.Ref(), awsOpts("AKIAUNKNOWNKEY000000"), fault.ErrUnavailable},
+		{"awskms://" + aws.Host + "/alias/nosuchkey", awsOpts(signtest.AWSAccessKeyID), fault.ErrUnavailable},
+		{aws.Ref(), awsOpts(signtest.AWSAccessKeyID, awsconfig.WithRegion("eu-west-1")), fault.ErrUnavailable},
+		{"awskms://127.0.0.1:1/" + signtest.AWSKeyAlias, awsOpts(signtest.AWSAccessKeyID), fault.ErrUnavailable},
+		{gcp.Ref(false), []kms.Option{kms.WithGCP(gcp.ClientOptions("wrong-token")...)}, fault.ErrUnavailable},
+		{"gcpkms://projects/p/locations/global/keyRings/ci/cryptoKeys/nosuchkey", []kms.Option{kms.WithGCP(gcp.ClientOptions(signtest.GCPToken)...)}, fault.ErrUnavailable},
+		{gcp.Ref(false) + "/cryptoKeyVersions/2", []kms.Option{kms.WithGCP(gcp.ClientOptions(signtest.GCPToken)...)}, fault.ErrUnavailable},
 	} {
 		_, err := kms.Load(ctx, c.ref, c.opts...)
 		if !errors.Is(err, c.want) {
 			t.Errorf("Load(%q) = %v; want %v", c.ref, err, c.want)
 		}
-		if errors.Is(err, attestor.ErrInvalidInput) && !strings.Contains(err.Error(), c.ref) {
+		if errors.Is(err, fault.ErrInvalidInput) && !strings.Contains(err.Error(), c.ref) {
 			t.Errorf("Load(%q) = %v; the error does not name the ref", c.ref, err)
 		}
 		for _, secret := range []string{signtest.VaultToken, signtest.AWSSecretAccessKey, signtest.GCPToken} {
@@ -133,7 +133,7 @@ func TestVaultUnavailableWhileSigning(t *testing.T) {
 	}
 	v.Fail(true)
 	_, err = s.Sign(context.Background(), []byte("m"))
-	if !errors.Is(err, attestor.ErrUnavailable) {
+	if !errors.Is(err, fault.ErrUnavailable) {
 		t.Errorf("Sign = %v; want ErrUnavailable", err)
 	}
 	if strings.Contains(fmt.Sprint(err), signtest.VaultToken) {

@@ -13,7 +13,8 @@ import (
 	"path"
 	"strings"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor/store"
 )
 
@@ -52,17 +53,17 @@ const maxAuthorityPayload = 64 << 10
 func (a *Attestation) check() error {
 	switch {
 	case len(a.Payload) == 0:
-		return attestor.Invalid(errors.New("grafeas: attestation: empty payload"))
+		return fault.Invalid(errors.New("grafeas: attestation: empty payload"))
 	case len(a.Payload) > maxAuthorityPayload:
 		return fmt.Errorf("grafeas: attestation: payload of %d bytes: %w", len(a.Payload), store.ErrTooLarge)
 	case !json.Valid(a.Payload):
-		return attestor.Invalid(errors.New("grafeas: attestation: the payload is not JSON"))
+		return fault.Invalid(errors.New("grafeas: attestation: the payload is not JSON"))
 	case len(a.Signatures) == 0:
-		return attestor.Invalid(errors.New("grafeas: attestation: no signature"))
+		return fault.Invalid(errors.New("grafeas: attestation: no signature"))
 	}
 	for i, s := range a.Signatures {
 		if s.KeyID == "" || len(s.Sig) == 0 {
-			return attestor.Invalid(fmt.Errorf("grafeas: attestation: signature %d needs a key id and a signature", i))
+			return fault.Invalid(fmt.Errorf("grafeas: attestation: signature %d needs a key id and a signature", i))
 		}
 	}
 	return nil
@@ -162,7 +163,7 @@ func (c *Client) PutAttestation(ctx context.Context, subject store.Subject, att 
 	endpoint := c.base + "/projects/" + url.PathEscape(c.opts.project) + "/occurrences"
 	err = c.call(ctx, http.MethodPost, endpoint, c.dialect.authorityOccurrence(&att, uri, note), nil, committed)
 	if err != nil && !errors.Is(err, errCommitted) {
-		if !(ctx.Err() == nil && errors.Is(err, attestor.ErrUnavailable) && committed(ctx) == errCommitted) {
+		if !(ctx.Err() == nil && errors.Is(err, fault.ErrUnavailable) && committed(ctx) == errCommitted) {
 			return nil, fmt.Errorf("creating the ATTESTATION occurrence of %s on %s: %w", subject, note, err)
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	gv1 "google.golang.org/genproto/googleapis/grafeas/v1"
 
@@ -308,7 +310,7 @@ func TestPutAttestationInvalid(t *testing.T) {
 		"no signature": {Payload: []byte(`{}`)},
 		"no key id":    {Payload: []byte(`{}`), Signatures: []grafeas.Signature{{Sig: []byte{1}}}},
 	} {
-		if _, err := c.PutAttestation(t.Context(), subj, a); !errors.Is(err, attestor.ErrInvalidInput) {
+		if _, err := c.PutAttestation(t.Context(), subj, a); !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("%s: err = %v, want invalid input", name, err)
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"golang.org/x/oauth2"
@@ -51,19 +53,19 @@ func New(opts ...Option) (*Client, error) {
 		}
 	}
 	if o.project == "" {
-		return nil, attestor.Invalid(errors.New("grafeas: a project is required"))
+		return nil, fault.Invalid(errors.New("grafeas: a project is required"))
 	}
 	if o.noteProject == "" {
 		o.noteProject = o.project
 	}
 	if o.url == "" {
 		if o.api != V1 {
-			return nil, attestor.Invalid(errors.New("grafeas: a server URL is required for the v1beta1 API"))
+			return nil, fault.Invalid(errors.New("grafeas: a server URL is required for the v1beta1 API"))
 		}
 		o.url = ContainerAnalysisURL
 	}
 	if o.httpClient != nil && o.tlsConfig != nil {
-		return nil, attestor.Invalid(errors.New("grafeas: WithHTTPClient and WithTLSConfig conflict: set the TLS config on the client's transport"))
+		return nil, fault.Invalid(errors.New("grafeas: WithHTTPClient and WithTLSConfig conflict: set the TLS config on the client's transport"))
 	}
 	c := &Client{opts: o, base: o.url + "/" + string(o.api), locks: map[string]*sync.Mutex{}}
 	if o.api == V1 {
@@ -84,7 +86,7 @@ func (c *Client) tokenSource(ctx context.Context) (oauth2.TokenSource, error) {
 		// with a background context.
 		creds, err := google.FindDefaultCredentials(context.WithoutCancel(ctx), "https://www.googleapis.com/auth/cloud-platform")
 		if err != nil {
-			c.adcErr = attestor.Invalid(fmt.Errorf("grafeas: no token: pass one or set up application default credentials: %w", err))
+			c.adcErr = fault.Invalid(fmt.Errorf("grafeas: no token: pass one or set up application default credentials: %w", err))
 			return
 		}
 		c.adcTS = creds.TokenSource
@@ -100,10 +102,10 @@ func resourceURIs(s store.Subject) []string {
 
 func checkSubject(s store.Subject) error {
 	if s.Name == "" || s.Digest.Algorithm == "" || s.Digest.Hex == "" {
-		return attestor.Invalid(fmt.Errorf("grafeas: incomplete subject %q", s.String()))
+		return fault.Invalid(fmt.Errorf("grafeas: incomplete subject %q", s.String()))
 	}
 	if strings.ContainsAny(s.Name, " \t\r\n\"") {
-		return attestor.Invalid(fmt.Errorf("grafeas: invalid subject name %q", s.Name))
+		return fault.Invalid(fmt.Errorf("grafeas: invalid subject name %q", s.Name))
 	}
 	return nil
 }
@@ -263,7 +265,7 @@ func (c *Client) list(ctx context.Context, s store.Subject, keep func(rawOcc) bo
 	token := ""
 	for page := 0; ; page++ {
 		if page >= c.opts.maxPages {
-			return nil, attestor.Unavailable(fmt.Errorf("grafeas: listing %s: %d pages: %w", endpoint, page, ErrTooManyPages))
+			return nil, fault.Unavailable(fmt.Errorf("grafeas: listing %s: %d pages: %w", endpoint, page, ErrTooManyPages))
 		}
 		if token != "" {
 			q.Set("pageToken", token)
@@ -333,7 +335,7 @@ func (c *Client) createOccurrence(ctx context.Context, s store.Subject, it *item
 	if err == nil || errors.Is(err, errCommitted) {
 		return nil
 	}
-	if ctx.Err() == nil && errors.Is(err, attestor.ErrUnavailable) && committed(ctx) == errCommitted {
+	if ctx.Err() == nil && errors.Is(err, fault.ErrUnavailable) && committed(ctx) == errCommitted {
 		return nil
 	}
 	return fmt.Errorf("creating %s occurrence for %s: %w", it.kind, s, err)
@@ -413,13 +415,13 @@ func newItem(a store.Attestation) (*item, error) {
 	}
 	payload, err := env.DecodeB64Payload()
 	if err != nil {
-		return nil, attestor.Invalid(err)
+		return nil, fault.Invalid(err)
 	}
 	it := &item{att: a, payloadType: env.PayloadType, payload: payload, kind: kindAttestation}
 	for _, s := range env.Signatures {
 		sig, err := decodeB64(s.Sig)
 		if err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("envelope signature %q is not base64", s.KeyID))
+			return nil, fault.Invalid(fmt.Errorf("envelope signature %q is not base64", s.KeyID))
 		}
 		it.sigs = append(it.sigs, rawSig{keyID: s.KeyID, sig: sig})
 	}

@@ -11,7 +11,7 @@
 // Both speak REST with protojson bodies over go-retryablehttp: bounded
 // retries with exponential backoff and jitter, Retry-After honoured; a
 // server that still fails returns an error matching
-// attestor.ErrUnavailable (exit 3). At most 10 redirects are followed
+// fault.ErrUnavailable (exit 3). At most 10 redirects are followed
 // per request, never from https to plain http, and the bearer token only
 // to the origin it was first sent to; at most 64 KiB of an error answer
 // is read.

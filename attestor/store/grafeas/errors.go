@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor/internal/redirect"
 	"github.com/attestor/attestor/attestor/internal/retry"
 )
@@ -14,28 +15,28 @@ import (
 var (
 	// ErrTooManyPages is returned by Get and Put when a listing does not end
 	// within the page bound (WithMaxPages): a server that keeps returning
-	// new page tokens. It matches attestor.ErrUnavailable.
+	// new page tokens. It matches fault.ErrUnavailable.
 	ErrTooManyPages = errors.New("listing did not end within the page bound")
 
 	// ErrTooManyRedirects is returned when the server redirects one
 	// request more than 10 times (a redirect loop). It matches
-	// attestor.ErrUnavailable.
+	// fault.ErrUnavailable.
 	ErrTooManyRedirects = redirect.ErrTooMany
 
 	// ErrInsecureRedirect is returned when the server redirects a request
 	// made over https to plain http, which is not followed. It matches
-	// attestor.ErrUnavailable.
+	// fault.ErrUnavailable.
 	ErrInsecureRedirect = redirect.ErrInsecure
 
 	// ErrResponseTooLarge is returned when a server response is larger than
 	// the client reads (DefaultMaxResponseSize). It matches
-	// attestor.ErrUnavailable.
+	// fault.ErrUnavailable.
 	ErrResponseTooLarge = errors.New("server response too large")
 )
 
 // APIError is an error response of the metadata server, after retries.
-// It matches attestor.ErrUnavailable for 429 and 5xx statuses and
-// attestor.ErrInvalidInput for the other 4xx statuses (a bad project, note
+// It matches fault.ErrUnavailable for 429 and 5xx statuses and
+// fault.ErrInvalidInput for the other 4xx statuses (a bad project, note
 // or credential).
 type APIError struct {
 	// Method and URL name the request.
@@ -60,14 +61,14 @@ func (e *APIError) Error() string {
 	return msg
 }
 
-// Unwrap returns attestor.ErrUnavailable or attestor.ErrInvalidInput (see
+// Unwrap returns fault.ErrUnavailable or fault.ErrInvalidInput (see
 // APIError).
 func (e *APIError) Unwrap() error {
 	if retryableStatus(e.StatusCode) {
-		return attestor.ErrUnavailable
+		return fault.ErrUnavailable
 	}
 	if e.StatusCode >= 400 && e.StatusCode < 500 {
-		return attestor.ErrInvalidInput
+		return fault.ErrInvalidInput
 	}
 	return nil
 }

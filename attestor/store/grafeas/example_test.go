@@ -42,7 +42,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	if err := c.Put(ctx, subject, atts...); err != nil {
-		log.Fatal(err) // errors.Is(err, attestor.ErrUnavailable): the server kept failing
+		log.Fatal(err) // errors.Is(err, fault.ErrUnavailable): the server kept failing
 	}
 	got, err := c.Get(ctx, subject)
 	if err != nil {

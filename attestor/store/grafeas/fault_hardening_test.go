@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor/internal/faulttest"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
@@ -119,7 +120,7 @@ func TestBodyFaults(t *testing.T) {
 				// completes it, never creating it twice.
 				p.budget.Store(2)
 				if _, err := client().Push(t.Context(), subj, a, b); err != nil {
-					if tg.name == "list" || !errors.Is(err, attestor.ErrUnavailable) {
+					if tg.name == "list" || !errors.Is(err, fault.ErrUnavailable) {
 						t.Fatalf("Push through 2 %s of %s: %v, want success", f, tg.name, err)
 					}
 					p.budget.Store(0)
@@ -155,12 +156,12 @@ func TestBodyFaults(t *testing.T) {
 				start := time.Now()
 				_, err = client(grafeas.WithRetry(1, time.Millisecond, time.Millisecond)).Push(t.Context(), subj, c)
 				pushed := err == nil
-				if err != nil && !errors.Is(err, attestor.ErrUnavailable) {
+				if err != nil && !errors.Is(err, fault.ErrUnavailable) {
 					t.Errorf("Push with every answer damaged (%s): %v, want ErrUnavailable", f, err)
 				}
 				if tg.name == "list" {
 					_, err = client(grafeas.WithRetry(1, time.Millisecond, time.Millisecond)).Get(t.Context(), subj)
-					if !errors.Is(err, attestor.ErrUnavailable) {
+					if !errors.Is(err, fault.ErrUnavailable) {
 						t.Errorf("Get with every list damaged (%s): %v, want ErrUnavailable", f, err)
 					}
 				}

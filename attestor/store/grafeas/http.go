@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/hashicorp/go-retryablehttp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -35,30 +37,30 @@ func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if caFile != "" {
 		pem, err := attestor.ReadRegular(caFile, maxPEMFile)
 		if err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("reading CA file: %w", err))
+			return nil, fault.Invalid(fmt.Errorf("reading CA file: %w", err))
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, attestor.Invalid(fmt.Errorf("CA file %q holds no PEM certificate", caFile))
+			return nil, fault.Invalid(fmt.Errorf("CA file %q holds no PEM certificate", caFile))
 		}
 		cfg.RootCAs = pool
 	}
 	if (certFile == "") != (keyFile == "") {
-		return nil, attestor.Invalid(errors.New("a client certificate needs both a certificate and a key file"))
+		return nil, fault.Invalid(errors.New("a client certificate needs both a certificate and a key file"))
 	}
 	if certFile != "" {
 		certPEM, err := attestor.ReadRegular(certFile, maxPEMFile)
 		if err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("reading client certificate: %w", err))
+			return nil, fault.Invalid(fmt.Errorf("reading client certificate: %w", err))
 		}
 		keyPEM, err := attestor.ReadRegular(keyFile, maxPEMFile)
 		if err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("reading client key %q: %w", keyFile, err))
+			return nil, fault.Invalid(fmt.Errorf("reading client key %q: %w", keyFile, err))
 		}
 		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		clear(keyPEM)
 		if err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("loading client certificate %q: %w", certFile, err))
+			return nil, fault.Invalid(fmt.Errorf("loading client certificate %q: %w", certFile, err))
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
@@ -76,7 +78,7 @@ var errCommitted = errors.New("write already committed")
 // the write landed: the write is not sent again, and the push fails as
 // unavailable (a push run again lists what is there first).
 func unknownCommit(err error) error {
-	return attestor.Unavailable(fmt.Errorf("a create got no answer, and looking whether it landed failed (not sent again, so as not to make a duplicate): %w", err))
+	return fault.Unavailable(fmt.Errorf("a create got no answer, and looking whether it landed failed (not sent again, so as not to make a duplicate): %w", err))
 }
 
 func newRetryClient(o *options) *retryablehttp.Client {
@@ -204,7 +206,7 @@ func (c *Client) call(ctx context.Context, method, url string, body, out proto.M
 	if ts != nil {
 		tok, err := ts.Token()
 		if err != nil {
-			return attestor.Unavailable(fmt.Errorf("grafeas: getting an access token: %w", err))
+			return fault.Unavailable(fmt.Errorf("grafeas: getting an access token: %w", err))
 		}
 		tok.SetAuthHeader(req.Request)
 		secret = []byte(tok.AccessToken)
@@ -226,16 +228,16 @@ func (c *Client) call(ctx context.Context, method, url string, body, out proto.M
 		if errors.As(err, &ue) {
 			err = ue.Err // without the URL again
 		}
-		return attestor.Unavailable(fmt.Errorf("grafeas: %s %s: %w", method, url, err))
+		return fault.Unavailable(fmt.Errorf("grafeas: %s %s: %w", method, url, err))
 	}
 	defer resp.Body.Close()
 	limit := c.opts.maxResponseSize
 	respData, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return attestor.Unavailable(fmt.Errorf("grafeas: %s %s: reading response: %w", method, url, err))
+		return fault.Unavailable(fmt.Errorf("grafeas: %s %s: reading response: %w", method, url, err))
 	}
 	if int64(len(respData)) > limit {
-		return attestor.Unavailable(fmt.Errorf("grafeas: %s %s: more than %d bytes: %w", method, url, limit, ErrResponseTooLarge))
+		return fault.Unavailable(fmt.Errorf("grafeas: %s %s: more than %d bytes: %w", method, url, limit, ErrResponseTooLarge))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		if len(secret) >= 4 {
@@ -245,7 +247,7 @@ func (c *Client) call(ctx context.Context, method, url string, body, out proto.M
 	}
 	if out != nil {
 		if err := unmarshalOpts.Unmarshal(respData, out); err != nil {
-			return attestor.Unavailable(fmt.Errorf("grafeas: %s %s: decoding response: %w", method, url, err))
+			return fault.Unavailable(fmt.Errorf("grafeas: %s %s: decoding response: %w", method, url, err))
 		}
 	}
 	return nil

@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor/store/grafeas"
 )
 
@@ -65,7 +66,7 @@ const redirectToken = "grafeas-token-4f1e2d3c"
 // TestHostileServerBounded: a server that redirects to itself, or fails
 // with an endless body. The client makes a bounded number of requests,
 // reads at most 64 KiB of each failed answer, and fails with an error
-// matching attestor.ErrUnavailable (exit 3) that names the server.
+// matching fault.ErrUnavailable (exit 3) that names the server.
 func TestHostileServerBounded(t *testing.T) {
 	const retries = 2
 	for _, tc := range []struct {
@@ -84,7 +85,7 @@ func TestHostileServerBounded(t *testing.T) {
 		{"list 500 with an endless body", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusInternalServerError)
 			endless(w)
-		}, attestor.ErrUnavailable, false, retries + 1},
+		}, fault.ErrUnavailable, false, retries + 1},
 		{"create 503 with an endless body", func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodGet {
 				if strings.Contains(r.URL.Path, "/notes/") {
@@ -96,7 +97,7 @@ func TestHostileServerBounded(t *testing.T) {
 			}
 			w.WriteHeader(http.StatusServiceUnavailable)
 			endless(w)
-		}, attestor.ErrUnavailable, true, 0},
+		}, fault.ErrUnavailable, true, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(tc.serve))
@@ -117,8 +118,8 @@ func TestHostileServerBounded(t *testing.T) {
 			}
 			requests, read := ct.requests.Load(), ct.read.Load()
 			t.Logf("%d requests, %d KiB read by the client, in %s", requests, read>>10, time.Since(start).Round(time.Millisecond))
-			if !errors.Is(err, tc.want) || !errors.Is(err, attestor.ErrUnavailable) {
-				t.Errorf("err = %.500v, want an error matching %v and attestor.ErrUnavailable", err, tc.want)
+			if !errors.Is(err, tc.want) || !errors.Is(err, fault.ErrUnavailable) {
+				t.Errorf("err = %.500v, want an error matching %v and fault.ErrUnavailable", err, tc.want)
 			}
 			if err != nil && !strings.Contains(err.Error(), strings.TrimPrefix(srv.URL, "http://")) {
 				t.Errorf("err = %.500v, want it to name the server", err)
@@ -171,8 +172,8 @@ func TestRedirectKeepsToken(t *testing.T) {
 			if tc.want == nil && err != nil {
 				t.Errorf("Get = %v, want the redirect followed", err)
 			}
-			if tc.want != nil && (!errors.Is(err, tc.want) || !errors.Is(err, attestor.ErrUnavailable)) {
-				t.Errorf("Get = %v, want an error matching %v and attestor.ErrUnavailable", err, tc.want)
+			if tc.want != nil && (!errors.Is(err, tc.want) || !errors.Is(err, fault.ErrUnavailable)) {
+				t.Errorf("Get = %v, want an error matching %v and fault.ErrUnavailable", err, tc.want)
 			}
 			if err != nil && strings.Contains(err.Error(), redirectToken) {
 				t.Errorf("the token shows in the error: %v", err)

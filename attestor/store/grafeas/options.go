@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"golang.org/x/oauth2"
 
 	"github.com/attestor/attestor/attestor"
@@ -34,7 +36,7 @@ func ParseAPI(s string) (API, error) {
 	case V1Beta1, V1:
 		return API(s), nil
 	}
-	return "", attestor.Invalid(fmt.Errorf("unknown Grafeas API %q: use v1beta1 (open-source server) or v1 (Container Analysis)", s))
+	return "", fault.Invalid(fmt.Errorf("unknown Grafeas API %q: use v1beta1 (open-source server) or v1 (Container Analysis)", s))
 }
 
 // ContainerAnalysisURL is the default server of the V1 API.
@@ -113,10 +115,10 @@ func WithURL(u string) Option {
 	return func(o *options) error {
 		p, err := url.Parse(u)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return attestor.Invalid(fmt.Errorf("grafeas URL %q: want http(s)://HOST[:PORT]", u))
+			return fault.Invalid(fmt.Errorf("grafeas URL %q: want http(s)://HOST[:PORT]", u))
 		}
 		if p.RawQuery != "" || p.Fragment != "" || p.User != nil {
-			return attestor.Invalid(fmt.Errorf("grafeas URL %q: no user, query or fragment allowed", u))
+			return fault.Invalid(fmt.Errorf("grafeas URL %q: no user, query or fragment allowed", u))
 		}
 		path := strings.TrimSuffix(p.Path, "/")
 		path = strings.TrimSuffix(strings.TrimSuffix(path, "/"+string(V1Beta1)), "/"+string(V1))
@@ -166,7 +168,7 @@ func WithNoteProject(project string) Option {
 func WithHTTPClient(c *http.Client) Option {
 	return func(o *options) error {
 		if c == nil {
-			return attestor.Invalid(errors.New("grafeas: nil HTTP client"))
+			return fault.Invalid(errors.New("grafeas: nil HTTP client"))
 		}
 		o.httpClient = c
 		return nil
@@ -178,7 +180,7 @@ func WithHTTPClient(c *http.Client) Option {
 func WithTLSConfig(c *tls.Config) Option {
 	return func(o *options) error {
 		if c == nil {
-			return attestor.Invalid(errors.New("grafeas: nil TLS config"))
+			return fault.Invalid(errors.New("grafeas: nil TLS config"))
 		}
 		o.tlsConfig = c
 		return nil
@@ -189,7 +191,7 @@ func WithTLSConfig(c *tls.Config) Option {
 func WithTokenSource(ts oauth2.TokenSource) Option {
 	return func(o *options) error {
 		if ts == nil {
-			return attestor.Invalid(errors.New("grafeas: nil token source"))
+			return fault.Invalid(errors.New("grafeas: nil token source"))
 		}
 		o.tokenSource = ts
 		return nil
@@ -200,7 +202,7 @@ func WithTokenSource(ts oauth2.TokenSource) Option {
 func WithToken(token string) Option {
 	return func(o *options) error {
 		if token == "" {
-			return attestor.Invalid(errors.New("grafeas: empty token"))
+			return fault.Invalid(errors.New("grafeas: empty token"))
 		}
 		o.tokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, TokenType: "Bearer"})
 		return nil
@@ -226,7 +228,7 @@ func WithApplicationDefaultCredentials() Option {
 func WithRetry(retries int, waitMin, waitMax time.Duration) Option {
 	return func(o *options) error {
 		if retries < 0 || waitMin < 0 || waitMax < waitMin {
-			return attestor.Invalid(fmt.Errorf("grafeas: invalid retry policy (%d retries, wait %s..%s)", retries, waitMin, waitMax))
+			return fault.Invalid(fmt.Errorf("grafeas: invalid retry policy (%d retries, wait %s..%s)", retries, waitMin, waitMax))
 		}
 		o.retries, o.retryWaitMin, o.retryWaitMax = retries, waitMin, waitMax
 		return nil
@@ -237,7 +239,7 @@ func WithRetry(retries int, waitMin, waitMax time.Duration) Option {
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
-			return attestor.Invalid(fmt.Errorf("grafeas: invalid timeout %s", d))
+			return fault.Invalid(fmt.Errorf("grafeas: invalid timeout %s", d))
 		}
 		o.timeout = d
 		return nil
@@ -249,7 +251,7 @@ func WithTimeout(d time.Duration) Option {
 func WithPageSize(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > 1000 {
-			return attestor.Invalid(fmt.Errorf("grafeas: page size %d not in 1..1000", n))
+			return fault.Invalid(fmt.Errorf("grafeas: page size %d not in 1..1000", n))
 		}
 		o.pageSize = n
 		return nil
@@ -261,7 +263,7 @@ func WithPageSize(n int) Option {
 func WithMaxPages(n int) Option {
 	return func(o *options) error {
 		if n < 1 {
-			return attestor.Invalid(fmt.Errorf("grafeas: invalid page bound %d", n))
+			return fault.Invalid(fmt.Errorf("grafeas: invalid page bound %d", n))
 		}
 		o.maxPages = n
 		return nil
@@ -273,7 +275,7 @@ func WithMaxPages(n int) Option {
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {
-			return attestor.Invalid(errors.New("grafeas: nil logger"))
+			return fault.Invalid(errors.New("grafeas: nil logger"))
 		}
 		o.logger = l
 		return nil
@@ -287,7 +289,7 @@ func WithLogger(l *slog.Logger) Option {
 func WithDryRun(ws *attestor.Workspace, w io.Writer) Option {
 	return func(o *options) error {
 		if ws == nil {
-			return attestor.Invalid(errors.New("grafeas: dry run needs a workspace"))
+			return fault.Invalid(errors.New("grafeas: dry run needs a workspace"))
 		}
 		o.dryRun, o.dryRunOut = ws, w
 		return nil
@@ -320,7 +322,7 @@ func WithAuthorityNote(note string) Option {
 		if rest, ok := strings.CutPrefix(n, "projects/"); ok {
 			project, id, ok := strings.Cut(rest, "/notes/")
 			if !ok {
-				return attestor.Invalid(fmt.Errorf("grafeas: attestation authority note %q: want NOTE or projects/PROJECT/notes/NOTE", note))
+				return fault.Invalid(fmt.Errorf("grafeas: attestation authority note %q: want NOTE or projects/PROJECT/notes/NOTE", note))
 			}
 			if err := checkID("attestation authority note project", project); err != nil {
 				return err
@@ -391,7 +393,7 @@ type SigningKey struct {
 
 func checkID(what, id string) error {
 	if id == "" || strings.ContainsAny(id, "/?#%\\ \t\r\n") {
-		return attestor.Invalid(fmt.Errorf("grafeas: invalid %s %q", what, id))
+		return fault.Invalid(fmt.Errorf("grafeas: invalid %s %q", what, id))
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	gv1 "google.golang.org/genproto/googleapis/grafeas/v1"
 
 	"github.com/attestor/attestor/attestor"
@@ -154,8 +156,8 @@ func TestUnavailableAfterRetries(t *testing.T) {
 	})
 	c := newV1Client(t, f, grafeas.WithRetry(2, time.Millisecond, time.Millisecond))
 	_, err := c.Get(t.Context(), imageSubject(t))
-	if !errors.Is(err, attestor.ErrUnavailable) {
-		t.Fatalf("Get = %v, want an error matching attestor.ErrUnavailable", err)
+	if !errors.Is(err, fault.ErrUnavailable) {
+		t.Fatalf("Get = %v, want an error matching fault.ErrUnavailable", err)
 	}
 	var ae *grafeas.APIError
 	if !errors.As(err, &ae) || ae.StatusCode != http.StatusServiceUnavailable || ae.Status != "UNAVAILABLE" {
@@ -171,7 +173,7 @@ func TestBadRequestNotRetried(t *testing.T) {
 	f := newFakeV1(t)
 	c := newV1Client(t, f, grafeas.WithToken("wrong"))
 	_, err := c.Get(t.Context(), imageSubject(t))
-	if !errors.Is(err, attestor.ErrInvalidInput) || errors.Is(err, attestor.ErrUnavailable) {
+	if !errors.Is(err, fault.ErrInvalidInput) || errors.Is(err, fault.ErrUnavailable) {
 		t.Fatalf("Get with a bad token = %v, want invalid input", err)
 	}
 	if n := f.count("GET"); n != 1 {
@@ -239,7 +241,7 @@ func TestLostCreateLookupFails(t *testing.T) {
 	subj := imageSubject(t)
 	a := storetest.Attestation(t, subj, "https://slsa.dev/provenance/v1", "a")
 	err := c.Put(t.Context(), subj, a)
-	if !errors.Is(err, attestor.ErrUnavailable) {
+	if !errors.Is(err, fault.ErrUnavailable) {
 		t.Errorf("Put = %v, want ErrUnavailable", err)
 	}
 	if n := f.count("POST /v1/projects/occ-project/occurrences"); n != 1 {
@@ -296,7 +298,7 @@ func TestEndlessPages(t *testing.T) {
 		return true
 	})
 	_, err := c.Get(t.Context(), subj)
-	if !errors.Is(err, grafeas.ErrTooManyPages) || !errors.Is(err, attestor.ErrUnavailable) {
+	if !errors.Is(err, grafeas.ErrTooManyPages) || !errors.Is(err, fault.ErrUnavailable) {
 		t.Fatalf("Get = %v, want ErrTooManyPages matching ErrUnavailable", err)
 	}
 }
@@ -308,7 +310,7 @@ func TestEnvelopeTooLarge(t *testing.T) {
 	subj := imageSubject(t)
 	big := storetest.Attestation(t, subj, "https://slsa.dev/provenance/v1", strings.Repeat("x", store.MaxEnvelopeSize))
 	err := c.Put(t.Context(), subj, big)
-	if !errors.Is(err, store.ErrTooLarge) || !errors.Is(err, attestor.ErrInvalidInput) {
+	if !errors.Is(err, store.ErrTooLarge) || !errors.Is(err, fault.ErrInvalidInput) {
 		t.Fatalf("Put(4 MiB+) = %v, want store.ErrTooLarge", err)
 	}
 	if n := f.count(""); n != 0 {

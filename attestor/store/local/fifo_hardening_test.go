@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/local"
@@ -49,7 +51,7 @@ func mkfifo(t *testing.T, path string) {
 
 // TestFIFOs: a FIFO planted where the store reads (a bundle next to an
 // envelope, in the workspace and in a store directory) never blocks: the
-// workspace read fails with an error matching attestor.ErrInvalidInput
+// workspace read fails with an error matching fault.ErrInvalidInput
 // that names the file, the store's Get skips the bundle.
 func TestFIFOs(t *testing.T) {
 	t.Run("workspace bundle", func(t *testing.T) {
@@ -66,8 +68,8 @@ func TestFIFOs(t *testing.T) {
 		within(t, "ReadWorkspace", func() {
 			_, _, err = local.ReadWorkspace(ws)
 		})
-		if !errors.Is(err, attestor.ErrInvalidInput) || !strings.Contains(err.Error(), "build.abcdef12.sigstore.json") {
-			t.Errorf("ReadWorkspace = %v, want an error matching attestor.ErrInvalidInput naming the bundle", err)
+		if !errors.Is(err, fault.ErrInvalidInput) || !strings.Contains(err.Error(), "build.abcdef12.sigstore.json") {
+			t.Errorf("ReadWorkspace = %v, want an error matching fault.ErrInvalidInput naming the bundle", err)
 		}
 	})
 	t.Run("store bundle", func(t *testing.T) {
@@ -96,7 +98,7 @@ func TestFIFOs(t *testing.T) {
 // TestEnvelopeSwappedForFIFO: an envelope that is a regular file when the
 // directory is listed and a FIFO when it is opened (something swaps the
 // two all along) never blocks ReadWorkspace or Get; ReadWorkspace fails
-// with an error matching attestor.ErrInvalidInput when it meets the FIFO.
+// with an error matching fault.ErrInvalidInput when it meets the FIFO.
 func TestEnvelopeSwappedForFIFO(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: races a file swap")
@@ -166,8 +168,8 @@ func TestEnvelopeSwappedForFIFO(t *testing.T) {
 			_, _, err = local.ReadWorkspace(ws)
 		})
 		if err != nil {
-			if !errors.Is(err, attestor.ErrInvalidInput) && !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("ReadWorkspace = %v, want success or an error matching attestor.ErrInvalidInput", err)
+			if !errors.Is(err, fault.ErrInvalidInput) && !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("ReadWorkspace = %v, want success or an error matching fault.ErrInvalidInput", err)
 			}
 			if strings.Contains(err.Error(), "FIFO") {
 				fifoErrs++

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 )
@@ -46,7 +48,7 @@ type Option func(*Dir) error
 func WithLogger(l *slog.Logger) Option {
 	return func(d *Dir) error {
 		if l == nil {
-			return attestor.Invalid(errors.New("local: nil logger"))
+			return fault.Invalid(errors.New("local: nil logger"))
 		}
 		d.logger = l
 		return nil
@@ -56,7 +58,7 @@ func WithLogger(l *slog.Logger) Option {
 // New returns the store over root, creating the directory if needed.
 func New(root string, opts ...Option) (*Dir, error) {
 	if root == "" {
-		return nil, attestor.Invalid(errors.New("local: empty directory"))
+		return nil, fault.Invalid(errors.New("local: empty directory"))
 	}
 	d := &Dir{root: filepath.Clean(root), logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
@@ -65,7 +67,7 @@ func New(root string, opts ...Option) (*Dir, error) {
 		}
 	}
 	if err := os.MkdirAll(d.root, 0o755); err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("creating store directory %q: %w", root, err))
+		return nil, fault.Invalid(fmt.Errorf("creating store directory %q: %w", root, err))
 	}
 	return d, nil
 }
@@ -90,14 +92,14 @@ func nameKey(name string) string {
 func checkSubject(subject store.Subject) error {
 	h := subject.Digest
 	if h.Algorithm == "" || h.Hex == "" || strings.ContainsAny(h.Algorithm+h.Hex, `/\.`) || !filepath.IsLocal(h.Algorithm+"-"+h.Hex) {
-		return attestor.Invalid(fmt.Errorf("local: invalid subject digest %q", h.String()))
+		return fault.Invalid(fmt.Errorf("local: invalid subject digest %q", h.String()))
 	}
 	return nil
 }
 
 // Put stores atts for subject. Every attestation is checked before any is
 // written: a malformed one fails the Put with an error matching
-// attestor.ErrInvalidInput, an oversize one with store.ErrTooLarge, and
+// fault.ErrInvalidInput, an oversize one with store.ErrTooLarge, and
 // nothing is written. An attestation already stored is left as it is
 // (its bundle is added if it had none).
 func (d *Dir) Put(ctx context.Context, subject store.Subject, atts ...store.Attestation) error {
@@ -198,11 +200,11 @@ func (d *Dir) Get(ctx context.Context, subject store.Subject) ([]store.Attestati
 
 // readBounded reads the regular file path, at most limit bytes, without
 // blocking (see attestor.ReadRegular): a FIFO or other non-regular file
-// is an error matching attestor.ErrInvalidInput, a larger file one
+// is an error matching fault.ErrInvalidInput, a larger file one
 // matching store.ErrTooLarge, a missing one fs.ErrNotExist.
 func readBounded(path string, limit int64) ([]byte, error) {
 	data, err := attestor.ReadRegular(path, limit)
-	if errors.Is(err, attestor.ErrTooLarge) {
+	if errors.Is(err, fault.ErrTooLarge) {
 		return nil, fmt.Errorf("%w: %w", store.ErrTooLarge, err)
 	}
 	return data, err
@@ -222,22 +224,22 @@ func ReadWorkspace(ws *attestor.Workspace) (atts []store.Attestation, names []st
 		return nil, nil, err
 	}
 	if len(names) > store.MaxWorkspaceFiles {
-		return nil, nil, attestor.Invalid(fmt.Errorf("workspace %s holds %d envelopes, more than the %d read: %w",
+		return nil, nil, fault.Invalid(fmt.Errorf("workspace %s holds %d envelopes, more than the %d read: %w",
 			ws.Dir(), len(names), store.MaxWorkspaceFiles, store.ErrTooLarge))
 	}
 	var total int64
 	for _, name := range names {
 		data, err := readBounded(ws.Path(name), store.MaxEnvelopeSize)
 		if err != nil {
-			return nil, nil, attestor.Invalid(err)
+			return nil, nil, fault.Invalid(err)
 		}
 		bundlePath := ws.Path(strings.TrimSuffix(name, attestor.SuffixEnvelope) + suffixWorkspaceBundle)
 		bundle, err := readBounded(bundlePath, store.MaxBundleSize)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, attestor.Invalid(err)
+			return nil, nil, fault.Invalid(err)
 		}
 		if total += int64(len(data) + len(bundle)); total > store.MaxWorkspaceTotal {
-			return nil, nil, attestor.Invalid(fmt.Errorf("%s brings the workspace's envelopes to more than %d MiB: %w",
+			return nil, nil, fault.Invalid(fmt.Errorf("%s brings the workspace's envelopes to more than %d MiB: %w",
 				ws.Path(name), store.MaxWorkspaceTotal>>20, store.ErrTooLarge))
 		}
 		a, err := store.NewAttestation(data, bundle)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/local"
@@ -119,7 +121,7 @@ func TestReadWorkspace(t *testing.T) {
 	if err := ws.Write("bad.abcdef12.dsse.json", []byte("{")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := local.ReadWorkspace(ws); !errors.Is(err, attestor.ErrInvalidInput) {
+	if _, _, err := local.ReadWorkspace(ws); !errors.Is(err, fault.ErrInvalidInput) {
 		t.Fatalf("ReadWorkspace with a malformed envelope = %v, want ErrInvalidInput", err)
 	}
 }
@@ -131,14 +133,14 @@ func TestInvalidSubject(t *testing.T) {
 	}
 	subj := storetest.FileSubject(t)
 	subj.Digest.Hex = "../../etc"
-	if _, err := d.Get(t.Context(), subj); !errors.Is(err, attestor.ErrInvalidInput) {
+	if _, err := d.Get(t.Context(), subj); !errors.Is(err, fault.ErrInvalidInput) {
 		t.Fatalf("Get(../) = %v, want ErrInvalidInput", err)
 	}
 }
 
 // TestReadWorkspaceTooLarge: an oversize envelope or bundle in the
 // workspace fails ReadWorkspace with an error matching store.ErrTooLarge
-// and attestor.ErrInvalidInput.
+// and fault.ErrInvalidInput.
 func TestReadWorkspaceTooLarge(t *testing.T) {
 	for name, big := range map[string]string{
 		"envelope": "build.abcdef12.dsse.json",
@@ -158,8 +160,8 @@ func TestReadWorkspaceTooLarge(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, _, err = local.ReadWorkspace(ws)
-			if !errors.Is(err, store.ErrTooLarge) || !errors.Is(err, attestor.ErrInvalidInput) {
-				t.Errorf("ReadWorkspace = %v, want an error matching store.ErrTooLarge and attestor.ErrInvalidInput", err)
+			if !errors.Is(err, store.ErrTooLarge) || !errors.Is(err, fault.ErrInvalidInput) {
+				t.Errorf("ReadWorkspace = %v, want an error matching store.ErrTooLarge and fault.ErrInvalidInput", err)
 			}
 		})
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -37,18 +39,18 @@ func NewBundle(envelope []byte, hint string) ([]byte, error) {
 	payload, err := base64.StdEncoding.DecodeString(env.Payload)
 	if err != nil {
 		if payload, err = base64.URLEncoding.DecodeString(env.Payload); err != nil {
-			return nil, attestor.Invalid(fmt.Errorf("DSSE payload is not base64: %w", err))
+			return nil, fault.Invalid(fmt.Errorf("DSSE payload is not base64: %w", err))
 		}
 	}
 	if len(env.Signatures) != 1 {
-		return nil, attestor.Invalid(fmt.Errorf("a sigstore bundle carries a DSSE envelope with one signature, not %d", len(env.Signatures)))
+		return nil, fault.Invalid(fmt.Errorf("a sigstore bundle carries a DSSE envelope with one signature, not %d", len(env.Signatures)))
 	}
 	pe := &protodsse.Envelope{Payload: payload, PayloadType: env.PayloadType}
 	for i, s := range env.Signatures {
 		sig, err := base64.StdEncoding.DecodeString(s.Sig)
 		if err != nil {
 			if sig, err = base64.URLEncoding.DecodeString(s.Sig); err != nil {
-				return nil, attestor.Invalid(fmt.Errorf("DSSE signature %d is not base64: %w", i, err))
+				return nil, fault.Invalid(fmt.Errorf("DSSE signature %d is not base64: %w", i, err))
 			}
 		}
 		pe.Signatures = append(pe.Signatures, &protodsse.Signature{Sig: sig})
@@ -78,7 +80,7 @@ func NewBundle(envelope []byte, hint string) ([]byte, error) {
 // EnvelopeFromBundle returns the DSSE envelope a sigstore bundle carries,
 // as JSON in the encoding cosign and attestor use (standard base64). A
 // bundle without a DSSE envelope returns an error matching
-// attestor.ErrInvalidInput.
+// fault.ErrInvalidInput.
 func EnvelopeFromBundle(bundle []byte) ([]byte, error) {
 	env, _, err := envelopeFromBundle(bundle, "")
 	return env, err
@@ -89,11 +91,11 @@ func EnvelopeFromBundle(bundle []byte) ([]byte, error) {
 func envelopeFromBundle(bundle []byte, keyID string) ([]byte, string, error) {
 	b := &protobundle.Bundle{}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(bundle, b); err != nil {
-		return nil, "", attestor.Invalid(fmt.Errorf("decoding sigstore bundle: %w", err))
+		return nil, "", fault.Invalid(fmt.Errorf("decoding sigstore bundle: %w", err))
 	}
 	pe := b.GetDsseEnvelope()
 	if pe == nil {
-		return nil, "", attestor.Invalid(errors.New("sigstore bundle has no DSSE envelope"))
+		return nil, "", fault.Invalid(errors.New("sigstore bundle has no DSSE envelope"))
 	}
 	hint := b.GetVerificationMaterial().GetPublicKey().GetHint()
 	env := dsse.Envelope{

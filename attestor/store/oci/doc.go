@@ -65,7 +65,7 @@
 // time limit, so that an answer that never comes, is cut short or stalls
 // is retried too; writes are never sent again in a way that could
 // duplicate them. A registry that still fails returns an error matching
-// attestor.ErrUnavailable. Credentials come from
+// fault.ErrUnavailable. Credentials come from
 // the docker config and credential helpers (authn.DefaultKeychain),
 // GITHUB_TOKEN for ghcr.io, or WithBasicAuth, and never appear in logs or
 // errors. Plain HTTP is used only for loopback registries unless

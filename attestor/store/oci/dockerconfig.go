@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/config/configfile"
 	"github.com/docker/cli/cli/config/types"
@@ -58,14 +60,14 @@ func (dockerKeychain) ResolveContext(ctx context.Context, target authn.Resource)
 		return authn.Anonymous, nil
 	}
 	if err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("docker config %s: %w", path, err))
+		return nil, fault.Invalid(fmt.Errorf("docker config %s: %w", path, err))
 	}
 	cf, err := config.LoadFromReader(bytes.NewReader(data))
 	if err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("docker config %s: %w", path, err))
+		return nil, fault.Invalid(fmt.Errorf("docker config %s: %w", path, err))
 	}
 	if err := checkHelpers(cf); err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("docker config %s: %w", path, err))
+		return nil, fault.Invalid(fmt.Errorf("docker config %s: %w", path, err))
 	}
 	type answer struct {
 		cfg types.AuthConfig
@@ -80,10 +82,10 @@ func (dockerKeychain) ResolveContext(ctx context.Context, target authn.Resource)
 	select {
 	case a = <-done:
 	case <-ctx.Done():
-		return nil, attestor.Unavailable(fmt.Errorf("docker config %s: the credential helper for %s did not answer: %w", path, target.RegistryStr(), ctx.Err()))
+		return nil, fault.Unavailable(fmt.Errorf("docker config %s: the credential helper for %s did not answer: %w", path, target.RegistryStr(), ctx.Err()))
 	}
 	if a.err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("docker config %s: credentials for %s: %w", path, target.RegistryStr(), a.err))
+		return nil, fault.Invalid(fmt.Errorf("docker config %s: credentials for %s: %w", path, target.RegistryStr(), a.err))
 	}
 	if a.cfg == (types.AuthConfig{}) {
 		return authn.Anonymous, nil

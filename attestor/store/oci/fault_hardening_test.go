@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/internal/faulttest"
 	"github.com/attestor/attestor/attestor/store/oci"
@@ -31,7 +33,7 @@ func TestBodyFaults(t *testing.T) {
 		for _, f := range []faulttest.Fault{faulttest.TruncatedBody, faulttest.StalledBody, faulttest.SlowBody, faulttest.Hang} {
 			t.Run(v.name+"/"+f.String(), func(t *testing.T) {
 				t.Parallel()
-				var fp atomic.Pointer[fault]
+				var fp atomic.Pointer[injector]
 				var budget atomic.Int64 // faults left
 				var always atomic.Bool  // a fault every time
 				var reg http.Handler
@@ -41,7 +43,7 @@ func TestBodyFaults(t *testing.T) {
 				if err := newStore(t).Put(t.Context(), subject, before); err != nil {
 					t.Fatal(err)
 				}
-				damaged := fault(func(w http.ResponseWriter, r *http.Request, n int64) bool {
+				damaged := injector(func(w http.ResponseWriter, r *http.Request, n int64) bool {
 					read := r.Method == http.MethodGet && (strings.Contains(r.URL.Path, "/manifests/") || strings.Contains(r.URL.Path, "/blobs/") || strings.Contains(r.URL.Path, "/referrers/"))
 					if !read || (!always.Load() && budget.Add(-1) < 0) {
 						return false
@@ -83,11 +85,11 @@ func TestBodyFaults(t *testing.T) {
 				bounded := append(opts, oci.WithRetry(2, time.Millisecond), oci.WithTimeout(limit))
 				start := time.Now()
 				err = newStore(t, bounded...).Put(t.Context(), onProxy, b)
-				if !errors.Is(err, attestor.ErrUnavailable) {
+				if !errors.Is(err, fault.ErrUnavailable) {
 					t.Errorf("Put with every read damaged (%s): %v, want ErrUnavailable", f, err)
 				}
 				_, err = newStore(t, bounded...).Get(t.Context(), onProxy)
-				if !errors.Is(err, attestor.ErrUnavailable) {
+				if !errors.Is(err, fault.ErrUnavailable) {
 					t.Errorf("Get with every read damaged (%s): %v, want ErrUnavailable", f, err)
 				}
 				if d := time.Since(start); d > 2*limit+5*time.Second {
@@ -102,7 +104,7 @@ func TestBodyFaults(t *testing.T) {
 
 // faultyRegistryWithHandler is faultyRegistry that also hands out the
 // registry's handler, for faults that damage its real answers.
-func faultyRegistryWithHandler(t *testing.T, referrers bool, f *atomic.Pointer[fault], reg *http.Handler) (proxy, direct string, fired *atomic.Int64) {
+func faultyRegistryWithHandler(t *testing.T, referrers bool, f *atomic.Pointer[injector], reg *http.Handler) (proxy, direct string, fired *atomic.Int64) {
 	t.Helper()
 	proxy, direct, fired = faultyRegistry(t, referrers, f)
 	// The direct server is the registry: send damaged answers' requests

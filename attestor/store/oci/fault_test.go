@@ -21,20 +21,21 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/attestor/store/storetest"
 )
 
-// fault decides what happens to request n (counted from 1): it handles
+// injector decides what happens to request n (counted from 1): it handles
 // the request itself and returns true, or returns false to let the
 // registry answer.
-type fault func(w http.ResponseWriter, r *http.Request, n int64) bool
+type injector func(w http.ResponseWriter, r *http.Request, n int64) bool
 
 // faultyRegistry starts the in-process registry behind a proxy that
 // injects faults, and returns the proxy's host and the registry's own
 // (fault-free) host.
-func faultyRegistry(t *testing.T, referrers bool, f *atomic.Pointer[fault]) (proxy, direct string, fired *atomic.Int64) {
+func faultyRegistry(t *testing.T, referrers bool, f *atomic.Pointer[injector]) (proxy, direct string, fired *atomic.Int64) {
 	t.Helper()
 	opts := []registry.Option{registry.Logger(log.New(io.Discard, "", 0))}
 	if referrers {
@@ -101,15 +102,15 @@ func checkExactlyOnce(t *testing.T, subject store.Subject, want ...store.Attesta
 	}
 }
 
-func setFault(p *atomic.Pointer[fault], f fault) { p.Store(&f) }
+func setFault(p *atomic.Pointer[injector], f injector) { p.Store(&f) }
 
 func TestFaults(t *testing.T) {
 	tests := []struct {
 		name string
 		// fault is installed for the Put; nil means none.
-		fault func(t *testing.T) fault
+		fault func(t *testing.T) injector
 	}{
-		{"500s then success", func(t *testing.T) fault {
+		{"500s then success", func(t *testing.T) injector {
 			return func(w http.ResponseWriter, r *http.Request, n int64) bool {
 				if n%3 != 1 {
 					return false
@@ -118,7 +119,7 @@ func TestFaults(t *testing.T) {
 				return true
 			}
 		}},
-		{"429 with Retry-After", func(t *testing.T) fault {
+		{"429 with Retry-After", func(t *testing.T) injector {
 			var mu sync.Mutex
 			limited := map[string]time.Time{}
 			return func(w http.ResponseWriter, r *http.Request, n int64) bool {
@@ -143,7 +144,7 @@ func TestFaults(t *testing.T) {
 				return true
 			}
 		}},
-		{"connection reset mid-upload", func(t *testing.T) fault {
+		{"connection reset mid-upload", func(t *testing.T) injector {
 			var resets atomic.Int64
 			return func(w http.ResponseWriter, r *http.Request, n int64) bool {
 				upload := r.Method == http.MethodPatch || (r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/"))
@@ -160,7 +161,7 @@ func TestFaults(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(v.name+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
-				var f atomic.Pointer[fault]
+				var f atomic.Pointer[injector]
 				proxy, direct, fired := faultyRegistry(t, v.referrers, &f)
 				subject := pushImage(t, direct)
 				before := storetest.Attestation(t, subject, "https://slsa.dev/provenance/v1", "before")
@@ -213,13 +214,13 @@ func reset(t *testing.T, w http.ResponseWriter) {
 
 // TestFailureLeavesExisting: a registry that keeps failing, or stops
 // answering, midway leaves what was attached, and the error is
-// attestor.ErrUnavailable (exit 3).
+// fault.ErrUnavailable (exit 3).
 func TestFailureLeavesExisting(t *testing.T) {
 	hang := make(chan struct{})
 	t.Cleanup(func() { close(hang) })
 	tests := []struct {
 		name  string
-		fault fault
+		fault injector
 	}{
 		{"manifest PUTs fail", func(w http.ResponseWriter, r *http.Request, n int64) bool {
 			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
@@ -250,7 +251,7 @@ func TestFailureLeavesExisting(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(v.name+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
-				var f atomic.Pointer[fault]
+				var f atomic.Pointer[injector]
 				proxy, direct, _ := faultyRegistry(t, v.referrers, &f)
 				subject := pushImage(t, direct)
 				before := storetest.Attestation(t, subject, "https://slsa.dev/provenance/v1", "before")
@@ -261,8 +262,8 @@ func TestFailureLeavesExisting(t *testing.T) {
 				reg := newStore(t, oci.WithRequestTimeout(300*time.Millisecond), oci.WithRetry(2, time.Millisecond), oci.WithTimeout(10*time.Second))
 				after := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "after")
 				err := reg.Put(t.Context(), onHost(subject, proxy), after)
-				if !errors.Is(err, attestor.ErrUnavailable) {
-					t.Fatalf("Put = %v, want an error matching attestor.ErrUnavailable", err)
+				if !errors.Is(err, fault.ErrUnavailable) {
+					t.Fatalf("Put = %v, want an error matching fault.ErrUnavailable", err)
 				}
 				f.Store(nil)
 				got, err := newStore(t).Get(t.Context(), subject)
@@ -308,9 +309,9 @@ func TestHostileRegistry(t *testing.T) {
 		name string
 		// setup returns the fault to install after the good attestation
 		// was put.
-		setup func(t *testing.T, subject store.Subject, direct string) fault
+		setup func(t *testing.T, subject store.Subject, direct string) injector
 	}{
-		{"huge .att manifest", func(t *testing.T, subject store.Subject, _ string) fault {
+		{"huge .att manifest", func(t *testing.T, subject store.Subject, _ string) injector {
 			tag := strings.Replace(subject.Digest.String(), ":", "-", 1) + ".att"
 			return func(w http.ResponseWriter, r *http.Request, n int64) bool {
 				if strings.HasSuffix(r.URL.Path, "/manifests/"+tag) && r.Method == http.MethodGet {
@@ -320,7 +321,7 @@ func TestHostileRegistry(t *testing.T) {
 				return false
 			}
 		}},
-		{"huge blobs", func(t *testing.T, _ store.Subject, _ string) fault {
+		{"huge blobs", func(t *testing.T, _ store.Subject, _ string) injector {
 			return func(w http.ResponseWriter, r *http.Request, n int64) bool {
 				if strings.Contains(r.URL.Path, "/blobs/sha256:") && r.Method == http.MethodGet {
 					stream(w, "application/octet-stream")
@@ -329,7 +330,7 @@ func TestHostileRegistry(t *testing.T) {
 				return false
 			}
 		}},
-		{"huge referrers list", func(t *testing.T, subject store.Subject, _ string) fault {
+		{"huge referrers list", func(t *testing.T, subject store.Subject, _ string) injector {
 			return func(w http.ResponseWriter, r *http.Request, n int64) bool {
 				if strings.Contains(r.URL.Path, "/referrers/") || strings.HasSuffix(r.URL.Path, "/manifests/"+strings.Replace(subject.Digest.String(), ":", "-", 1)) {
 					stream(w, "application/vnd.oci.image.index.v1+json")
@@ -338,7 +339,7 @@ func TestHostileRegistry(t *testing.T) {
 				return false
 			}
 		}},
-		{"too many layers", func(t *testing.T, subject store.Subject, direct string) fault {
+		{"too many layers", func(t *testing.T, subject store.Subject, direct string) injector {
 			// An .att manifest listing 5000 layers that do not exist.
 			var blobGets atomic.Int64
 			t.Cleanup(func() {
@@ -368,7 +369,7 @@ func TestHostileRegistry(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var f atomic.Pointer[fault]
+			var f atomic.Pointer[injector]
 			proxy, direct, fired := faultyRegistry(t, false, &f)
 			subject := pushImage(t, direct)
 			good := storetest.Attestation(t, subject, "https://slsa.dev/provenance/v1", "good")

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -191,11 +193,11 @@ func TestNewBundle(t *testing.T) {
 	}
 	checkBundle(t, raw, a)
 	for _, bad := range []string{"", "{", `{"payloadType":"x","payload":"e30=","signatures":[]}`} {
-		if _, err := oci.NewBundle([]byte(bad), ""); !errors.Is(err, attestor.ErrInvalidInput) {
+		if _, err := oci.NewBundle([]byte(bad), ""); !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("NewBundle(%q) = %v, want ErrInvalidInput", bad, err)
 		}
 	}
-	if _, err := oci.EnvelopeFromBundle([]byte(`{"mediaType":"` + oci.MediaTypeBundle + `"}`)); !errors.Is(err, attestor.ErrInvalidInput) {
+	if _, err := oci.EnvelopeFromBundle([]byte(`{"mediaType":"` + oci.MediaTypeBundle + `"}`)); !errors.Is(err, fault.ErrInvalidInput) {
 		t.Errorf("EnvelopeFromBundle(no envelope) = %v, want ErrInvalidInput", err)
 	}
 }
@@ -273,7 +275,7 @@ func TestInsecure(t *testing.T) {
 	})
 	subject := store.Subject{Name: "10.1.2.3:5000/app", Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}}
 	_, err := newStore(t, oci.WithTransport(rt), oci.WithRetry(1, 0)).Get(t.Context(), subject)
-	if !errors.Is(err, oci.ErrInsecure) || !errors.Is(err, attestor.ErrInvalidInput) {
+	if !errors.Is(err, oci.ErrInsecure) || !errors.Is(err, fault.ErrInvalidInput) {
 		t.Errorf("Get over plain HTTP to 10.1.2.3 = %v, want ErrInsecure", err)
 	}
 	if sawHTTP {
@@ -301,7 +303,7 @@ func TestOptions(t *testing.T) {
 		{"tiny read limit", []oci.Option{oci.WithReadLimit(10)}},
 		{"zero timeout", []oci.Option{oci.WithTimeout(0)}},
 	} {
-		if _, err := oci.New(tc.opts...); !errors.Is(err, attestor.ErrInvalidInput) {
+		if _, err := oci.New(tc.opts...); !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("%s: New = %v, want ErrInvalidInput", tc.name, err)
 		}
 	}

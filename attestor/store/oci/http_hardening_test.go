@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/attestor/attestor/attestor"
@@ -68,7 +70,7 @@ func endless(w http.ResponseWriter, served *atomic.Int64) {
 // TestRedirectLoop: a registry that answers every request (but the ping)
 // with a redirect to itself, the same URL or a longer one each time, with
 // a body. Get and Put fail fast with an error naming the registry that
-// matches ErrTooManyRedirects and attestor.ErrUnavailable (exit 3): a
+// matches ErrTooManyRedirects and fault.ErrUnavailable (exit 3): a
 // bounded number of requests, bounded bytes read, no memory growth, well
 // within the call's time limit.
 func TestRedirectLoop(t *testing.T) {
@@ -121,8 +123,8 @@ func TestRedirectLoop(t *testing.T) {
 			runtime.ReadMemStats(&after)
 
 			for what, err := range map[string]error{"Get": getErr, "Put": putErr, "Resolve": resolveErr} {
-				if !errors.Is(err, oci.ErrTooManyRedirects) || !errors.Is(err, attestor.ErrUnavailable) {
-					t.Errorf("%s = %v, want an error matching ErrTooManyRedirects and attestor.ErrUnavailable", what, err)
+				if !errors.Is(err, oci.ErrTooManyRedirects) || !errors.Is(err, fault.ErrUnavailable) {
+					t.Errorf("%s = %v, want an error matching ErrTooManyRedirects and fault.ErrUnavailable", what, err)
 					continue
 				}
 				if !strings.Contains(err.Error(), host) {
@@ -167,14 +169,14 @@ func TestErrorBodyBounded(t *testing.T) {
 		want   error
 		length bool // announce a Content-Length of 1 GiB
 	}{
-		{"reads 500", http.StatusInternalServerError, false, attestor.ErrUnavailable, false},
-		{"reads 500 with a Content-Length", http.StatusInternalServerError, false, attestor.ErrUnavailable, true},
+		{"reads 500", http.StatusInternalServerError, false, fault.ErrUnavailable, false},
+		{"reads 500 with a Content-Length", http.StatusInternalServerError, false, fault.ErrUnavailable, true},
 		{"reads 401", http.StatusUnauthorized, false, oci.ErrUnauthorized, false},
-		{"writes 500", http.StatusInternalServerError, true, attestor.ErrUnavailable, false},
+		{"writes 500", http.StatusInternalServerError, true, fault.ErrUnavailable, false},
 		{"writes 403", http.StatusForbidden, true, oci.ErrUnauthorized, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var f atomic.Pointer[fault]
+			var f atomic.Pointer[injector]
 			var served, fired atomic.Int64
 			proxy, direct, _ := faultyRegistry(t, false, &f)
 			subject := pushImage(t, direct)
@@ -255,7 +257,7 @@ func TestRedirectToPlainHTTP(t *testing.T) {
 // go-containerregistry's.
 func TestRetriesNotStacked(t *testing.T) {
 	const attempts = 3
-	var f atomic.Pointer[fault]
+	var f atomic.Pointer[injector]
 	proxy, direct, _ := faultyRegistry(t, false, &f)
 	subject := pushImage(t, direct)
 	var mu sync.Mutex
@@ -272,8 +274,8 @@ func TestRetriesNotStacked(t *testing.T) {
 	})
 	reg := newStore(t, oci.WithRetry(attempts, time.Millisecond), oci.WithScheme(oci.SchemeCosign))
 	err := reg.Put(t.Context(), onHost(subject, proxy), storetest.Attestation(t, subject, attestor.PredicateTypeLink, "a"))
-	if !errors.Is(err, attestor.ErrUnavailable) {
-		t.Errorf("Put = %v, want an error matching attestor.ErrUnavailable", err)
+	if !errors.Is(err, fault.ErrUnavailable) {
+		t.Errorf("Put = %v, want an error matching fault.ErrUnavailable", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
@@ -93,7 +95,7 @@ type keyless struct {
 // the Rekor entry and, for Get, the digest of the envelope put. It
 // returns nil for an attestation that is not keyless, whose layer is its
 // envelope. A bundle that does not parse, or carries another envelope, is
-// an error matching attestor.ErrInvalidInput. A bundle without a Rekor
+// an error matching fault.ErrInvalidInput. A bundle without a Rekor
 // entry, or whose entry hashes neither encoding of the envelope, gets no
 // AnnotationRekorBundle, and warn says so.
 func keylessLayer(it item, trusted root.TrustedMaterial) (*keyless, error) {
@@ -102,7 +104,7 @@ func keylessLayer(it item, trusted root.TrustedMaterial) (*keyless, error) {
 	}
 	b := &protobundle.Bundle{}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(it.att.Bundle, b); err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("decoding its sigstore bundle: %w", err))
+		return nil, fault.Invalid(fmt.Errorf("decoding its sigstore bundle: %w", err))
 	}
 	der := bundleCertificate(b)
 	if der == nil {
@@ -110,7 +112,7 @@ func keylessLayer(it item, trusted root.TrustedMaterial) (*keyless, error) {
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("its sigstore bundle's certificate: %w", err))
+		return nil, fault.Invalid(fmt.Errorf("its sigstore bundle's certificate: %w", err))
 	}
 	pe := b.GetDsseEnvelope()
 	if err := sameEnvelope(it.att.Envelope, pe); err != nil {
@@ -176,7 +178,7 @@ func bundleCertificate(b *protobundle.Bundle) []byte {
 // same payload type, payload and signatures (keyids aside).
 func sameEnvelope(envelope []byte, pe *protodsse.Envelope) error {
 	if pe == nil {
-		return attestor.Invalid(errors.New("its sigstore bundle has no DSSE envelope"))
+		return fault.Invalid(errors.New("its sigstore bundle has no DSSE envelope"))
 	}
 	env, err := attestor.ParseEnvelope(envelope)
 	if err != nil {
@@ -190,7 +192,7 @@ func sameEnvelope(envelope []byte, pe *protodsse.Envelope) error {
 		same = err == nil && bytes.Equal(sig, pe.GetSignatures()[i].GetSig())
 	}
 	if !same {
-		return attestor.Invalid(errors.New("its sigstore bundle carries another envelope"))
+		return fault.Invalid(errors.New("its sigstore bundle carries another envelope"))
 	}
 	return nil
 }

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -361,7 +363,7 @@ func TestKeylessCosignBadBundle(t *testing.T) {
 		"malformed":          {Envelope: a.Envelope, Bundle: []byte("{")},
 	} {
 		_, err := newStore(t, oci.WithScheme(oci.SchemeCosign)).Push(t.Context(), subject, bad)
-		if !errors.Is(err, attestor.ErrInvalidInput) {
+		if !errors.Is(err, fault.ErrInvalidInput) {
 			t.Errorf("%s bundle: Push = %v, want ErrInvalidInput", name, err)
 		}
 	}

@@ -12,10 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/sigstore/sigstore-go/pkg/root"
-
-	"github.com/attestor/attestor/attestor"
 )
 
 // Scheme says where Put writes attestations.
@@ -36,7 +36,7 @@ func ParseScheme(s string) (Scheme, error) {
 	case SchemeCosign, SchemeReferrers, SchemeBoth:
 		return Scheme(s), nil
 	}
-	return "", attestor.Invalid(fmt.Errorf("unknown OCI scheme %q: use cosign, referrers or both", s))
+	return "", fault.Invalid(fmt.Errorf("unknown OCI scheme %q: use cosign, referrers or both", s))
 }
 
 func (s Scheme) cosign() bool    { return s == SchemeCosign || s == SchemeBoth }
@@ -116,7 +116,7 @@ func WithScheme(s Scheme) Option {
 func WithKeychain(kc authn.Keychain) Option {
 	return func(o *options) error {
 		if kc == nil {
-			return attestor.Invalid(errors.New("oci: nil keychain"))
+			return fault.Invalid(errors.New("oci: nil keychain"))
 		}
 		o.keychain = kc
 		return nil
@@ -129,7 +129,7 @@ func WithKeychain(kc authn.Keychain) Option {
 func WithBasicAuth(username, password string) Option {
 	return func(o *options) error {
 		if username == "" || password == "" {
-			return attestor.Invalid(errors.New("oci: basic auth needs a username and a password"))
+			return fault.Invalid(errors.New("oci: basic auth needs a username and a password"))
 		}
 		o.auth = &authn.Basic{Username: username, Password: password}
 		// The password, and the Authorization header that carries it.
@@ -155,7 +155,7 @@ func WithInsecure() Option {
 func WithTransport(t http.RoundTripper) Option {
 	return func(o *options) error {
 		if t == nil {
-			return attestor.Invalid(errors.New("oci: nil transport"))
+			return fault.Invalid(errors.New("oci: nil transport"))
 		}
 		o.transport = t
 		return nil
@@ -169,7 +169,7 @@ func WithTransport(t http.RoundTripper) Option {
 func WithRetry(attempts int, backoff time.Duration) Option {
 	return func(o *options) error {
 		if attempts < 1 || backoff < 0 {
-			return attestor.Invalid(fmt.Errorf("oci: invalid retry policy (%d attempts, backoff %s)", attempts, backoff))
+			return fault.Invalid(fmt.Errorf("oci: invalid retry policy (%d attempts, backoff %s)", attempts, backoff))
 		}
 		o.attempts, o.backoff = attempts, backoff
 		return nil
@@ -181,7 +181,7 @@ func WithRetry(attempts int, backoff time.Duration) Option {
 func WithRequestTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
-			return attestor.Invalid(fmt.Errorf("oci: invalid request timeout %s", d))
+			return fault.Invalid(fmt.Errorf("oci: invalid request timeout %s", d))
 		}
 		o.requestTimeout = d
 		return nil
@@ -193,7 +193,7 @@ func WithRequestTimeout(d time.Duration) Option {
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
-			return attestor.Invalid(fmt.Errorf("oci: invalid timeout %s", d))
+			return fault.Invalid(fmt.Errorf("oci: invalid timeout %s", d))
 		}
 		o.timeout = d
 		return nil
@@ -207,7 +207,7 @@ func WithTimeout(d time.Duration) Option {
 func WithConflictRetries(n int, settle time.Duration) Option {
 	return func(o *options) error {
 		if n < 1 || settle < 0 {
-			return attestor.Invalid(fmt.Errorf("oci: invalid conflict policy (%d, %s)", n, settle))
+			return fault.Invalid(fmt.Errorf("oci: invalid conflict policy (%d, %s)", n, settle))
 		}
 		o.conflicts, o.settle = n, settle
 		return nil
@@ -219,7 +219,7 @@ func WithConflictRetries(n int, settle time.Duration) Option {
 func WithReadLimit(n int64) Option {
 	return func(o *options) error {
 		if n < MaxManifestSize {
-			return attestor.Invalid(fmt.Errorf("oci: read limit %d is less than one manifest (%d)", n, MaxManifestSize))
+			return fault.Invalid(fmt.Errorf("oci: read limit %d is less than one manifest (%d)", n, MaxManifestSize))
 		}
 		o.readLimit = n
 		return nil
@@ -231,7 +231,7 @@ func WithReadLimit(n int64) Option {
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {
-			return attestor.Invalid(errors.New("oci: nil logger"))
+			return fault.Invalid(errors.New("oci: nil logger"))
 		}
 		o.logger = l
 		return nil
@@ -243,7 +243,7 @@ func WithLogger(l *slog.Logger) Option {
 func WithDryRun(d *DryRun) Option {
 	return func(o *options) error {
 		if d == nil {
-			return attestor.Invalid(errors.New("oci: nil dry run"))
+			return fault.Invalid(errors.New("oci: nil dry run"))
 		}
 		o.dryRun = d
 		return nil
@@ -270,7 +270,7 @@ func WithUserAgent(ua string) Option {
 func WithTrustedMaterial(trusted root.TrustedMaterial) Option {
 	return func(o *options) error {
 		if trusted == nil {
-			return attestor.Invalid(errors.New("oci: nil trusted material"))
+			return fault.Invalid(errors.New("oci: nil trusted material"))
 		}
 		o.trusted = trusted
 		return nil
@@ -282,7 +282,7 @@ func WithTrustedMaterial(trusted root.TrustedMaterial) Option {
 func WithEnv(getenv func(string) string) Option {
 	return func(o *options) error {
 		if getenv == nil {
-			return attestor.Invalid(errors.New("oci: nil getenv"))
+			return fault.Invalid(errors.New("oci: nil getenv"))
 		}
 		o.getenv = getenv
 		return nil
@@ -297,7 +297,7 @@ func makeOptions(opts []Option) (options, error) {
 		}
 	}
 	if o.auth != nil && o.keychain != nil {
-		return o, attestor.Invalid(errors.New("oci: give credentials with a keychain or basic auth, not both"))
+		return o, fault.Invalid(errors.New("oci: give credentials with a keychain or basic auth, not both"))
 	}
 	if o.auth == nil && o.keychain == nil {
 		o.keychain = authn.NewMultiKeychain(DockerKeychain, githubKeychain{o.getenv})

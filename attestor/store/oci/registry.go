@@ -8,12 +8,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/internal/retry"
 	"github.com/attestor/attestor/attestor/store"
 )
@@ -94,14 +95,14 @@ func (r *Registry) NameOptions() []name.Option {
 // ref returns the repository and the image digest reference of subject.
 func (r *Registry) ref(subject store.Subject) (name.Repository, name.Digest, error) {
 	if subject.Digest.Algorithm == "" || subject.Digest.Hex == "" {
-		return name.Repository{}, name.Digest{}, attestor.Invalid(fmt.Errorf("subject %q has no digest", subject.Name))
+		return name.Repository{}, name.Digest{}, fault.Invalid(fmt.Errorf("subject %q has no digest", subject.Name))
 	}
 	repo, err := name.NewRepository(subject.Name, r.NameOptions()...)
 	if err != nil {
-		return name.Repository{}, name.Digest{}, attestor.Invalid(fmt.Errorf("subject %q is not an image repository: %w", subject.Name, err))
+		return name.Repository{}, name.Digest{}, fault.Invalid(fmt.Errorf("subject %q is not an image repository: %w", subject.Name, err))
 	}
 	if _, err := v1.NewHash(subject.Digest.String()); err != nil {
-		return name.Repository{}, name.Digest{}, attestor.Invalid(fmt.Errorf("subject %q: %w", subject.String(), err))
+		return name.Repository{}, name.Digest{}, fault.Invalid(fmt.Errorf("subject %q: %w", subject.String(), err))
 	}
 	return repo, repo.Digest(subject.Digest.String()), nil
 }
@@ -163,10 +164,10 @@ func prepare(atts []store.Attestation) ([]item, error) {
 
 // Put attaches atts to the image subject in the schemes chosen with
 // WithScheme. Every attestation is checked before anything is written: a
-// malformed one fails with an error matching attestor.ErrInvalidInput, an
+// malformed one fails with an error matching fault.ErrInvalidInput, an
 // oversize one with store.ErrTooLarge. Attestations already attached are
 // not written again. A registry that still fails after retries returns an
-// error matching attestor.ErrUnavailable.
+// error matching fault.ErrUnavailable.
 func (r *Registry) Put(ctx context.Context, subject store.Subject, atts ...store.Attestation) error {
 	_, err := r.Push(ctx, subject, atts...)
 	return err
@@ -364,14 +365,14 @@ func (r *Registry) read(ctx context.Context, subject store.Subject) (*found, err
 // classify marks a registry error for the CLI (exit 2 for credentials and
 // insecure registries, 3 for the rest) and removes secrets from its text.
 func (r *Registry) classify(err error) error {
-	if err == nil || errors.Is(err, attestor.ErrInvalidInput) || errors.Is(err, attestor.ErrUnavailable) || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, fault.ErrInvalidInput) || errors.Is(err, fault.ErrUnavailable) || errors.Is(err, context.Canceled) {
 		return r.redact(err)
 	}
 	var te *transport.Error
 	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
 		return r.redact(fmt.Errorf("%w: %w", ErrUnauthorized, err))
 	}
-	return r.redact(attestor.Unavailable(err))
+	return r.redact(fault.Unavailable(err))
 }
 
 // maxErrorText bounds the text of an error: a registry's error body,

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -30,14 +32,14 @@ const ImagePrefix = attestor.ImagePrefix
 // access with go-containerregistry's retries.
 //
 // A malformed reference, an image the registry does not hold and refused
-// credentials are bad input (attestor.ErrInvalidInput); a registry that
+// credentials are bad input (fault.ErrInvalidInput); a registry that
 // cannot be reached or keeps failing after the retries is
-// attestor.ErrUnavailable.
+// fault.ErrUnavailable.
 func Resolve(ctx context.Context, ref string, opts ...remote.Option) (name.Digest, error) {
 	s := strings.TrimPrefix(strings.TrimSpace(ref), ImagePrefix)
 	r, err := name.ParseReference(s)
 	if err != nil {
-		return name.Digest{}, attestor.Invalid(fmt.Errorf("image reference %q: %w", ref, err))
+		return name.Digest{}, fault.Invalid(fmt.Errorf("image reference %q: %w", ref, err))
 	}
 	opts = append(append([]remote.Option(nil), opts...), remote.WithContext(ctx))
 
@@ -53,7 +55,7 @@ func Resolve(ctx context.Context, ref string, opts ...remote.Option) (name.Diges
 	}
 	if d, ok := r.(name.Digest); ok {
 		if desc.Digest.String() != d.DigestStr() {
-			return name.Digest{}, attestor.Invalid(fmt.Errorf("image %q: the registry serves digest %s", ref, desc.Digest))
+			return name.Digest{}, fault.Invalid(fmt.Errorf("image %q: the registry serves digest %s", ref, desc.Digest))
 		}
 		return d, nil
 	}
@@ -90,7 +92,7 @@ func resolveError(ctx context.Context, ref string, err error) error {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		// The call's time limit, retries included: the registry kept
 		// failing or did not answer (as Registry.classify says).
-		return attestor.Unavailable(fmt.Errorf("resolving image %q: no answer from the registry within the time limit: %w", ref, err))
+		return fault.Unavailable(fmt.Errorf("resolving image %q: no answer from the registry within the time limit: %w", ref, err))
 	case ctx.Err() != nil:
 		return fmt.Errorf("resolving image %q: %w", ref, ctx.Err())
 	}
@@ -99,16 +101,16 @@ func resolveError(ctx context.Context, ref string, err error) error {
 	if errors.As(err, &te) {
 		switch {
 		case te.StatusCode == http.StatusNotFound, resolveHasCode(te, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode):
-			return attestor.Invalid(fmt.Errorf("image %q not found in the registry: %w", ref, err))
+			return fault.Invalid(fmt.Errorf("image %q not found in the registry: %w", ref, err))
 		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
-			return attestor.Invalid(fmt.Errorf("the registry refused access to image %q (log in, or check the credentials): %w", ref, err))
+			return fault.Invalid(fmt.Errorf("the registry refused access to image %q (log in, or check the credentials): %w", ref, err))
 		case te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500:
-			return attestor.Unavailable(err)
+			return fault.Unavailable(err)
 		}
-		return attestor.Invalid(err)
+		return fault.Invalid(err)
 	}
 	// No answer from the registry (refused, reset, timed out, DNS).
-	return attestor.Unavailable(err)
+	return fault.Unavailable(err)
 }
 
 func resolveHasCode(te *transport.Error, codes ...transport.ErrorCode) bool {
@@ -127,12 +129,12 @@ func resolveHasCode(te *transport.Error, codes ...transport.ErrorCode) bool {
 // asking any registry: a writer that does not write to the registry (a
 // push to Grafeas alone, a dry run of it) needs nothing else. ok is false
 // for a tag; a malformed reference is an error matching
-// attestor.ErrInvalidInput.
+// fault.ErrInvalidInput.
 func ParseDigestRef(ref string) (d name.Digest, ok bool, err error) {
 	s := strings.TrimPrefix(strings.TrimSpace(ref), ImagePrefix)
 	r, err := name.ParseReference(s)
 	if err != nil {
-		return name.Digest{}, false, attestor.Invalid(fmt.Errorf("image reference %q: %w", ref, err))
+		return name.Digest{}, false, fault.Invalid(fmt.Errorf("image reference %q: %w", ref, err))
 	}
 	d, ok = r.(name.Digest)
 	return d, ok, nil

@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store/oci"
 )
 
@@ -159,14 +160,14 @@ func TestResolveErrors(t *testing.T) {
 		name, ref string
 		want      error
 	}{
-		{"malformed reference", "oci://" + host + "/Team/App:v1", attestor.ErrInvalidInput},
-		{"empty reference", "oci://", attestor.ErrInvalidInput},
-		{"unknown tag", host + "/team/app:nope", attestor.ErrInvalidInput},
-		{"unknown repository", host + "/team/none:v1", attestor.ErrInvalidInput},
-		{"unknown digest", host + "/team/app@" + otherDigest, attestor.ErrInvalidInput},
-		{"refused credentials", refusing + "/team/app:v1", attestor.ErrInvalidInput},
-		{"registry down", downHost + "/team/app:v1", attestor.ErrUnavailable},
-		{"registry failing after retries", failing + "/team/app:v1", attestor.ErrUnavailable},
+		{"malformed reference", "oci://" + host + "/Team/App:v1", fault.ErrInvalidInput},
+		{"empty reference", "oci://", fault.ErrInvalidInput},
+		{"unknown tag", host + "/team/app:nope", fault.ErrInvalidInput},
+		{"unknown repository", host + "/team/none:v1", fault.ErrInvalidInput},
+		{"unknown digest", host + "/team/app@" + otherDigest, fault.ErrInvalidInput},
+		{"refused credentials", refusing + "/team/app:v1", fault.ErrInvalidInput},
+		{"registry down", downHost + "/team/app:v1", fault.ErrUnavailable},
+		{"registry failing after retries", failing + "/team/app:v1", fault.ErrUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -174,9 +175,9 @@ func TestResolveErrors(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Resolve(%q) = %v, want %v", tc.ref, err, tc.want)
 			}
-			other := attestor.ErrUnavailable
-			if tc.want == attestor.ErrUnavailable {
-				other = attestor.ErrInvalidInput
+			other := fault.ErrUnavailable
+			if tc.want == fault.ErrUnavailable {
+				other = fault.ErrInvalidInput
 			}
 			if errors.Is(err, other) {
 				t.Fatalf("Resolve(%q) = %v: both bad input and unavailable", tc.ref, err)

@@ -20,7 +20,7 @@ import (
 // multiply (they did: attempts² requests).
 func TestWriteRetriesBounded(t *testing.T) {
 	const attempts = 3
-	var f atomic.Pointer[fault]
+	var f atomic.Pointer[injector]
 	proxy, direct, _ := faultyRegistry(t, false, &f)
 	subject := pushImage(t, direct)
 	var mu sync.Mutex

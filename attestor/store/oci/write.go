@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -130,10 +132,10 @@ type DryRun struct {
 // NewDryRun returns a DryRun that saves under dir, creating it if needed.
 func NewDryRun(dir string) (*DryRun, error) {
 	if dir == "" {
-		return nil, attestor.Invalid(fmt.Errorf("oci: empty dry-run directory"))
+		return nil, fault.Invalid(fmt.Errorf("oci: empty dry-run directory"))
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, attestor.Invalid(fmt.Errorf("creating dry-run directory %q: %w", dir, err))
+		return nil, fault.Invalid(fmt.Errorf("creating dry-run directory %q: %w", dir, err))
 	}
 	return &DryRun{dir: filepath.Clean(dir)}, nil
 }
@@ -151,7 +153,7 @@ func (d *DryRun) Writes() []Write {
 func (d *DryRun) save(repo name.Repository, rel string, data []byte, w Write) (string, error) {
 	path := filepath.Join(d.dir, url.PathEscape(repo.RegistryStr()), filepath.FromSlash(repo.RepositoryStr()), rel)
 	if !filepath.IsLocal(mustRel(d.dir, path)) {
-		return "", attestor.Invalid(fmt.Errorf("dry run: %q escapes %s", repo.String(), d.dir))
+		return "", fault.Invalid(fmt.Errorf("dry run: %q escapes %s", repo.String(), d.dir))
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", fmt.Errorf("dry run: %w", err)

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/fault"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/attestor/attestor/attestor"
@@ -190,8 +192,8 @@ func testOversize(t *testing.T, c Config) {
 	if !errors.Is(err, store.ErrTooLarge) {
 		t.Fatalf("Put(oversize) = %v, want an error matching store.ErrTooLarge", err)
 	}
-	if !errors.Is(err, attestor.ErrInvalidInput) {
-		t.Errorf("Put(oversize) = %v, want an error matching attestor.ErrInvalidInput", err)
+	if !errors.Is(err, fault.ErrInvalidInput) {
+		t.Errorf("Put(oversize) = %v, want an error matching fault.ErrInvalidInput", err)
 	}
 	Equal(t, get(t, s, subj), a)
 }
@@ -201,8 +203,8 @@ func testMalformed(t *testing.T, c Config) {
 	s, subj := c.New(t), c.Subject(t)
 	for _, env := range []string{"", "{", `{"payloadType":"x","payload":"e30=","signatures":[]}`} {
 		err := s.Put(ctx, subj, store.Attestation{Envelope: []byte(env)})
-		if !errors.Is(err, attestor.ErrInvalidInput) {
-			t.Errorf("Put(%q) = %v, want an error matching attestor.ErrInvalidInput", env, err)
+		if !errors.Is(err, fault.ErrInvalidInput) {
+			t.Errorf("Put(%q) = %v, want an error matching fault.ErrInvalidInput", env, err)
 		}
 	}
 	if got := get(t, s, subj); len(got) != 0 {
