@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/safefile"
 )
 
 // maxEventPayload bounds the GitHub event payload read.
@@ -134,7 +134,7 @@ func readGitHubEvent(path string) (*githubEvent, error) {
 	}
 	// Without blocking: anything running as the job's user could have put
 	// a FIFO there.
-	file, _, err := attestor.OpenRegular(path)
+	file, _, err := safefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the GitHub event payload (GITHUB_EVENT_PATH): %w", err)
 	}

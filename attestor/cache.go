@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 )
 
 // CacheFile is the name, in a workspace, of the hash cache that the phases
@@ -604,7 +605,7 @@ func (r *cacheReader) fail() {
 // there would block a plain open) is an error matching fault.ErrInvalidInput.
 func readCache(path string, key []byte) (map[string]*cacheEntry, error) {
 	empty := map[string]*cacheEntry{}
-	f, err := openNonBlocking(path)
+	f, err := safefile.OpenNonBlocking(path)
 	if err != nil {
 		return empty, nil
 	}
@@ -614,7 +615,7 @@ func readCache(path string, key []byte) (map[string]*cacheEntry, error) {
 		return empty, nil
 	}
 	if !fi.Mode().IsRegular() {
-		return empty, fault.Invalidf("hash cache %s is %s, not a regular file: remove it (or pass --no-cache)", path, fileType(fi.Mode()))
+		return empty, fault.Invalidf("hash cache %s is %s, not a regular file: remove it (or pass --no-cache)", path, safefile.Kind(fi.Mode()))
 	}
 	if !privateFile(fi) || fi.Size() > maxCacheFile {
 		return empty, nil

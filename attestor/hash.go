@@ -657,23 +657,6 @@ type subdir struct {
 	viaLink bool
 }
 
-// fileType names the type in a file mode, for errors.
-func fileType(mode fs.FileMode) string {
-	switch mode.Type() {
-	case fs.ModeNamedPipe:
-		return "a FIFO"
-	case fs.ModeSocket:
-		return "a socket"
-	case fs.ModeDevice | fs.ModeCharDevice:
-		return "a character device"
-	case fs.ModeDevice:
-		return "a block device"
-	case fs.ModeSymlink:
-		return "a symbolic link"
-	}
-	return fmt.Sprintf("mode %v", mode.Type())
-}
-
 // strip sets the recorded names of files: their names with the lstrip
 // prefix removed.
 func (h *Hasher) strip(files []fileEntry) error {

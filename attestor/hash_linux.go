@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"golang.org/x/sys/unix"
 )
@@ -119,7 +120,7 @@ func (w *walk) input(p string) error {
 		w.walkDir(subdir{name, idOf(&st), isLink}, nil, w.readDir)
 		return nil
 	default:
-		return fault.Invalidf("recording %q: not a regular file or directory (%v)", p, fileType(modeOf(uint32(st.Mode))))
+		return fault.Invalidf("recording %q: not a regular file or directory (%v)", p, safefile.Kind(modeOf(uint32(st.Mode))))
 	}
 }
 

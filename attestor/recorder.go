@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"github.com/in-toto/in-toto-golang/in_toto"
@@ -430,7 +431,7 @@ func (r *Result) Envelope() (*dsse.Envelope, error) {
 	if r.envelope != nil || r.envelopeFile == "" {
 		return r.envelope, nil
 	}
-	data, err := ReadRegular(r.envelopeFile, maxWorkspaceFile)
+	data, err := safefile.Read(r.envelopeFile, maxWorkspaceFile)
 	if err != nil {
 		return nil, err
 	}
@@ -746,13 +747,13 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 	type file struct {
 		name    string
 		data    []byte
-		written *atomicFile // when data is nil: written, to be committed
+		written *safefile.File // when data is nil: written, to be committed
 	}
 	var files []file
 	defer func() {
 		for _, f := range files {
 			if f.written != nil {
-				f.written.abort() // a no-op once committed
+				f.written.Abort() // a no-op once committed
 			}
 		}
 	}()
@@ -831,7 +832,7 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 		if f.data != nil {
 			err = r.ws.Write(f.name, f.data)
 		} else {
-			err = f.written.commit(nil)
+			err = f.written.Commit(nil)
 		}
 		if err != nil {
 			return nil, err

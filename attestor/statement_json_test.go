@@ -248,7 +248,7 @@ func TestAtomicFileAbortLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Write([]byte(`{"payloadType":`))
-	f.abort()
+	f.Abort()
 	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 0 {
 		t.Errorf("workspace holds %v after an aborted write", entries)
 	}
@@ -261,10 +261,10 @@ func TestAtomicFileAbortLeavesNothing(t *testing.T) {
 	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 1 || entries[0].Name() == "y.dsse.json" {
 		t.Errorf("workspace holds %v before the commit, want only a temporary file", entries)
 	}
-	if err := f.commit(nil); err != nil {
+	if err := f.Commit(nil); err != nil {
 		t.Fatal(err)
 	}
-	f.abort() // a no-op once committed
+	f.Abort() // a no-op once committed
 	if data, err := os.ReadFile(ws.Path("y.dsse.json")); err != nil || string(data) != "{}" {
 		t.Errorf("committed file: %q, %v", data, err)
 	}

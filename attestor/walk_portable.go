@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 )
 
 // portableWalk is the walker of the systems other than Linux: it reads
@@ -112,7 +113,7 @@ func (w *portableWalk) input(p string) error {
 		w.walkDir(subdir{name, st.id(), isLink}, nil, w.readDir)
 		return nil
 	default:
-		return fault.Invalidf("recording %q: not a regular file or directory (%v)", p, fileType(st.mode))
+		return fault.Invalidf("recording %q: not a regular file or directory (%v)", p, safefile.Kind(st.mode))
 	}
 }
 

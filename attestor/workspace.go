@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
@@ -76,16 +77,16 @@ func (w *Workspace) Write(name string, data []byte) error {
 			return fmt.Errorf("creating %s: %w", w.Path(d), err)
 		}
 	}
-	return WriteFileAtomic(w.Path(name), data, 0o644)
+	return safefile.WriteAtomic(w.Path(name), data, 0o644)
 }
 
 // create starts writing the named file atomically: it appears when the
 // file is committed (nil publish: replacing a file of the name).
-func (w *Workspace) create(name string) (*atomicFile, error) {
+func (w *Workspace) create(name string) (*safefile.File, error) {
 	if err := checkWorkspaceName(name); err != nil {
 		return nil, err
 	}
-	return createAtomic(w.Path(name), 0o644)
+	return safefile.Create(w.Path(name), 0o644)
 }
 
 // Create writes the named file atomically, only if it does not exist yet:
@@ -95,17 +96,17 @@ func (w *Workspace) Create(name string, data []byte) error {
 	if err := checkWorkspaceName(name); err != nil {
 		return err
 	}
-	return CreateFileAtomic(w.Path(name), data, 0o644)
+	return safefile.CreateAtomic(w.Path(name), data, 0o644)
 }
 
 // Read reads the named file, a regular file of at most 64 MiB (see
-// ReadRegular: a FIFO or device planted in the workspace is refused, never
+// safefile.Read: a FIFO or device planted in the workspace is refused, never
 // waited on).
 func (w *Workspace) Read(name string) ([]byte, error) {
 	if err := checkWorkspaceName(name); err != nil {
 		return nil, err
 	}
-	return ReadRegular(w.Path(name), maxWorkspaceFile)
+	return safefile.Read(w.Path(name), maxWorkspaceFile)
 }
 
 // Remove removes the named file; a missing file is not an error.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 )
 
 func openWorkspace(t *testing.T) *attestor.Workspace {
@@ -268,7 +269,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "key")
-	if err := attestor.WriteFileAtomic(path, []byte("secret"), 0o600); err != nil {
+	if err := safefile.WriteAtomic(path, []byte("secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -289,7 +290,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
-	if err := attestor.WriteFileAtomic(link, []byte("new"), 0o644); err != nil {
+	if err := safefile.WriteAtomic(link, []byte("new"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if data, _ := os.ReadFile(target); string(data) != "target" {
@@ -300,7 +301,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 
 	// A missing directory is an error, and nothing is left behind.
-	if err := attestor.WriteFileAtomic(filepath.Join(dir, "missing", "f"), []byte("x"), 0o644); err == nil {
+	if err := safefile.WriteAtomic(filepath.Join(dir, "missing", "f"), []byte("x"), 0o644); err == nil {
 		t.Error("WriteFileAtomic into a missing directory succeeded")
 	}
 	// A directory in the way: the temporary file is removed.
@@ -308,7 +309,7 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "adir", "f"), "x")
-	if err := attestor.WriteFileAtomic(filepath.Join(dir, "adir"), []byte("x"), 0o644); err == nil {
+	if err := safefile.WriteAtomic(filepath.Join(dir, "adir"), []byte("x"), 0o644); err == nil {
 		t.Error("WriteFileAtomic over a non-empty directory succeeded")
 	}
 	if diff := cmp.Diff([]string{"adir/", "adir/f", "key", "link", "target"}, listTree(t, dir)); diff != "" {

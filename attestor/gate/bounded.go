@@ -8,8 +8,7 @@ import (
 	"os"
 
 	"github.com/attestor/attestor/attestor/fault"
-
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/safefile"
 )
 
 // readBudget bounds what the gate reads from files that anything running
@@ -17,7 +16,7 @@ import (
 // the links of a classic layout): each file at most perFile bytes, all of
 // them together at most total. plan checks a file's size, from its stat,
 // before anything is read; read reads it within what is left. Files are
-// opened without blocking and must be regular (attestor.OpenRegular): a
+// opened without blocking and must be regular (safefile.Open): a
 // FIFO or device is refused, never waited on.
 type readBudget struct {
 	total, perFile int64
@@ -83,11 +82,11 @@ func (b *readBudget) charge(used *int64, path string, size int64) error {
 	return nil
 }
 
-// openRegular opens path with attestor.OpenRegular: a missing file is an
+// openRegular opens path with safefile.Open: a missing file is an
 // error matching fs.ErrNotExist, every other one matches
 // fault.ErrInvalidInput.
 func openRegular(path string) (*os.File, fs.FileInfo, error) {
-	f, fi, err := attestor.OpenRegular(path)
+	f, fi, err := safefile.Open(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fault.ErrInvalidInput) {
 		return nil, nil, fault.Invalid(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
@@ -91,7 +92,7 @@ func VerifyLayout(ctx context.Context, layoutPath string, layoutKeys []*sign.Ver
 	if len(layoutKeys) == 0 {
 		return nil, policyErr(layoutPath, 0, "", "no layout key given (--layout-key)")
 	}
-	data, err := attestor.ReadRegular(layoutPath, MaxLayoutSize)
+	data, err := safefile.Read(layoutPath, MaxLayoutSize)
 	if err != nil {
 		return nil, policyErr(layoutPath, 0, "", "%v", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/safefile"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -204,7 +205,7 @@ func (p *Policy) Source() string { return p.source }
 // and fault.ErrInvalidInput.
 func LoadPolicy(path string) (*Policy, error) {
 	// Opened without blocking: a FIFO or device is refused.
-	data, err := attestor.ReadRegular(path, MaxPolicySize)
+	data, err := safefile.Read(path, MaxPolicySize)
 	if err != nil {
 		return nil, policyErr(path, 0, "", "%v", err)
 	}

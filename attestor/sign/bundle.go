@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
@@ -17,8 +18,6 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"google.golang.org/protobuf/encoding/protojson"
-
-	"github.com/attestor/attestor/attestor"
 )
 
 // BundleMediaType is the media type of the sigstore bundles this package
@@ -110,7 +109,7 @@ const maxTrustedRoot = 16 << 20
 // The file is opened without blocking (a FIFO there is an error) and read
 // up to 16 MiB.
 func LoadTrustedRoot(path string) (*root.TrustedRoot, error) {
-	data, err := attestor.ReadRegular(path, maxTrustedRoot)
+	data, err := safefile.Read(path, maxTrustedRoot)
 	if err != nil {
 		return nil, fault.Invalid(fmt.Errorf("loading trusted root: %w", err))
 	}

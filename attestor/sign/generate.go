@@ -21,7 +21,7 @@ import (
 // encrypts with the empty password, as cosign allows.
 //
 // Writing the files is the caller's business: the private key with mode
-// 0600 (see attestor.WriteFileAtomic).
+// 0600 (see safefile.WriteAtomic).
 func GenerateKeyPair(password []byte) (privatePEM, publicPEM []byte, err error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -20,11 +20,10 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
-
-	"github.com/attestor/attestor/attestor"
 )
 
 // in-toto key types and signature schemes, as securesystemslib and
@@ -228,7 +227,7 @@ func readKeyFile(path string) ([]byte, error) {
 	}
 	// Opened without blocking: a FIFO at the key's path is refused, not
 	// waited on.
-	data, err := attestor.ReadRegular(path, maxKeyFileSize)
+	data, err := safefile.Read(path, maxKeyFileSize)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {

@@ -7,10 +7,10 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/spf13/cobra"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
 )
 
@@ -71,7 +71,7 @@ func (f *graphFlags) emit(g *globals, p *gate.Policy, res *gate.Result) error {
 	if err != nil {
 		return err
 	}
-	if err := attestor.WriteFileAtomic(f.file, []byte(text), 0o644); err != nil {
+	if err := safefile.WriteAtomic(f.file, []byte(text), 0o644); err != nil {
 		return fault.Invalid(fmt.Errorf("--graph: %w", err))
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/spf13/cobra"
 
@@ -171,7 +172,7 @@ func writeInventory(dir string, inv *gate.Inventory) ([]string, error) {
 				continue
 			}
 			path := filepath.Join(dir, e.Digest+f.suffix)
-			if err := attestor.WriteFileAtomic(path, f.data, 0o644); err != nil {
+			if err := safefile.WriteAtomic(path, f.data, 0o644); err != nil {
 				if errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) {
 					err = fault.Invalid(err)
 				}

@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/spf13/cobra"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -60,10 +60,10 @@ and P.pub. Existing files are never overwritten.`,
 			if err != nil {
 				return err
 			}
-			if err := attestor.WriteFileAtomic(privPath, priv, 0o600); err != nil {
+			if err := safefile.WriteAtomic(privPath, priv, 0o600); err != nil {
 				return err
 			}
-			if err := attestor.WriteFileAtomic(pubPath, pub, 0o644); err != nil {
+			if err := safefile.WriteAtomic(pubPath, pub, 0o644); err != nil {
 				os.Remove(privPath)
 				return err
 			}

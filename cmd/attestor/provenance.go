@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -234,7 +235,7 @@ func hashFileSubject(path string) (*ita1.ResourceDescriptor, error) {
 		return nil, fault.Invalid(errors.New("empty --subject"))
 	}
 	// Without blocking: a FIFO at path is refused, not waited on.
-	f, _, err := attestor.OpenRegular(path)
+	f, _, err := safefile.Open(path)
 	if errors.Is(err, fault.ErrInvalidInput) {
 		return nil, fault.Invalid(fmt.Errorf("subject %q: %w (images are oci://REF)", path, err))
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/spf13/pflag"
 
@@ -117,7 +118,7 @@ func (f *signerFlags) signer(ctx context.Context, g *globals, key string) (attes
 	}
 	if f.identityToken != "" {
 		tok := f.identityToken
-		if data, err := attestor.ReadRegular(tok, maxIdentityTokenFile); err == nil {
+		if data, err := safefile.Read(tok, maxIdentityTokenFile); err == nil {
 			tok = strings.TrimSpace(string(data))
 		} else if errors.Is(err, fault.ErrInvalidInput) {
 			return nil, fault.Invalid(fmt.Errorf("--identity-token: %w", err))

@@ -15,12 +15,12 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/internal/redirect"
 	"github.com/attestor/attestor/attestor/internal/retry"
 )
@@ -35,7 +35,7 @@ const maxPEMFile = 1 << 20
 func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		pem, err := attestor.ReadRegular(caFile, maxPEMFile)
+		pem, err := safefile.Read(caFile, maxPEMFile)
 		if err != nil {
 			return nil, fault.Invalid(fmt.Errorf("reading CA file: %w", err))
 		}
@@ -49,11 +49,11 @@ func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 		return nil, fault.Invalid(errors.New("a client certificate needs both a certificate and a key file"))
 	}
 	if certFile != "" {
-		certPEM, err := attestor.ReadRegular(certFile, maxPEMFile)
+		certPEM, err := safefile.Read(certFile, maxPEMFile)
 		if err != nil {
 			return nil, fault.Invalid(fmt.Errorf("reading client certificate: %w", err))
 		}
-		keyPEM, err := attestor.ReadRegular(keyFile, maxPEMFile)
+		keyPEM, err := safefile.Read(keyFile, maxPEMFile)
 		if err != nil {
 			return nil, fault.Invalid(fmt.Errorf("reading client key %q: %w", keyFile, err))
 		}

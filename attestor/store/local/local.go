@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
@@ -132,7 +133,7 @@ func (d *Dir) Put(ctx context.Context, subject store.Subject, atts ...store.Atte
 		base := filepath.Join(dir, it.digest)
 		if it.att.Bundle != nil {
 			if _, err := os.Stat(base + suffixBundle); errors.Is(err, fs.ErrNotExist) {
-				if err := attestor.WriteFileAtomic(base+suffixBundle, it.att.Bundle, 0o644); err != nil {
+				if err := safefile.WriteAtomic(base+suffixBundle, it.att.Bundle, 0o644); err != nil {
 					return err
 				}
 			}
@@ -140,7 +141,7 @@ func (d *Dir) Put(ctx context.Context, subject store.Subject, atts ...store.Atte
 		if _, err := os.Stat(base + suffixEnvelope); err == nil {
 			continue
 		}
-		if err := attestor.WriteFileAtomic(base+suffixEnvelope, it.att.Envelope, 0o644); err != nil {
+		if err := safefile.WriteAtomic(base+suffixEnvelope, it.att.Envelope, 0o644); err != nil {
 			return err
 		}
 	}
@@ -199,11 +200,11 @@ func (d *Dir) Get(ctx context.Context, subject store.Subject) ([]store.Attestati
 }
 
 // readBounded reads the regular file path, at most limit bytes, without
-// blocking (see attestor.ReadRegular): a FIFO or other non-regular file
+// blocking (see safefile.Read): a FIFO or other non-regular file
 // is an error matching fault.ErrInvalidInput, a larger file one
 // matching store.ErrTooLarge, a missing one fs.ErrNotExist.
 func readBounded(path string, limit int64) ([]byte, error) {
-	data, err := attestor.ReadRegular(path, limit)
+	data, err := safefile.Read(path, limit)
 	if errors.Is(err, fault.ErrTooLarge) {
 		return nil, fmt.Errorf("%w: %w", store.ErrTooLarge, err)
 	}

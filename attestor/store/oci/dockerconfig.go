@@ -11,14 +11,13 @@ import (
 	"regexp"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/config/configfile"
 	"github.com/docker/cli/cli/config/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-
-	"github.com/attestor/attestor/attestor"
 )
 
 // maxDockerConfig bounds the docker config file read.
@@ -55,7 +54,7 @@ func (dockerKeychain) ResolveContext(ctx context.Context, target authn.Resource)
 	if path == "" {
 		return authn.Anonymous, nil
 	}
-	data, err := attestor.ReadRegular(path, maxDockerConfig)
+	data, err := safefile.Read(path, maxDockerConfig)
 	if errors.Is(err, fs.ErrNotExist) {
 		return authn.Anonymous, nil
 	}

@@ -10,13 +10,12 @@ import (
 	"sync"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-
-	"github.com/attestor/attestor/attestor"
 )
 
 // Write is one write to a registry: a blob, a manifest by digest, or a
@@ -158,7 +157,7 @@ func (d *DryRun) save(repo name.Repository, rel string, data []byte, w Write) (s
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", fmt.Errorf("dry run: %w", err)
 	}
-	if err := attestor.WriteFileAtomic(path, data, 0o644); err != nil {
+	if err := safefile.WriteAtomic(path, data, 0o644); err != nil {
 		return "", fmt.Errorf("dry run: %w", err)
 	}
 	w.Path = path
@@ -169,7 +168,7 @@ func (d *DryRun) save(repo name.Repository, rel string, data []byte, w Write) (s
 	if err != nil {
 		return "", err
 	}
-	if err := attestor.WriteFileAtomic(filepath.Join(d.dir, "index.json"), append(index, '\n'), 0o644); err != nil {
+	if err := safefile.WriteAtomic(filepath.Join(d.dir, "index.json"), append(index, '\n'), 0o644); err != nil {
 		return "", fmt.Errorf("dry run: %w", err)
 	}
 	return path, nil

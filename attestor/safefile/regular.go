@@ -1,4 +1,4 @@
-package attestor
+package safefile
 
 import (
 	"fmt"
@@ -9,15 +9,15 @@ import (
 	"github.com/attestor/attestor/attestor/fault"
 )
 
-// OpenRegular opens the file path for reading and checks that it is a
+// Open opens the file path for reading and checks that it is a
 // regular file, without ever blocking: a FIFO, socket or device planted at
 // path (by anything that can write where attestor reads) is refused with
 // an error matching fault.ErrInvalidInput that names path and what it is, before
 // anything is read from it. A final symbolic link is followed. A missing
 // file is an error matching fs.ErrNotExist (and not fault.ErrInvalidInput). The
 // caller closes the file.
-func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
-	f, err := openNonBlocking(path)
+func Open(path string) (*os.File, fs.FileInfo, error) {
+	f, err := OpenNonBlocking(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -28,16 +28,16 @@ func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, fault.Invalidf("%s is %s, not a regular file", path, modeName(fi.Mode()))
+		return nil, nil, fault.Invalidf("%s is %s, not a regular file", path, Kind(fi.Mode()))
 	}
 	return f, fi, nil
 }
 
-// ReadRegular reads the regular file path (see OpenRegular), at most limit
+// Read reads the regular file path (see Open), at most limit
 // bytes: a larger file is an error matching fault.ErrTooLarge and
 // fault.ErrInvalidInput, naming path and the limit.
-func ReadRegular(path string, limit int64) ([]byte, error) {
-	f, fi, err := OpenRegular(path)
+func Read(path string, limit int64) ([]byte, error) {
+	f, fi, err := Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +55,9 @@ func ReadRegular(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// modeName says what kind of file a mode is, for errors.
-func modeName(m fs.FileMode) string {
+// Kind says what kind of file a mode is, for errors: "a FIFO", "a
+// directory", ...
+func Kind(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeNamedPipe != 0:
 		return "a FIFO"

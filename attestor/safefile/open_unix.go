@@ -1,6 +1,6 @@
 //go:build unix
 
-package attestor
+package safefile
 
 import (
 	"os"
@@ -8,11 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openNonBlocking opens path read-only with O_NONBLOCK, so that opening a
+// OpenNonBlocking opens path read-only with O_NONBLOCK, so that opening a
 // FIFO returns at once (a plain open blocks until a writer appears) and
 // opening a terminal does not make it the controlling one. Reads of a
 // regular file ignore O_NONBLOCK.
-func openNonBlocking(path string) (*os.File, error) {
+func OpenNonBlocking(path string) (*os.File, error) {
 	for {
 		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 		if err == unix.EINTR {

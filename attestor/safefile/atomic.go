@@ -1,4 +1,4 @@
-package attestor
+package safefile
 
 import (
 	"fmt"
@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 )
 
-// WriteFileAtomic writes data to path so that readers see either the old
+// WriteAtomic writes data to path so that readers see either the old
 // file or the whole new one, never a part: it writes a temporary file in the
 // same directory, syncs it, and renames it over path. perm applies to the new
 // file.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+func WriteAtomic(path string, data []byte, perm os.FileMode) error {
 	return writeAtomic(path, writeBytes(data), perm, os.Rename)
 }
 
@@ -22,11 +22,11 @@ func writeBytes(data []byte) func(io.Writer) error {
 	}
 }
 
-// CreateFileAtomic is WriteFileAtomic for a file that must not exist yet:
+// CreateAtomic is WriteAtomic for a file that must not exist yet:
 // the complete temporary file is hard-linked to path, which fails, with an
 // error matching fs.ErrExist, when path exists. Of two concurrent calls for
 // one path exactly one succeeds.
-func CreateFileAtomic(path string, data []byte, perm os.FileMode) error {
+func CreateAtomic(path string, data []byte, perm os.FileMode) error {
 	return writeAtomic(path, writeBytes(data), perm, func(tmp, path string) error {
 		err := os.Link(tmp, path)
 		os.Remove(tmp)
@@ -35,26 +35,27 @@ func CreateFileAtomic(path string, data []byte, perm os.FileMode) error {
 }
 
 func writeAtomic(path string, write func(io.Writer) error, perm os.FileMode, publish func(tmp, path string) error) error {
-	f, err := createAtomic(path, perm)
+	f, err := Create(path, perm)
 	if err != nil {
 		return err
 	}
 	if err := write(f); err != nil {
-		f.abort()
+		f.Abort()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return f.commit(publish)
+	return f.Commit(publish)
 }
 
-// atomicFile is a file being written atomically: a temporary file in the
-// directory of path until commit publishes it; abort removes it.
-type atomicFile struct {
+// File is a file being written atomically: a temporary file in the
+// directory of its path until Commit publishes it; Abort removes it.
+type File struct {
 	*os.File
 	path string
 	done bool // committed or aborted
 }
 
-func createAtomic(path string, perm os.FileMode) (*atomicFile, error) {
+// Create starts writing path atomically: nothing is at path until Commit.
+func Create(path string, perm os.FileMode) (*File, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -68,12 +69,12 @@ func createAtomic(path string, perm os.FileMode) (*atomicFile, error) {
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
-	return &atomicFile{File: f, path: path}, nil
+	return &File{File: f, path: path}, nil
 }
 
-// commit syncs the file and publishes it at its path (os.Rename, or the
+// Commit syncs the file and publishes it at its path (os.Rename, or the
 // given publish function).
-func (f *atomicFile) commit(publish func(tmp, path string) error) error {
+func (f *File) Commit(publish func(tmp, path string) error) error {
 	f.done = true
 	if publish == nil {
 		publish = os.Rename
@@ -92,8 +93,8 @@ func (f *atomicFile) commit(publish func(tmp, path string) error) error {
 	return nil
 }
 
-// abort removes the temporary file; after commit it does nothing.
-func (f *atomicFile) abort() {
+// Abort removes the temporary file; after Commit it does nothing.
+func (f *File) Abort() {
 	if f.done {
 		return
 	}

@@ -1,4 +1,4 @@
-package attestor
+package safefile
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-func TestCreateFileAtomicExclusive(t *testing.T) {
+func TestCreateAtomicExclusive(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "step.pending.json")
@@ -24,7 +24,7 @@ func TestCreateFileAtomicExclusive(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			err := CreateFileAtomic(path, []byte{byte('a' + i)}, 0o644)
+			err := CreateAtomic(path, []byte{byte('a' + i)}, 0o644)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
