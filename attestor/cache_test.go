@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/google/go-cmp/cmp"
@@ -556,7 +557,7 @@ func TestRecorderCacheScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(t *testing.T, signer Signer, opts ...Option) (*Workspace, error) {
+	run := func(t *testing.T, signer envelope.Signer, opts ...Option) (*Workspace, error) {
 		t.Helper()
 		base := t.TempDir()
 		hashTree(t, base, map[string]string{"src/a": "a"})

@@ -2,6 +2,8 @@ package attestor
 
 import (
 	"strings"
+
+	"github.com/attestor/attestor/attestor/envelope"
 )
 
 // SigningEnv names the environment variables that hold attestor's own
@@ -22,12 +24,12 @@ const SigningEnvPrefix = "INPUT_"
 // token, a cloud's keys, the CI's OIDC token request). Names are compared
 // without regard to case (Windows' are case-insensitive). environ is not
 // modified.
-func CommandEnv(environ []string, signer Signer) []string {
+func CommandEnv(environ []string, signer envelope.Signer) []string {
 	drop := map[string]bool{}
 	for _, n := range SigningEnv {
 		drop[strings.ToUpper(n)] = true
 	}
-	if cs, ok := signer.(CredentialSigner); ok {
+	if cs, ok := signer.(envelope.CredentialSigner); ok {
 		for _, n := range cs.CredentialEnv() {
 			drop[strings.ToUpper(n)] = true
 		}

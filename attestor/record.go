@@ -1,8 +1,6 @@
 package attestor
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -183,33 +181,6 @@ func (r *Record) Statement() (*ita1.Statement, error) {
 	}
 	if err := st.Validate(); err != nil {
 		return nil, fault.Invalidf("step %q: invalid statement: %v", r.Step, err)
-	}
-	return st, nil
-}
-
-// MarshalStatement encodes a statement as compact JSON with a stable field
-// order (protojson's output, with its deliberately unstable whitespace
-// removed), so the same statement always gives the same signed bytes.
-func MarshalStatement(st *ita1.Statement) ([]byte, error) {
-	raw, err := protojson.Marshal(st)
-	if err != nil {
-		return nil, fmt.Errorf("encoding statement: %w", err)
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return nil, fmt.Errorf("encoding statement: %w", err)
-	}
-	return buf.Bytes(), nil
-}
-
-// ParseStatement decodes an in-toto Statement and validates it.
-func ParseStatement(data []byte) (*ita1.Statement, error) {
-	st := &ita1.Statement{}
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, st); err != nil {
-		return nil, fault.Invalidf("decoding statement: %v", err)
-	}
-	if err := st.Validate(); err != nil {
-		return nil, fault.Invalidf("invalid statement: %v", err)
 	}
 	return st, nil
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 )
 
@@ -147,13 +148,13 @@ func TestRecordStatementRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Statement: %v", err)
 			}
-			data, err := attestor.MarshalStatement(st)
+			data, err := envelope.MarshalStatement(st)
 			if err != nil {
 				t.Fatalf("MarshalStatement: %v", err)
 			}
-			parsed, err := attestor.ParseStatement(data)
+			parsed, err := envelope.ParseStatement(data)
 			if err != nil {
-				t.Fatalf("ParseStatement(%s): %v", data, err)
+				t.Fatalf("envelope.ParseStatement(%s): %v", data, err)
 			}
 			if diff := cmp.Diff(st, parsed, protocmp.Transform()); diff != "" {
 				t.Errorf("statement changed through Marshal/Parse (-want +got):\n%s", diff)
@@ -165,7 +166,7 @@ func TestRecordStatementRoundTrip(t *testing.T) {
 			if diff := cmp.Diff(want, got, recordCmp); diff != "" {
 				t.Errorf("record changed through the statement (-want +got):\n%s", diff)
 			}
-			again, err := attestor.MarshalStatement(st)
+			again, err := envelope.MarshalStatement(st)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -251,11 +252,11 @@ func TestRecordStatementInvalidUTF8(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := attestor.MarshalStatement(st)
+	data, err := envelope.MarshalStatement(st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	parsed, err := attestor.ParseStatement(data)
+	parsed, err := envelope.ParseStatement(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func TestParseStatementErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	validJSON, err := attestor.MarshalStatement(valid)
+	validJSON, err := envelope.MarshalStatement(valid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,9 +328,9 @@ func TestParseStatementErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st, err := attestor.ParseStatement([]byte(tt.data))
+			st, err := envelope.ParseStatement([]byte(tt.data))
 			if !errors.Is(err, fault.ErrInvalidInput) {
-				t.Errorf("ParseStatement(%q) = %v, %v; want an error matching fault.ErrInvalidInput", tt.data, st, err)
+				t.Errorf("envelope.ParseStatement(%q) = %v, %v; want an error matching fault.ErrInvalidInput", tt.data, st, err)
 			}
 		})
 	}
@@ -477,7 +478,7 @@ func TestRecordGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := attestor.MarshalStatement(st)
+	data, err := envelope.MarshalStatement(st)
 	if err != nil {
 		t.Fatal(err)
 	}

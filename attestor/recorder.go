@@ -1,7 +1,6 @@
 package attestor
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -17,17 +16,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/safefile"
 
-	ita1 "github.com/in-toto/attestation/go/v1"
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
-
-// PayloadTypeInToto is the DSSE payload type of an in-toto statement.
-const PayloadTypeInToto = "application/vnd.in-toto+json"
 
 // Format selects what a Recorder writes for a step.
 type Format string
@@ -249,7 +245,7 @@ func WithLogger(l *slog.Logger) Option {
 // Recorder records steps into a workspace and signs them.
 type Recorder struct {
 	ws     *Workspace
-	signer Signer
+	signer envelope.Signer
 	hasher *Hasher
 	dirs   *dirHasher // nil: no WithDirHash
 	o      recorderOptions
@@ -258,7 +254,7 @@ type Recorder struct {
 // NewRecorder returns a Recorder that writes into ws and signs with signer.
 // A signer that is not a LegacySigner cannot write FormatLegacy or
 // FormatBoth.
-func NewRecorder(ws *Workspace, signer Signer, opts ...Option) (*Recorder, error) {
+func NewRecorder(ws *Workspace, signer envelope.Signer, opts ...Option) (*Recorder, error) {
 	if ws == nil {
 		return nil, fault.Invalidf("no workspace")
 	}
@@ -279,7 +275,7 @@ func NewRecorder(ws *Workspace, signer Signer, opts ...Option) (*Recorder, error
 			return nil, err
 		}
 	}
-	if _, ok := signer.(LegacySigner); o.format.legacy() && !ok {
+	if _, ok := signer.(envelope.LegacySigner); o.format.legacy() && !ok {
 		return nil, fault.Invalidf("format %q needs a key that can sign classic in-toto links (a key file); this signer cannot", o.format)
 	}
 	exclude, err := workspaceExclude(ws, o.hashOpts)
@@ -309,11 +305,11 @@ func NewRecorder(ws *Workspace, signer Signer, opts ...Option) (*Recorder, error
 // cache returns the hash cache option of a Recorder that signs with
 // signer: a cache in memory, or with WithWorkspaceCache the workspace's
 // cache file, sealed with a key derived from the signing key.
-func (o *recorderOptions) cache(ws *Workspace, signer Signer) (HashOption, error) {
+func (o *recorderOptions) cache(ws *Workspace, signer envelope.Signer) (HashOption, error) {
 	if !o.workspaceCache {
 		return WithCache(NewCache()), nil
 	}
-	kd, ok := signer.(KeyDeriver)
+	kd, ok := signer.(envelope.KeyDeriver)
 	if !ok {
 		return nil, fault.Invalidf("a workspace hash cache needs a signing key file: a KMS or keyless signer has no key to seal it with")
 	}
@@ -435,7 +431,7 @@ func (r *Result) Envelope() (*dsse.Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseEnvelope(data)
+	return envelope.Parse(data)
 }
 
 // Run records a step that is one command: it hashes the materials, runs the
@@ -771,15 +767,15 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 		if len(subjects) == 0 {
 			return nil, fault.Invalidf("step %q recorded no materials and no products: a statement needs at least one subject", rec.Step)
 		}
-		buf, err := rec.appendStatement(make([]byte, paeReserve), by, subjects, materials)
+		buf, err := rec.appendStatement(make([]byte, envelope.PAEReserve), by, subjects, materials)
 		if err != nil {
 			return nil, err
 		}
-		payload := buf[paeReserve:]
+		payload := buf[envelope.PAEReserve:]
 		name := EnvelopeName(rec.Step, keyID)
 		res.envelopeFile = r.ws.Path(name)
-		bs, bundled := r.signer.(BundleSigner)
-		var body *envelopeBody
+		bs, bundled := r.signer.(envelope.BundleSigner)
+		var body *envelope.Body
 		if !bundled {
 			// The envelope's payload is written to its temporary file
 			// while the signer signs.
@@ -788,11 +784,11 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 				return nil, err
 			}
 			files = append(files, file{name: name, written: af})
-			body = writeEnvelopeBody(af, PayloadTypeInToto, payload)
+			body = envelope.WriteBody(af, envelope.PayloadTypeInToto, payload)
 		}
-		sig, err := r.signer.Sign(ctx, inPlacePAE(buf, PayloadTypeInToto))
+		sig, err := r.signer.Sign(ctx, envelope.InPlacePAE(buf, envelope.PayloadTypeInToto))
 		if body != nil {
-			if berr := body.wait(); berr != nil && err == nil {
+			if berr := body.Wait(); berr != nil && err == nil {
 				err = fmt.Errorf("writing %s: %w", res.envelopeFile, berr)
 			}
 		}
@@ -803,7 +799,7 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 		if bundled {
 			// The bundle holds the envelope: built in memory.
 			env := &dsse.Envelope{
-				PayloadType: PayloadTypeInToto,
+				PayloadType: envelope.PayloadTypeInToto,
 				Payload:     base64.StdEncoding.EncodeToString(payload),
 				Signatures:  []dsse.Signature{signature},
 			}
@@ -817,12 +813,12 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 			}
 			res.envelope = env
 			files = append(files, file{name: name, data: data}, file{name: BundleName(rec.Step, keyID), data: b})
-		} else if err := body.finish(signature); err != nil {
+		} else if err := body.Finish(signature); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", res.envelopeFile, err)
 		}
 	}
 	if r.o.format.legacy() {
-		data, err := signLink(ctx, r.signer.(LegacySigner), keyID, rec.link(materials, products))
+		data, err := signLink(ctx, r.signer.(envelope.LegacySigner), keyID, rec.link(materials, products))
 		if err != nil {
 			return nil, err
 		}
@@ -843,133 +839,9 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 	return res, nil
 }
 
-// paeReserve is the room left in front of a statement for its DSSE
-// pre-authentication header ("DSSEv1 <len> <type> <len> "), with payload
-// types of up to 64 bytes.
-const paeReserve = len("DSSEv1 ") + 20 + 1 + 64 + 1 + 20 + 1
-
-// inPlacePAE writes the DSSE pre-authentication header of the payload
-// buf[paeReserve:] just in front of it and returns the header and payload:
-// dsse.PAE(payloadType, payload) without a copy of the payload.
-func inPlacePAE(buf []byte, payloadType string) []byte {
-	hdr := fmt.Appendf(nil, "DSSEv1 %d %s %d ", len(payloadType), payloadType, len(buf)-paeReserve)
-	if len(hdr) > paeReserve {
-		panic("attestor: payload type too long for paeReserve")
-	}
-	start := paeReserve - len(hdr)
-	copy(buf[start:], hdr)
-	return buf[start:]
-}
-
-// writeEnvelope writes the DSSE envelope of payload with one signature to
-// w, streaming the payload's base64: byte for byte what json.Marshal makes
-// of the dsse.Envelope.
-func writeEnvelope(w io.Writer, payloadType string, payload []byte, sig dsse.Signature) error {
-	body := writeEnvelopeBody(w, payloadType, payload)
-	if err := body.wait(); err != nil {
-		return err
-	}
-	return body.finish(sig)
-}
-
-// envelopeBody is an envelope being written: its type and payload, in the
-// background, then (finish) its signature.
-type envelopeBody struct {
-	bw   *bufio.Writer
-	done chan error
-}
-
-// writeEnvelopeBody starts writing the envelope up to its signatures.
-func writeEnvelopeBody(w io.Writer, payloadType string, payload []byte) *envelopeBody {
-	b := &envelopeBody{bw: bufio.NewWriterSize(w, 64<<10), done: make(chan error, 1)}
-	go func() {
-		typ, err := json.Marshal(payloadType)
-		if err != nil {
-			b.done <- err
-			return
-		}
-		b.bw.WriteString(`{"payloadType":`)
-		b.bw.Write(typ)
-		b.bw.WriteString(`,"payload":"`)
-		enc := base64.NewEncoder(base64.StdEncoding, b.bw)
-		if _, err := enc.Write(payload); err != nil {
-			b.done <- err
-			return
-		}
-		b.done <- enc.Close()
-	}()
-	return b
-}
-
-// wait waits until the body is written.
-func (b *envelopeBody) wait() error { return <-b.done }
-
-// finish writes the signature and the end of the envelope, after wait.
-func (b *envelopeBody) finish(sig dsse.Signature) error {
-	sigs, err := json.Marshal([]dsse.Signature{sig})
-	if err != nil {
-		return err
-	}
-	b.bw.WriteString(`","signatures":`)
-	b.bw.Write(sigs)
-	b.bw.WriteString("}")
-	return b.bw.Flush()
-}
-
-// SignStatement signs st into a DSSE envelope and returns it with its JSON
-// encoding (what is written to files and pushed).
-func SignStatement(ctx context.Context, signer Signer, st *ita1.Statement) (*dsse.Envelope, []byte, error) {
-	payload, err := MarshalStatement(st)
-	if err != nil {
-		return nil, nil, err
-	}
-	return SignPayload(ctx, signer, payload)
-}
-
-// SignPayload signs an encoded in-toto statement into a DSSE envelope and
-// returns it with its JSON encoding.
-func SignPayload(ctx context.Context, signer Signer, payload []byte) (*dsse.Envelope, []byte, error) {
-	env, err := SignEnvelope(ctx, signer, PayloadTypeInToto, payload)
-	if err != nil {
-		return nil, nil, err
-	}
-	data, err := json.Marshal(env)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encoding envelope: %w", err)
-	}
-	return env, data, nil
-}
-
-// SignEnvelope signs payload as a DSSE envelope of type payloadType with s:
-// the signature is over the DSSE pre-authentication encoding, the payload
-// and the signature are in standard base64, and the signature's keyid is
-// s.KeyID(). An empty payloadType, or a nil s, returns an error matching
-// fault.ErrInvalidInput.
-func SignEnvelope(ctx context.Context, s Signer, payloadType string, payload []byte) (*dsse.Envelope, error) {
-	if s == nil {
-		return nil, fault.Invalidf("signing envelope: no signer")
-	}
-	if payloadType == "" {
-		return nil, fault.Invalidf("signing envelope: empty payload type")
-	}
-	keyID, err := s.KeyID()
-	if err != nil {
-		return nil, fmt.Errorf("signing envelope: key id: %w", err)
-	}
-	sig, err := s.Sign(ctx, dsse.PAE(payloadType, payload))
-	if err != nil {
-		return nil, fmt.Errorf("signing envelope: %w", err)
-	}
-	return &dsse.Envelope{
-		PayloadType: payloadType,
-		Payload:     base64.StdEncoding.EncodeToString(payload),
-		Signatures:  []dsse.Signature{{KeyID: keyID, Sig: base64.StdEncoding.EncodeToString(sig)}},
-	}, nil
-}
-
 // signLink signs a classic in-toto link: the signature is over the
 // canonical JSON of the link, as in-toto verifies it.
-func signLink(ctx context.Context, signer LegacySigner, keyID string, link in_toto.Link) ([]byte, error) {
+func signLink(ctx context.Context, signer envelope.LegacySigner, keyID string, link in_toto.Link) ([]byte, error) {
 	canonical, err := cjson.EncodeCanonical(link)
 	if err != nil {
 		return nil, fmt.Errorf("encoding link %q: %w", link.Name, err)

@@ -30,6 +30,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/sign"
 )
@@ -80,8 +81,8 @@ func (s *fakeLegacySigner) SignLegacy(_ context.Context, msg []byte) ([]byte, er
 }
 
 var (
-	_ attestor.Signer       = (*fakeSigner)(nil)
-	_ attestor.LegacySigner = (*fakeLegacySigner)(nil)
+	_ envelope.Signer       = (*fakeSigner)(nil)
+	_ envelope.LegacySigner = (*fakeLegacySigner)(nil)
 )
 
 // project is a source tree to record, with its workspace.
@@ -181,7 +182,7 @@ func (p *project) wsFiles(t *testing.T) []string {
 
 // recorder returns a Recorder for the project with a fixed clock, no
 // redaction from the environment, and the given options.
-func (p *project) recorder(t *testing.T, signer attestor.Signer, opts ...attestor.Option) *attestor.Recorder {
+func (p *project) recorder(t *testing.T, signer envelope.Signer, opts ...attestor.Option) *attestor.Recorder {
 	t.Helper()
 	all := append([]attestor.Option{
 		attestor.WithHashOptions(attestor.WithBaseDir(p.base)),
@@ -203,12 +204,12 @@ func readRecord(t *testing.T, path string, pub crypto.PublicKey) *attestor.Recor
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := attestor.ParseEnvelope(data)
+	env, err := envelope.Parse(data)
 	if err != nil {
-		t.Fatalf("ParseEnvelope(%s): %v", path, err)
+		t.Fatalf("envelope.Parse(%s): %v", path, err)
 	}
-	if env.PayloadType != attestor.PayloadTypeInToto {
-		t.Errorf("payloadType = %q, want %q", env.PayloadType, attestor.PayloadTypeInToto)
+	if env.PayloadType != envelope.PayloadTypeInToto {
+		t.Errorf("payloadType = %q, want %q", env.PayloadType, envelope.PayloadTypeInToto)
 	}
 	v, err := sign.NewVerifier(pub)
 	if err != nil {
@@ -218,7 +219,7 @@ func readRecord(t *testing.T, path string, pub crypto.PublicKey) *attestor.Recor
 	if err != nil {
 		t.Fatalf("VerifyEnvelope(%s): %v", path, err)
 	}
-	st, err := attestor.ParseStatement(payload)
+	st, err := envelope.ParseStatement(payload)
 	if err != nil {
 		t.Fatalf("ParseStatement: %v", err)
 	}
@@ -766,7 +767,7 @@ func TestNewRecorderErrors(t *testing.T) {
 	tests := []struct {
 		name   string
 		ws     *attestor.Workspace
-		signer attestor.Signer
+		signer envelope.Signer
 		opts   []attestor.Option
 	}{
 		{"no workspace", nil, newFakeSigner(), nil},
@@ -908,10 +909,10 @@ func TestRecorderWorkspaceNotRecordedThroughSymlinks(t *testing.T) {
 func TestRecorderNothingHalfWritten(t *testing.T) {
 	t.Parallel()
 	errSign := errors.New("signing service says no")
-	plain := func() attestor.Signer { return newFakeSigner() }
+	plain := func() envelope.Signer { return newFakeSigner() }
 	tests := []struct {
 		name   string
-		signer func() attestor.Signer
+		signer func() envelope.Signer
 		step   attestor.Step
 		// startFails: the error comes from hashing the materials, so
 		// Start fails too; otherwise Start succeeds and Stop fails.
@@ -940,19 +941,19 @@ func TestRecorderNothingHalfWritten(t *testing.T) {
 		},
 		{
 			name:    "signing fails",
-			signer:  func() attestor.Signer { s := newFakeSigner(); s.signErr = errSign; return s },
+			signer:  func() envelope.Signer { s := newFakeSigner(); s.signErr = errSign; return s },
 			step:    attestor.Step{Name: "build", Materials: []string{"src"}},
 			wantErr: errSign,
 		},
 		{
 			name:    "key id fails",
-			signer:  func() attestor.Signer { s := newFakeSigner(); s.keyIDErr = errSign; return s },
+			signer:  func() envelope.Signer { s := newFakeSigner(); s.keyIDErr = errSign; return s },
 			step:    attestor.Step{Name: "build", Materials: []string{"src"}},
 			wantErr: errSign,
 		},
 		{
 			name: "legacy signing fails after the envelope was signed",
-			signer: func() attestor.Signer {
+			signer: func() envelope.Signer {
 				s := newFakeLegacySigner()
 				s.legacyErr = errSign
 				return s
@@ -971,7 +972,7 @@ func TestRecorderNothingHalfWritten(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var opts []attestor.Option
-			if _, ok := tt.signer().(attestor.LegacySigner); ok {
+			if _, ok := tt.signer().(envelope.LegacySigner); ok {
 				opts = append(opts, attestor.WithFormat(attestor.FormatBoth))
 			}
 			ctx := context.Background()

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -47,7 +48,7 @@ func (r *Record) MarshalStatement() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return MarshalStatement(st)
+		return envelope.MarshalStatement(st)
 	}
 	return r.appendStatement(nil, by, subj, mats)
 }

@@ -2,17 +2,15 @@ package attestor
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"os"
-	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	ita1 "github.com/in-toto/attestation/go/v1"
-	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -51,15 +49,15 @@ func TestMarshalStatementMatchesProto(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Statement: %v", err)
 			}
-			slow, err := MarshalStatement(st)
+			slow, err := envelope.MarshalStatement(st)
 			if err != nil {
-				t.Fatalf("MarshalStatement(proto): %v", err)
+				t.Fatalf("envelope.MarshalStatement(proto): %v", err)
 			}
-			fastSt, err := ParseStatement(fast)
+			fastSt, err := envelope.ParseStatement(fast)
 			if err != nil {
 				t.Fatalf("parsing the direct encoding: %v\n%s", err, fast)
 			}
-			slowSt, err := ParseStatement(slow)
+			slowSt, err := envelope.ParseStatement(slow)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +95,7 @@ func BenchmarkMarshalStatement(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := MarshalStatement(st); err != nil {
+			if _, err := envelope.MarshalStatement(st); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -199,40 +197,6 @@ func FuzzMarshalStatementBytes(f *testing.F) {
 			t.Errorf("got  %s\nwant %s", got, want)
 		}
 	})
-}
-
-// The payload is signed where it lies: the header written in front of it
-// makes dsse.PAE's bytes.
-func TestInPlacePAE(t *testing.T) {
-	t.Parallel()
-	for _, payload := range []string{"", "{}", strings.Repeat("x", 123457)} {
-		for _, typ := range []string{PayloadTypeInToto, "t", strings.Repeat("y", 64)} {
-			buf := append(make([]byte, paeReserve), payload...)
-			if got, want := inPlacePAE(buf, typ), dsse.PAE(typ, []byte(payload)); !bytes.Equal(got, want) {
-				t.Errorf("type %q, payload of %d bytes: got %.80q, want %.80q", typ, len(payload), got, want)
-			}
-		}
-	}
-}
-
-// The streamed envelope is byte for byte json.Marshal's.
-func TestWriteEnvelope(t *testing.T) {
-	t.Parallel()
-	for _, payload := range []string{"", "a", "ab", "abc", strings.Repeat("{\"k\":\"<v>\"}", 20000)} {
-		sig := dsse.Signature{KeyID: "key<&>\u2028id", Sig: "c2ln+/=="}
-		var got bytes.Buffer
-		if err := writeEnvelope(&got, PayloadTypeInToto, []byte(payload), sig); err != nil {
-			t.Fatal(err)
-		}
-		want, err := json.Marshal(&dsse.Envelope{PayloadType: PayloadTypeInToto,
-			Payload: base64.StdEncoding.EncodeToString([]byte(payload)), Signatures: []dsse.Signature{sig}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got.Bytes(), want) {
-			t.Errorf("payload of %d bytes:\ngot  %.200s\nwant %.200s", len(payload), got.Bytes(), want)
-		}
-	}
 }
 
 // A file written atomically appears whole when committed; aborted, it

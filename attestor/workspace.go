@@ -1,7 +1,6 @@
 package attestor
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/safefile"
 
@@ -152,26 +152,7 @@ func (w *Workspace) ReadEnvelope(name string) (*dsse.Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseEnvelope(data)
-}
-
-// ParseEnvelope decodes a DSSE envelope and checks its shape (payload type,
-// base64 payload, at least one signature). It does not verify signatures.
-func ParseEnvelope(data []byte) (*dsse.Envelope, error) {
-	env := &dsse.Envelope{}
-	if err := json.Unmarshal(data, env); err != nil {
-		return nil, fault.Invalidf("decoding DSSE envelope: %v", err)
-	}
-	if env.PayloadType == "" {
-		return nil, fault.Invalidf("DSSE envelope has no payloadType")
-	}
-	if _, err := env.DecodeB64Payload(); err != nil {
-		return nil, fault.Invalidf("DSSE envelope payload is not base64: %v", err)
-	}
-	if len(env.Signatures) == 0 {
-		return nil, fault.Invalidf("DSSE envelope has no signatures")
-	}
-	return env, nil
+	return envelope.Parse(data)
 }
 
 // EnvelopeName returns the workspace file name of a signed step record:
@@ -201,4 +182,14 @@ func shortKeyID(keyID string) string {
 // _<kind>.<keyid[:8]>.dsse.json.
 func AttestationName(kind, keyID string) string {
 	return ReservedPrefix + kind + "." + shortKeyID(keyID) + SuffixEnvelope
+}
+
+// SuffixBundle ends the name of the sigstore bundle of a step record,
+// written next to its envelope: <step>.<keyid[:8]>.sigstore.json.
+const SuffixBundle = ".sigstore.json"
+
+// BundleName returns the file name of the sigstore bundle of a step
+// record signed by keyID: <step>.<keyid[:8]>.sigstore.json.
+func BundleName(step, keyID string) string {
+	return step + "." + shortKeyID(keyID) + SuffixBundle
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/safefile"
 )
@@ -215,33 +216,11 @@ func TestWorkspaceReadEnvelope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env.PayloadType != attestor.PayloadTypeInToto || len(env.Signatures) != 1 || env.Signatures[0].KeyID != "k" {
+	if env.PayloadType != envelope.PayloadTypeInToto || len(env.Signatures) != 1 || env.Signatures[0].KeyID != "k" {
 		t.Errorf("ReadEnvelope = %+v", env)
 	}
 	if _, err := ws.ReadEnvelope("missing.dsse.json"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ReadEnvelope(missing) = %v, want fs.ErrNotExist", err)
-	}
-}
-
-func TestParseEnvelopeErrors(t *testing.T) {
-	t.Parallel()
-	tests := map[string]string{
-		"empty":              "",
-		"not JSON":           "{",
-		"a list":             "[]",
-		"no payloadType":     `{"payload":"e30=","signatures":[{"keyid":"k","sig":"c2ln"}]}`,
-		"payload not base64": `{"payloadType":"t","payload":"*not base64*","signatures":[{"keyid":"k","sig":"c2ln"}]}`,
-		"no signatures":      `{"payloadType":"t","payload":"e30=","signatures":[]}`,
-		"signatures missing": `{"payloadType":"t","payload":"e30="}`,
-	}
-	for name, data := range tests {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			env, err := attestor.ParseEnvelope([]byte(data))
-			if !errors.Is(err, fault.ErrInvalidInput) || env != nil {
-				t.Errorf("ParseEnvelope(%q) = %+v, %v; want an error matching fault.ErrInvalidInput", data, env, err)
-			}
-		})
 	}
 }
 

@@ -14,6 +14,6 @@
 //
 // The package does no I/O: callers read the envelopes ([ReadStep]), hash the
 // subjects and resolve images, detect the platform, then call [Build] and
-// sign the result with attestor.SignStatement. It imports no network
+// sign the result with envelope.SignStatement. It imports no network
 // client.
 package provenance

@@ -9,6 +9,7 @@ import (
 
 	"github.com/attestor/attestor/actions"
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/provenance"
 )
 
@@ -25,7 +26,7 @@ func ExampleBuild() {
 		FinishedOn: time.Date(2026, 11, 24, 9, 14, 0, 0, time.UTC),
 	}
 	st, _ := rec.Statement()
-	_, envelope, _ := attestor.SignStatement(context.Background(), newTestSigner(), st)
+	_, envelope, _ := envelope.SignStatement(context.Background(), newTestSigner(), st)
 
 	// What the CLI reads from the workspace and the platform.
 	step, _ := provenance.ReadStep("build.fe812c12.dsse.json", envelope)

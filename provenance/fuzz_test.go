@@ -7,6 +7,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/attestor/attestor/attestor"
@@ -18,7 +19,7 @@ import (
 func FuzzReadStep(f *testing.F) {
 	for _, r := range records() {
 		st, _ := r.Statement()
-		_, data, _ := attestor.SignStatement(context.Background(), newTestSigner(), st)
+		_, data, _ := envelope.SignStatement(context.Background(), newTestSigner(), st)
 		f.Add(data)
 	}
 	f.Add([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"sig":"AA=="}]}`))

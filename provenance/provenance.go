@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	slsa02 "github.com/in-toto/attestation/go/predicates/provenance/v02"
@@ -92,19 +93,19 @@ type Step struct {
 // stored in the workspace under the name file. It does not verify the
 // signature (the gate does). An envelope that holds another statement (a
 // provenance, a verification summary) returns ErrNotStepRecord.
-func ReadStep(file string, envelope []byte) (*Step, error) {
-	env, err := attestor.ParseEnvelope(envelope)
+func ReadStep(file string, raw []byte) (*Step, error) {
+	env, err := envelope.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	if env.PayloadType != attestor.PayloadTypeInToto {
+	if env.PayloadType != envelope.PayloadTypeInToto {
 		return nil, fmt.Errorf("%s: payload type %q: %w", file, env.PayloadType, ErrNotStepRecord)
 	}
 	payload, err := env.DecodeB64Payload()
 	if err != nil {
 		return nil, fault.Invalid(fmt.Errorf("%s: decoding payload: %w", file, err))
 	}
-	st, err := attestor.ParseStatement(payload)
+	st, err := envelope.ParseStatement(payload)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
@@ -115,7 +116,7 @@ func ReadStep(file string, envelope []byte) (*Step, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	sum := sha256.Sum256(envelope)
+	sum := sha256.Sum256(raw)
 	return &Step{File: file, Digest: hex.EncodeToString(sum[:]), PredicateType: st.GetPredicateType(), Record: rec}, nil
 }
 

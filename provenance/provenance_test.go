@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/google/go-cmp/cmp"
@@ -95,7 +96,7 @@ func signedSteps(t *testing.T, recs []*attestor.Record) []*provenance.Step {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, data, err := attestor.SignStatement(context.Background(), signer, st)
+		_, data, err := envelope.SignStatement(context.Background(), signer, st)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +202,7 @@ func fixedClock() time.Time { return time.Date(2026, 11, 24, 10, 0, 0, 0, time.U
 
 func golden(t *testing.T, name string, st *ita1.Statement) {
 	t.Helper()
-	raw, err := attestor.MarshalStatement(st)
+	raw, err := envelope.MarshalStatement(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,11 +257,11 @@ func TestGolden(t *testing.T) {
 
 func roundTrip(t *testing.T, st *ita1.Statement, v provenance.Version) {
 	t.Helper()
-	data, err := attestor.MarshalStatement(st)
+	data, err := envelope.MarshalStatement(st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := attestor.ParseStatement(data)
+	back, err := envelope.ParseStatement(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +417,7 @@ func TestReadStepSkipsOtherStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, data, err := attestor.SignStatement(context.Background(), newTestSigner(), st)
+	_, data, err := envelope.SignStatement(context.Background(), newTestSigner(), st)
 	if err != nil {
 		t.Fatal(err)
 	}

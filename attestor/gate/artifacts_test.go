@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/attestor/attestor/attestor"
@@ -202,7 +203,7 @@ func TestArtifactsDirHashNotPerFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		env, err := attestor.ParseEnvelope(data)
+		env, err := envelope.Parse(data)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	ita1 "github.com/in-toto/attestation/go/v1"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 )
 
@@ -52,7 +53,7 @@ func benchmarkVerifyChain(b *testing.B, steps, artifacts int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		_, data, err := attestor.SignStatement(context.Background(), signer, st)
+		_, data, err := envelope.SignStatement(context.Background(), signer, st)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 )
 
@@ -67,7 +67,7 @@ func FuzzVerifyEnvelope(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	origEnv, err := attestor.ParseEnvelope(orig)
+	origEnv, err := envelope.Parse(orig)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -99,7 +99,7 @@ steps: [{name: build, functionaries: [ci], products: [[CREATE, app], [DISALLOW, 
 			PayloadType string `json:"payloadType"`
 			Payload     string `json:"payload"`
 		}
-		e, perr := attestor.ParseEnvelope(data)
+		e, perr := envelope.Parse(data)
 		if perr != nil {
 			t.Fatalf("passed with an envelope that does not parse: %v", perr)
 		}

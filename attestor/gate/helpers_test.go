@@ -18,6 +18,7 @@ import (
 
 	"github.com/attestor/attestor/actions"
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/provenance"
@@ -180,7 +181,7 @@ func (c *chain) provenance(signer string, subject store.Subject, opts ...provena
 func (c *chain) sign(signer, kind string, st *ita1Statement) {
 	c.t.Helper()
 	s := c.key(signer)
-	_, data, err := attestor.SignStatement(context.Background(), s, st)
+	_, data, err := envelope.SignStatement(context.Background(), s, st)
 	if err != nil {
 		c.t.Fatal(err)
 	}

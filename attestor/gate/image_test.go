@@ -17,6 +17,7 @@ import (
 	ita1 "github.com/in-toto/attestation/go/v1"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
 )
@@ -72,7 +73,7 @@ func (c *chain) attest(reg *oci.Registry, img name.Digest, signer string) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	_, data, err := attestor.SignStatement(context.Background(), c.key(signer), st)
+	_, data, err := envelope.SignStatement(context.Background(), c.key(signer), st)
 	if err != nil {
 		c.t.Fatal(err)
 	}

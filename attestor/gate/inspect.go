@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -302,7 +303,7 @@ func locate(ctx context.Context, src Source, subject store.Subject) ([]store.Loc
 // entryDigest returns the key of an envelope's entry (see
 // InventoryEntry.Digest) and the parsed envelope, or the error parsing it.
 func entryDigest(data []byte) (string, *dsse.Envelope, error) {
-	env, err := attestor.ParseEnvelope(data)
+	env, err := envelope.Parse(data)
 	if err != nil {
 		sum := sha256.Sum256(data)
 		return hex.EncodeToString(sum[:]), nil, err
@@ -352,7 +353,7 @@ func newEntry(digest string, env *dsse.Envelope, perr error, a store.Attestation
 		e.Error = "payload is not base64"
 		return e
 	}
-	if env.PayloadType != attestor.PayloadTypeInToto {
+	if env.PayloadType != envelope.PayloadTypeInToto {
 		e.Error = fmt.Sprintf("payload type %q is not an in-toto statement", env.PayloadType)
 		return e
 	}
@@ -425,7 +426,7 @@ func checkKey(ctx context.Context, inv *Inventory, key *sign.Verifier) {
 		if e.Error != "" && e.PayloadType == "" {
 			continue // no envelope
 		}
-		env, err := attestor.ParseEnvelope(e.envelope)
+		env, err := envelope.Parse(e.envelope)
 		if err != nil {
 			continue
 		}

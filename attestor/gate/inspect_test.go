@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -267,7 +268,7 @@ func TestInspectKeyless(t *testing.T) {
 	trusted, _ := f.TrustedRoot(t)
 	k := f.Keyless(t, sign.WithTrustedMaterial(trusted))
 	c, subject, reg := inspectChain(t, true)
-	env, envJSON, err := attestor.SignStatement(context.Background(), k, vulnStatement(subject))
+	env, envJSON, err := envelope.SignStatement(context.Background(), k, vulnStatement(subject))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +333,7 @@ func TestInspectKeylessBundleOfAnotherEnvelope(t *testing.T) {
 	trusted, _ := f.TrustedRoot(t)
 	k := f.Keyless(t, sign.WithTrustedMaterial(trusted))
 	c, subject, _ := inspectChain(t, true)
-	env, _, err := attestor.SignStatement(context.Background(), k, vulnStatement(subject))
+	env, _, err := envelope.SignStatement(context.Background(), k, vulnStatement(subject))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 )
 
 // Statements the fast path must decode itself (ok), as encoding/json does.
@@ -47,7 +48,7 @@ func TestDecodeLinkStatementFast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := attestor.MarshalStatement(st)
+	data, err := envelope.MarshalStatement(st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 	"github.com/attestor/attestor/attestor/store"
@@ -24,7 +24,7 @@ func TestVerifyKeyless(t *testing.T) {
 	c := newChain(t)
 	c.pipeline(nil)
 	subject := c.subject("app.tar")
-	env, envJSON, err := attestor.SignStatement(context.Background(), k, vulnStatement(subject))
+	env, envJSON, err := envelope.SignStatement(context.Background(), k, vulnStatement(subject))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	slsa1 "github.com/in-toto/attestation/go/predicates/provenance/v1"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/provenance"
 )
 
@@ -87,10 +87,10 @@ func (vr *verification) checkProvenance() map[string]bool {
 // candidate checks one provenance signed by a provenance functionary and
 // about the subject; it returns what it says, the envelope digests of the
 // step records it binds, and every reason it is not acceptable.
-func (vr *verification) candidate(e *envelope) (*ProvenanceResult, map[string]bool, []string) {
+func (vr *verification) candidate(e *fetched) (*ProvenanceResult, map[string]bool, []string) {
 	pp := vr.p.Provenance
 	pr := &ProvenanceResult{}
-	st, err := attestor.ParseStatement(e.st.payload)
+	st, err := envelope.ParseStatement(e.st.payload)
 	if err != nil {
 		return pr, nil, []string{err.Error()}
 	}
@@ -143,14 +143,14 @@ func (vr *verification) candidate(e *envelope) (*ProvenanceResult, map[string]bo
 
 	// The step records it lists must be here and verified.
 	bound := map[string]bool{}
-	byDigest := map[string]*envelope{}
+	byDigest := map[string]*fetched{}
 	for _, o := range vr.envs {
 		byDigest[o.rawDigest] = o
 	}
 	// A listed digest is the sha256 of the envelope's bytes as written to
 	// the workspace; a store that re-encodes envelopes (Grafeas) is
 	// matched by store.EnvelopeDigest, computed only when needed.
-	lookup := func(d string) *envelope {
+	lookup := func(d string) *fetched {
 		if o := byDigest[d]; o != nil {
 			return o
 		}

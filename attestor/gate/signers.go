@@ -33,7 +33,7 @@ type signerSet map[string]map[string]string // signing key → functionary → s
 
 // add adds the signers of e among the functionaries allowed. It reports
 // whether there was one.
-func (vr *verification) addSigners(set signerSet, e *envelope, allowed []string) bool {
+func (vr *verification) addSigners(set signerSet, e *fetched, allowed []string) bool {
 	found := false
 	for _, id := range e.keyIDs {
 		key := e.keys[id]

@@ -18,6 +18,7 @@ import (
 	"github.com/in-toto/in-toto-golang/in_toto"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 	"github.com/attestor/attestor/attestor/store"
@@ -58,9 +59,9 @@ func TestThresholdDistinctKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	// signed returns st signed by s, with a bundle if s is keyless.
-	signed := func(s attestor.Signer, st *ita1.Statement) store.Attestation {
+	signed := func(s envelope.Signer, st *ita1.Statement) store.Attestation {
 		t.Helper()
-		env, data, err := attestor.SignStatement(context.Background(), s, st)
+		env, data, err := envelope.SignStatement(context.Background(), s, st)
 		if err != nil {
 			t.Fatal(err)
 		}

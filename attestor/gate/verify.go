@@ -19,6 +19,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -167,7 +168,7 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 func (v *Verifier) Policy() *Policy { return v.policy }
 
 // envelope is one attestation as examined.
-type envelope struct {
+type fetched struct {
 	bundle    []byte
 	rawDigest string
 	envDigest string
@@ -249,7 +250,7 @@ type linkPredicate struct {
 
 // record is a verified step record.
 type record struct {
-	env       *envelope
+	env       *fetched
 	step      string
 	command   []string
 	artifacts stepArtifacts
@@ -331,7 +332,7 @@ func describes(rds []descriptor, s store.Subject) bool {
 	return false
 }
 
-func toRecord(e *envelope) (*record, error) {
+func toRecord(e *fetched) (*record, error) {
 	st := e.st
 	if st.Type != statementV1 {
 		return nil, fmt.Errorf("step record of statement type %q (want %s)", st.Type, statementV1)
@@ -413,7 +414,7 @@ type verification struct {
 	now     time.Time
 	res     *Result
 	errs    []error
-	envs    []*envelope
+	envs    []*fetched
 }
 
 func (vr *verification) fail(kind error, step, format string, args ...any) string {
@@ -493,11 +494,11 @@ func (v *Verifier) Verify(ctx context.Context, subject store.Subject, atts []sto
 // GOMAXPROCS goroutines; the reasons are recorded in the envelopes' order.
 func (vr *verification) examine(ctx context.Context, atts []store.Attestation) error {
 	// Hash and decode every attestation (the slow part), in parallel.
-	all := make([]*envelope, len(atts))
+	all := make([]*fetched, len(atts))
 	errs := make([]error, len(atts))
 	parallel(ctx, len(atts), func(i int) {
 		sum := sha256.Sum256(atts[i].Envelope)
-		e := &envelope{bundle: atts[i].Bundle, rawDigest: hex.EncodeToString(sum[:])}
+		e := &fetched{bundle: atts[i].Bundle, rawDigest: hex.EncodeToString(sum[:])}
 		e.res = &EnvelopeResult{Digest: e.rawDigest}
 		// The shape is checked by sign.VerifyEnvelope; decoding the
 		// payload here too would double the work on large records.
@@ -509,7 +510,7 @@ func (vr *verification) examine(ctx context.Context, atts []store.Attestation) e
 	}
 	seenRaw := map[string]bool{}
 	seen := map[string][]*dsse.Envelope{} // by signedKey
-	var todo []*envelope
+	var todo []*fetched
 	for i, e := range all {
 		if seenRaw[e.rawDigest] {
 			continue
@@ -589,7 +590,7 @@ func sameSigned(a, b *dsse.Envelope) bool {
 
 // envelopeDigest returns store.EnvelopeDigest of the envelope, computed
 // once, on demand (a store may re-encode envelopes; see checkProvenance).
-func (e *envelope) envelopeDigest() string {
+func (e *fetched) envelopeDigest() string {
 	if e.envDigest == "" && e.env != nil {
 		e.envDigest = store.EnvelopeDigest(e.env)
 	}
@@ -598,13 +599,13 @@ func (e *envelope) envelopeDigest() string {
 
 // fail records a reason of the envelope (examined concurrently; the
 // verification collects them in order) and returns its message.
-func (e *envelope) fail(kind error, step, format string, args ...any) string {
+func (e *fetched) fail(kind error, step, format string, args ...any) string {
 	msg := fmt.Sprintf(format, args...)
 	e.fails = append(e.fails, &ReasonError{Kind: kind, Step: step, Msg: msg})
 	return msg
 }
 
-func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
+func (vr *verification) verifyEnvelope(ctx context.Context, e *fetched) {
 	var (
 		payload []byte
 		err     error
@@ -645,7 +646,7 @@ func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
 		return
 	}
 	e.res.Signers = vr.signerNames(e.keyIDs)
-	if e.env.PayloadType != attestor.PayloadTypeInToto {
+	if e.env.PayloadType != envelope.PayloadTypeInToto {
 		e.res.Status, e.res.Reason = StatusIgnored, fmt.Sprintf("payload type %q is not an in-toto statement", e.env.PayloadType)
 		return
 	}
@@ -678,7 +679,7 @@ func (vr *verification) verifyEnvelope(ctx context.Context, e *envelope) {
 // signed it, the signing key (see signingKey: the public key of the
 // bundle's certificate, one key however many identities it matches), and
 // the payload. The bundle must carry the same envelope.
-func (vr *verification) verifyKeyless(ctx context.Context, e *envelope) (ids []string, key string, body []byte) {
+func (vr *verification) verifyKeyless(ctx context.Context, e *fetched) (ids []string, key string, body []byte) {
 	o := vr.v.opts
 	if len(e.bundle) == 0 || o.trusted == nil || len(vr.v.keyless) == 0 {
 		return nil, "", nil
@@ -718,7 +719,7 @@ func (vr *verification) verifyKeyless(ctx context.Context, e *envelope) (ids []s
 // unverified handles an envelope no trusted key verified: a failure if it
 // is malformed, names a trusted key (tampered), or claims to be something
 // the policy needs; ignored otherwise.
-func (vr *verification) unverified(e *envelope, err error) {
+func (vr *verification) unverified(e *fetched, err error) {
 	if errors.Is(err, sign.ErrMalformedEnvelope) {
 		e.res.Status = StatusInvalid
 		e.res.Reason = e.fail(ErrSignature, e.res.Step, "envelope %s: %v", short(e.rawDigest), err)
@@ -750,7 +751,7 @@ func (vr *verification) unverified(e *envelope, err error) {
 	e.res.Status, e.res.Reason = StatusIgnored, "not signed by a functionary of the policy, and not something the policy requires"
 }
 
-func describeClaim(e *envelope) string {
+func describeClaim(e *fetched) string {
 	switch {
 	case e.claimed == nil:
 		return "not an in-toto statement"

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -553,12 +554,12 @@ func TestVerifySummary(t *testing.T) {
 	if name != attestor.AttestationName("vsa", id) {
 		t.Errorf("name %q", name)
 	}
-	env, err := attestor.ParseEnvelope(data)
+	env, err := envelope.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	payload, _ := env.DecodeB64Payload()
-	st, err := attestor.ParseStatement(payload)
+	st, err := envelope.ParseStatement(payload)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -253,7 +254,7 @@ func (r *Result) Summary(verifierID string, opts ...SummaryOption) (*ita1.Statem
 // configure) with signer and returns the envelope's JSON and the
 // workspace file name it goes under: attestor.AttestationName("vsa",
 // keyID).
-func SignSummary(ctx context.Context, r *Result, signer attestor.Signer, verifierID string, opts ...SummaryOption) (envelope []byte, name string, err error) {
+func SignSummary(ctx context.Context, r *Result, signer envelope.Signer, verifierID string, opts ...SummaryOption) (data []byte, name string, err error) {
 	if signer == nil {
 		return nil, "", fault.Invalid(errors.New("gate: signing the verification summary: no key"))
 	}
@@ -261,7 +262,7 @@ func SignSummary(ctx context.Context, r *Result, signer attestor.Signer, verifie
 	if err != nil {
 		return nil, "", err
 	}
-	_, data, err := attestor.SignStatement(ctx, signer, st)
+	_, data, err = envelope.SignStatement(ctx, signer, st)
 	if err != nil {
 		return nil, "", err
 	}

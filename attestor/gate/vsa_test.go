@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/google/go-cmp/cmp"
@@ -22,7 +23,6 @@ import (
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
@@ -63,9 +63,9 @@ func wantNI(t *testing.T, hexDigest string) string {
 // in-toto vsa/v1 Go type, every field the specification requires is there
 // and well formed, and verifiedLevels says FAILED exactly when the
 // verification failed. It returns the statement and the predicate.
-func checkVSA(t *testing.T, envelope []byte) (*ita1.Statement, *vsa1.VerificationSummary) {
+func checkVSA(t *testing.T, data []byte) (*ita1.Statement, *vsa1.VerificationSummary) {
 	t.Helper()
-	env, err := attestor.ParseEnvelope(envelope)
+	env, err := envelope.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func checkVSA(t *testing.T, envelope []byte) (*ita1.Statement, *vsa1.Verificatio
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := attestor.ParseStatement(payload)
+	st, err := envelope.ParseStatement(payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestVSA(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			env, err := attestor.ParseEnvelope(data)
+			env, err := envelope.Parse(data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -454,7 +454,7 @@ func TestVSAGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw, err := attestor.MarshalStatement(st)
+			raw, err := envelope.MarshalStatement(st)
 			if err != nil {
 				t.Fatal(err)
 			}

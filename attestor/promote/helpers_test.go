@@ -22,6 +22,7 @@ import (
 	ita1 "github.com/in-toto/attestation/go/v1"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
@@ -139,7 +140,7 @@ func (c *chain) attest(reg *oci.Registry, img name.Digest, signer string) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	_, data, err := attestor.SignStatement(context.Background(), c.key(signer), st)
+	_, data, err := envelope.SignStatement(context.Background(), c.key(signer), st)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
@@ -158,7 +158,7 @@ type Result struct {
 // holds the verification's result and the error matches
 // gate.ErrNotVerified and the reasons' sentinels. Registry failures match
 // fault.ErrUnavailable.
-func Image(ctx context.Context, v *gate.Verifier, src, dst string, signer attestor.Signer, opts ...Option) (*Result, error) {
+func Image(ctx context.Context, v *gate.Verifier, src, dst string, signer envelope.Signer, opts ...Option) (*Result, error) {
 	var o options
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {

@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
@@ -123,7 +123,7 @@ func TestPromote(t *testing.T) {
 			for _, a := range atts {
 				if a.PredicateType == gate.PredicateTypeVSA {
 					found = true
-					env, _ := attestor.ParseEnvelope(a.Envelope)
+					env, _ := envelope.Parse(a.Envelope)
 					payload, _ := env.DecodeB64Payload()
 					if !strings.Contains(string(payload), `"verificationResult":"PASSED"`) || !strings.Contains(string(payload), dstHost+"/prod/app@") {
 						t.Errorf("summary: %s", payload)

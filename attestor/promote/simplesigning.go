@@ -13,11 +13,10 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/google/go-containerregistry/pkg/name"
-
-	"github.com/attestor/attestor/attestor"
 )
 
 // Types (critical.type) of the simple-signing payload of a Binary
@@ -150,7 +149,7 @@ type simpleSigningPayload struct {
 // The signature is over the payload's bytes, as the Grafeas attestation
 // protos define it; its PublicKeyID is PKIXKeyID of the signer's key
 // unless WithPublicKeyID says otherwise.
-func NewSimpleSigning(ctx context.Context, image name.Digest, signer attestor.Signer, optional map[string]string, opts ...SimpleSigningOption) (*SimpleSigning, error) {
+func NewSimpleSigning(ctx context.Context, image name.Digest, signer envelope.Signer, optional map[string]string, opts ...SimpleSigningOption) (*SimpleSigning, error) {
 	if signer == nil {
 		return nil, fault.Invalid(errors.New("promote: simple signing: no key"))
 	}

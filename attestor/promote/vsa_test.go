@@ -16,7 +16,7 @@ import (
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/store/oci"
 )
@@ -84,9 +84,9 @@ func wantNI(t *testing.T, hexDigest string) string {
 // in-toto vsa/v1 Go type, every field the specification requires is there
 // and well formed, and verifiedLevels says FAILED exactly when the
 // verification failed. It returns the statement and the predicate.
-func checkVSA(t *testing.T, envelope []byte) (*ita1.Statement, *vsa1.VerificationSummary) {
+func checkVSA(t *testing.T, data []byte) (*ita1.Statement, *vsa1.VerificationSummary) {
 	t.Helper()
-	env, err := attestor.ParseEnvelope(envelope)
+	env, err := envelope.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func checkVSA(t *testing.T, envelope []byte) (*ita1.Statement, *vsa1.Verificatio
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := attestor.ParseStatement(payload)
+	st, err := envelope.ParseStatement(payload)
 	if err != nil {
 		t.Fatal(err)
 	}

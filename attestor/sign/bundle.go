@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/safefile"
 
@@ -230,8 +231,8 @@ func VerifyBundleResult(ctx context.Context, bundle []byte, trusted root.Trusted
 	if err != nil || env == nil {
 		return nil, fmt.Errorf("verifying bundle: %w: no DSSE envelope", ErrMalformedBundle)
 	}
-	if pt := env.RawEnvelope().PayloadType; pt != PayloadTypeInToto {
-		return nil, fmt.Errorf("verifying bundle: %w: payload type %q (want %q)", ErrNoValidSignature, pt, PayloadTypeInToto)
+	if pt := env.RawEnvelope().PayloadType; pt != envelope.PayloadTypeInToto {
+		return nil, fmt.Errorf("verifying bundle: %w: payload type %q (want %q)", ErrNoValidSignature, pt, envelope.PayloadTypeInToto)
 	}
 
 	vopts := []verify.VerifierOption{verify.WithObserverTimestamps(1)}

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 )
@@ -19,7 +19,7 @@ func FuzzVerifyBundle(f *testing.F) {
 	s := signtest.NewSigstore(f)
 	trusted, _ := s.TrustedRoot(f)
 	k := s.Keyless(f)
-	env, _, err := attestor.SignStatement(ctx, k, testStatement(f))
+	env, _, err := envelope.SignStatement(ctx, k, testStatement(f))
 	if err != nil {
 		f.Fatal(err)
 	}

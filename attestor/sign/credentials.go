@@ -1,8 +1,8 @@
 package sign
 
-import "github.com/attestor/attestor/attestor"
+import "github.com/attestor/attestor/attestor/envelope"
 
-var _ attestor.CredentialSigner = (*Keyless)(nil)
+var _ envelope.CredentialSigner = (*Keyless)(nil)
 
 // KeylessCredentialEnv names the environment variables a Keyless signer
 // reads its identity token from: GitHub Actions' token request, and the

@@ -6,10 +6,10 @@ import (
 	"crypto/x509"
 	"fmt"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 )
 
-var _ attestor.KeyDeriver = (*Signer)(nil)
+var _ envelope.KeyDeriver = (*Signer)(nil)
 
 // DeriveKey returns 32 bytes derived from the private key for purpose:
 // HKDF-SHA256 over the key's PKCS #8 encoding, with "attestor " + purpose

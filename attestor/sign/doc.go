@@ -27,8 +27,8 @@
 //
 // # Envelopes
 //
-// SignEnvelope and VerifyEnvelope make and check DSSE envelopes
-// (go-securesystemslib dsse.Envelope, the JSON cosign and in-toto use).
+// VerifyEnvelope checks DSSE envelopes (go-securesystemslib dsse.Envelope,
+// the JSON cosign and in-toto use); package envelope makes them.
 // VerifyEnvelope bounds its work, treats key ids as hints, and fails with
 // ErrNoValidSignature unless a signature verifies.
 //
@@ -46,7 +46,7 @@
 // certificate for the CI's OIDC identity (DetectTokenSource: GitHub
 // Actions, GitLab's SIGSTORE_ID_TOKEN, the GCP metadata server; or a
 // StaticToken), and a Rekor entry or RFC 3161 timestamp per signature. It
-// is an attestor.BundleSigner: Bundle returns the sigstore bundle (v0.3)
+// is an envelope.BundleSigner: Bundle returns the sigstore bundle (v0.3)
 // of an envelope, which the Recorder writes next to it
 // (<step>.<keyid8>.sigstore.json) and cosign verify-blob-attestation
 // --bundle accepts.

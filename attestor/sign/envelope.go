@@ -9,28 +9,12 @@ import (
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
-
-	"github.com/attestor/attestor/attestor"
 )
-
-// PayloadTypeInToto is the DSSE payload type of in-toto statements.
-const PayloadTypeInToto = attestor.PayloadTypeInToto
 
 // MaxSignatures is the most signatures VerifyEnvelope accepts in one
 // envelope. It bounds the work an envelope can ask for: at most
 // MaxSignatures × len(verifiers) signature checks.
 const MaxSignatures = 16
-
-// SignEnvelope signs payload as a DSSE envelope of type payloadType with s:
-// the signature is over the DSSE pre-authentication encoding, the payload
-// and the signature are in standard base64, and the signature's keyid is
-// s.KeyID(). payloadType must not be empty (use PayloadTypeInToto for
-// in-toto statements); an empty one, or a nil s, returns an error matching
-// fault.ErrInvalidInput. It is attestor.SignEnvelope, the one signer of
-// envelopes that the Recorder uses too.
-func SignEnvelope(ctx context.Context, s attestor.Signer, payloadType string, payload []byte) (*dsse.Envelope, error) {
-	return attestor.SignEnvelope(ctx, s, payloadType, payload)
-}
 
 // VerifyEnvelope verifies env with verifiers and returns its decoded payload
 // and the key ids of the verifiers that verified a signature (each once, in

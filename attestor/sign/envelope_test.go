@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -27,12 +28,12 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		t.Run(f.file, func(t *testing.T) {
 			t.Parallel()
 			s := loadSigner(t, f)
-			env, err := sign.SignEnvelope(ctx, s, sign.PayloadTypeInToto, []byte(statement))
+			env, err := envelope.Sign(ctx, s, envelope.PayloadTypeInToto, []byte(statement))
 			if err != nil {
 				t.Fatal(err)
 			}
 			id, _ := s.KeyID()
-			if len(env.Signatures) != 1 || env.Signatures[0].KeyID != id || env.PayloadType != sign.PayloadTypeInToto {
+			if len(env.Signatures) != 1 || env.Signatures[0].KeyID != id || env.PayloadType != envelope.PayloadTypeInToto {
 				t.Fatalf("envelope = %+v", env)
 			}
 			payload, accepted, err := sign.VerifyEnvelope(ctx, env, loadVerifier(t, f.pub))
@@ -77,9 +78,9 @@ func TestVerifyEnvelope(t *testing.T) {
 	carolID, _ := carol.KeyID()
 
 	signed := func(signers ...*sign.Signer) *dsse.Envelope {
-		env := &dsse.Envelope{PayloadType: sign.PayloadTypeInToto, Payload: base64.StdEncoding.EncodeToString([]byte(statement))}
+		env := &dsse.Envelope{PayloadType: envelope.PayloadTypeInToto, Payload: base64.StdEncoding.EncodeToString([]byte(statement))}
 		for _, s := range signers {
-			e, err := sign.SignEnvelope(ctx, s, sign.PayloadTypeInToto, []byte(statement))
+			e, err := envelope.Sign(ctx, s, envelope.PayloadTypeInToto, []byte(statement))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +125,7 @@ func TestVerifyEnvelope(t *testing.T) {
 		{name: "payloadType changed", env: edit(signed(alice), func(e *dsse.Envelope) { e.PayloadType = "application/json" }), verifiers: []dsse.Verifier{alice.Verifier()}, want: sign.ErrNoValidSignature},
 		{name: "signature changed", env: edit(signed(carol), func(e *dsse.Envelope) { e.Signatures[0].Sig = flip(e.Signatures[0].Sig) }), verifiers: []dsse.Verifier{carol.Verifier()}, want: sign.ErrNoValidSignature},
 		{name: "signature of another payload", env: edit(signed(alice), func(e *dsse.Envelope) {
-			other, _ := sign.SignEnvelope(ctx, alice, sign.PayloadTypeInToto, []byte("{}"))
+			other, _ := envelope.Sign(ctx, alice, envelope.PayloadTypeInToto, []byte("{}"))
 			e.Signatures = other.Signatures
 		}), verifiers: []dsse.Verifier{alice.Verifier()}, want: sign.ErrNoValidSignature},
 		{name: "nil envelope", env: nil, verifiers: []dsse.Verifier{alice.Verifier()}, want: sign.ErrMalformedEnvelope},
@@ -178,16 +179,16 @@ func TestVerifyEnvelopeMalformedIsNotInvalidInput(t *testing.T) {
 func TestSignEnvelopeErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	if _, err := sign.SignEnvelope(ctx, nil, sign.PayloadTypeInToto, nil); !errors.Is(err, fault.ErrInvalidInput) {
-		t.Errorf("SignEnvelope(nil signer) = %v; want ErrInvalidInput", err)
+	if _, err := envelope.Sign(ctx, nil, envelope.PayloadTypeInToto, nil); !errors.Is(err, fault.ErrInvalidInput) {
+		t.Errorf("envelope.Sign(nil signer) = %v; want ErrInvalidInput", err)
 	}
-	if _, err := sign.SignEnvelope(ctx, ed25519Signer(t, 1), "", nil); !errors.Is(err, fault.ErrInvalidInput) {
-		t.Errorf("SignEnvelope(empty payload type) = %v; want ErrInvalidInput", err)
+	if _, err := envelope.Sign(ctx, ed25519Signer(t, 1), "", nil); !errors.Is(err, fault.ErrInvalidInput) {
+		t.Errorf("envelope.Sign(empty payload type) = %v; want ErrInvalidInput", err)
 	}
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := sign.SignEnvelope(canceled, ed25519Signer(t, 1), sign.PayloadTypeInToto, nil); !errors.Is(err, context.Canceled) {
-		t.Errorf("SignEnvelope(canceled) = %v; want context.Canceled", err)
+	if _, err := envelope.Sign(canceled, ed25519Signer(t, 1), envelope.PayloadTypeInToto, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("envelope.Sign(canceled) = %v; want context.Canceled", err)
 	}
 }
 
@@ -196,7 +197,7 @@ func TestEnvelopeEmptyPayload(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := ed25519Signer(t, 3)
-	env, err := sign.SignEnvelope(ctx, s, "text/plain", nil)
+	env, err := envelope.Sign(ctx, s, "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
 // A Signer signs an in-toto statement into a DSSE envelope, and the
 // envelope verifies with the public key; a changed payload does not.
-func ExampleSignEnvelope() {
+func ExampleVerifyEnvelope() {
 	ctx := context.Background()
 	// A fixed key keeps the output stable; real code calls sign.Load.
 	signer, err := sign.New(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)))
@@ -22,7 +23,7 @@ func ExampleSignEnvelope() {
 	}
 	statement := []byte(`{"_type":"https://in-toto.io/Statement/v1"}`)
 
-	env, err := sign.SignEnvelope(ctx, signer, sign.PayloadTypeInToto, statement)
+	env, err := envelope.Sign(ctx, signer, envelope.PayloadTypeInToto, statement)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func ExampleLoad() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	env, err := sign.SignEnvelope(ctx, signer, sign.PayloadTypeInToto, []byte(`{}`))
+	env, err := envelope.Sign(ctx, signer, envelope.PayloadTypeInToto, []byte(`{}`))
 	if err != nil {
 		log.Fatal(err)
 	}

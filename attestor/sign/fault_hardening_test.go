@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/internal/faulttest"
 
@@ -100,7 +101,7 @@ func TestKeylessFaults(t *testing.T) {
 					if err != nil {
 						return nil, err
 					}
-					envlp, err := sign.SignEnvelope(context.Background(), k, sign.PayloadTypeInToto, []byte(`{"_type":"https://in-toto.io/Statement/v1"}`))
+					envlp, err := envelope.Sign(context.Background(), k, envelope.PayloadTypeInToto, []byte(`{"_type":"https://in-toto.io/Statement/v1"}`))
 					if err != nil {
 						return nil, err
 					}
@@ -268,7 +269,7 @@ func TestKeylessRekorConflict(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			envlp, err := sign.SignEnvelope(context.Background(), k, sign.PayloadTypeInToto, []byte(`{"_type":"https://in-toto.io/Statement/v1"}`))
+			envlp, err := envelope.Sign(context.Background(), k, envelope.PayloadTypeInToto, []byte(`{"_type":"https://in-toto.io/Statement/v1"}`))
 			if err != nil {
 				t.Fatal(err)
 			}

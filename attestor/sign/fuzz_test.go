@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -29,11 +30,11 @@ func FuzzVerifyEnvelope(f *testing.F) {
 	ctx := context.Background()
 	ed := ed25519Signer(f, 1)
 	rsaSigner := loadSigner(f, keyFixture{file: "rsa-2048.key"})
-	env, err := sign.SignEnvelope(ctx, ed, sign.PayloadTypeInToto, []byte(statement))
+	env, err := envelope.Sign(ctx, ed, envelope.PayloadTypeInToto, []byte(statement))
 	if err != nil {
 		f.Fatal(err)
 	}
-	rsaEnv, err := sign.SignEnvelope(ctx, rsaSigner, sign.PayloadTypeInToto, []byte(statement))
+	rsaEnv, err := envelope.Sign(ctx, rsaSigner, envelope.PayloadTypeInToto, []byte(statement))
 	if err != nil {
 		f.Fatal(err)
 	}

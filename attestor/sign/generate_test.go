@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -40,7 +41,7 @@ func TestGenerateKeyPair(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			env, err := sign.SignEnvelope(ctx, s, sign.PayloadTypeInToto, []byte(statement))
+			env, err := envelope.Sign(ctx, s, envelope.PayloadTypeInToto, []byte(statement))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/attestor/attestor/attestor/sign"
@@ -229,7 +230,7 @@ func TestKeylessErrorBodyBounded(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			env, err := sign.SignEnvelope(context.Background(), k, sign.PayloadTypeInToto, []byte(`{"_type":"https://in-toto.io/Statement/v1"}`))
+			env, err := envelope.Sign(context.Background(), k, envelope.PayloadTypeInToto, []byte(`{"_type":"https://in-toto.io/Statement/v1"}`))
 			if err == nil {
 				_, err = k.Bundle(context.Background(), env)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/secure-systems-lab/go-securesystemslib/signerverifier"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -144,7 +145,7 @@ func TestDSSEInteropInTotoGolang(t *testing.T) {
 			sv := sslibSignerVerifier(t, itKey)
 
 			if itKey.KeyType != "rsa" {
-				env, err := sign.SignEnvelope(ctx, s, sign.PayloadTypeInToto, []byte(statement))
+				env, err := envelope.Sign(ctx, s, envelope.PayloadTypeInToto, []byte(statement))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -161,7 +162,7 @@ func TestDSSEInteropInTotoGolang(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			env, err := es.SignPayload(ctx, sign.PayloadTypeInToto, []byte(statement))
+			env, err := es.SignPayload(ctx, envelope.PayloadTypeInToto, []byte(statement))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +253,7 @@ func TestCosignInterop(t *testing.T) {
 			// We sign an in-toto statement about the blob; cosign verifies it.
 			stmt := `{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"blob","digest":{"sha256":"` +
 				hexSHA256(blobData) + `"}}],"predicateType":"https://example.com/p","predicate":{"a":1}}`
-			envlp, err := sign.SignEnvelope(ctx, s, sign.PayloadTypeInToto, []byte(stmt))
+			envlp, err := envelope.Sign(ctx, s, envelope.PayloadTypeInToto, []byte(stmt))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/go-openapi/runtime"
@@ -36,14 +37,13 @@ import (
 	sgutil "github.com/sigstore/sigstore-go/pkg/util"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/internal/retry"
 )
 
 var (
-	_ attestor.Signer       = (*Keyless)(nil)
-	_ attestor.LegacySigner = (*Keyless)(nil)
-	_ attestor.BundleSigner = (*Keyless)(nil)
+	_ envelope.Signer       = (*Keyless)(nil)
+	_ envelope.LegacySigner = (*Keyless)(nil)
+	_ envelope.BundleSigner = (*Keyless)(nil)
 )
 
 // The sigstore public-good instance, the default of NewKeyless.
@@ -59,8 +59,8 @@ const certRenewBefore = 2 * time.Minute
 // Keyless signs with an ephemeral ECDSA P-256 key certified by Fulcio for
 // the CI's OIDC identity, and makes sigstore bundles whose signatures are
 // recorded in Rekor (and, where configured, timestamped by an RFC 3161
-// authority). It implements attestor.Signer, attestor.LegacySigner and
-// attestor.BundleSigner.
+// authority). It implements envelope.Signer, envelope.LegacySigner and
+// envelope.BundleSigner.
 //
 // The key is made by NewKeyless and never leaves the process. The identity
 // token and the certificate are fetched when first needed (by Sign or

@@ -13,7 +13,7 @@ import (
 
 	ita1 "github.com/in-toto/attestation/go/v1"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 )
 
@@ -36,7 +36,7 @@ func TestKeylessCosignInterop(t *testing.T) {
 	sum := sha256.Sum256(blob)
 	st := testStatement(t)
 	st.Subject = []*ita1.ResourceDescriptor{{Name: "app", Digest: map[string]string{"sha256": hex.EncodeToString(sum[:])}}}
-	env, _, err := attestor.SignStatement(context.Background(), k, st)
+	env, _, err := envelope.SignStatement(context.Background(), k, st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -45,7 +46,7 @@ func testStatement(t testing.TB) *ita1.Statement {
 func signKeyless(t *testing.T, k *sign.Keyless) (envJSON, bundle []byte) {
 	t.Helper()
 	ctx := context.Background()
-	env, envJSON, err := attestor.SignStatement(ctx, k, testStatement(t))
+	env, envJSON, err := envelope.SignStatement(ctx, k, testStatement(t))
 	if err != nil {
 		t.Fatalf("SignStatement: %v", err)
 	}
@@ -208,7 +209,7 @@ func tamperPayload(t *testing.T, bundle []byte) []byte {
 	env := b["dsseEnvelope"].(map[string]any)
 	st := testStatement(t)
 	st.Subject[0].Name = "bin/evil"
-	data, err := attestor.MarshalStatement(st)
+	data, err := envelope.MarshalStatement(st)
 	if err != nil {
 		t.Fatal(err)
 	}

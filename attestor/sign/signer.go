@@ -15,17 +15,16 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
-
-	"github.com/attestor/attestor/attestor"
 )
 
 var (
-	_ attestor.Signer       = (*Signer)(nil)
-	_ attestor.LegacySigner = (*Signer)(nil)
+	_ envelope.Signer       = (*Signer)(nil)
+	_ envelope.LegacySigner = (*Signer)(nil)
 )
 
 // PasswordEnv is the environment variable the default password function
@@ -33,8 +32,8 @@ var (
 const PasswordEnv = "COSIGN_PASSWORD"
 
 // Signer signs with a private key held in memory: Ed25519, ECDSA (P-256,
-// P-384, P-521) or RSA (2048 to 8192 bits). It implements attestor.Signer
-// (DSSE envelopes) and attestor.LegacySigner (in-toto v0.9 links).
+// P-384, P-521) or RSA (2048 to 8192 bits). It implements envelope.Signer
+// (DSSE envelopes) and envelope.LegacySigner (in-toto v0.9 links).
 //
 // The two schemes differ only for RSA:
 //

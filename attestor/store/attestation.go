@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 )
 
 // MaxBundleSize bounds a sigstore bundle: the envelope it carries plus its
@@ -17,18 +17,18 @@ const MaxBundleSize = MaxEnvelopeSize + 64<<10
 // only. An envelope larger than MaxEnvelopeSize, or a bundle larger than
 // MaxBundleSize, returns an error matching ErrTooLarge; a malformed
 // envelope, one matching fault.ErrInvalidInput.
-func NewAttestation(envelope, bundle []byte) (Attestation, error) {
-	if len(envelope) > MaxEnvelopeSize {
-		return Attestation{}, fmt.Errorf("envelope of %d bytes (at most %d): %w", len(envelope), MaxEnvelopeSize, ErrTooLarge)
+func NewAttestation(raw, bundle []byte) (Attestation, error) {
+	if len(raw) > MaxEnvelopeSize {
+		return Attestation{}, fmt.Errorf("envelope of %d bytes (at most %d): %w", len(raw), MaxEnvelopeSize, ErrTooLarge)
 	}
 	if len(bundle) > MaxBundleSize {
 		return Attestation{}, fmt.Errorf("bundle of %d bytes (at most %d): %w", len(bundle), MaxBundleSize, ErrTooLarge)
 	}
-	env, err := attestor.ParseEnvelope(envelope)
+	env, err := envelope.Parse(raw)
 	if err != nil {
 		return Attestation{}, err
 	}
-	a := Attestation{Envelope: envelope, Bundle: bundle}
+	a := Attestation{Envelope: raw, Bundle: bundle}
 	if payload, err := env.DecodeB64Payload(); err == nil {
 		var st struct {
 			PredicateType string `json:"predicateType"`

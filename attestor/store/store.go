@@ -7,13 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
-
-	"github.com/attestor/attestor/attestor"
 )
 
 // MaxEnvelopeSize bounds one attestation: larger envelopes are refused on
@@ -78,7 +77,7 @@ type Attestation struct {
 // its envelope's payload type, payload and signatures (so re-encoding the
 // same signed envelope does not make a copy, and any change does).
 func (a Attestation) Digest() (string, error) {
-	env, err := attestor.ParseEnvelope(a.Envelope)
+	env, err := envelope.Parse(a.Envelope)
 	if err != nil {
 		return "", err
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/attestor/attestor/actions/github"
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 )
@@ -426,7 +427,7 @@ func TestActionPipeline(t *testing.T) {
 	if want := sha256Digest(data); provDigest != want {
 		t.Errorf("provenance-digest = %q, want %s", provDigest, want)
 	}
-	env, err := attestor.ParseEnvelope(data)
+	env, err := envelope.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 )
@@ -539,7 +540,7 @@ func TestAttackProvenanceOverTamperedRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := attestor.ParseEnvelope(data)
+	env, err := envelope.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}

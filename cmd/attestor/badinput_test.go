@@ -32,6 +32,7 @@ import (
 	ita1 "github.com/in-toto/attestation/go/v1"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
@@ -709,7 +710,7 @@ func chainFixture(t *testing.T, host, tag string) (img name.Digest, dir, policy 
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, data, err := attestor.SignStatement(context.Background(), signer, st)
+	_, data, err := envelope.SignStatement(context.Background(), signer, st)
 	if err != nil {
 		t.Fatal(err)
 	}

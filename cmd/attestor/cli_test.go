@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -81,7 +82,7 @@ func (p *project) verifyRecord(t *testing.T, path string) *attestor.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := attestor.ParseEnvelope(data)
+	env, err := envelope.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func (p *project) verifyRecord(t *testing.T, path string) *attestor.Record {
 	if err != nil {
 		t.Fatalf("verifying %s: %v", path, err)
 	}
-	st, err := attestor.ParseStatement(payload)
+	st, err := envelope.ParseStatement(payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,7 +559,7 @@ func TestCosignKeyWithPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := attestor.ParseEnvelope(data)
+	env, err := envelope.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}

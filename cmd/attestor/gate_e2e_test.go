@@ -18,7 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/attestor/attestor/actions/spinnaker"
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/promote"
 	"github.com/attestor/attestor/attestor/sign"
@@ -333,7 +333,7 @@ func TestGateE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := attestor.ParseEnvelope(data)
+	env, err := envelope.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
@@ -304,7 +305,7 @@ func TestInspectHostile(t *testing.T) {
 		"predicate":     map[string]any{"name": evil, "environment": map[string]any{"finishedOn": "2026-01-02T03:04:05Z"}},
 	})
 	env, _ := json.Marshal(map[string]any{
-		"payloadType": attestor.PayloadTypeInToto,
+		"payloadType": envelope.PayloadTypeInToto,
 		"payload":     base64.StdEncoding.EncodeToString(st),
 		"signatures":  []map[string]string{{"keyid": evil, "sig": base64.StdEncoding.EncodeToString([]byte("x"))}},
 	})
@@ -387,7 +388,7 @@ func TestInspectPolicyColumnNotVerified(t *testing.T) {
 		}
 		writeFile(t, filepath.Join(p.ws, name), string(data))
 	}
-	plain, err := sign.SignEnvelope(ctx, s, "text/plain", []byte("not a statement"))
+	plain, err := envelope.Sign(ctx, s, "text/plain", []byte("not a statement"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +400,7 @@ func TestInspectPolicyColumnNotVerified(t *testing.T) {
 		"subject":       []map[string]any{{"name": "app.tar", "digest": map[string]string{"sha256": sum}}},
 		"predicate":     map[string]any{"name": "../build", "environment": map[string]any{"finishedOn": "2026-01-02T03:04:05Z"}},
 	})
-	bad, err := sign.SignEnvelope(ctx, s, attestor.PayloadTypeInToto, st)
+	bad, err := envelope.Sign(ctx, s, envelope.PayloadTypeInToto, st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 )
@@ -97,7 +98,7 @@ func verifyStepEnvelope(t *testing.T, ws, step, keyID string, ver *sign.Verifier
 	if err != nil {
 		t.Fatalf("no envelope of step %s for the key %s: %v", step, keyID, err)
 	}
-	envelope, err := attestor.ParseEnvelope(data)
+	envelope, err := envelope.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/spf13/cobra"
@@ -288,7 +289,7 @@ func binauthzPayloadType(v string) (string, error) {
 // A gcpkms:// key without a version names no one key version (Cloud KMS
 // signs with the newest enabled one), so it keeps the default, with a
 // warning.
-func binauthzKeyID(g *globals, signer attestor.Signer) string {
+func binauthzKeyID(g *globals, signer envelope.Signer) string {
 	ks, ok := signer.(*kms.Signer)
 	if !ok {
 		return ""

@@ -27,6 +27,7 @@ import (
 	ita1 "github.com/in-toto/attestation/go/v1"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/kms"
 	"github.com/attestor/attestor/attestor/sign/signtest"
@@ -63,7 +64,7 @@ func promoteSetup(t *testing.T, chainKey, policyKey string) (host string, img na
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, data, err := attestor.SignStatement(context.Background(), signer, st)
+	_, data, err := envelope.SignStatement(context.Background(), signer, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +302,7 @@ func TestPromoteBinauthzKeyID(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake := signtest.NewGCPKMS(t, key)
-	load := func(ref string) attestor.Signer {
+	load := func(ref string) envelope.Signer {
 		s, err := kms.Load(context.Background(), ref, kms.WithGCP(fake.ClientOptions(signtest.GCPToken)...))
 		if err != nil {
 			t.Fatalf("Load(%s): %v", ref, err)
@@ -314,7 +315,7 @@ func TestPromoteBinauthzKeyID(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name   string
-		signer attestor.Signer
+		signer envelope.Signer
 		want   string
 		warn   bool
 	}{

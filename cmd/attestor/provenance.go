@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/safefile"
 
@@ -106,12 +107,12 @@ the resolved dependencies.`,
 			if err != nil {
 				return fmt.Errorf("reading key id: %w", err)
 			}
-			env, data, err := attestor.SignStatement(ctx, signer, st)
+			env, data, err := envelope.SignStatement(ctx, signer, st)
 			if err != nil {
 				return err
 			}
 			var bundle []byte
-			if bs, ok := signer.(attestor.BundleSigner); ok {
+			if bs, ok := signer.(envelope.BundleSigner); ok {
 				if bundle, err = bs.Bundle(ctx, env); err != nil {
 					return err
 				}
@@ -164,7 +165,7 @@ type provenanceSummary struct {
 // that can write the workspace) is refused rather than bound, or its
 // products signed for. Records of other keys are bound as found; the
 // gate verifies them.
-func readSteps(ctx context.Context, ws *attestor.Workspace, signer attestor.Signer) ([]*provenance.Step, error) {
+func readSteps(ctx context.Context, ws *attestor.Workspace, signer envelope.Signer) ([]*provenance.Step, error) {
 	ver, err := sign.NewVerifier(signer.Public())
 	if err != nil {
 		return nil, err
@@ -190,7 +191,7 @@ func readSteps(ctx context.Context, ws *attestor.Workspace, signer attestor.Sign
 		if err != nil {
 			return nil, fmt.Errorf("workspace %s: %w", ws.Dir(), err)
 		}
-		env, err := attestor.ParseEnvelope(data)
+		env, err := envelope.Parse(data)
 		if err != nil {
 			return nil, fmt.Errorf("workspace %s: %s: %w", ws.Dir(), n, err)
 		}

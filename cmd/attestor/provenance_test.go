@@ -23,6 +23,7 @@ import (
 	ita1 "github.com/in-toto/attestation/go/v1"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/provenance"
 )
@@ -69,7 +70,7 @@ func provenanceProject(t *testing.T) *project {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, data, err := attestor.SignStatement(context.Background(), signer, st)
+		_, data, err := envelope.SignStatement(context.Background(), signer, st)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +112,7 @@ func readProvenance(t *testing.T, r result) (provenanceOut, *ita1.Statement) {
 	if want := "sha256:" + hex.EncodeToString(sum[:]); out.Digest != want {
 		t.Errorf("digest %s, the file's is %s", out.Digest, want)
 	}
-	env, err := attestor.ParseEnvelope(data)
+	env, err := envelope.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func readProvenance(t *testing.T, r result) (provenanceOut, *ita1.Statement) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := attestor.ParseStatement(payload)
+	st, err := envelope.ParseStatement(payload)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,12 +10,12 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/safefile"
 
 	"github.com/spf13/pflag"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/kms"
 )
@@ -37,7 +37,7 @@ func (g *globals) hasKey(ref string) bool {
 // key the action holds in memory, or else the one ATTESTOR_KEY names: a key file, or a KMS URI (hashivault://, gcpkms://,
 // awskms://, azurekms://), which loads through attestor/sign/kms with ctx
 // for its requests.
-func (g *globals) loadSigner(ctx context.Context, ref string) (attestor.Signer, error) {
+func (g *globals) loadSigner(ctx context.Context, ref string) (envelope.Signer, error) {
 	if ref == "" && g.keyPEM != nil {
 		s, err := sign.LoadPEM(g.keyPEM, sign.WithPassword(g.password))
 		if err != nil {
@@ -93,7 +93,7 @@ func (f *signerFlags) add(fs *pflag.FlagSet) {
 
 // signer returns the keyless signer the flags describe, or the signer of
 // key (see globals.loadSigner).
-func (f *signerFlags) signer(ctx context.Context, g *globals, key string) (attestor.Signer, error) {
+func (f *signerFlags) signer(ctx context.Context, g *globals, key string) (envelope.Signer, error) {
 	if !f.keyless {
 		return g.loadSigner(ctx, key)
 	}

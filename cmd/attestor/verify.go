@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -312,7 +313,7 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 			if err != nil {
 				return err
 			}
-			var signer attestor.Signer
+			var signer envelope.Signer
 			if g.hasKey(key) {
 				if signer, err = g.loadSigner(ctx, key); err != nil {
 					return err
@@ -358,7 +359,7 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
 // sopts). The output is returned whenever a result exists; the error
 // carries the exit status: a failed source (exit 3) wins over a failed
 // verification (exit 1).
-func verifySubject(ctx context.Context, policy *gate.Policy, subject store.Subject, sources []gate.Source, signer attestor.Signer, g *globals, vopts []gate.Option, sopts ...gate.SummaryOption) (*verifyOutput, error) {
+func verifySubject(ctx context.Context, policy *gate.Policy, subject store.Subject, sources []gate.Source, signer envelope.Signer, g *globals, vopts []gate.Option, sopts ...gate.SummaryOption) (*verifyOutput, error) {
 	atts, srcResults, fetchErr := gate.Fetch(ctx, subject, sources...)
 	if fetchErr != nil && !errors.Is(fetchErr, fault.ErrUnavailable) {
 		return nil, fetchErr

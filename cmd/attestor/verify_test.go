@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
 )
@@ -136,7 +137,7 @@ func TestVerifyCLISummary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		env, err := attestor.ParseEnvelope(data)
+		env, err := envelope.Parse(data)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,7 +16,7 @@
 // SDKs add about 10 MB to the attestor binary and a couple of
 // milliseconds to its start-up (see README, "KMS in Cloud Build").
 //
-// Load returns a Signer, an attestor.Signer whose signatures are the ones
+// Load returns a Signer, an envelope.Signer whose signatures are the ones
 // sign.Signer makes with the same key type, so sign.Verifier and cosign
 // verify them with the public key that Signer.Public returns (what
 // `attestor key public --key URI` prints). A malformed URI is a usage

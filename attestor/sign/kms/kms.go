@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -24,13 +25,12 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/options"
 	"google.golang.org/api/option"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
 var (
-	_ attestor.Signer       = (*Signer)(nil)
-	_ attestor.LegacySigner = (*Signer)(nil)
+	_ envelope.Signer       = (*Signer)(nil)
+	_ envelope.LegacySigner = (*Signer)(nil)
 )
 
 // URI schemes of KMS keys, as cosign names them.
@@ -306,7 +306,7 @@ func (s *Signer) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("kms", s.ref), slog.String("keyid", id))
 }
 
-var _ attestor.CredentialSigner = (*Signer)(nil)
+var _ envelope.CredentialSigner = (*Signer)(nil)
 
 // credentialEnv names, for each scheme, the environment variables its KMS
 // client reads credentials from (the SDKs' own names). A command that has

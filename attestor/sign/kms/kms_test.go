@@ -39,7 +39,7 @@ func TestHashiVaultConformance(t *testing.T) {
 			}
 			if _, ok := key.(*rsa.PrivateKey); ok {
 				// RSA KMS keys sign DSSE only: run the suite on the
-				// plain attestor.Signer.
+				// plain envelope.Signer.
 				signtest.Run(t, dsseOnly{s}, signtest.Secrets{signtest.VaultToken})
 				if _, err := s.SignLegacy(context.Background(), []byte("m")); !errors.Is(err, sign.ErrUnsupportedKey) {
 					t.Errorf("SignLegacy(RSA) = %v; want ErrUnsupportedKey", err)

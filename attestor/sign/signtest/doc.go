@@ -1,7 +1,7 @@
 // Package signtest holds test helpers for signing, for _test.go files
 // only:
 //
-//   - Run, the conformance suite every attestor.Signer passes: key files
+//   - Run, the conformance suite every envelope.Signer passes: key files
 //     (sign.Signer), KMS keys (kms.Signer) and keyless signing
 //     (sign.Keyless);
 //   - NewSigstore, an offline sigstore (a GitHub-Actions-shaped OIDC token

@@ -10,7 +10,7 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -24,11 +24,11 @@ type Secrets []string
 //   - Sign signs in the DSSE scheme sign.Verifier checks, for several
 //     messages, and its signatures do not verify other messages;
 //   - a LegacySigner's SignLegacy verifies with VerifyLegacy;
-//   - sign.SignEnvelope and sign.VerifyEnvelope round-trip, and
-//     attestor.SignStatement makes an envelope that verifies;
+//   - envelope.Sign and sign.VerifyEnvelope round-trip, and
+//     envelope.SignStatement makes an envelope that verifies;
 //   - a canceled context fails Sign;
 //   - printing or logging s shows none of secrets.
-func Run(t *testing.T, s attestor.Signer, secrets Secrets) {
+func Run(t *testing.T, s envelope.Signer, secrets Secrets) {
 	t.Helper()
 	ctx := context.Background()
 	v, err := sign.NewVerifier(s.Public())
@@ -57,7 +57,7 @@ func Run(t *testing.T, s attestor.Signer, secrets Secrets) {
 		if err := v.Verify(ctx, append(bytes.Clone(msg), 'x'), sig); !errors.Is(err, sign.ErrNoValidSignature) {
 			t.Errorf("a signature verifies another message: %v", err)
 		}
-		if ls, ok := s.(attestor.LegacySigner); ok {
+		if ls, ok := s.(envelope.LegacySigner); ok {
 			lsig, err := ls.SignLegacy(ctx, msg)
 			if err != nil {
 				t.Errorf("SignLegacy(%d bytes): %v", len(msg), err)
@@ -67,9 +67,9 @@ func Run(t *testing.T, s attestor.Signer, secrets Secrets) {
 		}
 	}
 
-	env, err := sign.SignEnvelope(ctx, s, sign.PayloadTypeInToto, []byte(`{"_type":"x"}`))
+	env, err := envelope.Sign(ctx, s, envelope.PayloadTypeInToto, []byte(`{"_type":"x"}`))
 	if err != nil {
-		t.Fatalf("SignEnvelope: %v", err)
+		t.Fatalf("envelope.Sign: %v", err)
 	}
 	payload, accepted, err := sign.VerifyEnvelope(ctx, env, v)
 	if err != nil || string(payload) != `{"_type":"x"}` || len(accepted) != 1 || accepted[0] != id {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -409,7 +410,7 @@ func newItem(a store.Attestation) (*item, error) {
 	if err := a.Check(); err != nil {
 		return nil, err
 	}
-	env, err := attestor.ParseEnvelope(a.Envelope)
+	env, err := envelope.Parse(a.Envelope)
 	if err != nil {
 		return nil, err
 	}

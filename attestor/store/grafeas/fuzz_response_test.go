@@ -17,7 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/attestor/attestor/attestor"
-	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -121,7 +121,7 @@ func fuzzLink(tb testing.TB, subj store.Subject, step string) store.Attestation 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	env, err := sign.SignEnvelope(context.Background(), storetest.Signer(tb), sign.PayloadTypeInToto, payload)
+	env, err := envelope.Sign(context.Background(), storetest.Signer(tb), envelope.PayloadTypeInToto, payload)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/attestor/attestor/attestor"
-	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/storetest"
 )
@@ -49,7 +49,7 @@ func linkAttestation(t *testing.T, subj store.Subject, step string) store.Attest
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := sign.SignEnvelope(context.Background(), storetest.Signer(t), sign.PayloadTypeInToto, payload)
+	env, err := envelope.Sign(context.Background(), storetest.Signer(t), envelope.PayloadTypeInToto, payload)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -131,7 +131,7 @@ func TestOSSOccurrences(t *testing.T) {
 
 	// An occurrence written by another tool on the scheme-less resource.
 	other2 := storetest.Attestation(t, subj, "https://attestor.dev/promotion/v1", "scheme-less")
-	env, _ := attestor.ParseEnvelope(other2.Envelope)
+	env, _ := envelope.Parse(other2.Envelope)
 	body := `{"resource":{"uri":"` + subj.Name + "@" + subj.Digest.String() + `"},"noteName":"projects/shape/notes/attestor-attestation","kind":"ATTESTATION",` +
 		`"attestation":{"attestation":{"genericSignedAttestation":{}}},` +
 		`"envelope":{"payload":"` + env.Payload + `","payloadType":"` + env.PayloadType + `","signatures":[{"keyid":"` + env.Signatures[0].KeyID + `","sig":"` + env.Signatures[0].Sig + `"}]}}`

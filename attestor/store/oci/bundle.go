@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -14,7 +15,6 @@ import (
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 )
 
@@ -31,8 +31,8 @@ const MediaTypeBundle = "application/vnd.dev.sigstore.bundle.v0.3+json"
 // signature whose keyid is not the key's SSH fingerprint. The bundle has no
 // transparency log entry or timestamp: verifiers must be told to accept
 // that (cosign --insecure-ignore-tlog). Keyless bundles are not made here.
-func NewBundle(envelope []byte, hint string) ([]byte, error) {
-	env, err := attestor.ParseEnvelope(envelope)
+func NewBundle(raw []byte, hint string) ([]byte, error) {
+	env, err := envelope.Parse(raw)
 	if err != nil {
 		return nil, err
 	}

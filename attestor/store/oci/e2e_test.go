@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
@@ -141,7 +142,7 @@ func keyPair(t *testing.T, dir, prefix string) (*sign.Signer, string) {
 }
 
 // provenance signs a minimal SLSA v1 provenance statement about subject.
-func provenance(t *testing.T, s attestor.Signer, subject store.Subject) store.Attestation {
+func provenance(t *testing.T, s envelope.Signer, subject store.Subject) store.Attestation {
 	t.Helper()
 	st := map[string]any{
 		"_type": "https://in-toto.io/Statement/v1",
@@ -164,7 +165,7 @@ func provenance(t *testing.T, s attestor.Signer, subject store.Subject) store.At
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := sign.SignEnvelope(t.Context(), s, sign.PayloadTypeInToto, payload)
+	env, err := envelope.Sign(t.Context(), s, envelope.PayloadTypeInToto, payload)
 	if err != nil {
 		t.Fatal(err)
 	}

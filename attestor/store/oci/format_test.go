@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -164,7 +165,7 @@ func checkBundle(t *testing.T, raw []byte, a store.Attestation) {
 	if b.GetMediaType() != oci.MediaTypeBundle {
 		t.Errorf("bundle media type %q", b.GetMediaType())
 	}
-	env, _ := attestor.ParseEnvelope(a.Envelope)
+	env, _ := envelope.Parse(a.Envelope)
 	if hint := b.GetVerificationMaterial().GetPublicKey().GetHint(); hint != env.Signatures[0].KeyID {
 		t.Errorf("hint %q, want the key id %q", hint, env.Signatures[0].KeyID)
 	}
@@ -176,7 +177,7 @@ func checkBundle(t *testing.T, raw []byte, a store.Attestation) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gotEnv, err := attestor.ParseEnvelope(got)
+	gotEnv, err := envelope.Parse(got)
 	if err != nil {
 		t.Fatal(err)
 	}

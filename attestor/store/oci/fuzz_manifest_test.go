@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
@@ -96,7 +96,7 @@ func newManifestFixture(tb testing.TB) *manifestFixture {
 	s := signtest.NewSigstore(tb)
 	k := s.Keyless(tb)
 	a := storetest.SignedAttestation(tb, k, fx.subject, "https://slsa.dev/provenance/v1", "keyless")
-	env, err := attestor.ParseEnvelope(a.Envelope)
+	env, err := envelope.Parse(a.Envelope)
 	if err != nil {
 		tb.Fatal(err)
 	}

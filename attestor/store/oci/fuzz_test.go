@@ -7,7 +7,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -23,17 +23,17 @@ func FuzzBundle(f *testing.F) {
 	}
 	f.Add(b, a.Envelope)
 	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","dsseEnvelope":{}}`), []byte(`{}`))
-	f.Fuzz(func(t *testing.T, bundle, envelope []byte) {
+	f.Fuzz(func(t *testing.T, bundle, raw []byte) {
 		_, _ = oci.EnvelopeFromBundle(bundle)
-		made, err := oci.NewBundle(envelope, "")
+		made, err := oci.NewBundle(raw, "")
 		if err != nil {
 			return
 		}
 		back, err := oci.EnvelopeFromBundle(made)
 		if err != nil {
-			t.Fatalf("EnvelopeFromBundle(NewBundle(%q)) = %v", envelope, err)
+			t.Fatalf("EnvelopeFromBundle(NewBundle(%q)) = %v", raw, err)
 		}
-		in, err := attestor.ParseEnvelope(envelope)
+		in, err := envelope.Parse(raw)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
@@ -21,7 +22,6 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 )
@@ -176,11 +176,11 @@ func bundleCertificate(b *protobundle.Bundle) []byte {
 
 // sameEnvelope checks that the bundle's envelope pe is the one put: the
 // same payload type, payload and signatures (keyids aside).
-func sameEnvelope(envelope []byte, pe *protodsse.Envelope) error {
+func sameEnvelope(raw []byte, pe *protodsse.Envelope) error {
 	if pe == nil {
 		return fault.Invalid(errors.New("its sigstore bundle has no DSSE envelope"))
 	}
-	env, err := attestor.ParseEnvelope(envelope)
+	env, err := envelope.Parse(raw)
 	if err != nil {
 		return err
 	}
@@ -309,7 +309,7 @@ func keylessAttestation(a store.Attestation, ann map[string]string) (out store.A
 	if err := json.Unmarshal(body, &kv); err != nil || kv.Kind == "" || kv.APIVersion == "" {
 		return a, false, errors.New("bundle annotation: body is not a Rekor entry")
 	}
-	env, err := attestor.ParseEnvelope(a.Envelope)
+	env, err := envelope.Parse(a.Envelope)
 	if err != nil {
 		return a, false, err
 	}
@@ -365,7 +365,7 @@ func withKeyID(a store.Attestation, cert *x509.Certificate, want string) store.A
 	if err != nil {
 		return a
 	}
-	env, err := attestor.ParseEnvelope(a.Envelope)
+	env, err := envelope.Parse(a.Envelope)
 	if err != nil {
 		return a
 	}

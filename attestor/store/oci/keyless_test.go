@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -39,7 +40,7 @@ import (
 func keylessProvenance(t *testing.T, k *sign.Keyless, subject store.Subject) store.Attestation {
 	t.Helper()
 	a := provenance(t, k, subject)
-	env, err := attestor.ParseEnvelope(a.Envelope)
+	env, err := envelope.Parse(a.Envelope)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +321,7 @@ func TestKeylessCosignFormat(t *testing.T) {
 	if dsseEntry.Kind != "dsse" || dsseEntry.Spec.EnvelopeHash.Value != hex.EncodeToString(sum[:]) {
 		t.Errorf("the %s entry hashes %s, not the layer (%x)", dsseEntry.Kind, dsseEntry.Spec.EnvelopeHash.Value, sum)
 	}
-	env, err := attestor.ParseEnvelope(content)
+	env, err := envelope.Parse(content)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +335,7 @@ func TestKeylessCosignFormat(t *testing.T) {
 	if _, _, err := sign.VerifyEnvelope(t.Context(), env, ver); err != nil {
 		t.Errorf("the layer's envelope does not verify with the certificate's key: %v", err)
 	}
-	orig, _ := attestor.ParseEnvelope(a.Envelope)
+	orig, _ := envelope.Parse(a.Envelope)
 	if env.Payload != orig.Payload || env.PayloadType != orig.PayloadType {
 		t.Error("the layer carries another statement")
 	}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -290,7 +291,7 @@ func Attestation(t testing.TB, subj store.Subject, predicateType, note string) s
 }
 
 // SignedAttestation is Attestation signed by s.
-func SignedAttestation(t testing.TB, s attestor.Signer, subj store.Subject, predicateType, note string) store.Attestation {
+func SignedAttestation(t testing.TB, s envelope.Signer, subj store.Subject, predicateType, note string) store.Attestation {
 	t.Helper()
 	st := map[string]any{
 		"_type": "https://in-toto.io/Statement/v1",
@@ -305,7 +306,7 @@ func SignedAttestation(t testing.TB, s attestor.Signer, subj store.Subject, pred
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := sign.SignEnvelope(context.Background(), s, sign.PayloadTypeInToto, payload)
+	env, err := envelope.Sign(context.Background(), s, envelope.PayloadTypeInToto, payload)
 	if err != nil {
 		t.Fatalf("signing: %v", err)
 	}
@@ -320,7 +321,7 @@ func SignedAttestation(t testing.TB, s attestor.Signer, subj store.Subject, pred
 // fields reordered): other bytes, the same Digest.
 func Reencode(t testing.TB, a store.Attestation) store.Attestation {
 	t.Helper()
-	env, err := attestor.ParseEnvelope(a.Envelope)
+	env, err := envelope.Parse(a.Envelope)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package attestor
+package envelope
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // canonical JSON of the public key) or, for keyless signers, an identifier of
 // the ephemeral key.
 //
-// Implementations live in attestor/sign.
+// Implementations live in attestor/sign and attestor/sign/kms.
 type Signer interface {
 	Sign(ctx context.Context, message []byte) ([]byte, error)
 	KeyID() (string, error)
@@ -35,7 +35,7 @@ type LegacySigner interface {
 // BundleSigner is a Signer that also makes a sigstore bundle of each
 // envelope it signed (keyless signers: the bundle carries the certificate
 // and the transparency log entry that verifiers need). The Recorder writes
-// the bundle next to the envelope as BundleName(step, keyID).
+// the bundle next to the envelope (attestor.BundleName).
 type BundleSigner interface {
 	Signer
 	// Bundle returns the sigstore bundle (JSON) of env, an envelope
@@ -43,20 +43,10 @@ type BundleSigner interface {
 	Bundle(ctx context.Context, env *dsse.Envelope) ([]byte, error)
 }
 
-// SuffixBundle ends the name of the sigstore bundle of a step record,
-// written next to its envelope: <step>.<keyid[:8]>.sigstore.json.
-const SuffixBundle = ".sigstore.json"
-
-// BundleName returns the file name of the sigstore bundle of a step
-// record signed by keyID: <step>.<keyid[:8]>.sigstore.json.
-func BundleName(step, keyID string) string {
-	return step + "." + shortKeyID(keyID) + SuffixBundle
-}
-
 // KeyDeriver is a Signer that holds its private key and can derive secrets
 // from it: DeriveKey returns 32 bytes that only a holder of the signing key
 // can compute, a different secret for each purpose. The Recorder
-// authenticates the workspace's hash cache with one (see Cache), so that
+// authenticates the workspace's hash cache with one, so that
 // the processes that can make a step trust a cached digest are those that
 // could sign the step anyway.
 type KeyDeriver interface {
@@ -67,7 +57,7 @@ type KeyDeriver interface {
 // CredentialSigner is a Signer that reads its credentials from environment
 // variables (a KMS token, a cloud's access keys, the CI's OIDC token
 // request): CredentialEnv names them. The Recorder removes them from the
-// environment of the command it wraps (see CommandEnv): with them, the
+// environment of the command it wraps (attestor.CommandEnv): with them, the
 // command could sign.
 type CredentialSigner interface {
 	Signer
