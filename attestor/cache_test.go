@@ -16,6 +16,7 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -491,7 +492,7 @@ func TestRecorderRunWithCache(t *testing.T) {
 	base := t.TempDir()
 	hashTree(t, base, map[string]string{"src/a": "aaaa", "src/b": "bbbb"})
 	settle()
-	ws, err := OpenWorkspace(filepath.Join(base, ".attestor"))
+	ws, err := workspace.Open(filepath.Join(base, ".attestor"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,11 +558,11 @@ func TestRecorderCacheScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(t *testing.T, signer envelope.Signer, opts ...Option) (*Workspace, error) {
+	run := func(t *testing.T, signer envelope.Signer, opts ...Option) (*workspace.Workspace, error) {
 		t.Helper()
 		base := t.TempDir()
 		hashTree(t, base, map[string]string{"src/a": "a"})
-		ws, err := OpenWorkspace(filepath.Join(base, ".attestor"))
+		ws, err := workspace.Open(filepath.Join(base, ".attestor"))
 		if err != nil {
 			t.Fatal(err)
 		}

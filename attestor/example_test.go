@@ -11,11 +11,12 @@ import (
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 func ExampleValidateStepName() {
 	for _, name := range []string{"build", "unit-tests.linux", "../etc", ".hidden"} {
-		if err := attestor.ValidateStepName(name); err != nil {
+		if err := workspace.ValidateStepName(name); err != nil {
 			fmt.Printf("%-18q invalid\n", name)
 			continue
 		}
@@ -57,7 +58,7 @@ func ExampleRecorder_Run() {
 	dir := exampleProject()
 	defer os.RemoveAll(dir)
 
-	ws, err := attestor.OpenWorkspace(filepath.Join(dir, ".attestor"))
+	ws, err := workspace.Open(filepath.Join(dir, ".attestor"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func ExampleRecorder_Start() {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 
-	ws, err := attestor.OpenWorkspace(filepath.Join(dir, ".attestor"))
+	ws, err := workspace.Open(filepath.Join(dir, ".attestor"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -8,13 +8,10 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
-
-// ImagePrefix marks a material or product that is an image rather than a
-// path: oci://REGISTRY/REPO[:TAG|@DIGEST].
-const ImagePrefix = "oci://"
 
 // ImageResolver returns the digest ("sha256:HEX") of the manifest or
 // index that ref (REGISTRY/REPO:TAG or REGISTRY/REPO@DIGEST, without the
@@ -64,7 +61,7 @@ func ImageName(ref string) (string, error) {
 }
 
 func parseImage(arg string) (imageRef, error) {
-	s := strings.TrimPrefix(arg, ImagePrefix)
+	s := strings.TrimPrefix(arg, workspace.ImagePrefix)
 	if s == "" || strings.TrimSpace(s) != s {
 		return imageRef{}, fault.Invalidf("image reference %q: give oci://REGISTRY/REPO:TAG or oci://REGISTRY/REPO@sha256:DIGEST", arg)
 	}
@@ -75,7 +72,7 @@ func parseImage(arg string) (imageRef, error) {
 	if d, ok := r.(name.Digest); ok && !strings.HasPrefix(d.DigestStr(), "sha256:") {
 		return imageRef{}, fault.Invalidf("image reference %q: only sha256 digests are supported", arg)
 	}
-	return imageRef{arg: arg, ref: r.String(), name: ImagePrefix + r.Context().Name()}, nil
+	return imageRef{arg: arg, ref: r.String(), name: workspace.ImagePrefix + r.Context().Name()}, nil
 }
 
 // splitImages separates the images (oci://...) of paths from the paths.
@@ -83,7 +80,7 @@ func parseImage(arg string) (imageRef, error) {
 // artifacts of one name.
 func splitImages(what string, paths []string) (files []string, images []imageRef, err error) {
 	for _, p := range paths {
-		if !strings.HasPrefix(p, ImagePrefix) {
+		if !strings.HasPrefix(p, workspace.ImagePrefix) {
 			files = append(files, p)
 			continue
 		}

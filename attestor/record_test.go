@@ -21,6 +21,7 @@ import (
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // updating reports whether golden files are to be rewritten (go test
@@ -416,13 +417,13 @@ func TestValidateStepName(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := attestor.ValidateStepName(tt.name)
+			err := workspace.ValidateStepName(tt.name)
 			if tt.ok && err != nil {
-				t.Errorf("ValidateStepName(%q) = %v, want nil", tt.name, err)
+				t.Errorf("workspace.ValidateStepName(%q) = %v, want nil", tt.name, err)
 			}
 			if !tt.ok {
 				if !errors.Is(err, fault.ErrInvalidInput) {
-					t.Errorf("ValidateStepName(%q) = %v, want an error matching fault.ErrInvalidInput", tt.name, err)
+					t.Errorf("workspace.ValidateStepName(%q) = %v, want an error matching fault.ErrInvalidInput", tt.name, err)
 				} else if !strings.Contains(err.Error(), strconv.Quote(tt.name)) {
 					t.Errorf("error %q does not name the input %q", err, tt.name)
 				}

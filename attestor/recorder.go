@@ -19,6 +19,7 @@ import (
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/safefile"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
@@ -244,7 +245,7 @@ func WithLogger(l *slog.Logger) Option {
 
 // Recorder records steps into a workspace and signs them.
 type Recorder struct {
-	ws     *Workspace
+	ws     *workspace.Workspace
 	signer envelope.Signer
 	hasher *Hasher
 	dirs   *dirHasher // nil: no WithDirHash
@@ -254,7 +255,7 @@ type Recorder struct {
 // NewRecorder returns a Recorder that writes into ws and signs with signer.
 // A signer that is not a LegacySigner cannot write FormatLegacy or
 // FormatBoth.
-func NewRecorder(ws *Workspace, signer envelope.Signer, opts ...Option) (*Recorder, error) {
+func NewRecorder(ws *workspace.Workspace, signer envelope.Signer, opts ...Option) (*Recorder, error) {
 	if ws == nil {
 		return nil, fault.Invalidf("no workspace")
 	}
@@ -305,7 +306,7 @@ func NewRecorder(ws *Workspace, signer envelope.Signer, opts ...Option) (*Record
 // cache returns the hash cache option of a Recorder that signs with
 // signer: a cache in memory, or with WithWorkspaceCache the workspace's
 // cache file, sealed with a key derived from the signing key.
-func (o *recorderOptions) cache(ws *Workspace, signer envelope.Signer) (HashOption, error) {
+func (o *recorderOptions) cache(ws *workspace.Workspace, signer envelope.Signer) (HashOption, error) {
 	if !o.workspaceCache {
 		return WithCache(NewCache()), nil
 	}
@@ -322,7 +323,7 @@ func (o *recorderOptions) cache(ws *Workspace, signer envelope.Signer) (HashOpti
 
 // workspaceExclude returns the option that keeps the workspace out of the
 // record when it lies below the hasher's base directory.
-func workspaceExclude(ws *Workspace, hashOpts []HashOption) ([]HashOption, error) {
+func workspaceExclude(ws *workspace.Workspace, hashOpts []HashOption) ([]HashOption, error) {
 	var ho hashOptions
 	for _, opt := range hashOpts {
 		if err := opt(&ho); err != nil {
@@ -427,7 +428,7 @@ func (r *Result) Envelope() (*dsse.Envelope, error) {
 	if r.envelope != nil || r.envelopeFile == "" {
 		return r.envelope, nil
 	}
-	data, err := safefile.Read(r.envelopeFile, maxWorkspaceFile)
+	data, err := safefile.Read(r.envelopeFile, workspace.MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -446,7 +447,7 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 	// The hash cache file is written in the background: done before
 	// the step is.
 	defer r.hasher.flush()
-	if err := ValidateStepName(s.Name); err != nil {
+	if err := workspace.ValidateStepName(s.Name); err != nil {
 		return nil, err
 	}
 	if len(s.Command) == 0 {
@@ -606,7 +607,7 @@ func (d pendingDigest) fileSum(name string) (fileSum, bool) {
 	return fileSum{name: name, sums: s}, s.valid()
 }
 
-func pendingName(step string) string { return step + suffixPending }
+func pendingName(step string) string { return step + workspace.SuffixPending }
 
 // Start begins recording a phase that is not one command (Cloud Build
 // steps run in separate containers that share the workspace): it hashes the
@@ -616,7 +617,7 @@ func (r *Recorder) Start(ctx context.Context, s Step) error {
 	// The hash cache file is written in the background: done before
 	// the step is.
 	defer r.hasher.flush()
-	if err := ValidateStepName(s.Name); err != nil {
+	if err := workspace.ValidateStepName(s.Name); err != nil {
 		return err
 	}
 	name := pendingName(s.Name)
@@ -663,7 +664,7 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	// The hash cache file is written in the background: done before
 	// the step is.
 	defer r.hasher.flush()
-	if err := ValidateStepName(s.Name); err != nil {
+	if err := workspace.ValidateStepName(s.Name); err != nil {
 		return nil, err
 	}
 	name := pendingName(s.Name)
@@ -772,14 +773,14 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 			return nil, err
 		}
 		payload := buf[envelope.PAEReserve:]
-		name := EnvelopeName(rec.Step, keyID)
+		name := workspace.EnvelopeName(rec.Step, keyID)
 		res.envelopeFile = r.ws.Path(name)
 		bs, bundled := r.signer.(envelope.BundleSigner)
 		var body *envelope.Body
 		if !bundled {
 			// The envelope's payload is written to its temporary file
 			// while the signer signs.
-			af, err := r.ws.create(name)
+			af, err := r.ws.Start(name)
 			if err != nil {
 				return nil, err
 			}
@@ -812,7 +813,7 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 				return nil, err
 			}
 			res.envelope = env
-			files = append(files, file{name: name, data: data}, file{name: BundleName(rec.Step, keyID), data: b})
+			files = append(files, file{name: name, data: data}, file{name: workspace.BundleName(rec.Step, keyID), data: b})
 		} else if err := body.Finish(signature); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", res.envelopeFile, err)
 		}
@@ -822,7 +823,7 @@ func (r *Recorder) write(ctx context.Context, rec *Record, materials, products [
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, file{name: LinkName(rec.Step, keyID), data: data})
+		files = append(files, file{name: workspace.LinkName(rec.Step, keyID), data: data})
 	}
 	for _, f := range files {
 		if f.data != nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // fakeSigner is an in-memory Ed25519 Signer that is not a LegacySigner. It
@@ -89,7 +90,7 @@ var (
 type project struct {
 	base   string // the tree; recorded paths are relative to it
 	wsDir  string // the workspace directory
-	ws     *attestor.Workspace
+	ws     *workspace.Workspace
 	before []string // listTree(base) right after setup
 }
 
@@ -111,10 +112,10 @@ func newProject(t *testing.T, wsRel string) *project {
 		writeFile(t, filepath.Join(base, name), content)
 	}
 	if wsRel == "" {
-		wsRel = attestor.DefaultWorkspace
+		wsRel = workspace.DefaultDir
 	}
 	wsDir := filepath.Join(base, wsRel)
-	ws, err := attestor.OpenWorkspace(wsDir)
+	ws, err := workspace.Open(wsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +323,7 @@ func TestRecorderRun(t *testing.T) {
 	if live.String() != "built\n" {
 		t.Errorf("live output %q, want %q", live.String(), "built\n")
 	}
-	wantFile := p.ws.Path(attestor.EnvelopeName("build", fakeKeyID))
+	wantFile := p.ws.Path(workspace.EnvelopeName("build", fakeKeyID))
 	if diff := cmp.Diff([]string{wantFile}, res.Files); diff != "" {
 		t.Errorf("Result.Files (-want +got):\n%s", diff)
 	}
@@ -564,7 +565,7 @@ func TestRecorderFormats(t *testing.T) {
 			if tt.format == attestor.FormatDSSE {
 				return
 			}
-			link := readLink(t, p.ws.Path(attestor.LinkName("build", fakeKeyID)), signer.Public(), fakeKeyID)
+			link := readLink(t, p.ws.Path(workspace.LinkName("build", fakeKeyID)), signer.Public(), fakeKeyID)
 			wantLink, err := json.Marshal(res.Record().Link())
 			if err != nil {
 				t.Fatal(err)
@@ -760,13 +761,13 @@ func TestRecorderInvalidStepName(t *testing.T) {
 
 func TestNewRecorderErrors(t *testing.T) {
 	t.Parallel()
-	ws, err := attestor.OpenWorkspace(t.TempDir())
+	ws, err := workspace.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name   string
-		ws     *attestor.Workspace
+		ws     *workspace.Workspace
 		signer envelope.Signer
 		opts   []attestor.Option
 	}{
@@ -883,7 +884,7 @@ func TestRecorderWorkspaceNotRecordedThroughSymlinks(t *testing.T) {
 			if viaLink == "workspace" {
 				base, wsDir = real, filepath.Join(link, ".attestor")
 			}
-			ws, err := attestor.OpenWorkspace(wsDir)
+			ws, err := workspace.Open(wsDir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1075,7 +1076,7 @@ func TestRecorderWithKeyFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []string{p.ws.Path(attestor.EnvelopeName("build", keyID)), p.ws.Path(attestor.LinkName("build", keyID))}
+			want := []string{p.ws.Path(workspace.EnvelopeName("build", keyID)), p.ws.Path(workspace.LinkName("build", keyID))}
 			if diff := cmp.Diff(want, res.Files); diff != "" {
 				t.Fatalf("Files (-want +got):\n%s", diff)
 			}

@@ -5,12 +5,11 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"os"
-	"regexp"
-	"strings"
 	"testing"
 	"unsafe"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 func TestShareUnchanged(t *testing.T) {
@@ -52,7 +51,7 @@ func TestShareUnchanged(t *testing.T) {
 // workspace dir/ws, with a fresh ed25519 key.
 func testRecorder(t *testing.T, dir string, opts ...Option) *Recorder {
 	t.Helper()
-	ws, err := OpenWorkspace(dir + "/ws")
+	ws, err := workspace.Open(dir + "/ws")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,21 +107,5 @@ func TestRunCIDetect(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Errorf("the command ran although its CI facts could not be found")
-	}
-}
-
-// validStepName is the regular expression it replaced.
-func TestValidStepNameMatchesRegexp(t *testing.T) {
-	t.Parallel()
-	re := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-	names := []string{"", "a", "build", "Build-1.2_x", ".hidden", "-x", "_x", "a/b", "a b", "é", "a\x00",
-		strings.Repeat("a", 128), strings.Repeat("a", 129), "a..b", "9", "x.", "x-"}
-	for c := 0; c < 256; c++ {
-		names = append(names, string([]byte{byte(c)}), "a"+string([]byte{byte(c)}))
-	}
-	for _, n := range names {
-		if got, want := validStepName(n), re.MatchString(n); got != want {
-			t.Errorf("validStepName(%q) = %v, the expression says %v", n, got, want)
-		}
 	}
 }

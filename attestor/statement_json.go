@@ -11,6 +11,7 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
 )
@@ -228,7 +229,7 @@ func appendJSON(buf []byte, v any) ([]byte, error) {
 // CI facts; checkArtifactsUTF8 the artifacts' (the Hasher's names are
 // checked as it walks).
 func (r *Record) checkFields() error {
-	if err := ValidateStepName(r.Step); err != nil {
+	if err := workspace.ValidateStepName(r.Step); err != nil {
 		return err
 	}
 	if !validUTF8(r.Command) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"os"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -197,44 +196,6 @@ func FuzzMarshalStatementBytes(f *testing.F) {
 			t.Errorf("got  %s\nwant %s", got, want)
 		}
 	})
-}
-
-// A file written atomically appears whole when committed; aborted, it
-// leaves nothing behind, not even its temporary file.
-func TestAtomicFileAbortLeavesNothing(t *testing.T) {
-	t.Parallel()
-	ws, err := OpenWorkspace(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ws.create("x.dsse.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Write([]byte(`{"payloadType":`))
-	f.Abort()
-	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 0 {
-		t.Errorf("workspace holds %v after an aborted write", entries)
-	}
-
-	f, err = ws.create("y.dsse.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Write([]byte("{}"))
-	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 1 || entries[0].Name() == "y.dsse.json" {
-		t.Errorf("workspace holds %v before the commit, want only a temporary file", entries)
-	}
-	if err := f.Commit(nil); err != nil {
-		t.Fatal(err)
-	}
-	f.Abort() // a no-op once committed
-	if data, err := os.ReadFile(ws.Path("y.dsse.json")); err != nil || string(data) != "{}" {
-		t.Errorf("committed file: %q, %v", data, err)
-	}
-	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 1 {
-		t.Errorf("workspace holds %v after the commit, want the file alone", entries)
-	}
 }
 
 // jsonSpecial finds every byte that needs a look, at every position.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/workspace"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -25,7 +26,7 @@ func TestWorkspaceExcludedLiterally(t *testing.T) {
 			t.Parallel()
 			base := t.TempDir()
 			hashTree(t, base, map[string]string{tc.sibling + "/f": "material"})
-			ws, err := OpenWorkspace(filepath.Join(base, filepath.FromSlash(tc.ws)))
+			ws, err := workspace.Open(filepath.Join(base, filepath.FromSlash(tc.ws)))
 			if err != nil {
 				t.Fatal(err)
 			}

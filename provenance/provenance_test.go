@@ -21,6 +21,7 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/google/go-cmp/cmp"
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -100,7 +101,7 @@ func signedSteps(t *testing.T, recs []*attestor.Record) []*provenance.Step {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := provenance.ReadStep(attestor.EnvelopeName(r.Step, keyID), data)
+		s, err := provenance.ReadStep(workspace.EnvelopeName(r.Step, keyID), data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -421,7 +422,7 @@ func TestReadStepSkipsOtherStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := provenance.ReadStep(attestor.AttestationName("provenance", "k"), data); !errors.Is(err, provenance.ErrNotStepRecord) {
+	if _, err := provenance.ReadStep(workspace.AttestationName("provenance", "k"), data); !errors.Is(err, provenance.ErrNotStepRecord) {
 		t.Fatalf("ReadStep(provenance) = %v, want ErrNotStepRecord", err)
 	}
 	if _, err := provenance.ReadStep("x.dsse.json", []byte("{}")); !errors.Is(err, fault.ErrInvalidInput) || errors.Is(err, provenance.ErrNotStepRecord) {

@@ -35,7 +35,7 @@ type LegacySigner interface {
 // BundleSigner is a Signer that also makes a sigstore bundle of each
 // envelope it signed (keyless signers: the bundle carries the certificate
 // and the transparency log entry that verifiers need). The Recorder writes
-// the bundle next to the envelope (attestor.BundleName).
+// the bundle next to the envelope (workspace.BundleName).
 type BundleSigner interface {
 	Signer
 	// Bundle returns the sigstore bundle (JSON) of env, an envelope

@@ -9,8 +9,8 @@ import (
 	"sync"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 )
@@ -94,13 +94,13 @@ const (
 // regular, Get fails with an error matching fault.ErrInvalidInput that
 // names the file.
 type Workspace struct {
-	ws *attestor.Workspace
+	ws *workspace.Workspace
 }
 
 var _ store.Store = (*Workspace)(nil)
 
 // NewWorkspace returns the store over ws.
-func NewWorkspace(ws *attestor.Workspace) *Workspace { return &Workspace{ws: ws} }
+func NewWorkspace(ws *workspace.Workspace) *Workspace { return &Workspace{ws: ws} }
 
 // Get returns the workspace's envelopes. The sizes of every envelope and
 // bundle are checked against the bounds before any is read, so a
@@ -148,7 +148,7 @@ func (w *Workspace) read(ctx context.Context) ([]store.Located, error) {
 		if err := b.plan(files[i].envelope); err != nil {
 			return nil, err
 		}
-		bundle := w.ws.Path(strings.TrimSuffix(name, attestor.SuffixEnvelope) + sign.BundleExt)
+		bundle := w.ws.Path(strings.TrimSuffix(name, workspace.SuffixEnvelope) + sign.BundleExt)
 		switch err := b.plan(bundle); {
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil:

@@ -12,13 +12,12 @@ import (
 	"testing"
 
 	"github.com/attestor/attestor/attestor/fault"
-
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // plant creates name in ws as a sparse file of size bytes (no disk, no
 // memory: only its size is large).
-func plant(t *testing.T, ws *attestor.Workspace, name string, size int64) string {
+func plant(t *testing.T, ws *workspace.Workspace, name string, size int64) string {
 	t.Helper()
 	path := ws.Path(name)
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
@@ -30,9 +29,9 @@ func plant(t *testing.T, ws *attestor.Workspace, name string, size int64) string
 	return path
 }
 
-func openWorkspace(t *testing.T) *attestor.Workspace {
+func openWorkspace(t *testing.T) *workspace.Workspace {
 	t.Helper()
-	ws, err := attestor.OpenWorkspace(filepath.Join(t.TempDir(), ".attestor"))
+	ws, err := workspace.Open(filepath.Join(t.TempDir(), ".attestor"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +51,7 @@ func TestWorkspaceTotalBound(t *testing.T) {
 	n := int(maxWorkspaceTotal/size) + 2
 	var at string // the file at which the total exceeds the bound
 	for i := range n {
-		path := plant(t, ws, fmt.Sprintf("planted-%02d%s", i, attestor.SuffixEnvelope), size)
+		path := plant(t, ws, fmt.Sprintf("planted-%02d%s", i, workspace.SuffixEnvelope), size)
 		if at == "" && int64(i+1)*size > maxWorkspaceTotal {
 			at = path
 		}
@@ -88,37 +87,37 @@ func TestWorkspaceBounds(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		plant func(t *testing.T, ws *attestor.Workspace) string // returns the path the error must name
-		want  int                                               // envelopes, if no error
+		plant func(t *testing.T, ws *workspace.Workspace) string // returns the path the error must name
+		want  int                                                // envelopes, if no error
 	}{
 		{
 			name: "an envelope above the bound of one",
-			plant: func(t *testing.T, ws *attestor.Workspace) string {
-				return plant(t, ws, "big"+attestor.SuffixEnvelope, maxWorkspaceEnvelope+1)
+			plant: func(t *testing.T, ws *workspace.Workspace) string {
+				return plant(t, ws, "big"+workspace.SuffixEnvelope, maxWorkspaceEnvelope+1)
 			},
 		},
 		{
 			name: "a bundle above the bound of one",
-			plant: func(t *testing.T, ws *attestor.Workspace) string {
-				plant(t, ws, "small"+attestor.SuffixEnvelope, 10)
-				return plant(t, ws, "small"+attestor.SuffixBundle, maxWorkspaceEnvelope+1)
+			plant: func(t *testing.T, ws *workspace.Workspace) string {
+				plant(t, ws, "small"+workspace.SuffixEnvelope, 10)
+				return plant(t, ws, "small"+workspace.SuffixBundle, maxWorkspaceEnvelope+1)
 			},
 		},
 		{
 			name: "too many envelopes",
-			plant: func(t *testing.T, ws *attestor.Workspace) string {
+			plant: func(t *testing.T, ws *workspace.Workspace) string {
 				for i := range maxWorkspaceFiles + 1 {
-					plant(t, ws, fmt.Sprintf("e%05d%s", i, attestor.SuffixEnvelope), 0)
+					plant(t, ws, fmt.Sprintf("e%05d%s", i, workspace.SuffixEnvelope), 0)
 				}
 				return ws.Dir()
 			},
 		},
 		{
 			name: "envelopes with and without bundles",
-			plant: func(t *testing.T, ws *attestor.Workspace) string {
-				plant(t, ws, "a"+attestor.SuffixEnvelope, 10)
-				plant(t, ws, "a"+attestor.SuffixBundle, 10)
-				plant(t, ws, "b"+attestor.SuffixEnvelope, 10)
+			plant: func(t *testing.T, ws *workspace.Workspace) string {
+				plant(t, ws, "a"+workspace.SuffixEnvelope, 10)
+				plant(t, ws, "a"+workspace.SuffixBundle, 10)
+				plant(t, ws, "b"+workspace.SuffixEnvelope, 10)
 				return ""
 			},
 			want: 2,

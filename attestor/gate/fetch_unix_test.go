@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 )
 
@@ -29,14 +29,14 @@ func TestWorkspaceFIFO(t *testing.T) {
 		fifo    string // where the FIFO is planted
 		wantErr bool
 	}{
-		{name: "bundle", fifo: "build.01234567" + attestor.SuffixBundle, wantErr: true},
-		{name: "envelope", fifo: "evil.01234567" + attestor.SuffixEnvelope},
+		{name: "bundle", fifo: "build.01234567" + workspace.SuffixBundle, wantErr: true},
+		{name: "envelope", fifo: "evil.01234567" + workspace.SuffixEnvelope},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ws := openWorkspace(t)
-			plant(t, ws, "build.01234567"+attestor.SuffixEnvelope, 10)
+			plant(t, ws, "build.01234567"+workspace.SuffixEnvelope, 10)
 			path := ws.Path(tt.fifo)
 			if err := syscall.Mkfifo(path, 0o644); err != nil {
 				t.Fatal(err)

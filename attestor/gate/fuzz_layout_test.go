@@ -18,6 +18,7 @@ import (
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // legacyFixture is a one-step supply chain in the classic in-toto format:
@@ -47,7 +48,7 @@ func newLegacyFixture(tb testing.TB) *legacyFixture {
 	if err := os.WriteFile(filepath.Join(base, "src", "main.c"), []byte("int main(void) { return 0; }\n"), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	ws, err := attestor.OpenWorkspace(filepath.Join(base, ".attestor"))
+	ws, err := workspace.Open(filepath.Join(base, ".attestor"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func newLegacyFixture(tb testing.TB) *legacyFixture {
 		tb.Fatal(err)
 	}
 	keyID, _ := ci.KeyID()
-	linkName := attestor.LinkName("build", keyID)
+	linkName := workspace.LinkName("build", keyID)
 	link, err := ws.Read(linkName)
 	if err != nil {
 		tb.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
+	"github.com/attestor/attestor/attestor/workspace"
 	"github.com/attestor/attestor/provenance"
 )
 
@@ -34,7 +35,7 @@ type chain struct {
 	t    testing.TB
 	base string // the source tree and the recorder's base directory
 	keys string // where public keys (and the policy) live
-	ws   *attestor.Workspace
+	ws   *workspace.Workspace
 	// signers by functionary name
 	signers map[string]*sign.Signer
 	when    time.Time
@@ -49,7 +50,7 @@ func newChain(t testing.TB) *chain {
 			t.Fatal(err)
 		}
 	}
-	ws, err := attestor.OpenWorkspace(filepath.Join(c.base, ".attestor"))
+	ws, err := workspace.Open(filepath.Join(c.base, ".attestor"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func (c *chain) sign(signer, kind string, st *ita1Statement) {
 		c.t.Fatal(err)
 	}
 	id, _ := s.KeyID()
-	if err := c.ws.Write(attestor.AttestationName(kind, id), data); err != nil {
+	if err := c.ws.Write(workspace.AttestationName(kind, id), data); err != nil {
 		c.t.Fatal(err)
 	}
 }

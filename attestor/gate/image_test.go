@@ -20,6 +20,7 @@ import (
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 func startRegistry(t *testing.T) string {
@@ -67,7 +68,7 @@ func (c *chain) attest(reg *oci.Registry, img name.Digest, signer string) {
 	hex := strings.TrimPrefix(img.DigestStr(), "sha256:")
 	rec := &attestor.Record{Step: "push", Command: []string{"docker", "push"},
 		Materials: []*ita1.ResourceDescriptor{{Name: "Dockerfile", Digest: map[string]string{"sha256": strings.Repeat("1", 64)}}},
-		Products:  []*ita1.ResourceDescriptor{{Name: oci.ImagePrefix + img.Context().Name(), Digest: map[string]string{"sha256": hex}}},
+		Products:  []*ita1.ResourceDescriptor{{Name: workspace.ImagePrefix + img.Context().Name(), Digest: map[string]string{"sha256": hex}}},
 		StartedOn: now.Add(-time.Hour), FinishedOn: now.Add(-time.Hour)}
 	st, err := rec.Statement()
 	if err != nil {

@@ -14,13 +14,13 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 	"github.com/attestor/attestor/attestor/store"
@@ -277,11 +277,11 @@ func TestInspectKeyless(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := k.KeyID()
-	name := attestor.AttestationName("scan", id)
+	name := workspace.AttestationName("scan", id)
 	if err := c.ws.Write(name, envJSON); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ws.Write(strings.TrimSuffix(name, attestor.SuffixEnvelope)+sign.BundleExt, bundle); err != nil {
+	if err := c.ws.Write(strings.TrimSuffix(name, workspace.SuffixEnvelope)+sign.BundleExt, bundle); err != nil {
 		t.Fatal(err)
 	}
 	if err := reg.Put(context.Background(), subject, store.Attestation{Envelope: envJSON, Bundle: bundle}); err != nil {
@@ -342,7 +342,7 @@ func TestInspectKeylessBundleOfAnotherEnvelope(t *testing.T) {
 		t.Fatal(err)
 	}
 	build := c.envelopeOf("build")
-	if err := c.ws.Write(strings.TrimSuffix(build, attestor.SuffixEnvelope)+sign.BundleExt, bundle); err != nil {
+	if err := c.ws.Write(strings.TrimSuffix(build, workspace.SuffixEnvelope)+sign.BundleExt, bundle); err != nil {
 		t.Fatal(err)
 	}
 	inv, err := Inspect(context.Background(), subject, []Source{{Name: "dir", Store: NewWorkspace(c.ws)}})

@@ -23,12 +23,12 @@ import (
 
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/safefile"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -545,7 +545,7 @@ func validateLayout(l in_toto.Layout) error {
 	names := map[string]bool{}
 	for i, s := range l.Steps {
 		where := fmt.Sprintf("step %d (%q)", i, s.Name)
-		if err := attestor.ValidateStepName(s.Name); err != nil {
+		if err := workspace.ValidateStepName(s.Name); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 		if names[s.Name] {

@@ -17,8 +17,8 @@ import (
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // signMetablock signs the canonical JSON of signed, as in-toto does, and
@@ -89,7 +89,7 @@ func TestVerifyLayoutSignedAsRead(t *testing.T) {
 			c.recordBoth(ci, step)
 			kid, _ := ci.KeyID()
 			if tt.link != nil {
-				name := attestor.LinkName("build", kid)
+				name := workspace.LinkName("build", kid)
 				data, err := c.ws.Read(name)
 				if err != nil {
 					t.Fatal(err)
@@ -195,7 +195,7 @@ func TestVerifyLayoutDSSELink(t *testing.T) {
 
 	for _, tampered := range []bool{false, true} {
 		dir := t.TempDir()
-		linkPath := filepath.Join(dir, attestor.LinkName("build", fk.KeyID))
+		linkPath := filepath.Join(dir, workspace.LinkName("build", fk.KeyID))
 		if err := env.Dump(linkPath); err != nil {
 			t.Fatal(err)
 		}

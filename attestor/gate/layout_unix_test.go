@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/in-toto/in-toto-golang/in_toto"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -61,7 +61,7 @@ func TestVerifyLayoutPlanted(t *testing.T) {
 					Keys: map[string]in_toto.Key{}, Steps: []in_toto.Step{},
 					Inspect: []in_toto.Inspection{{Type: "inspection", Run: []string{"touch", marker},
 						SupplyChainItem: in_toto.SupplyChainItem{Name: "pwn", ExpectedMaterials: [][]string{}, ExpectedProducts: [][]string{}}}}}
-				writeSignedLayout(c.t.(*testing.T), sub, ci, c.ws.Path(attestor.LinkName("build", kid)))
+				writeSignedLayout(c.t.(*testing.T), sub, ci, c.ws.Path(workspace.LinkName("build", kid)))
 				return ""
 			},
 			want: []error{ErrLayout, ErrVerification},

@@ -16,9 +16,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/safefile"
 	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // PolicyVersion is the only policy schema version this package reads.
@@ -390,7 +390,7 @@ func (p *Policy) compile(dir, source string, pos func(path ...any) int) []error 
 	names := map[string]bool{}
 	for i, s := range p.Steps {
 		field := fmt.Sprintf("steps[%d]", i)
-		if err := attestor.ValidateStepName(s.Name); err != nil {
+		if err := workspace.ValidateStepName(s.Name); err != nil {
 			fail(pos("steps", i), field+".name", "%v", err)
 		} else if names[s.Name] {
 			fail(pos("steps", i, "name"), field+".name", "step %q defined twice", s.Name)

@@ -22,6 +22,7 @@ import (
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 	"github.com/attestor/attestor/attestor/store"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // TestThresholdDistinctKeys: a threshold counts distinct signing keys,
@@ -210,7 +211,7 @@ func TestVerifyLayoutThresholdDistinctKeys(t *testing.T) {
 	k2.KeyID = hex.EncodeToString(sum[:])
 	// The link, its signature copied under the other id, where the
 	// reference verifier looks for the other id's link.
-	link, err := c.ws.Read(attestor.LinkName("build", k.KeyID))
+	link, err := c.ws.Read(workspace.LinkName("build", k.KeyID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func TestVerifyLayoutThresholdDistinctKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ws.Write(attestor.LinkName("build", k2.KeyID), copied); err != nil {
+	if err := c.ws.Write(workspace.LinkName("build", k2.KeyID), copied); err != nil {
 		t.Fatal(err)
 	}
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -343,7 +344,7 @@ func toRecord(e *fetched) (*record, error) {
 	} else if err := json.Unmarshal(st.Predicate, &link); err != nil {
 		return nil, fmt.Errorf("decoding link predicate: %v", err)
 	}
-	if err := attestor.ValidateStepName(link.Name); err != nil {
+	if err := workspace.ValidateStepName(link.Name); err != nil {
 		return nil, err
 	}
 	r := &record{env: e, step: link.Name, command: link.Command}

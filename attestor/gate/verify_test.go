@@ -13,11 +13,11 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/attestor/attestor/actions"
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/provenance"
 )
@@ -551,7 +551,7 @@ func TestVerifySummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := c.key("gate").KeyID()
-	if name != attestor.AttestationName("vsa", id) {
+	if name != workspace.AttestationName("vsa", id) {
 		t.Errorf("name %q", name)
 	}
 	env, err := envelope.Parse(data)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -23,7 +24,6 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 )
 
@@ -252,7 +252,7 @@ func (r *Result) Summary(verifierID string, opts ...SummaryOption) (*ita1.Statem
 
 // SignSummary signs the result's summary (see Result.Summary, which opts
 // configure) with signer and returns the envelope's JSON and the
-// workspace file name it goes under: attestor.AttestationName("vsa",
+// workspace file name it goes under: workspace.AttestationName("vsa",
 // keyID).
 func SignSummary(ctx context.Context, r *Result, signer envelope.Signer, verifierID string, opts ...SummaryOption) (data []byte, name string, err error) {
 	if signer == nil {
@@ -270,7 +270,7 @@ func SignSummary(ctx context.Context, r *Result, signer envelope.Signer, verifie
 	if err != nil {
 		return nil, "", fmt.Errorf("signing the verification summary: %w", err)
 	}
-	return data, attestor.AttestationName("vsa", keyID), nil
+	return data, workspace.AttestationName("vsa", keyID), nil
 }
 
 // subjectKindOf guesses the kind of a subject by its name: an image when

@@ -11,6 +11,7 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -319,7 +320,7 @@ func verifiedAttestations(res *gate.Result, atts []store.Attestation) []store.At
 // parseDestination returns the repository (and tag, if any) of dst; a
 // digest in dst must be the source's.
 func parseDestination(dst string, src name.Digest, opts []name.Option) (name.Repository, *name.Tag, error) {
-	s := strings.TrimPrefix(strings.TrimSpace(dst), oci.ImagePrefix)
+	s := strings.TrimPrefix(strings.TrimSpace(dst), workspace.ImagePrefix)
 	if strings.Contains(s, "@") {
 		d, err := name.NewDigest(s, opts...)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -230,7 +231,7 @@ func TestKeylessTokenNeverShown(t *testing.T) {
 
 	// A whole step recorded with the keyless signer.
 	dir := t.TempDir()
-	ws, err := attestor.OpenWorkspace(filepath.Join(dir, ".attestor"))
+	ws, err := workspace.Open(filepath.Join(dir, ".attestor"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +248,7 @@ func TestKeylessTokenNeverShown(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	keyID, _ := k.KeyID()
-	wantBundle := filepath.Join(dir, ".attestor", attestor.BundleName("build", keyID))
+	wantBundle := filepath.Join(dir, ".attestor", workspace.BundleName("build", keyID))
 	if len(res.Files) != 2 || res.Files[1] != wantBundle {
 		t.Fatalf("files = %q; want the envelope and %s", res.Files, wantBundle)
 	}

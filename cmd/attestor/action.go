@@ -16,12 +16,12 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/actions/github"
 	"github.com/attestor/attestor/actions/spinnaker"
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
 )
 
@@ -506,7 +506,7 @@ func actionResult(g *globals, gh *github.Action, call *actionCall, out []byte, c
 	if dir == "" {
 		dir = workspaceDirOf(gh)
 	}
-	ws, wsErr := attestor.OpenWorkspace(dir)
+	ws, wsErr := workspace.Open(dir)
 	if wsErr == nil {
 		if names, err := ws.Envelopes(); err == nil {
 			var files []string
@@ -692,16 +692,16 @@ func workspaceDirOf(gh *github.Action) string {
 	if d := gh.Getenv("ATTESTOR_DIR"); d != "" {
 		return d
 	}
-	return attestor.DefaultWorkspace
+	return workspace.DefaultDir
 }
 
 // latestProvenanceDigest is the sha256 of the newest provenance envelope in the
 // workspace ("" when there is none).
-func latestProvenanceDigest(ws *attestor.Workspace, names []string) string {
+func latestProvenanceDigest(ws *workspace.Workspace, names []string) string {
 	var newest string
 	var newestMod int64
 	for _, n := range names {
-		if !strings.HasPrefix(n, attestor.ReservedPrefix+"provenance.") {
+		if !strings.HasPrefix(n, workspace.ReservedPrefix+"provenance.") {
 			continue
 		}
 		fi, err := os.Stat(ws.Path(n))

@@ -23,10 +23,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/attestor/attestor/actions/github"
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // actionYAML is the part of action.yml the tests read.
@@ -419,7 +419,7 @@ func TestActionPipeline(t *testing.T) {
 	}
 	assertContains(t, "stdout", st.stdout, "--key ***\n")
 	provDigest := st.outputs[outProvenanceDigest]
-	provFile := filepath.Join(work, ".attestor", attestor.AttestationName("provenance", keyID))
+	provFile := filepath.Join(work, ".attestor", workspace.AttestationName("provenance", keyID))
 	data, err := os.ReadFile(provFile)
 	if err != nil {
 		t.Fatal(err)
@@ -760,7 +760,7 @@ func TestActionKeyless(t *testing.T) {
 			t.Errorf("provenance outputs = %q", st.outputs)
 		}
 	}
-	bundles, _ := filepath.Glob(filepath.Join(work, ".attestor", "*"+attestor.SuffixBundle))
+	bundles, _ := filepath.Glob(filepath.Join(work, ".attestor", "*"+workspace.SuffixBundle))
 	if len(bundles) == 0 {
 		t.Errorf("no sigstore bundle in the workspace")
 	}

@@ -23,10 +23,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // The end-to-end attacks of the threat model (.github/SECURITY.md): what
@@ -535,7 +535,7 @@ func TestAttackProvenanceOverTamperedRecord(t *testing.T) {
 	}
 
 	// The hostile phase: the record's subject renamed, the signature kept.
-	envPath := filepath.Join(p.ws, attestor.EnvelopeName("build", p.keyID(t)))
+	envPath := filepath.Join(p.ws, workspace.EnvelopeName("build", p.keyID(t)))
 	data, err := os.ReadFile(envPath)
 	if err != nil {
 		t.Fatal(err)

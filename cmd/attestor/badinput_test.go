@@ -35,7 +35,7 @@ import (
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
-	"github.com/attestor/attestor/attestor/store/oci"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // snapshot is every file below a directory with its content's digest.
@@ -214,7 +214,7 @@ func TestBadInputSpecialFilesInTree(t *testing.T) {
 // the project's workspace.
 func readOnlyEnvelope(t *testing.T, p *project) string {
 	t.Helper()
-	ws, err := attestor.OpenWorkspace(p.ws)
+	ws, err := workspace.Open(p.ws)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +441,7 @@ func recordedProject(t *testing.T) (*project, string) {
 	if r.code != 0 {
 		t.Fatalf("run build:\n%s", r)
 	}
-	ws, _ := attestor.OpenWorkspace(p.ws)
+	ws, _ := workspace.Open(p.ws)
 	names, err := ws.Envelopes()
 	if err != nil || len(names) != 1 {
 		t.Fatalf("envelopes %q, %v", names, err)
@@ -704,7 +704,7 @@ func chainFixture(t *testing.T, host, tag string) (img name.Digest, dir, policy 
 		t.Fatal(err)
 	}
 	rec := &attestor.Record{Step: "push", Command: []string{"docker", "push"},
-		Products:  []*ita1.ResourceDescriptor{{Name: oci.ImagePrefix + img.Context().Name(), Digest: map[string]string{"sha256": h.Hex}}},
+		Products:  []*ita1.ResourceDescriptor{{Name: workspace.ImagePrefix + img.Context().Name(), Digest: map[string]string{"sha256": h.Hex}}},
 		StartedOn: time.Now().Add(-time.Hour), FinishedOn: time.Now().Add(-time.Hour)}
 	st, err := rec.Statement()
 	if err != nil {
@@ -715,9 +715,9 @@ func chainFixture(t *testing.T, host, tag string) (img name.Digest, dir, policy 
 		t.Fatal(err)
 	}
 	dir = t.TempDir()
-	ws, _ := attestor.OpenWorkspace(dir)
+	ws, _ := workspace.Open(dir)
 	keyID, _ := signer.KeyID()
-	if err := ws.Write(attestor.EnvelopeName("push", keyID), data); err != nil {
+	if err := ws.Write(workspace.EnvelopeName("push", keyID), data); err != nil {
 		t.Fatal(err)
 	}
 	pub, _ := sign.MarshalPublicKey(signer.Public())

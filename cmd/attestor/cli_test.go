@@ -18,6 +18,7 @@ import (
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 func TestVersion(t *testing.T) {
@@ -123,7 +124,7 @@ func TestRun(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("attestor run:\n%s", r)
 	}
-	envelope := filepath.Join(p.ws, attestor.EnvelopeName("build", p.keyID(t)))
+	envelope := filepath.Join(p.ws, workspace.EnvelopeName("build", p.keyID(t)))
 	want := stepJSON{Step: "build", ExitCode: new(int), Materials: 3, Products: 1, Files: []string{envelope}}
 	if diff := cmp.Diff(want, decodeStep(t, r)); diff != "" {
 		t.Errorf("--json output (-want +got):\n%s", diff)
@@ -150,7 +151,7 @@ func TestRun(t *testing.T) {
 	if r.code != 0 || r.stdout != "ok\n" {
 		t.Fatalf("attestor run without --json:\n%s", r)
 	}
-	assertContains(t, "stderr", r.stderr, "recorded step test", "2 materials", "exit 0", attestor.EnvelopeName("test", p.keyID(t)))
+	assertContains(t, "stderr", r.stderr, "recorded step test", "2 materials", "exit 0", workspace.EnvelopeName("test", p.keyID(t)))
 }
 
 // TestRunExitCode: run records a failing command and exits with its code.
@@ -166,7 +167,7 @@ func TestRunExitCode(t *testing.T) {
 		if r.code != code {
 			t.Errorf("attestor run -- sh -c %q: process exit %d, want %d\n%s", script, r.code, code, r)
 		}
-		envelope := filepath.Join(p.ws, attestor.EnvelopeName("test", p.keyID(t)))
+		envelope := filepath.Join(p.ws, workspace.EnvelopeName("test", p.keyID(t)))
 		rec := p.verifyRecord(t, envelope)
 		if rec.ExitCode == nil || *rec.ExitCode != code || rec.Stderr != "failing\n" {
 			t.Errorf("record: exit code %v, stderr %q; want %d, %q", rec.ExitCode, rec.Stderr, code, "failing\n")
@@ -228,7 +229,7 @@ func TestRunEnvironment(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("attestor run:\n%s", r)
 	}
-	want := filepath.Join(ws, attestor.EnvelopeName("build", p.keyID(t)))
+	want := filepath.Join(ws, workspace.EnvelopeName("build", p.keyID(t)))
 	if s := decodeStep(t, r); !cmp.Equal(s.Files, []string{want}) {
 		t.Errorf("files %q, want %q", s.Files, want)
 	}
@@ -286,7 +287,7 @@ func TestRecordStartStop(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("record stop:\n%s", r)
 	}
-	envelope := filepath.Join(p.ws, attestor.EnvelopeName("build", p.keyID(t)))
+	envelope := filepath.Join(p.ws, workspace.EnvelopeName("build", p.keyID(t)))
 	want := stepJSON{Step: "build", Materials: 2, Products: 1, Files: []string{envelope}}
 	if diff := cmp.Diff(want, decodeStep(t, r)); diff != "" {
 		t.Errorf("record stop --json (-want +got):\n%s", diff)

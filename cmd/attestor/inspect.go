@@ -15,10 +15,10 @@ import (
 
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/safefile"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/spf13/cobra"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
@@ -167,7 +167,7 @@ func writeInventory(dir string, inv *gate.Inventory) ([]string, error) {
 		for _, f := range []struct {
 			suffix string
 			data   []byte
-		}{{attestor.SuffixEnvelope, e.Envelope()}, {sign.BundleExt, e.SigstoreBundle()}} {
+		}{{workspace.SuffixEnvelope, e.Envelope()}, {sign.BundleExt, e.SigstoreBundle()}} {
 			if f.data == nil {
 				continue
 			}

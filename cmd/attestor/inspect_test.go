@@ -22,6 +22,7 @@ import (
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // inspected is the part of inspect's --json output the tests read.
@@ -213,11 +214,11 @@ func TestInspectE2E(t *testing.T) {
 		} else if _, err := sign.ParseBundle(b); err != nil {
 			t.Errorf("--output-dir: %s's bundle: %v", a.Step, err)
 		}
-		data, err := os.ReadFile(filepath.Join(dir, a.Digest+attestor.SuffixEnvelope))
+		data, err := os.ReadFile(filepath.Join(dir, a.Digest+workspace.SuffixEnvelope))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ws, err := os.ReadFile(filepath.Join(p.ws, a.Step+"."+wantKeyID[:8]+attestor.SuffixEnvelope))
+		ws, err := os.ReadFile(filepath.Join(p.ws, a.Step+"."+wantKeyID[:8]+workspace.SuffixEnvelope))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +330,7 @@ func TestInspectHostile(t *testing.T) {
 		t.Errorf("--output-dir holds %d files, want 3", len(entries))
 	}
 	for _, e := range entries {
-		if base := strings.TrimSuffix(e.Name(), attestor.SuffixEnvelope); len(base) != 64 || !isHex(base) {
+		if base := strings.TrimSuffix(e.Name(), workspace.SuffixEnvelope); len(base) != 64 || !isHex(base) {
 			t.Errorf("--output-dir file %q is not named by a digest", e.Name())
 		}
 	}
@@ -339,7 +340,7 @@ func TestInspectHostile(t *testing.T) {
 	if _, err := writeInventory(filepath.Join(dir, "out"), inv); err == nil {
 		t.Error("writeInventory of a digest that is not hex: no error")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "escaped"+attestor.SuffixEnvelope)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, "escaped"+workspace.SuffixEnvelope)); err == nil {
 		t.Error("writeInventory wrote outside its directory")
 	}
 }

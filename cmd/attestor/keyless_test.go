@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // TestRunKeyless records a step keyless, as in GitHub Actions, against
@@ -37,7 +37,7 @@ func TestRunKeyless(t *testing.T) {
 		t.Fatalf("attestor run --keyless:\n%s", r)
 	}
 	step := decodeStep(t, r)
-	if len(step.Files) != 2 || !strings.HasSuffix(step.Files[0], attestor.SuffixEnvelope) || !strings.HasSuffix(step.Files[1], attestor.SuffixBundle) {
+	if len(step.Files) != 2 || !strings.HasSuffix(step.Files[0], workspace.SuffixEnvelope) || !strings.HasSuffix(step.Files[1], workspace.SuffixBundle) {
 		t.Fatalf("files = %q; want an envelope and a bundle", step.Files)
 	}
 	bundle, err := os.ReadFile(step.Files[1])

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // TestKMSCloud signs a build → package chain with an AWS KMS key (a fake
@@ -94,7 +94,7 @@ func TestKMSCloud(t *testing.T) {
 // step signed by the key keyID, and that it verifies with ver.
 func verifyStepEnvelope(t *testing.T, ws, step, keyID string, ver *sign.Verifier) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(ws, attestor.EnvelopeName(step, keyID)))
+	data, err := os.ReadFile(filepath.Join(ws, workspace.EnvelopeName(step, keyID)))
 	if err != nil {
 		t.Fatalf("no envelope of step %s for the key %s: %v", step, keyID, err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // TestVersionFlag: attestor --version prints what attestor version prints,
@@ -86,11 +86,11 @@ func TestHelpNamesRealFiles(t *testing.T) {
 		cmd  []string
 		want []string
 	}{
-		{[]string{"run"}, []string{shown(attestor.EnvelopeName("<step>", id)), shown(attestor.LinkName("<step>", id)), shown(attestor.BundleName("<step>", id)), "replaces its earlier record"}},
-		{[]string{"record"}, []string{shown(attestor.EnvelopeName("<step>", id)), shown(attestor.LinkName("<step>", id))}},
-		{[]string{"provenance"}, []string{shown(attestor.AttestationName("provenance", id)), shown(attestor.BundleName(attestor.ReservedPrefix+"provenance", id))}},
-		{[]string{"verify"}, []string{shown(attestor.AttestationName("vsa", id)), shown(attestor.LinkName("<step>", id))}},
-		{[]string{"promote"}, []string{attestor.ReservedPrefix + "kritis.<keyid[:8]>.json"}},
+		{[]string{"run"}, []string{shown(workspace.EnvelopeName("<step>", id)), shown(workspace.LinkName("<step>", id)), shown(workspace.BundleName("<step>", id)), "replaces its earlier record"}},
+		{[]string{"record"}, []string{shown(workspace.EnvelopeName("<step>", id)), shown(workspace.LinkName("<step>", id))}},
+		{[]string{"provenance"}, []string{shown(workspace.AttestationName("provenance", id)), shown(workspace.BundleName(workspace.ReservedPrefix+"provenance", id))}},
+		{[]string{"verify"}, []string{shown(workspace.AttestationName("vsa", id)), shown(workspace.LinkName("<step>", id))}},
+		{[]string{"promote"}, []string{workspace.ReservedPrefix + "kritis.<keyid[:8]>.json"}},
 	}
 	for _, c := range cases {
 		help := cli(t, append(c.cmd, "--help")...).stdout

@@ -9,10 +9,10 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/spf13/cobra"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/promote"
 	"github.com/attestor/attestor/attestor/sign/kms"
@@ -239,7 +239,7 @@ Grafeas failed.`,
 // savePromotion saves the signed simple-signing payload (and, in a dry run,
 // the summary) in the workspace.
 func savePromotion(g *globals, p *promote.Result, dryRun bool) ([]string, error) {
-	ws, err := attestor.OpenWorkspace(g.dir)
+	ws, err := workspace.Open(g.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -254,12 +254,12 @@ func savePromotion(g *globals, p *promote.Result, dryRun bool) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	names := []string{fmt.Sprintf("%skritis.%s.json", attestor.ReservedPrefix, shortID(ss.KeyID))}
+	names := []string{fmt.Sprintf("%skritis.%s.json", workspace.ReservedPrefix, shortID(ss.KeyID))}
 	if err := ws.Write(names[0], data); err != nil {
 		return nil, err
 	}
 	if dryRun {
-		name := attestor.ReservedPrefix + "dry-run/promote/" + attestor.AttestationName("vsa", ss.KeyID)
+		name := workspace.ReservedPrefix + "dry-run/promote/" + workspace.AttestationName("vsa", ss.KeyID)
 		if err := ws.Write(name, p.Summary); err != nil {
 			return nil, err
 		}

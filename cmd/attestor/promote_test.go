@@ -33,6 +33,7 @@ import (
 	"github.com/attestor/attestor/attestor/sign/signtest"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // promoteSetup starts a registry with an image whose one-step chain is
@@ -58,7 +59,7 @@ func promoteSetup(t *testing.T, chainKey, policyKey string) (host string, img na
 		t.Fatal(err)
 	}
 	rec := &attestor.Record{Step: "push", Command: []string{"docker", "push"},
-		Products:  []*ita1.ResourceDescriptor{{Name: oci.ImagePrefix + img.Context().Name(), Digest: map[string]string{"sha256": h.Hex}}},
+		Products:  []*ita1.ResourceDescriptor{{Name: workspace.ImagePrefix + img.Context().Name(), Digest: map[string]string{"sha256": h.Hex}}},
 		StartedOn: time.Now().Add(-time.Hour), FinishedOn: time.Now().Add(-time.Hour)}
 	st, err := rec.Statement()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/safefile"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -22,7 +23,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/actions"
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/provenance"
@@ -79,7 +79,7 @@ the resolved dependencies.`,
 			if err != nil {
 				return err
 			}
-			ws, err := attestor.OpenWorkspace(g.dir)
+			ws, err := workspace.Open(g.dir)
 			if err != nil {
 				return err
 			}
@@ -117,12 +117,12 @@ the resolved dependencies.`,
 					return err
 				}
 			}
-			name := attestor.AttestationName("provenance", keyID)
+			name := workspace.AttestationName("provenance", keyID)
 			if err := ws.Write(name, data); err != nil {
 				return err
 			}
 			if bundle != nil {
-				if err := ws.Write(attestor.BundleName(attestor.ReservedPrefix+"provenance", keyID), bundle); err != nil {
+				if err := ws.Write(workspace.BundleName(workspace.ReservedPrefix+"provenance", keyID), bundle); err != nil {
 					return err
 				}
 			}
@@ -165,7 +165,7 @@ type provenanceSummary struct {
 // that can write the workspace) is refused rather than bound, or its
 // products signed for. Records of other keys are bound as found; the
 // gate verifies them.
-func readSteps(ctx context.Context, ws *attestor.Workspace, signer envelope.Signer) ([]*provenance.Step, error) {
+func readSteps(ctx context.Context, ws *workspace.Workspace, signer envelope.Signer) ([]*provenance.Step, error) {
 	ver, err := sign.NewVerifier(signer.Public())
 	if err != nil {
 		return nil, err
@@ -211,7 +211,7 @@ func readSteps(ctx context.Context, ws *attestor.Workspace, signer envelope.Sign
 func resolveSubjects(ctx context.Context, refs []string) ([]*ita1.ResourceDescriptor, error) {
 	var subs []*ita1.ResourceDescriptor
 	for _, ref := range refs {
-		if strings.HasPrefix(ref, oci.ImagePrefix) {
+		if strings.HasPrefix(ref, workspace.ImagePrefix) {
 			d, err := oci.Resolve(ctx, ref, remote.WithAuthFromKeychain(oci.DockerKeychain))
 			if err != nil {
 				return nil, err

@@ -25,6 +25,7 @@ import (
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/workspace"
 	"github.com/attestor/attestor/provenance"
 )
 
@@ -50,7 +51,7 @@ func provenanceProject(t *testing.T) *project {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, err := attestor.OpenWorkspace(p.ws)
+	ws, err := workspace.Open(p.ws)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func provenanceProject(t *testing.T) *project {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := ws.Write(attestor.EnvelopeName(rec.Step, keyID), data); err != nil {
+		if err := ws.Write(workspace.EnvelopeName(rec.Step, keyID), data); err != nil {
 			t.Fatal(err)
 		}
 	}

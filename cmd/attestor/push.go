@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/spf13/cobra"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/local"
@@ -23,8 +23,8 @@ import (
 
 // Where push --dry-run leaves its output in the workspace.
 const (
-	dryRunOCIDir   = attestor.ReservedPrefix + "dry-run/oci"
-	dryRunStoreDir = attestor.ReservedPrefix + "dry-run/attestations"
+	dryRunOCIDir   = workspace.ReservedPrefix + "dry-run/oci"
+	dryRunStoreDir = workspace.ReservedPrefix + "dry-run/attestations"
 )
 
 // maxPasswordStdin bounds what --registry-password-stdin reads.
@@ -92,7 +92,7 @@ occurrences on the image; see the --grafeas-* flags.`,
 			if err != nil {
 				return err
 			}
-			ws, err := attestor.OpenWorkspace(g.dir)
+			ws, err := workspace.Open(g.dir)
 			if err != nil {
 				return err
 			}
@@ -180,7 +180,7 @@ occurrences on the image; see the --grafeas-* flags.`,
 
 // pushedOCI saves a dry run's attestations for verify --from dir and
 // reports the push.
-func (g *globals) pushedOCI(ctx context.Context, res *oci.Result, names []string, atts []store.Attestation, ws *attestor.Workspace, dry *oci.DryRun) error {
+func (g *globals) pushedOCI(ctx context.Context, res *oci.Result, names []string, atts []store.Attestation, ws *workspace.Workspace, dry *oci.DryRun) error {
 	if dry != nil {
 		d, err := local.New(ws.Path(dryRunStoreDir))
 		if err != nil {

@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/spf13/pflag"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 )
@@ -97,7 +97,7 @@ func (f *grafeasFlags) options(g *globals) ([]grafeas.Option, error) {
 		opts = append(opts, grafeas.WithTLSConfig(cfg))
 	}
 	if f.dryRun() {
-		ws, err := attestor.OpenWorkspace(g.dir)
+		ws, err := workspace.Open(g.dir)
 		if err != nil {
 			return nil, err
 		}
@@ -153,7 +153,7 @@ func grafeasFirstSet(s ...string) string {
 func grafeasDryRunDir(g *globals) string {
 	dir := g.dir
 	if dir == "" {
-		dir = attestor.DefaultWorkspace
+		dir = workspace.DefaultDir
 	}
 	return filepath.Join(dir, grafeas.DryRunDir)
 }

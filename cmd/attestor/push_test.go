@@ -29,6 +29,7 @@ import (
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/attestor/store/storetest"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // pushRegistry starts an in-process registry on 127.0.0.1 and counts the
@@ -65,16 +66,16 @@ func pushFixture(t *testing.T, host string) (image string, subject store.Subject
 	h, _ := img.Digest()
 	subject = store.Subject{Name: ref.Context().Name(), Digest: h}
 	dir = t.TempDir()
-	ws, err := attestor.OpenWorkspace(dir)
+	ws, err := workspace.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	step := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "build")
 	prov := storetest.Attestation(t, subject, "https://slsa.dev/provenance/v1", "provenance")
-	if err := ws.Write(attestor.EnvelopeName("build", "0123456789"), step.Envelope); err != nil {
+	if err := ws.Write(workspace.EnvelopeName("build", "0123456789"), step.Envelope); err != nil {
 		t.Fatal(err)
 	}
-	if err := ws.Write(attestor.AttestationName("provenance", "0123456789"), prov.Envelope); err != nil {
+	if err := ws.Write(workspace.AttestationName("provenance", "0123456789"), prov.Envelope); err != nil {
 		t.Fatal(err)
 	}
 	return ref.String(), subject, dir, []store.Attestation{step, prov}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/spf13/pflag"
 
@@ -80,7 +81,7 @@ func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.
 	if f.step == "" {
 		return nil, fault.Invalid(errors.New("--step is required"))
 	}
-	if err := attestor.ValidateStepName(f.step); err != nil {
+	if err := workspace.ValidateStepName(f.step); err != nil {
 		return nil, err
 	}
 	format, err := attestor.ParseFormat(f.format)
@@ -91,7 +92,7 @@ func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.
 	if err != nil {
 		return nil, err
 	}
-	ws, err := attestor.OpenWorkspace(g.dir)
+	ws, err := workspace.Open(g.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +203,7 @@ func (g *globals) reportStep(res *attestor.Result, earlier map[string]bool) erro
 func (g *globals) earlierRecords(step string) map[string]bool {
 	dir := g.dir
 	if dir == "" {
-		dir = attestor.DefaultWorkspace
+		dir = workspace.DefaultDir
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -276,7 +277,7 @@ func integralNumbers(v any) any {
 // namesImage reports whether a material or product is an image.
 func (f *stepFlags) namesImage() bool {
 	for _, p := range append(append([]string(nil), f.materials...), f.products...) {
-		if strings.HasPrefix(p, attestor.ImagePrefix) {
+		if strings.HasPrefix(p, workspace.ImagePrefix) {
 			return true
 		}
 	}

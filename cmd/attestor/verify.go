@@ -13,12 +13,12 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/attestor/attestor/actions/spinnaker"
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
@@ -187,7 +187,7 @@ func (f *sourceFlags) sources(g *globals, names []string) ([]gate.Source, error)
 			if err != nil || !fi.IsDir() {
 				return nil, fault.Invalid(fmt.Errorf("--from dir: no workspace at %q (set --dir)", workspaceDir(g)))
 			}
-			ws, err := attestor.OpenWorkspace(g.dir)
+			ws, err := workspace.Open(g.dir)
 			if err != nil {
 				return nil, err
 			}
@@ -213,7 +213,7 @@ func (f *sourceFlags) sources(g *globals, names []string) ([]gate.Source, error)
 
 func workspaceDir(g *globals) string {
 	if g.dir == "" {
-		return attestor.DefaultWorkspace
+		return workspace.DefaultDir
 	}
 	return g.dir
 }
@@ -378,7 +378,7 @@ func verifySubject(ctx context.Context, policy *gate.Policy, subject store.Subje
 		if err != nil {
 			return out, err
 		}
-		ws, err := attestor.OpenWorkspace(g.dir)
+		ws, err := workspace.Open(g.dir)
 		if err != nil {
 			return out, err
 		}

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // gateProject records build → package in a project and writes a policy
@@ -105,7 +105,7 @@ func TestVerifyCLI(t *testing.T) {
 	if !out.Verified || out.Verdict != "PASSED" || len(out.Steps) != 2 || len(out.Sources) != 1 || out.Sources[0].Attestations != 2 {
 		t.Errorf("--json output: %+v", out)
 	}
-	if want := filepath.Join(p.ws, attestor.AttestationName("vsa", p.keyID(t))); out.Summary != want {
+	if want := filepath.Join(p.ws, workspace.AttestationName("vsa", p.keyID(t))); out.Summary != want {
 		t.Errorf("summary %q, want %q", out.Summary, want)
 	} else if data, err := os.ReadFile(want); err != nil || !strings.Contains(string(data), "payloadType") {
 		t.Errorf("summary file: %v", err)
@@ -133,7 +133,7 @@ func TestVerifyCLISummary(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("verify --key:\n%s", r)
 		}
-		data, err := os.ReadFile(filepath.Join(p.ws, attestor.AttestationName("vsa", p.keyID(t))))
+		data, err := os.ReadFile(filepath.Join(p.ws, workspace.AttestationName("vsa", p.keyID(t))))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,11 +13,11 @@ import (
 	"testing"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	gv1 "google.golang.org/genproto/googleapis/grafeas/v1"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
@@ -268,7 +268,7 @@ func TestPutAttestationV1(t *testing.T) {
 func TestPutAttestationDryRun(t *testing.T) {
 	t.Parallel()
 	f := newFakeV1(t)
-	ws, err := attestor.OpenWorkspace(t.TempDir())
+	ws, err := workspace.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,13 +14,13 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 )
 
@@ -433,7 +433,7 @@ func newItem(a store.Attestation) (*item, error) {
 			var link struct {
 				Name string `json:"name"`
 			}
-			if json.Unmarshal(it.statement.Predicate, &link) == nil && attestor.ValidateStepName(link.Name) == nil {
+			if json.Unmarshal(it.statement.Predicate, &link) == nil && workspace.ValidateStepName(link.Name) == nil {
 				it.kind, it.step = kindStep, link.Name
 			}
 		case strings.HasPrefix(pt, predicateSLSAPrefix):

@@ -7,10 +7,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 	"github.com/attestor/attestor/attestor/store/local"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // Push the workspace's attestations to an open-source Grafeas server, then
@@ -33,7 +33,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ws, err := attestor.OpenWorkspace(".attestor")
+	ws, err := workspace.Open(".attestor")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 	"github.com/attestor/attestor/attestor/store/storetest"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
 // bodyTransport answers every request with 200 and body.
@@ -39,7 +40,7 @@ func (b bodyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // about subj would send, with the API's dialect, as a list response.
 func dryRunOccurrences(t testing.TB, api grafeas.API, subj store.Subject, atts ...store.Attestation) []byte {
 	t.Helper()
-	ws, err := attestor.OpenWorkspace(t.TempDir())
+	ws, err := workspace.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,10 +12,9 @@ import (
 	"time"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"golang.org/x/oauth2"
-
-	"github.com/attestor/attestor/attestor"
 )
 
 // API is a dialect of the Grafeas REST API.
@@ -83,7 +82,7 @@ type options struct {
 	maxPages        int
 	maxResponseSize int64
 	logger          *slog.Logger
-	dryRun          *attestor.Workspace
+	dryRun          *workspace.Workspace
 	dryRunOut       io.Writer
 	notePrefix      string
 	authorityNote   string // "" or a note id
@@ -286,7 +285,7 @@ func WithLogger(l *slog.Logger) Option {
 // body it would send under ws (_dry-run/grafeas/…) and prints each request
 // with its body to w (nil: print nothing). Get still reads from the
 // server.
-func WithDryRun(ws *attestor.Workspace, w io.Writer) Option {
+func WithDryRun(ws *workspace.Workspace, w io.Writer) Option {
 	return func(o *options) error {
 		if ws == nil {
 			return fault.Invalid(errors.New("grafeas: dry run needs a workspace"))
@@ -350,7 +349,7 @@ func WithStepNotes(steps ...StepNote) Option {
 			o.steps = map[string]StepNote{}
 		}
 		for _, s := range steps {
-			if err := attestor.ValidateStepName(s.Name); err != nil {
+			if err := workspace.ValidateStepName(s.Name); err != nil {
 				return err
 			}
 			o.steps[s.Name] = s

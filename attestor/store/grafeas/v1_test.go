@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	gv1 "google.golang.org/genproto/googleapis/grafeas/v1"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -369,7 +369,7 @@ func TestTokenNotLogged(t *testing.T) {
 func TestDryRun(t *testing.T) {
 	t.Parallel()
 	f := newFakeV1(t)
-	ws, err := attestor.OpenWorkspace(t.TempDir())
+	ws, err := workspace.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
@@ -55,7 +56,7 @@ func mkfifo(t *testing.T, path string) {
 // that names the file, the store's Get skips the bundle.
 func TestFIFOs(t *testing.T) {
 	t.Run("workspace bundle", func(t *testing.T) {
-		ws, err := attestor.OpenWorkspace(t.TempDir())
+		ws, err := workspace.Open(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +105,7 @@ func TestEnvelopeSwappedForFIFO(t *testing.T) {
 		t.Skip("-short: races a file swap")
 	}
 	subj := storetest.FileSubject(t)
-	ws, err := attestor.OpenWorkspace(t.TempDir())
+	ws, err := workspace.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestEnvelopeSwappedForFIFO(t *testing.T) {
 	for i := range 20 {
 		a := storetest.Attestation(t, subj, attestor.PredicateTypeLink, strings.Repeat("x", 64<<10)+string(rune('a'+i)))
 		atts = append(atts, a)
-		if err := ws.Write(attestor.AttestationName("step"+string(rune('a'+i)), "abcdef12"), a.Envelope); err != nil {
+		if err := ws.Write(workspace.AttestationName("step"+string(rune('a'+i)), "abcdef12"), a.Envelope); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -133,7 +134,7 @@ func TestEnvelopeSwappedForFIFO(t *testing.T) {
 		}
 	}
 	swapped := []string{
-		ws.Path(attestor.AttestationName("stepz", "abcdef12")),
+		ws.Path(workspace.AttestationName("stepz", "abcdef12")),
 		filepath.Join(d.SubjectDir(subj), lastDigest+".dsse.json"),
 	}
 	if err := os.WriteFile(swapped[0], last.Envelope, 0o644); err != nil {

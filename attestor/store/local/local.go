@@ -15,8 +15,8 @@ import (
 
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/safefile"
+	"github.com/attestor/attestor/attestor/workspace"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 )
 
@@ -219,7 +219,7 @@ func readBounded(path string, limit int64) ([]byte, error) {
 // store.MaxEnvelopeSize, fails the call; so do more than
 // store.MaxWorkspaceFiles envelopes, or more than store.MaxWorkspaceTotal
 // bytes of them in all (errors matching store.ErrTooLarge).
-func ReadWorkspace(ws *attestor.Workspace) (atts []store.Attestation, names []string, err error) {
+func ReadWorkspace(ws *workspace.Workspace) (atts []store.Attestation, names []string, err error) {
 	names, err = ws.Envelopes()
 	if err != nil {
 		return nil, nil, err
@@ -234,7 +234,7 @@ func ReadWorkspace(ws *attestor.Workspace) (atts []store.Attestation, names []st
 		if err != nil {
 			return nil, nil, fault.Invalid(err)
 		}
-		bundlePath := ws.Path(strings.TrimSuffix(name, attestor.SuffixEnvelope) + suffixWorkspaceBundle)
+		bundlePath := ws.Path(strings.TrimSuffix(name, workspace.SuffixEnvelope) + suffixWorkspaceBundle)
 		bundle, err := readBounded(bundlePath, store.MaxBundleSize)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, fault.Invalid(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
@@ -84,7 +85,7 @@ func TestBundleKept(t *testing.T) {
 }
 
 func TestReadWorkspace(t *testing.T) {
-	ws, err := attestor.OpenWorkspace(t.TempDir())
+	ws, err := workspace.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestReadWorkspace(t *testing.T) {
 	if err := ws.Write("build.abcdef12.dsse.json", a.Envelope); err != nil {
 		t.Fatal(err)
 	}
-	if err := ws.Write(attestor.AttestationName("provenance", "abcdef12"), p.Envelope); err != nil {
+	if err := ws.Write(workspace.AttestationName("provenance", "abcdef12"), p.Envelope); err != nil {
 		t.Fatal(err)
 	}
 	bundle := []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`)
@@ -147,7 +148,7 @@ func TestReadWorkspaceTooLarge(t *testing.T) {
 		"bundle":   "build.abcdef12.sigstore.json",
 	} {
 		t.Run(name, func(t *testing.T) {
-			ws, err := attestor.OpenWorkspace(t.TempDir())
+			ws, err := workspace.Open(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,7 +173,7 @@ func TestReadWorkspaceTooLarge(t *testing.T) {
 // push refuses the workspace, naming the bound, without reading it all.
 func TestReadWorkspaceTotalBound(t *testing.T) {
 	t.Run("count", func(t *testing.T) {
-		ws, err := attestor.OpenWorkspace(t.TempDir())
+		ws, err := workspace.Open(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +187,7 @@ func TestReadWorkspaceTotalBound(t *testing.T) {
 		}
 	})
 	t.Run("bytes", func(t *testing.T) {
-		ws, err := attestor.OpenWorkspace(t.TempDir())
+		ws, err := workspace.Open(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}

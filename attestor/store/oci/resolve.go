@@ -8,17 +8,12 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-
-	"github.com/attestor/attestor/attestor"
 )
-
-// ImagePrefix marks an artifact that is an image rather than a file:
-// oci://REGISTRY/REPO[:TAG|@DIGEST].
-const ImagePrefix = attestor.ImagePrefix
 
 // Resolve returns the manifest digest of the image ref names (with or
 // without the "oci://" prefix): a tag is resolved with a HEAD request
@@ -36,7 +31,7 @@ const ImagePrefix = attestor.ImagePrefix
 // cannot be reached or keeps failing after the retries is
 // fault.ErrUnavailable.
 func Resolve(ctx context.Context, ref string, opts ...remote.Option) (name.Digest, error) {
-	s := strings.TrimPrefix(strings.TrimSpace(ref), ImagePrefix)
+	s := strings.TrimPrefix(strings.TrimSpace(ref), workspace.ImagePrefix)
 	r, err := name.ParseReference(s)
 	if err != nil {
 		return name.Digest{}, fault.Invalid(fmt.Errorf("image reference %q: %w", ref, err))
@@ -131,7 +126,7 @@ func resolveHasCode(te *transport.Error, codes ...transport.ErrorCode) bool {
 // for a tag; a malformed reference is an error matching
 // fault.ErrInvalidInput.
 func ParseDigestRef(ref string) (d name.Digest, ok bool, err error) {
-	s := strings.TrimPrefix(strings.TrimSpace(ref), ImagePrefix)
+	s := strings.TrimPrefix(strings.TrimSpace(ref), workspace.ImagePrefix)
 	r, err := name.ParseReference(s)
 	if err != nil {
 		return name.Digest{}, false, fault.Invalid(fmt.Errorf("image reference %q: %w", ref, err))

@@ -1,4 +1,4 @@
-package attestor_test
+package workspace_test
 
 import (
 	"bytes"
@@ -13,15 +13,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/safefile"
+	"github.com/attestor/attestor/attestor/workspace"
 )
 
-func openWorkspace(t *testing.T) *attestor.Workspace {
+func openWorkspace(t *testing.T) *workspace.Workspace {
 	t.Helper()
-	ws, err := attestor.OpenWorkspace(filepath.Join(t.TempDir(), "ws"))
+	ws, err := workspace.Open(filepath.Join(t.TempDir(), "ws"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func openWorkspace(t *testing.T) *attestor.Workspace {
 func TestOpenWorkspace(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "a", "b", ".attestor")
-	ws, err := attestor.OpenWorkspace(dir + "/")
+	ws, err := workspace.Open(dir + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestOpenWorkspace(t *testing.T) {
 	if err := ws.Write("x", []byte("1")); err != nil {
 		t.Fatal(err)
 	}
-	again, err := attestor.OpenWorkspace(dir)
+	again, err := workspace.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +62,11 @@ func TestOpenWorkspaceErrors(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
 	writeFile(t, file, "x")
 	for _, dir := range []string{file, filepath.Join(file, "below")} {
-		ws, err := attestor.OpenWorkspace(dir)
+		ws, err := workspace.Open(dir)
 		if !errors.Is(err, fault.ErrInvalidInput) || ws != nil {
-			t.Errorf("OpenWorkspace(%q) = %v, %v; want an error matching fault.ErrInvalidInput", dir, ws, err)
+			t.Errorf("workspace.Open(%q) = %v, %v; want an error matching fault.ErrInvalidInput", dir, ws, err)
 		} else if !strings.Contains(err.Error(), dir) {
-			t.Errorf("OpenWorkspace(%q) error %q does not name the directory", dir, err)
+			t.Errorf("workspace.Open(%q) error %q does not name the directory", dir, err)
 		}
 	}
 }
@@ -76,12 +76,12 @@ func TestOpenWorkspaceErrors(t *testing.T) {
 func TestOpenWorkspaceDefault(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	ws, err := attestor.OpenWorkspace("")
+	ws, err := workspace.Open("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ws.Dir() != attestor.DefaultWorkspace {
-		t.Errorf("Dir() = %q, want %q", ws.Dir(), attestor.DefaultWorkspace)
+	if ws.Dir() != workspace.DefaultDir {
+		t.Errorf("Dir() = %q, want %q", ws.Dir(), workspace.DefaultDir)
 	}
 	if fi, err := os.Stat(filepath.Join(dir, ".attestor")); err != nil || !fi.IsDir() {
 		t.Errorf(".attestor not created: %v", err)
@@ -127,7 +127,7 @@ func TestWorkspaceWriteReadRemove(t *testing.T) {
 func TestWorkspaceBadNames(t *testing.T) {
 	t.Parallel()
 	parent := t.TempDir()
-	ws, err := attestor.OpenWorkspace(filepath.Join(parent, "ws"))
+	ws, err := workspace.Open(filepath.Join(parent, "ws"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,11 +235,11 @@ func TestRecordFileNames(t *testing.T) {
 		{"", "build.nokeyid.dsse.json", "build.nokeyid.link"},
 	}
 	for _, tt := range tests {
-		if got := attestor.EnvelopeName("build", tt.keyID); got != tt.envelope {
-			t.Errorf("EnvelopeName(build, %q) = %q, want %q", tt.keyID, got, tt.envelope)
+		if got := workspace.EnvelopeName("build", tt.keyID); got != tt.envelope {
+			t.Errorf("workspace.EnvelopeName(build, %q) = %q, want %q", tt.keyID, got, tt.envelope)
 		}
-		if got := attestor.LinkName("build", tt.keyID); got != tt.link {
-			t.Errorf("LinkName(build, %q) = %q, want %q", tt.keyID, got, tt.link)
+		if got := workspace.LinkName("build", tt.keyID); got != tt.link {
+			t.Errorf("workspace.LinkName(build, %q) = %q, want %q", tt.keyID, got, tt.link)
 		}
 	}
 }
@@ -343,5 +343,74 @@ func TestWriteFileAtomicReaders(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"record"}, listTree(t, ws.Dir())); diff != "" {
 		t.Errorf("temporary files left (-want +got):\n%s", diff)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listTree lists the files and directories (with a trailing /) below dir.
+func listTree(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || path == dir {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if d.IsDir() {
+			rel += "/"
+		}
+		out = append(out, filepath.ToSlash(rel))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A file written atomically appears whole when committed; aborted, it
+// leaves nothing behind, not even its temporary file.
+func TestAtomicFileAbortLeavesNothing(t *testing.T) {
+	t.Parallel()
+	ws, err := workspace.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ws.Start("x.dsse.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte(`{"payloadType":`))
+	f.Abort()
+	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 0 {
+		t.Errorf("workspace holds %v after an aborted write", entries)
+	}
+
+	f, err = ws.Start("y.dsse.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("{}"))
+	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 1 || entries[0].Name() == "y.dsse.json" {
+		t.Errorf("workspace holds %v before the commit, want only a temporary file", entries)
+	}
+	if err := f.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Abort() // a no-op once committed
+	if data, err := os.ReadFile(ws.Path("y.dsse.json")); err != nil || string(data) != "{}" {
+		t.Errorf("committed file: %q, %v", data, err)
+	}
+	if entries, _ := os.ReadDir(ws.Dir()); len(entries) != 1 {
+		t.Errorf("workspace holds %v after the commit, want the file alone", entries)
 	}
 }
