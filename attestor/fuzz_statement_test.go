@@ -37,7 +37,7 @@ func addGolden(f *testing.F, names ...string) {
 func FuzzParseStatement(f *testing.F) {
 	addGolden(f, "build.statement.json", "statement.json")
 	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha256":"00"}}],"predicateType":"x","predicate":{}}`))
-	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"00"}}],"predicateType":"` + PredicateTypeLink + `","predicate":{"name":"s","byproducts":{"return-value":1.5,"stdout":"x"},"environment":{"startedOn":"2026-01-01T00:00:00Z"}}}`))
+	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"00"}}],"predicateType":"` + envelope.PredicateTypeLink + `","predicate":{"name":"s","byproducts":{"return-value":1.5,"stdout":"x"},"environment":{"startedOn":"2026-01-01T00:00:00Z"}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st, err := envelope.ParseStatement(data)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/workspace"
 
@@ -14,10 +15,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 )
-
-// PredicateTypeLink is the predicate type of a step record: the in-toto link
-// predicate of the attestation framework.
-const PredicateTypeLink = "https://in-toto.io/attestation/link/v0.3"
 
 // Keys of a step record's byproducts and environment. They follow the
 // in-toto reference implementation ("return-value", "stdout", "stderr") so a
@@ -148,7 +145,7 @@ func (r *Record) Statement() (*ita1.Statement, error) {
 	st := &ita1.Statement{
 		Type:          ita1.StatementTypeUri,
 		Subject:       subjects,
-		PredicateType: PredicateTypeLink,
+		PredicateType: envelope.PredicateTypeLink,
 		Predicate:     pred,
 	}
 	if err := st.Validate(); err != nil {
@@ -160,8 +157,8 @@ func (r *Record) Statement() (*ita1.Statement, error) {
 // RecordFromStatement reads a step record back from its statement. It is
 // the inverse of Record.Statement for every field the statement carries.
 func RecordFromStatement(st *ita1.Statement) (*Record, error) {
-	if st.GetPredicateType() != PredicateTypeLink {
-		return nil, fault.Invalidf("statement has predicate type %q, not a step record (%s)", st.GetPredicateType(), PredicateTypeLink)
+	if st.GetPredicateType() != envelope.PredicateTypeLink {
+		return nil, fault.Invalidf("statement has predicate type %q, not a step record (%s)", st.GetPredicateType(), envelope.PredicateTypeLink)
 	}
 	predJSON, err := protojson.Marshal(st.GetPredicate())
 	if err != nil {

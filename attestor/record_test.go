@@ -185,7 +185,7 @@ func TestRecordStatementShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.GetType() != ita1.StatementTypeUri || st.GetPredicateType() != attestor.PredicateTypeLink {
+	if st.GetType() != ita1.StatementTypeUri || st.GetPredicateType() != envelope.PredicateTypeLink {
 		t.Errorf("type %q, predicateType %q", st.GetType(), st.GetPredicateType())
 	}
 	if diff := cmp.Diff(rec.Products, st.GetSubject(), protocmp.Transform()); diff != "" {

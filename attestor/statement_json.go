@@ -90,7 +90,7 @@ func (r *Record) appendStatement(buf []byte, by map[string]any, subjects, materi
 		buf = append(buf, '}')
 	}
 	buf = append(buf, `],"predicateType":`...)
-	buf = appendJSONString(buf, PredicateTypeLink)
+	buf = appendJSONString(buf, envelope.PredicateTypeLink)
 	buf = append(buf, `,"predicate":{"byproducts":`...)
 	buf = append(buf, head...)
 	if command != nil {

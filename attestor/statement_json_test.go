@@ -131,7 +131,7 @@ func referenceStatement(t testing.TB, r *Record) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := statement{Type: ita1.StatementTypeUri, PredicateType: PredicateTypeLink,
+	st := statement{Type: ita1.StatementTypeUri, PredicateType: envelope.PredicateTypeLink,
 		Predicate: link{Byproducts: by, Command: r.Command, Environment: r.environment(), Name: r.Step}}
 	for _, s := range subjects {
 		st.Subject = append(st.Subject, desc{Name: s.GetName(), Digest: s.GetDigest()})

@@ -10,7 +10,6 @@ import (
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/provenance"
 )
 
@@ -33,7 +32,7 @@ func FuzzReadStep(f *testing.F) {
 			return
 		}
 		sum := sha256.Sum256(data)
-		if s.Digest != hex.EncodeToString(sum[:]) || s.Record == nil || s.PredicateType != attestor.PredicateTypeLink {
+		if s.Digest != hex.EncodeToString(sum[:]) || s.Record == nil || s.PredicateType != envelope.PredicateTypeLink {
 			t.Fatalf("ReadStep = %+v", s)
 		}
 	})

@@ -109,7 +109,7 @@ func ReadStep(file string, raw []byte) (*Step, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	if st.GetPredicateType() != attestor.PredicateTypeLink {
+	if st.GetPredicateType() != envelope.PredicateTypeLink {
 		return nil, fmt.Errorf("%s: predicate type %q: %w", file, st.GetPredicateType(), ErrNotStepRecord)
 	}
 	rec, err := attestor.RecordFromStatement(st)

@@ -17,6 +17,10 @@ import (
 // PayloadTypeInToto is the DSSE payload type of an in-toto statement.
 const PayloadTypeInToto = "application/vnd.in-toto+json"
 
+// PredicateTypeLink is the predicate type of a step record: the in-toto link
+// predicate of the attestation framework.
+const PredicateTypeLink = "https://in-toto.io/attestation/link/v0.3"
+
 // SignStatement signs st into a DSSE envelope and returns it with its JSON
 // encoding (what is written to files and pushed).
 func SignStatement(ctx context.Context, signer Signer, st *ita1.Statement) (*dsse.Envelope, []byte, error) {

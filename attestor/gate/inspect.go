@@ -19,7 +19,6 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/provenance"
@@ -373,7 +372,7 @@ func newEntry(digest string, env *dsse.Envelope, perr error, a store.Attestation
 	e.AboutSubject = describes(st.Subject, subject)
 	var when string
 	switch st.PredicateType {
-	case attestor.PredicateTypeLink:
+	case envelope.PredicateTypeLink:
 		e.Step, when = st.Predicate.Name, st.Predicate.Environment.FinishedOn
 	case provenance.PredicateTypeV1:
 		when = st.Predicate.RunDetails.Metadata.FinishedOn

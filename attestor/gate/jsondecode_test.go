@@ -15,9 +15,9 @@ import (
 
 // Statements the fast path must decode itself (ok), as encoding/json does.
 var linkStatementSeeds = []string{
-	`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"app","digest":{"sha256":"ab"}}],"predicateType":"` + attestor.PredicateTypeLink + `","predicate":{"name":"build","command":["make","-j"],"materials":[{"name":"src/a.go","digest":{"sha256":"01"}}],"byproducts":{"return-value":1.5,"stdout":"x","subjects":"materials"},"environment":{"startedOn":"2026-01-01T00:00:00Z"}}}`,
+	`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"app","digest":{"sha256":"ab"}}],"predicateType":"` + envelope.PredicateTypeLink + `","predicate":{"name":"build","command":["make","-j"],"materials":[{"name":"src/a.go","digest":{"sha256":"01"}}],"byproducts":{"return-value":1.5,"stdout":"x","subjects":"materials"},"environment":{"startedOn":"2026-01-01T00:00:00Z"}}}`,
 	// Whitespace, key order, unknown fields of every kind, nulls.
-	" \n{ \"predicateType\" : \"" + attestor.PredicateTypeLink + "\" ,\r\n\t\"predicate\": { \"materials\": [ ], \"extra\": [1, -0.5e+3, 2E-2, true, false, null, {\"a\": [[]]}], \"name\": \"s\", \"command\": null, \"byproducts\": null },\n \"subject\": [ null, { \"uri\": \"https://x/y\", \"digest\": { \"sha512\" : \"cd\", \"sha256\": \"ab\" }, \"annotations\": {\"k\": \"v\"} } ], \"_type\": \"https://in-toto.io/Statement/v0.1\" } \n",
+	" \n{ \"predicateType\" : \"" + envelope.PredicateTypeLink + "\" ,\r\n\t\"predicate\": { \"materials\": [ ], \"extra\": [1, -0.5e+3, 2E-2, true, false, null, {\"a\": [[]]}], \"name\": \"s\", \"command\": null, \"byproducts\": null },\n \"subject\": [ null, { \"uri\": \"https://x/y\", \"digest\": { \"sha512\" : \"cd\", \"sha256\": \"ab\" }, \"annotations\": {\"k\": \"v\"} } ], \"_type\": \"https://in-toto.io/Statement/v0.1\" } \n",
 	// Escapes, \u escapes, surrogate pairs, unpaired surrogates, UTF-8,
 	// invalid UTF-8 (outside digests).
 	`{"_type":"https:\/\/in-toto.io\/Statement\/v1","subject":[{"name":"a\"b\\c\b\f\n\r\t\u00e9\ud83d\ude00\ud800x\udc00\ud83d\u0041","digest":{"sha256":"a\u0062"}}],"predicateType":"x","predicate":{"name":"é😀` + "\xff\xc3" + `"}}`,

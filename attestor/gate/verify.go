@@ -26,7 +26,6 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore-go/pkg/root"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/provenance"
@@ -266,13 +265,13 @@ type linkStatement struct {
 	Predicate     linkPredicate `json:"predicate"`
 }
 
-var linkTypeJSON = []byte(`"predicateType":"` + attestor.PredicateTypeLink + `"`)
+var linkTypeJSON = []byte(`"predicateType":"` + envelope.PredicateTypeLink + `"`)
 
 func decodeStatement(payload []byte) (*statement, error) {
 	// A step record (which may list many artifacts) is decoded in one
 	// pass; the decoded predicateType, not the byte search, decides.
 	if bytes.Contains(payload, linkTypeJSON) {
-		if ls, err := decodeLinkStatement(payload); err == nil && ls.PredicateType == attestor.PredicateTypeLink {
+		if ls, err := decodeLinkStatement(payload); err == nil && ls.PredicateType == envelope.PredicateTypeLink {
 			if ls.Type != statementV1 && ls.Type != statementV01 {
 				return nil, fmt.Errorf("statement type %q is not an in-toto statement", ls.Type)
 			}
@@ -659,7 +658,7 @@ func (vr *verification) verifyEnvelope(ctx context.Context, e *fetched) {
 	e.st = st
 	e.res.PredicateType = st.PredicateType
 	e.res.Status = StatusVerified
-	if st.PredicateType == attestor.PredicateTypeLink {
+	if st.PredicateType == envelope.PredicateTypeLink {
 		r, err := toRecord(e)
 		if err != nil {
 			e.res.Status = StatusInvalid
@@ -770,7 +769,7 @@ func (vr *verification) needed(st *statement) bool {
 		return false
 	}
 	switch st.PredicateType {
-	case attestor.PredicateTypeLink:
+	case envelope.PredicateTypeLink:
 		if st.link == nil {
 			return true
 		}

@@ -17,7 +17,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/gate"
 	"github.com/attestor/attestor/attestor/sign"
@@ -138,7 +137,7 @@ func TestInspectE2E(t *testing.T) {
 		if !slices.Equal(kinds, want) {
 			t.Errorf("row %d (%s) found in %q, want %q", i, a.Step, kinds, want)
 		}
-		if a.PredicateType != attestor.PredicateTypeLink || !slices.Equal(a.KeyIDs, []string{wantKeyID}) || a.SubjectCount != 1 || a.Time.IsZero() || a.Size == 0 || a.Key != nil || a.Policy != nil {
+		if a.PredicateType != envelope.PredicateTypeLink || !slices.Equal(a.KeyIDs, []string{wantKeyID}) || a.SubjectCount != 1 || a.Time.IsZero() || a.Size == 0 || a.Key != nil || a.Policy != nil {
 			t.Errorf("row %d: %+v", i, a)
 		}
 	}
@@ -301,7 +300,7 @@ func TestInspectHostile(t *testing.T) {
 	evil := "\x1b]0;pwned\a\x1b[2J\u202eevil\nstep\t../../x"
 	st, _ := json.Marshal(map[string]any{
 		"_type":         "https://in-toto.io/Statement/v1",
-		"predicateType": attestor.PredicateTypeLink,
+		"predicateType": envelope.PredicateTypeLink,
 		"subject":       []map[string]any{{"name": evil, "digest": map[string]string{"sha256": strings.Repeat("0", 64)}}},
 		"predicate":     map[string]any{"name": evil, "environment": map[string]any{"finishedOn": "2026-01-02T03:04:05Z"}},
 	})
@@ -397,7 +396,7 @@ func TestInspectPolicyColumnNotVerified(t *testing.T) {
 	sum := p.keyID(t) // any hex will do as a digest
 	st, _ := json.Marshal(map[string]any{
 		"_type":         "https://in-toto.io/Statement/v1",
-		"predicateType": attestor.PredicateTypeLink,
+		"predicateType": envelope.PredicateTypeLink,
 		"subject":       []map[string]any{{"name": "app.tar", "digest": map[string]string{"sha256": sum}}},
 		"predicate":     map[string]any{"name": "../build", "environment": map[string]any{"finishedOn": "2026-01-02T03:04:05Z"}},
 	})

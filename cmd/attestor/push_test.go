@@ -23,7 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/sigstore-go/pkg/root"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 	"github.com/attestor/attestor/attestor/store"
@@ -70,7 +70,7 @@ func pushFixture(t *testing.T, host string) (image string, subject store.Subject
 	if err != nil {
 		t.Fatal(err)
 	}
-	step := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "build")
+	step := storetest.Attestation(t, subject, envelope.PredicateTypeLink, "build")
 	prov := storetest.Attestation(t, subject, "https://slsa.dev/provenance/v1", "provenance")
 	if err := ws.Write(workspace.EnvelopeName("build", "0123456789"), step.Envelope); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
@@ -116,7 +115,7 @@ func fuzzLink(tb testing.TB, subj store.Subject, step string) store.Attestation 
 	payload, err := json.Marshal(map[string]any{
 		"_type":         "https://in-toto.io/Statement/v1",
 		"subject":       []any{map[string]any{"name": subj.Name, "digest": map[string]string{subj.Digest.Algorithm: subj.Digest.Hex}}},
-		"predicateType": attestor.PredicateTypeLink,
+		"predicateType": envelope.PredicateTypeLink,
 		"predicate":     map[string]any{"name": step, "command": []string{"make"}},
 	})
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -36,7 +35,7 @@ func linkAttestation(t *testing.T, subj store.Subject, step string) store.Attest
 			"name":   subj.Name,
 			"digest": map[string]string{subj.Digest.Algorithm: subj.Digest.Hex},
 		}},
-		"predicateType": attestor.PredicateTypeLink,
+		"predicateType": envelope.PredicateTypeLink,
 		"predicate": map[string]any{
 			"name":        step,
 			"command":     []string{"go", "build", "./..."},

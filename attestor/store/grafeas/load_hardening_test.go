@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -85,5 +85,5 @@ func TestLoadConcurrentPipelines(t *testing.T) {
 		t.Errorf("the server holds %d occurrences, fewer than the %d attestations", len(list.Occurrences), len(want))
 	}
 	t.Logf("%d pipelines, %d attestations (1 shared, %s): %d created in %s; the server holds %d occurrences (%d duplicates); Get found %d",
-		loadPipelines, len(want), attestor.PredicateTypeLink, created, elapsed.Round(time.Millisecond), len(list.Occurrences), len(list.Occurrences)-len(want), len(got))
+		loadPipelines, len(want), envelope.PredicateTypeLink, created, elapsed.Round(time.Millisecond), len(list.Occurrences), len(list.Occurrences)-len(want), len(got))
 }

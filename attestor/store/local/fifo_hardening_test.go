@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/workspace"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/local"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -61,7 +61,7 @@ func TestFIFOs(t *testing.T) {
 			t.Fatal(err)
 		}
 		subj := storetest.FileSubject(t)
-		a := storetest.Attestation(t, subj, attestor.PredicateTypeLink, "build")
+		a := storetest.Attestation(t, subj, envelope.PredicateTypeLink, "build")
 		if err := ws.Write("build.abcdef12.dsse.json", a.Envelope); err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func TestFIFOs(t *testing.T) {
 			t.Fatal(err)
 		}
 		subj := storetest.FileSubject(t)
-		a := storetest.Attestation(t, subj, attestor.PredicateTypeLink, "a")
+		a := storetest.Attestation(t, subj, envelope.PredicateTypeLink, "a")
 		if err := d.Put(t.Context(), subj, a); err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestEnvelopeSwappedForFIFO(t *testing.T) {
 	// listing and opening.
 	var atts []store.Attestation
 	for i := range 20 {
-		a := storetest.Attestation(t, subj, attestor.PredicateTypeLink, strings.Repeat("x", 64<<10)+string(rune('a'+i)))
+		a := storetest.Attestation(t, subj, envelope.PredicateTypeLink, strings.Repeat("x", 64<<10)+string(rune('a'+i)))
 		atts = append(atts, a)
 		if err := ws.Write(workspace.AttestationName("step"+string(rune('a'+i)), "abcdef12"), a.Envelope); err != nil {
 			t.Fatal(err)

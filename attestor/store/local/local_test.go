@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/workspace"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/local"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -90,7 +90,7 @@ func TestReadWorkspace(t *testing.T) {
 		t.Fatal(err)
 	}
 	subj := storetest.FileSubject(t)
-	a := storetest.Attestation(t, subj, attestor.PredicateTypeLink, "build")
+	a := storetest.Attestation(t, subj, envelope.PredicateTypeLink, "build")
 	p := storetest.Attestation(t, subj, "https://slsa.dev/provenance/v1", "prov")
 	if err := ws.Write("build.abcdef12.dsse.json", a.Envelope); err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestReadWorkspaceTooLarge(t *testing.T) {
 				t.Fatal(err)
 			}
 			subj := storetest.FileSubject(t)
-			a := storetest.Attestation(t, subj, attestor.PredicateTypeLink, "build")
+			a := storetest.Attestation(t, subj, envelope.PredicateTypeLink, "build")
 			if err := ws.Write("build.abcdef12.dsse.json", a.Envelope); err != nil {
 				t.Fatal(err)
 			}
@@ -192,7 +192,7 @@ func TestReadWorkspaceTotalBound(t *testing.T) {
 			t.Fatal(err)
 		}
 		subj := storetest.FileSubject(t)
-		env := storetest.Attestation(t, subj, attestor.PredicateTypeLink, "build").Envelope
+		env := storetest.Attestation(t, subj, envelope.PredicateTypeLink, "build").Envelope
 		// Valid envelopes padded with JSON whitespace to just under the
 		// bound of one each: enough of them to pass the total.
 		padded := append(append([]byte(nil), env[:len(env)-1]...), bytes.Repeat([]byte(" "), store.MaxEnvelopeSize-len(env)-1)...)

@@ -18,7 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
@@ -226,7 +225,7 @@ func TestEndToEndDistribution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	step := storetest.SignedAttestation(t, signer, subject, attestor.PredicateTypeLink, "build")
+	step := storetest.SignedAttestation(t, signer, subject, envelope.PredicateTypeLink, "build")
 	prov := provenance(t, signer, subject)
 	res, err := reg.PushImage(ctx, image, step, prov)
 	if err != nil {
@@ -299,7 +298,7 @@ func TestEndToEndDistribution(t *testing.T) {
 	}
 	attSubject, _ := store.ImageSubject(attD)
 	if _, err := cosignOnly.PushImage(ctx, attImage,
-		storetest.SignedAttestation(t, signer, attSubject, attestor.PredicateTypeLink, "build"),
+		storetest.SignedAttestation(t, signer, attSubject, envelope.PredicateTypeLink, "build"),
 		provenance(t, signer, attSubject)); err != nil {
 		t.Fatalf("push (cosign scheme): %v", err)
 	}
@@ -337,7 +336,7 @@ func TestEndToEndConcurrentPush(t *testing.T) {
 	var want []store.Attestation
 	errs := make(chan error, writers)
 	for i := range writers {
-		a := storetest.Attestation(t, subject, attestor.PredicateTypeLink, fmt.Sprintf("pipeline-%d", i))
+		a := storetest.Attestation(t, subject, envelope.PredicateTypeLink, fmt.Sprintf("pipeline-%d", i))
 		want = append(want, a)
 		go func() { errs <- reg.Put(ctx, subject, a) }()
 	}

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/internal/faulttest"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -53,7 +53,7 @@ func TestBodyFaults(t *testing.T) {
 				})
 				setFault(&fp, damaged)
 				opts := []oci.Option{oci.WithRequestTimeout(reqTimeout)}
-				a := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "a")
+				a := storetest.Attestation(t, subject, envelope.PredicateTypeLink, "a")
 				onProxy := onHost(subject, proxy)
 
 				// A few faults: every read is idempotent, so each
@@ -80,7 +80,7 @@ func TestBodyFaults(t *testing.T) {
 
 				// Every answer damaged: a bounded, loud failure.
 				always.Store(true)
-				b := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "b")
+				b := storetest.Attestation(t, subject, envelope.PredicateTypeLink, "b")
 				limit := 8 * time.Second
 				bounded := append(opts, oci.WithRetry(2, time.Millisecond), oci.WithTimeout(limit))
 				start := time.Now()

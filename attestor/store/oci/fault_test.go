@@ -20,7 +20,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
@@ -173,7 +173,7 @@ func TestFaults(t *testing.T) {
 						t.Error("no fault was injected")
 					}
 				})
-				a := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "a")
+				a := storetest.Attestation(t, subject, envelope.PredicateTypeLink, "a")
 				b := storetest.Attestation(t, subject, "https://slsa.dev/provenance/v1", "b")
 
 				setFault(&f, tc.fault(t))
@@ -260,7 +260,7 @@ func TestFailureLeavesExisting(t *testing.T) {
 				}
 				setFault(&f, tc.fault)
 				reg := newStore(t, oci.WithRequestTimeout(300*time.Millisecond), oci.WithRetry(2, time.Millisecond), oci.WithTimeout(10*time.Second))
-				after := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "after")
+				after := storetest.Attestation(t, subject, envelope.PredicateTypeLink, "after")
 				err := reg.Put(t.Context(), onHost(subject, proxy), after)
 				if !errors.Is(err, fault.ErrUnavailable) {
 					t.Fatalf("Put = %v, want an error matching fault.ErrUnavailable", err)

@@ -20,7 +20,6 @@ import (
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -42,7 +41,7 @@ func TestCosignFormat(t *testing.T) {
 	host := newRegistry(t, false)
 	subject := pushImage(t, host)
 	a := storetest.Attestation(t, subject, "https://slsa.dev/provenance/v1", "a")
-	b := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "b")
+	b := storetest.Attestation(t, subject, envelope.PredicateTypeLink, "b")
 	reg := newStore(t, oci.WithScheme(oci.SchemeCosign))
 	if err := reg.Put(t.Context(), subject, a); err != nil {
 		t.Fatal(err)

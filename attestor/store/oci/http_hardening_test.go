@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -108,7 +108,7 @@ func TestRedirectLoop(t *testing.T) {
 			t.Cleanup(srv.Close)
 			host := strings.TrimPrefix(srv.URL, "http://")
 			subject := store.Subject{Name: host + "/team/app", Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}}
-			a := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "a")
+			a := storetest.Attestation(t, subject, envelope.PredicateTypeLink, "a")
 			ct := newCountingTransport()
 			reg := newStore(t, oci.WithTransport(ct), oci.WithTimeout(10*time.Second))
 
@@ -200,7 +200,7 @@ func TestErrorBodyBounded(t *testing.T) {
 			onProxy := onHost(subject, proxy)
 			var err error
 			if tc.writes {
-				err = reg.Put(t.Context(), onProxy, storetest.Attestation(t, subject, attestor.PredicateTypeLink, "a"))
+				err = reg.Put(t.Context(), onProxy, storetest.Attestation(t, subject, envelope.PredicateTypeLink, "a"))
 			} else {
 				_, err = reg.Get(t.Context(), onProxy)
 			}
@@ -273,7 +273,7 @@ func TestRetriesNotStacked(t *testing.T) {
 		return true
 	})
 	reg := newStore(t, oci.WithRetry(attempts, time.Millisecond), oci.WithScheme(oci.SchemeCosign))
-	err := reg.Put(t.Context(), onHost(subject, proxy), storetest.Attestation(t, subject, attestor.PredicateTypeLink, "a"))
+	err := reg.Put(t.Context(), onHost(subject, proxy), storetest.Attestation(t, subject, envelope.PredicateTypeLink, "a"))
 	if !errors.Is(err, fault.ErrUnavailable) {
 		t.Errorf("Put = %v, want an error matching fault.ErrUnavailable", err)
 	}

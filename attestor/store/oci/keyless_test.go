@@ -26,7 +26,6 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/tlog"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/sign/signtest"
 	"github.com/attestor/attestor/attestor/store"
@@ -244,7 +243,7 @@ func TestKeylessCosignFormat(t *testing.T) {
 	host := newRegistry(t, false)
 	subject := pushImage(t, host)
 	a := keylessProvenance(t, k, subject)
-	keyed := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "keyed")
+	keyed := storetest.Attestation(t, subject, envelope.PredicateTypeLink, "keyed")
 	if err := newStore(t, oci.WithScheme(oci.SchemeCosign), oci.WithTrustedMaterial(trusted)).Put(t.Context(), subject, keyed, a); err != nil {
 		t.Fatal(err)
 	}

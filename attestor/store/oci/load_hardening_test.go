@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -69,7 +69,7 @@ func TestLoadConcurrentPipelines(t *testing.T) {
 			errs := make([]error, loadPipelines)
 			start := time.Now()
 			for i := range loadPipelines {
-				step := storetest.Attestation(t, subject, attestor.PredicateTypeLink, fmt.Sprintf("pipeline-%d-build", i))
+				step := storetest.Attestation(t, subject, envelope.PredicateTypeLink, fmt.Sprintf("pipeline-%d-build", i))
 				prov := storetest.Attestation(t, subject, "https://slsa.dev/provenance/v1", fmt.Sprintf("pipeline-%d", i))
 				want = append(want, step, prov)
 				c, err := oci.New() // the defaults, as each CLI process has them

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/attestor/store/storetest"
 )
@@ -41,7 +41,7 @@ func TestWriteRetriesBounded(t *testing.T) {
 		return true
 	})
 	reg := newStore(t, oci.WithRetry(attempts, time.Millisecond), oci.WithTimeout(20*time.Second))
-	a := storetest.Attestation(t, subject, attestor.PredicateTypeLink, "a")
+	a := storetest.Attestation(t, subject, envelope.PredicateTypeLink, "a")
 	err := reg.Put(t.Context(), onHost(subject, proxy), a)
 	if err == nil {
 		t.Fatal("Put succeeded against a registry that never accepts a manifest")

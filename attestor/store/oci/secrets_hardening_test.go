@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
 	"github.com/attestor/attestor/attestor/store/storetest"
@@ -69,7 +69,7 @@ func TestCredentialsNeverQuoted(t *testing.T) {
 			echo.Store(false)
 			subject := pushImageAuth(t, host)
 			echo.Store(true)
-			err := newStore(t, opt, oci.WithRetry(1, 0)).Put(t.Context(), subject, storetest.Attestation(t, subject, attestor.PredicateTypeLink, "a"))
+			err := newStore(t, opt, oci.WithRetry(1, 0)).Put(t.Context(), subject, storetest.Attestation(t, subject, envelope.PredicateTypeLink, "a"))
 			if err == nil {
 				t.Fatalf("%s, %d: Put succeeded against a registry refusing writes", name, status)
 			}

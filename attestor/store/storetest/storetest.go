@@ -21,7 +21,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 )
@@ -79,7 +78,7 @@ func testPutGet(t *testing.T, c Config) {
 	ctx := t.Context()
 	s, subj := c.New(t), c.Subject(t)
 	a := Attestation(t, subj, "https://slsa.dev/provenance/v1", "a")
-	b := Attestation(t, subj, attestor.PredicateTypeLink, "b")
+	b := Attestation(t, subj, envelope.PredicateTypeLink, "b")
 	if err := s.Put(ctx, subj, a, b); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
@@ -138,7 +137,7 @@ func testConcurrentPut(t *testing.T, c Config) {
 	var wg sync.WaitGroup
 	errs := make([]error, c.Concurrency)
 	for i := range c.Concurrency {
-		a := Attestation(t, subj, attestor.PredicateTypeLink, fmt.Sprintf("writer-%d", i))
+		a := Attestation(t, subj, envelope.PredicateTypeLink, fmt.Sprintf("writer-%d", i))
 		want = append(want, a)
 		s := c.New(t)
 		wg.Add(1)
