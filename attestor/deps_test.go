@@ -2,15 +2,21 @@ package attestor_test
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/attestor/attestor/attestor"
 )
 
 // networkClients are the packages that talk to the network for us. The
@@ -269,21 +275,96 @@ func TestPackageOf(t *testing.T) {
 	}
 }
 
+// packageGraph is the package graph of the README's Development section:
+// for every package of the module (cmd/attestor aside: it may import any),
+// the packages of ours its code imports directly, by path below the module
+// ("attestor/fault"). TestLayering checks that go list finds exactly this
+// graph, and TestPackageGraphInREADME that the README shows it.
+var packageGraph = map[string][]string{
+	// Leaves: what every layer marks, reads and writes with.
+	"attestor/fault":     nil,
+	"attestor/safefile":  {"attestor/fault"},
+	"attestor/envelope":  {"attestor/fault"},
+	"attestor/workspace": {"attestor/envelope", "attestor/fault", "attestor/safefile"},
+	// The HTTP policy every client shares.
+	"attestor/internal/redirect": nil,
+	"attestor/internal/retry":    {"attestor/internal/redirect"},
+	// The recording engine.
+	"attestor": {"attestor/envelope", "attestor/fault", "attestor/safefile", "attestor/workspace"},
+	// Signers and stores: never the engine, the gate or promote.
+	"attestor/sign":          {"attestor/envelope", "attestor/fault", "attestor/internal/redirect", "attestor/internal/retry", "attestor/safefile"},
+	"attestor/sign/kms":      {"attestor/envelope", "attestor/fault", "attestor/sign"},
+	"attestor/store":         {"attestor/envelope", "attestor/fault"},
+	"attestor/store/local":   {"attestor/fault", "attestor/safefile", "attestor/store", "attestor/workspace"},
+	"attestor/store/oci":     {"attestor/envelope", "attestor/fault", "attestor/internal/retry", "attestor/safefile", "attestor/sign", "attestor/store", "attestor/workspace"},
+	"attestor/store/grafeas": {"attestor/envelope", "attestor/fault", "attestor/internal/redirect", "attestor/internal/retry", "attestor/safefile", "attestor/store", "attestor/workspace"},
+	// The provenance document and the platforms' facts.
+	"provenance":         {"actions", "attestor", "attestor/envelope", "attestor/fault"},
+	"actions":            {"attestor/safefile"},
+	"actions/github":     nil,
+	"actions/cloudbuild": nil,
+	"actions/spinnaker":  {"actions"},
+	// The gate verifies (no store client); promote acts.
+	"attestor/gate":    {"attestor/envelope", "attestor/fault", "attestor/safefile", "attestor/sign", "attestor/store", "attestor/workspace", "provenance"},
+	"attestor/promote": {"attestor/envelope", "attestor/fault", "attestor/gate", "attestor/store", "attestor/store/grafeas", "attestor/store/oci", "attestor/workspace"},
+	// Test kits: imported by tests only (TestLayering checks that too).
+	"attestor/internal/faulttest": nil,
+	"attestor/sign/signtest":      {"attestor/envelope", "attestor/sign"},
+	"attestor/store/storetest":    {"attestor/envelope", "attestor/fault", "attestor/sign", "attestor/store"},
+}
+
+// testKits are the packages of packageGraph that only tests may import.
+var testKits = []string{"attestor/internal/faulttest", "attestor/sign/signtest", "attestor/store/storetest"}
+
 // TestLayering enforces the package graph of the README's Development
-// section: the gate verifies, promote acts. attestor/gate (its code; its
-// tests may push to a registry) imports no store client and not promote,
-// and no store (attestor/store and the packages below it, tests included)
-// imports the gate or promote, which are built on top of them.
+// section: every package's code imports exactly the packages of ours that
+// packageGraph lists (a new package, or a new import, is a decision to
+// write down there), no package's code imports a test kit, and, tests
+// included, attestor/gate imports no store client and not promote, and no
+// store imports the gate or promote, which are built on top of them.
 func TestLayering(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list")
 	}
 	t.Parallel()
-	const module = "github.com/attestor/attestor"
+	const module = "github.com/attestor/attestor/"
+	code := goListImports(t, nil, "./...")
+	listed := map[string]bool{}
+	for full, imports := range code {
+		p, ok := strings.CutPrefix(full, module)
+		if !ok || p == "cmd/attestor" {
+			continue
+		}
+		listed[p] = true
+		want, ok := packageGraph[p]
+		if !ok {
+			t.Errorf("package %s is not in packageGraph (attestor/deps_test.go) nor in the README's package graph: add it, with what it may import", p)
+			continue
+		}
+		var got []string
+		for _, q := range imports {
+			if q, ok := strings.CutPrefix(q, module); ok {
+				got = append(got, q)
+				if slices.Contains(testKits, q) && !slices.Contains(testKits, p) {
+					t.Errorf("%s imports the test kit %s", p, q)
+				}
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s imports %q of ours; the package graph says %q", p, got, want)
+		}
+	}
+	for p := range packageGraph {
+		if !listed[p] {
+			t.Errorf("packageGraph names %s, which go list does not list", p)
+		}
+	}
+
 	var (
-		gate    = module + "/attestor/gate"
-		promote = module + "/attestor/promote"
-		stores  = module + "/attestor/store"
+		gate    = module + "attestor/gate"
+		promote = module + "attestor/promote"
+		stores  = module + "attestor/store"
 	)
 	imports := goListImports(t, []string{"-test"}, "./attestor/...")
 	for _, want := range []string{gate, promote, stores, stores + "/oci", stores + "/grafeas"} {
@@ -322,4 +403,87 @@ func TestLayering(t *testing.T) {
 			t.Errorf("no package to check (%s)", r.why)
 		}
 	}
+}
+
+// renderGraph writes packageGraph as the README shows it: one line per
+// package, in the order of its layers (a package after everything it
+// imports, then by name), with the packages it imports by their short
+// names (below attestor/, without the prefix).
+func renderGraph() string {
+	short := func(p string) string {
+		if s, ok := strings.CutPrefix(p, "attestor/"); ok {
+			return s
+		}
+		return p
+	}
+	depth := map[string]int{}
+	var level func(string) int
+	level = func(p string) int {
+		if d, ok := depth[p]; ok {
+			return d
+		}
+		d := 0
+		for _, q := range packageGraph[p] {
+			d = max(d, level(q)+1)
+		}
+		depth[p] = d
+		return d
+	}
+	pkgs := slices.Collect(maps.Keys(packageGraph))
+	slices.SortFunc(pkgs, func(a, b string) int {
+		if c := cmp.Compare(level(b), level(a)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	width := 0
+	for _, p := range pkgs {
+		width = max(width, len(p))
+	}
+	var b strings.Builder
+	for _, p := range pkgs {
+		var to []string
+		for _, q := range packageGraph[p] {
+			to = append(to, short(q))
+		}
+		line := fmt.Sprintf("%-*s → %s", width, p, strings.Join(to, ", "))
+		if len(to) == 0 {
+			line = fmt.Sprintf("%-*s → (none)", width, p)
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
+// TestPackageGraphInREADME checks that the README's package graph is
+// packageGraph, so that the two cannot drift apart. With -update it
+// rewrites the block in the README.
+func TestPackageGraphInREADME(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join("..", "README.md")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const open, end = "```text package-graph\n", "```\n"
+	readme := string(data)
+	i := strings.Index(readme, open)
+	if i < 0 {
+		t.Fatalf("README.md has no %q block", strings.TrimSpace(open))
+	}
+	j := strings.Index(readme[i+len(open):], end)
+	if j < 0 {
+		t.Fatal("README.md: the package graph block does not end")
+	}
+	got, want := readme[i+len(open):i+len(open)+j], renderGraph()
+	if got == want {
+		return
+	}
+	if attestor.Update() {
+		if err := os.WriteFile(path, []byte(readme[:i+len(open)]+want+readme[i+len(open)+j:]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("README.md's package graph is not packageGraph (attestor/deps_test.go); run go test ./attestor -run TestPackageGraphInREADME -update\ngot:\n%s\nwant:\n%s", got, want)
 }
