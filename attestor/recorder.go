@@ -132,18 +132,9 @@ func WithMaxCapture(n int) Option {
 	}
 }
 
-// WithCI records the facts of the CI platform in the record's environment.
-// Values must be JSON values: strings, booleans, integers, objects, lists.
-func WithCI(facts map[string]any) Option {
-	return func(o *recorderOptions) error {
-		o.ci = facts
-		return nil
-	}
-}
-
 // WithCIDetect makes the Recorder find the CI facts with detect, while it
 // hashes a step's materials (for Stop: its products): detection that runs
-// git, say, costs the step nothing. Its facts replace WithCI's; its error
+// git, say, costs the step nothing. Its facts replace any set before; its error
 // fails the step before its command runs.
 func WithCIDetect(detect func(context.Context) (map[string]any, error)) Option {
 	return func(o *recorderOptions) error {
