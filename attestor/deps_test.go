@@ -305,8 +305,9 @@ var packageGraph = map[string][]string{
 	"actions/cloudbuild": nil,
 	"actions/spinnaker":  {"actions"},
 	// The gate verifies (no store client); promote acts.
-	"attestor/gate":    {"attestor/envelope", "attestor/fault", "attestor/safefile", "attestor/sign", "attestor/store", "attestor/workspace", "provenance"},
-	"attestor/promote": {"attestor/envelope", "attestor/fault", "attestor/gate", "attestor/store", "attestor/store/grafeas", "attestor/store/oci", "attestor/workspace"},
+	"attestor/gate":                   {"attestor/envelope", "attestor/fault", "attestor/gate/internal/linkjson", "attestor/safefile", "attestor/sign", "attestor/store", "attestor/workspace", "provenance"},
+	"attestor/gate/internal/linkjson": nil,
+	"attestor/promote":                {"attestor/envelope", "attestor/fault", "attestor/gate", "attestor/store", "attestor/store/grafeas", "attestor/store/oci", "attestor/workspace"},
 	// Test kits: imported by tests only (TestLayering checks that too).
 	"attestor/internal/faulttest": nil,
 	"attestor/sign/signtest":      {"attestor/envelope", "attestor/sign"},

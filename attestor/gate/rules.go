@@ -314,27 +314,6 @@ func (k *seeker) find(key string) (artifact, bool) {
 	return set[k.next], true
 }
 
-func canonicalDigest(d map[string]string) string {
-	if len(d) == 1 {
-		for k, v := range d {
-			return k + ":" + v
-		}
-	}
-	keys := make([]string, 0, len(d))
-	for k := range d {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(k + ":" + d[k])
-	}
-	return b.String()
-}
-
 // applyRules applies rules to the srcKind artifacts (materialsKind or
 // productsKind) of the step step, as the in-toto reference does: every
 // artifact starts in a queue, each rule consumes the queued artifacts it

@@ -92,7 +92,7 @@ func TestDigestSet(t *testing.T) {
 			t.Errorf("%s: %q, %v", tt.in, d, err)
 		}
 	}
-	if d := digestSet("sha256:ab,sha512:cd"); !d.has("sha512", "cd") || d.has("sha256", "cd") {
+	if d := digestSet("sha256:ab,sha512:cd"); !d.Has("sha512", "cd") || d.Has("sha256", "cd") {
 		t.Errorf("has")
 	}
 }

@@ -17,10 +17,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/gate/internal/linkjson"
 	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -182,6 +182,14 @@ type fetched struct {
 	fails     []*ReasonError
 }
 
+// The decoded forms of step records and digests (package linkjson).
+type (
+	descriptor    = linkjson.Descriptor
+	digestSet     = linkjson.DigestSet
+	linkPredicate = linkjson.Predicate
+	linkStatement = linkjson.Statement
+)
+
 // statement is the part of an in-toto statement the gate reads.
 type statement struct {
 	Type          string          `json:"_type"`
@@ -190,62 +198,6 @@ type statement struct {
 	Predicate     json.RawMessage `json:"predicate"`
 	payload       []byte          `json:"-"`
 	link          *linkPredicate  `json:"-"` // decoded, for a step record
-}
-
-type descriptor struct {
-	Name   string    `json:"name"`
-	URI    string    `json:"uri"`
-	Digest digestSet `json:"digest"`
-}
-
-// digestSet is a resource descriptor's digest set, decoded straight into
-// its canonical form (see canonicalDigest): no map per artifact.
-type digestSet string
-
-// UnmarshalJSON decodes {"alg":"hex",...}.
-func (d *digestSet) UnmarshalJSON(b []byte) error {
-	// The common case, compact {"sha256":"..."} without escapes.
-	if len(b) > 7 && b[0] == '{' && b[1] == '"' && b[len(b)-1] == '}' && b[len(b)-2] == '"' &&
-		bytes.Count(b, []byte{'"'}) == 4 && bytes.IndexByte(b, '\\') < 0 {
-		if i := bytes.Index(b, []byte(`":"`)); i > 1 {
-			alg, hex := b[2:i], b[i+3:len(b)-2]
-			if bytes.ContainsAny(alg, ",:") || bytes.ContainsAny(hex, ",:") {
-				return fmt.Errorf("invalid digest %s", b)
-			}
-			*d = digestSet(string(alg) + ":" + string(hex))
-			return nil
-		}
-	}
-	var m map[string]string
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	for alg, hex := range m {
-		// The canonical form separates with ':' and ','.
-		if strings.ContainsAny(alg, ",:") || strings.ContainsAny(hex, ",:") {
-			return fmt.Errorf("invalid digest %q: %q", alg, hex)
-		}
-	}
-	*d = digestSet(canonicalDigest(m))
-	return nil
-}
-
-// has reports whether the set holds alg:hex.
-func (d digestSet) has(alg, hex string) bool {
-	want := alg + ":" + hex
-	for part := range strings.SplitSeq(string(d), ",") {
-		if part == want {
-			return true
-		}
-	}
-	return false
-}
-
-type linkPredicate struct {
-	Name       string         `json:"name"`
-	Command    []string       `json:"command"`
-	Materials  []descriptor   `json:"materials"`
-	Byproducts map[string]any `json:"byproducts"`
 }
 
 // record is a verified step record.
@@ -257,21 +209,13 @@ type record struct {
 	print     string // fingerprint of materials and products, computed when needed
 }
 
-// linkStatement is a step record's statement, decoded in one pass.
-type linkStatement struct {
-	Type          string        `json:"_type"`
-	Subject       []descriptor  `json:"subject"`
-	PredicateType string        `json:"predicateType"`
-	Predicate     linkPredicate `json:"predicate"`
-}
-
 var linkTypeJSON = []byte(`"predicateType":"` + envelope.PredicateTypeLink + `"`)
 
 func decodeStatement(payload []byte) (*statement, error) {
 	// A step record (which may list many artifacts) is decoded in one
 	// pass; the decoded predicateType, not the byte search, decides.
 	if bytes.Contains(payload, linkTypeJSON) {
-		if ls, err := decodeLinkStatement(payload); err == nil && ls.PredicateType == envelope.PredicateTypeLink {
+		if ls, err := linkjson.DecodeStatement(payload); err == nil && ls.PredicateType == envelope.PredicateTypeLink {
 			if ls.Type != statementV1 && ls.Type != statementV01 {
 				return nil, fmt.Errorf("statement type %q is not an in-toto statement", ls.Type)
 			}
@@ -292,40 +236,13 @@ func decodeStatement(payload []byte) (*statement, error) {
 	return st, nil
 }
 
-// decodeLinkStatement decodes a step record's statement, with
-// decodeLinkStatementFast when it can. The strings decoded may share
-// payload's memory: it must not be modified afterwards (payloads are
-// decoded from base64 by sign.VerifyEnvelope, for the gate only, and
-// never modified).
-func decodeLinkStatement(payload []byte) (linkStatement, error) {
-	if ls, ok := decodeLinkStatementFast(unsafe.String(unsafe.SliceData(payload), len(payload))); ok {
-		return ls, nil
-	}
-	var ls linkStatement
-	err := json.Unmarshal(payload, &ls)
-	return ls, err
-}
-
-// decodeEnvelope decodes a DSSE envelope, with decodeEnvelopeFast when it
-// can.
-func decodeEnvelope(data []byte) (*dsse.Envelope, error) {
-	if env, ok := decodeEnvelopeFast(string(data)); ok {
-		return env, nil
-	}
-	env := &dsse.Envelope{}
-	if err := json.Unmarshal(data, env); err != nil {
-		return nil, err
-	}
-	return env, nil
-}
-
 func (st *statement) about(s store.Subject) bool {
 	return describes(st.Subject, s)
 }
 
 func describes(rds []descriptor, s store.Subject) bool {
 	for _, rd := range rds {
-		if s.Digest.Hex != "" && rd.Digest.has(s.Digest.Algorithm, s.Digest.Hex) {
+		if s.Digest.Hex != "" && rd.Digest.Has(s.Digest.Algorithm, s.Digest.Hex) {
 			return true
 		}
 	}
@@ -502,7 +419,7 @@ func (vr *verification) examine(ctx context.Context, atts []store.Attestation) e
 		e.res = &EnvelopeResult{Digest: e.rawDigest}
 		// The shape is checked by sign.VerifyEnvelope; decoding the
 		// payload here too would double the work on large records.
-		e.env, errs[i] = decodeEnvelope(atts[i].Envelope)
+		e.env, errs[i] = linkjson.DecodeEnvelope(atts[i].Envelope)
 		all[i] = e
 	})
 	if err := ctx.Err(); err != nil {
@@ -911,7 +828,7 @@ func (vr *verification) checkSteps(bound map[string]bool) {
 
 	last := vr.p.Steps[len(vr.p.Steps)-1]
 	if final := chosen[last.Name]; final != nil {
-		want := canonicalDigest(map[string]string{vr.subject.Digest.Algorithm: vr.subject.Digest.Hex})
+		want := linkjson.Canonical(map[string]string{vr.subject.Digest.Algorithm: vr.subject.Digest.Hex})
 		found := false
 		for _, a := range final.products {
 			if d := a.digest; d == want || strings.Contains(","+d+",", ","+want+",") {

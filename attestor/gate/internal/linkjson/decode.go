@@ -1,4 +1,4 @@
-package gate
+package linkjson
 
 import (
 	"encoding/json"
@@ -24,10 +24,10 @@ import (
 // encoding/json, which decides, and words the error, as before.
 // FuzzDecodeLinkStatement and FuzzDecodeEnvelope check the equivalence.
 
-// decodeLinkStatementFast decodes a step record's statement as
-// json.Unmarshal into a linkStatement would; ok is false when the caller
+// decodeStatementFast decodes a step record's statement as
+// json.Unmarshal into a Statement would; ok is false when the caller
 // must use json.Unmarshal. Strings without escapes share payload's memory.
-func decodeLinkStatementFast(payload string) (ls linkStatement, ok bool) {
+func decodeStatementFast(payload string) (ls Statement, ok bool) {
 	s := &scanner{s: payload}
 	ok = s.document(func() bool {
 		return s.fields(linkStatementFields, func(i int) bool {
@@ -39,15 +39,15 @@ func decodeLinkStatementFast(payload string) (ls linkStatement, ok bool) {
 			case 2:
 				return s.stringInto(&ls.PredicateType)
 			default:
-				return s.linkPredicate(&ls.Predicate)
+				return s.Predicate(&ls.Predicate)
 			}
 		})
 	})
 	return ls, ok
 }
 
-// The JSON names of the fields of linkStatement, linkPredicate,
-// descriptor, dsse.Envelope and dsse.Signature, in the order the decoders
+// The JSON names of the fields of Statement, Predicate,
+// Descriptor, dsse.Envelope and dsse.Signature, in the order the decoders
 // switch on.
 var (
 	linkStatementFields = []string{"_type", "subject", "predicateType", "predicate"}
@@ -57,7 +57,7 @@ var (
 	signatureFields     = []string{"keyid", "sig"}
 )
 
-func (s *scanner) linkPredicate(p *linkPredicate) bool {
+func (s *scanner) Predicate(p *Predicate) bool {
 	if s.null() {
 		return true
 	}
@@ -82,7 +82,7 @@ func (s *scanner) linkPredicate(p *linkPredicate) bool {
 }
 
 // descriptors decodes an array of resource descriptors (or null).
-func (s *scanner) descriptors(dst *[]descriptor) bool {
+func (s *scanner) descriptors(dst *[]Descriptor) bool {
 	if s.null() {
 		*dst = nil
 		return true
@@ -90,10 +90,10 @@ func (s *scanner) descriptors(dst *[]descriptor) bool {
 	// Decoded in chunks, copied once into a list of the right size:
 	// append alone would allocate five times the list's size (large
 	// slices grow by a quarter).
-	var chunks [][]descriptor
-	chunk := make([]descriptor, 0, 16)
+	var chunks [][]Descriptor
+	chunk := make([]Descriptor, 0, 16)
 	ok := s.array(func() bool {
-		var d descriptor
+		var d Descriptor
 		if !s.null() && !s.fields(descriptorFields, func(i int) bool {
 			switch i {
 			case 0:
@@ -101,14 +101,14 @@ func (s *scanner) descriptors(dst *[]descriptor) bool {
 			case 1:
 				return s.stringInto(&d.URI)
 			default:
-				return s.digestSet(&d.Digest)
+				return s.DigestSet(&d.Digest)
 			}
 		}) {
 			return false
 		}
 		if len(chunk) == cap(chunk) {
 			chunks = append(chunks, chunk)
-			chunk = make([]descriptor, 0, min(2*cap(chunk), 4096))
+			chunk = make([]Descriptor, 0, min(2*cap(chunk), 4096))
 		}
 		chunk = append(chunk, d)
 		return true
@@ -117,7 +117,7 @@ func (s *scanner) descriptors(dst *[]descriptor) bool {
 	for _, c := range chunks {
 		n += len(c)
 	}
-	list := make([]descriptor, 0, n)
+	list := make([]Descriptor, 0, n)
 	for _, c := range chunks {
 		list = append(list, c...)
 	}
@@ -125,8 +125,8 @@ func (s *scanner) descriptors(dst *[]descriptor) bool {
 	return ok
 }
 
-// digestSet decodes a digest set as (*digestSet).UnmarshalJSON does.
-func (s *scanner) digestSet(dst *digestSet) bool {
+// DigestSet decodes a digest set as (*DigestSet).UnmarshalJSON does.
+func (s *scanner) DigestSet(dst *DigestSet) bool {
 	if s.null() {
 		*dst = ""
 		return true
@@ -162,9 +162,9 @@ func (s *scanner) digestSet(dst *digestSet) bool {
 	case n == 0:
 		*dst = ""
 	case all == nil:
-		*dst = digestSet(alg + ":" + hex)
+		*dst = DigestSet(alg + ":" + hex)
 	default:
-		*dst = digestSet(canonicalDigest(all))
+		*dst = DigestSet(Canonical(all))
 	}
 	return true
 }

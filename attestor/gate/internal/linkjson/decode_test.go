@@ -1,9 +1,10 @@
-package gate
+package linkjson
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -43,7 +44,7 @@ func TestDecodeLinkStatementFast(t *testing.T) {
 	rec := &attestor.Record{Step: "build", Command: []string{"make"},
 		Materials: []*ita1.ResourceDescriptor{{Name: "src/ü.go", Digest: map[string]string{"sha256": sha256, "sha512": sha512}}},
 		Products:  []*ita1.ResourceDescriptor{{Name: "app", Digest: map[string]string{"sha256": sha256}}},
-		StartedOn: now, FinishedOn: now}
+		StartedOn: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), FinishedOn: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
 	st, err := rec.Statement()
 	if err != nil {
 		t.Fatal(err)
@@ -53,8 +54,8 @@ func TestDecodeLinkStatementFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, in := range append([]string{string(data)}, linkStatementSeeds...) {
-		got, ok := decodeLinkStatementFast(in)
-		var want linkStatement
+		got, ok := decodeStatementFast(in)
+		var want Statement
 		if err := json.Unmarshal([]byte(in), &want); err != nil {
 			t.Fatalf("%s: %v", in, err)
 		}
@@ -65,7 +66,7 @@ func TestDecodeLinkStatementFast(t *testing.T) {
 		}
 	}
 	for _, in := range linkStatementFallbacks {
-		if got, ok := decodeLinkStatementFast(in); ok {
+		if got, ok := decodeStatementFast(in); ok {
 			t.Errorf("the fast path decodes %s: %+v", in, got)
 		}
 	}
@@ -78,11 +79,11 @@ func FuzzDecodeLinkStatement(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, ok := decodeLinkStatementFast(string(data))
+		got, ok := decodeStatementFast(string(data))
 		if !ok {
 			return
 		}
-		var want linkStatement
+		var want Statement
 		if err := json.Unmarshal(data, &want); err != nil {
 			t.Fatalf("the fast path decodes what encoding/json rejects (%v):\n%q", err, data)
 		}
