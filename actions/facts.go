@@ -2,8 +2,6 @@ package actions
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -171,7 +169,6 @@ type options struct {
 	dir      string
 	git      string
 	hostname func() (string, error)
-	platform Platform
 	home     string // HOME for git, from the step's environment
 }
 
@@ -181,42 +178,6 @@ func WithDir(dir string) Option {
 	return func(o *options) error {
 		o.dir = dir
 		return nil
-	}
-}
-
-// WithGit sets the git executable. The default is "git" on the PATH.
-func WithGit(path string) Option {
-	return func(o *options) error {
-		if path == "" {
-			return errors.New("empty git path")
-		}
-		o.git = path
-		return nil
-	}
-}
-
-// WithHostname sets how a local build learns the host name when HOSTNAME
-// is not in the environment. The default is os.Hostname.
-func WithHostname(fn func() (string, error)) Option {
-	return func(o *options) error {
-		if fn == nil {
-			return errors.New("nil hostname function")
-		}
-		o.hostname = fn
-		return nil
-	}
-}
-
-// WithPlatform skips detection and reads the facts of platform p. The
-// default detects the platform from the environment.
-func WithPlatform(p Platform) Option {
-	return func(o *options) error {
-		switch p {
-		case GitHubActions, GitLabCI, Spinnaker, CloudBuild, Local:
-			o.platform = p
-			return nil
-		}
-		return fmt.Errorf("unknown platform %q", p)
 	}
 }
 
@@ -257,10 +218,7 @@ func Detect(ctx context.Context, environ []string, opts ...Option) (*Facts, erro
 			return nil, err
 		}
 	}
-	p := o.platform
-	if p == "" {
-		p = detectPlatform(env)
-	}
+	p := detectPlatform(env)
 	var (
 		f   *Facts
 		err error

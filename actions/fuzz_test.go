@@ -71,7 +71,7 @@ func FuzzDetect(f *testing.F) {
 				env = append(env, kv)
 			}
 		}
-		fa, err := actions.Detect(context.Background(), env, actions.WithPlatform(actions.DetectPlatform(env)), actions.WithDir(t.TempDir()), actions.WithGit("/nonexistent/git"))
+		fa, err := actions.Detect(context.Background(), env, actions.WithDir(t.TempDir()), actions.WithGit("/nonexistent/git"))
 		if err != nil {
 			t.Fatalf("Detect: %v", err)
 		}

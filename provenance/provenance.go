@@ -182,18 +182,6 @@ func WithSource(src actions.Source) Option {
 	}
 }
 
-// WithClock sets the clock that dates the end of the build when no step
-// record says when it finished. The default is time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(o *options) error {
-		if now == nil {
-			return fault.Invalid(errors.New("nil clock"))
-		}
-		o.clock = now
-		return nil
-	}
-}
-
 // Build returns the SLSA provenance statement of a build. It validates the
 // statement (and, for v1, the predicate) with the in-toto attestation
 // library's validators. Facts the platform did not state are left out; a

@@ -177,16 +177,15 @@ func gitRepo(t *testing.T) string {
 func facts(t *testing.T, platform string) *actions.Facts {
 	t.Helper()
 	ctx := context.Background()
-	noHost := actions.WithHostname(func() (string, error) { return "", errors.New("none") })
 	var (
 		f   *actions.Facts
 		err error
 	)
 	if platform == "local" {
 		dir := gitRepo(t)
-		f, err = actions.Detect(ctx, []string{"USER=dev", "HOSTNAME=devbox", "HOME=" + dir}, actions.WithDir(dir), noHost)
+		f, err = actions.Detect(ctx, []string{"USER=dev", "HOSTNAME=devbox", "HOME=" + dir}, actions.WithDir(dir))
 	} else {
-		f, err = actions.Detect(ctx, loadEnv(t, platform+".env"), actions.WithDir(t.TempDir()), noHost)
+		f, err = actions.Detect(ctx, loadEnv(t, platform+".env"), actions.WithDir(t.TempDir()))
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package github
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -19,10 +18,6 @@ const (
 	EnvOutput      = "GITHUB_OUTPUT"
 	EnvStepSummary = "GITHUB_STEP_SUMMARY"
 )
-
-// OIDCAudience is the audience of the identity token that sigstore's
-// Fulcio accepts.
-const OIDCAudience = "sigstore"
 
 // Action is the I/O of one GitHub Actions step. Create it with New; the
 // zero value is not usable.
@@ -72,11 +67,6 @@ func WithWriter(w io.Writer) Option {
 			o.w = w
 		}
 	}
-}
-
-// withRandom sets the source of the output delimiters (tests).
-func withRandom(r io.Reader) Option {
-	return func(o *options) { o.random = r }
 }
 
 // New returns the I/O of the step whose environment the options describe.
@@ -142,12 +132,6 @@ func (a *Action) ListInput(name string) []string {
 // nothing.
 func (a *Action) SetOutput(name, value string) error {
 	return a.fileCommand("output", EnvOutput, name, value)
-}
-
-// SetEnv sets an environment variable for the job's later steps
-// (GITHUB_ENV), like SetOutput. Without GITHUB_ENV it does nothing.
-func (a *Action) SetEnv(name, value string) error {
-	return a.fileCommand("env", "GITHUB_ENV", name, value)
 }
 
 func (a *Action) fileCommand(cmd, env, name, value string) error {
@@ -259,29 +243,9 @@ func (a *Action) Errorf(format string, args ...any) {
 	}
 }
 
-// Warningf writes a warning annotation (::warning::) in GitHub Actions;
-// outside it does nothing.
-func (a *Action) Warningf(format string, args ...any) {
-	if a.Enabled() {
-		a.command(func() { a.gha.Warningf(format, args...) })
-	}
-}
-
 // command runs a go-githubactions workflow command, which panics when its
 // writer fails: a lost log line must not fail the step.
 func (a *Action) command(fn func()) {
 	defer func() { _ = recover() }()
 	fn()
-}
-
-// IDToken returns the job's OIDC identity token for audience (OIDCAudience
-// for sigstore) and masks it. The job needs the permission id-token: write,
-// which sets ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN.
-func (a *Action) IDToken(ctx context.Context, audience string) (string, error) {
-	tok, err := a.gha.GetIDToken(ctx, audience)
-	if err != nil {
-		return "", fmt.Errorf("getting the GitHub Actions identity token (does the job have permissions: id-token: write?): %w", err)
-	}
-	a.AddMask(tok)
-	return tok, nil
 }

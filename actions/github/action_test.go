@@ -2,11 +2,7 @@ package github
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,9 +27,6 @@ func TestOutsideActions(t *testing.T) {
 	if err := a.SetOutput("verified", "true"); err != nil {
 		t.Errorf("SetOutput: %v", err)
 	}
-	if err := a.SetEnv("X", "1"); err != nil {
-		t.Errorf("SetEnv: %v", err)
-	}
 	if err := a.AddStepSummary("| a |"); err != nil {
 		t.Errorf("AddStepSummary: %v", err)
 	}
@@ -41,12 +34,8 @@ func TestOutsideActions(t *testing.T) {
 	end := a.Group("long output")
 	end()
 	a.Errorf("boom %d", 1)
-	a.Warningf("careful")
 	if w.Len() != 0 {
 		t.Errorf("wrote %q outside Actions", w.String())
-	}
-	if _, err := a.IDToken(context.Background(), OIDCAudience); err == nil {
-		t.Error("IDToken outside Actions: no error")
 	}
 }
 
@@ -169,7 +158,7 @@ func TestBrokenWriter(t *testing.T) {
 	a := New(WithGetenv(env(map[string]string{EnvActions: "true"})), WithWriter(failWriter{}))
 	a.AddMask("x")
 	a.Group("g")()
-	a.Warningf("w")
+	a.Errorf("e")
 }
 
 type failWriter struct{}
@@ -225,31 +214,6 @@ func TestStepSummaryMermaid(t *testing.T) {
 		if got := s.Markdown(); got != want {
 			t.Errorf("summary:\n%s\nwant:\n%s", got, want)
 		}
-	}
-}
-
-func TestIDToken(t *testing.T) {
-	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer request-token" || r.URL.Query().Get("audience") != OIDCAudience {
-			http.Error(w, "no", http.StatusUnauthorized)
-			return
-		}
-		fmt.Fprint(w, `{"value":"header.payload.signature"}`)
-	}))
-	defer srv.Close()
-	var w bytes.Buffer
-	a := New(WithGetenv(env(map[string]string{
-		EnvActions:                       "true",
-		"ACTIONS_ID_TOKEN_REQUEST_URL":   srv.URL + "/token?api-version=2.0",
-		"ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token",
-	})), WithWriter(&w))
-	tok, err := a.IDToken(context.Background(), OIDCAudience)
-	if err != nil || tok != "header.payload.signature" {
-		t.Fatalf("IDToken = %q, %v", tok, err)
-	}
-	if w.String() != "::add-mask::header.payload.signature\n" {
-		t.Errorf("token not masked: %q", w.String())
 	}
 }
 

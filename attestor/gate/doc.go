@@ -13,9 +13,8 @@
 // The gate fails closed: a policy with no steps, a threshold below 1, a
 // missing step, an untrusted or unknown signer, an expired policy, a
 // statement about another artifact, a tampered envelope, or no
-// attestations at all is a failure, never a pass. Checks are on by
-// default; the few that can be skipped need an option whose name ends in
-// Unsafe.
+// attestations at all is a failure, never a pass. Every check is on; no
+// option skips one.
 //
 // The gate verifies; it imports no store client (the stores it reads are
 // given to it as store.Store and Locator) and writes nothing. What acts on

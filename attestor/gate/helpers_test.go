@@ -167,7 +167,6 @@ func (c *chain) provenance(signer string, subject store.Subject, opts ...provena
 		provenance.WithBuilderID("https://github.com/actions/runner"),
 		provenance.WithBuildType("https://actions.github.io/buildtypes/workflow/v1"),
 		provenance.WithSource(actions.Source{Repo: "https://github.com/acme/app", Ref: "refs/heads/main", Commit: strings.Repeat("a", 40)}),
-		provenance.WithClock(func() time.Time { return c.when.Add(time.Minute) }),
 	}, opts...)
 	st, err := provenance.Build(provenance.Input{
 		Steps:    steps,

@@ -208,7 +208,7 @@ func TestInspectChecks(t *testing.T) {
 		t.Errorf("Inspect of a subject without digest: %v", err)
 	}
 
-	down, err := oci.New(oci.WithRetry(1, time.Millisecond))
+	down, err := oci.New(oci.WithTimeout(200 * time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,8 +45,8 @@ const MaxPolicySize = 1 << 20
 //	provenance: {functionaries: [ci], builderIds: [...], maxAge: 168h}
 //
 // Read policies with ParsePolicy or LoadPolicy: they validate every field
-// and load the functionaries' keys. A Policy built in Go must go through
-// Policy.Compile before use.
+// and load the functionaries' keys. A Policy built in Go is not compiled:
+// NewVerifier refuses it.
 type Policy struct {
 	// Version is the schema version: PolicyVersion. Required.
 	Version int `json:"version" yaml:"version"`
@@ -64,7 +64,7 @@ type Policy struct {
 	// required, by predicate type and signer.
 	Attestations []AttestationPolicy `json:"attestations,omitempty" yaml:"attestations"`
 
-	// Set by Compile.
+	// Set by compile.
 	dir       string
 	digest    string
 	source    string
@@ -192,14 +192,6 @@ func parseDuration(s string) (time.Duration, error) {
 
 type stepRules struct{ materials, products []*rule }
 
-// Digest returns the hex sha256 of the policy file as read ("" for a
-// policy built in Go).
-func (p *Policy) Digest() string { return p.digest }
-
-// Source returns the path the policy was loaded from ("" if parsed from
-// bytes).
-func (p *Policy) Source() string { return p.source }
-
 // LoadPolicy reads and parses the policy file at path (see ParsePolicy);
 // key paths are relative to its directory. Every error matches ErrPolicy
 // and fault.ErrInvalidInput.
@@ -293,19 +285,6 @@ func parsePolicy(data []byte, dir, source string) (*Policy, error) {
 	sum := sha256.Sum256(data)
 	p.digest, p.source = hex.EncodeToString(sum[:]), source
 	return p, nil
-}
-
-// Compile validates a Policy built in Go and loads its keys (paths
-// relative to dir). Parsed policies are already compiled. Errors match
-// ErrPolicy.
-func (p *Policy) Compile(dir string) error {
-	if p.Version != PolicyVersion {
-		return policyErr("", 0, "version", "unsupported version %d (want %d)", p.Version, PolicyVersion)
-	}
-	if p.Expires.IsZero() {
-		return policyErr("", 0, "expires", "required")
-	}
-	return errors.Join(p.compile(dir, "", func(...any) int { return 0 })...)
 }
 
 func (p *Policy) compile(dir, source string, pos func(path ...any) int) []error {

@@ -82,7 +82,7 @@ func TestParsePolicy(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ParsePolicy: %v", err)
 				}
-				if p.Digest() == "" || len(p.Steps) == 0 || p.Steps[0].Threshold != 1 {
+				if p.digest == "" || len(p.Steps) == 0 || p.Steps[0].Threshold != 1 {
 					t.Errorf("policy %+v", p)
 				}
 				return
@@ -125,8 +125,8 @@ func TestLoadPolicyRelativeKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Source() != path || !p.Expires.Equal(time.Date(2027, 12, 31, 0, 0, 0, 0, time.UTC)) {
-		t.Errorf("policy: source %q expires %v", p.Source(), p.Expires)
+	if p.source != path || !p.Expires.Equal(time.Date(2027, 12, 31, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("policy: source %q expires %v", p.source, p.Expires)
 	}
 	if _, err := LoadPolicy(filepath.Join(c.keys, "missing.yaml")); !errors.Is(err, ErrPolicy) {
 		t.Errorf("LoadPolicy of a missing file: %v", err)

@@ -53,9 +53,8 @@ type Result struct {
 	// Reasons are every reason the verification failed (empty on a pass).
 	Reasons []Reason `json:"reasons"`
 	// Warnings are what did not fail the verification but deserves a
-	// look: checks skipped by an ...Unsafe option, a classic layout's
-	// step whose link ran another command than the expected one (in-toto
-	// only warns).
+	// look, such as a classic layout's step whose link ran another
+	// command than the expected one (in-toto only warns).
 	Warnings []string `json:"warnings,omitempty"`
 }
 

@@ -43,25 +43,13 @@ type Option func(*options) error
 type options struct {
 	clock         func() time.Time
 	logger        *slog.Logger
-	expiredUnsafe bool
+	expiredUnsafe bool // set by a test hook only (export_test.go)
 	trusted       root.TrustedMaterial
 	bundleOpts    []sign.BundleOption
 }
 
 func defaultOptions() options {
 	return options{clock: time.Now, logger: slog.New(slog.DiscardHandler)}
-}
-
-// WithClock sets the clock the policy's expiry and the provenance's age
-// are checked against. The default is time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(o *options) error {
-		if now == nil {
-			return fault.Invalid(errors.New("gate: nil clock"))
-		}
-		o.clock = now
-		return nil
-	}
 }
 
 // WithLogger logs the verification's progress at debug level to l. The
@@ -72,16 +60,6 @@ func WithLogger(l *slog.Logger) Option {
 			return fault.Invalid(errors.New("gate: nil logger"))
 		}
 		o.logger = l
-		return nil
-	}
-}
-
-// WithExpiredPolicyUnsafe accepts a policy whose expiry has passed: the
-// result carries a warning instead of an ErrPolicyExpired reason. Use it
-// only to investigate old builds. The default rejects expired policies.
-func WithExpiredPolicyUnsafe() Option {
-	return func(o *options) error {
-		o.expiredUnsafe = true
 		return nil
 	}
 }
@@ -122,12 +100,11 @@ type Verifier struct {
 	keyless []string
 }
 
-// NewVerifier returns a Verifier for p, a policy from ParsePolicy,
-// LoadPolicy or Policy.Compile. Checks are all on; see the ...Unsafe
-// options.
+// NewVerifier returns a Verifier for p, a policy from ParsePolicy or
+// LoadPolicy. Checks are all on.
 func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 	if p == nil || !p.compiled {
-		return nil, fault.Invalid(errors.New("gate: the policy is nil or not compiled (use ParsePolicy, LoadPolicy or Policy.Compile)"))
+		return nil, fault.Invalid(errors.New("gate: the policy is nil or not compiled (use ParsePolicy or LoadPolicy)"))
 	}
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -163,9 +140,6 @@ func NewVerifier(p *Policy, opts ...Option) (*Verifier, error) {
 	}
 	return v, nil
 }
-
-// Policy returns the Verifier's policy.
-func (v *Verifier) Policy() *Policy { return v.policy }
 
 // envelope is one attestation as examined.
 type fetched struct {

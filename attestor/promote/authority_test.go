@@ -84,7 +84,7 @@ func TestPromoteAuthority(t *testing.T) {
 			release := c.key("release")
 			img := pushed(t, host, "team/app", false)
 			c.attest(reg, img, tt.signer)
-			v, err := gate.NewVerifier(c.policy(imagePolicy), gate.WithClock(clock))
+			v, err := gate.NewVerifier(c.policy(imagePolicy))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,7 +159,7 @@ func TestPromoteAuthorityFails(t *testing.T) {
 	release := c.key("release")
 	img := pushed(t, host, "team/app", false)
 	c.attest(reg, img, "ci")
-	v, err := gate.NewVerifier(c.policy(imagePolicy), gate.WithClock(clock))
+	v, err := gate.NewVerifier(c.policy(imagePolicy))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func TestPromote(t *testing.T) {
 			if tt.signer != "" {
 				c.attest(reg, img, tt.signer)
 			}
-			v, err := gate.NewVerifier(c.policy(imagePolicy), gate.WithClock(clock))
+			v, err := gate.NewVerifier(c.policy(imagePolicy))
 			if err != nil {
 				t.Fatal(err)
 			}

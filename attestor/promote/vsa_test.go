@@ -35,7 +35,7 @@ func TestVSAPromoted(t *testing.T) {
 	release := c.key("release")
 	img := pushed(t, host, "team/app", false)
 	c.attest(reg, img, "ci")
-	v, err := gate.NewVerifier(c.policy(imagePolicy), gate.WithClock(clock))
+	v, err := gate.NewVerifier(c.policy(imagePolicy))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,33 +133,6 @@ func defaultBundleOptions() bundleOptions {
 	return bundleOptions{tlogThreshold: 1}
 }
 
-// WithSignedTimestamps requires n RFC 3161 timestamps from timestamp
-// authorities of the trusted root. The default is 0: a transparency log
-// entry's integrated time is enough.
-func WithSignedTimestamps(n int) BundleOption {
-	return func(o *bundleOptions) error {
-		if n < 0 {
-			return fault.Invalid(fmt.Errorf("sign.WithSignedTimestamps(%d): negative", n))
-		}
-		o.tsaThreshold = n
-		return nil
-	}
-}
-
-// WithoutTransparencyLogUnsafe accepts a bundle with no transparency log
-// entry: for private deployments that timestamp with an RFC 3161 authority
-// instead of a log. It implies WithSignedTimestamps(1) unless more are
-// asked for. The default requires one verified log entry.
-func WithoutTransparencyLogUnsafe() BundleOption {
-	return func(o *bundleOptions) error {
-		o.tlogThreshold = 0
-		if o.tsaThreshold == 0 {
-			o.tsaThreshold = 1
-		}
-		return nil
-	}
-}
-
 // VerifyBundle verifies a sigstore bundle (JSON, v0.1 to v0.3) that holds a
 // DSSE envelope signed with a Fulcio certificate, and returns the
 // envelope's payload. It checks, with sigstore-go's verifier:
@@ -169,8 +142,7 @@ func WithoutTransparencyLogUnsafe() BundleOption {
 //     the signature; when trusted lists CT logs, the certificate's
 //     embedded SCT too;
 //   - a transparency log entry of a log in trusted, with its inclusion
-//     proof or promise (see WithoutTransparencyLogUnsafe), and any RFC
-//     3161 timestamps asked for with WithSignedTimestamps;
+//     proof or promise;
 //   - the DSSE signature with the certificate's key;
 //   - the certificate's issuer, subject and GitHub workflow claims against
 //     id (see Identity).

@@ -206,24 +206,6 @@ func WithKeylessLogger(l *slog.Logger) KeylessOption {
 	}
 }
 
-// WithKeylessRetries sets the timeout of each request to Fulcio, Rekor
-// and timestamp authorities, and how many times one that fails with 429
-// or 5xx is retried. A certificate request or a Rekor entry creation that
-// fails in transit (no answer within the timeout, a broken connection, an
-// answer cut short or stalled) is sent again as many times, with backoff:
-// a new certificate for the same key is as good, and Rekor answers a
-// repeated entry with the one already logged. The default is 30 s and 3
-// retries.
-func WithKeylessRetries(timeout time.Duration, retries uint) KeylessOption {
-	return func(o *keylessOptions) error {
-		if timeout <= 0 {
-			return fault.Invalid(fmt.Errorf("sign.WithKeylessRetries: timeout %v", timeout))
-		}
-		o.timeout, o.retries = timeout, retries
-		return nil
-	}
-}
-
 // NewKeyless makes the ephemeral key and returns a Keyless signer. Without
 // WithTokenSource it detects where identity tokens come from (see
 // DetectTokenSource) and fails with ErrNoIdentityToken when it finds
@@ -231,7 +213,11 @@ func WithKeylessRetries(timeout time.Duration, retries uint) KeylessOption {
 // to Fulcio, Rekor and timestamp authorities follow at most 10 redirects,
 // none from https to plain http, never take the identity token to
 // another origin, and read at most 4 MiB of an answer (4 KiB of an
-// error).
+// error). Each request has 30 s and is retried 3 times when it fails
+// with 429 or 5xx; a certificate request or a Rekor entry creation that
+// fails in transit is sent again as many times, with backoff (a new
+// certificate for the same key is as good, and Rekor answers a repeated
+// entry with the one already logged).
 func NewKeyless(ctx context.Context, opts ...KeylessOption) (*Keyless, error) {
 	o := defaultKeylessOptions()
 	for _, opt := range opts {

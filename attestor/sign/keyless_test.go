@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
@@ -64,7 +65,7 @@ func TestKeylessSignVerify(t *testing.T) {
 	f := signtest.NewSigstore(t)
 	f.FailTokenRequests(1) // the token endpoint is retried
 	trusted, _ := f.TrustedRoot(t)
-	k := f.Keyless(t, sign.WithTrustedMaterial(trusted))
+	k := f.Keyless(t, sign.WithTrustedMaterial(trusted), sign.WithTokenOptions(sign.WithTokenRetries(3, time.Millisecond)))
 	envJSON, bundle := signKeyless(t, k)
 
 	if n := f.TokenRequests(); n != 2 {

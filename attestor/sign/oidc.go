@@ -104,33 +104,6 @@ func WithLookupEnv(lookup func(string) (string, bool)) TokenOption {
 	}
 }
 
-// WithTokenHTTPClient sets the HTTP client of token requests. The default
-// has a 30 s timeout. Whatever the client, at most 10 redirects are
-// followed, none from https to plain http, the request token is sent to
-// the token URL's origin only, and at most 64 KiB of an answer is read.
-func WithTokenHTTPClient(c *http.Client) TokenOption {
-	return func(o *tokenOptions) error {
-		if c == nil {
-			return fault.Invalid(errors.New("sign.WithTokenHTTPClient: nil client"))
-		}
-		o.client = c
-		return nil
-	}
-}
-
-// WithTokenRetries sets how many times a failed token request (network
-// error, 429 or 5xx) is retried, and the first delay, doubled at each
-// retry. The default is 3 retries from 1 s.
-func WithTokenRetries(n int, backoff time.Duration) TokenOption {
-	return func(o *tokenOptions) error {
-		if n < 0 || backoff < 0 {
-			return fault.Invalid(fmt.Errorf("sign.WithTokenRetries(%d, %v): negative", n, backoff))
-		}
-		o.retries, o.backoff = n, backoff
-		return nil
-	}
-}
-
 // WithMask sets a function called with every token fetched, before it is
 // used, so that the CI hides it from its logs (in GitHub Actions, cmd
 // prints "::add-mask::"). The default does nothing.
@@ -236,8 +209,8 @@ type httpToken struct {
 }
 
 // Token fetches the token, retrying as the retry policy says
-// (attestor/internal/retry: no answer, 408, 429, 500, 502, 503, 504), the
-// first wait WithTokenRetries' backoff, doubled at each retry. Errors name
+// (attestor/internal/retry: no answer, 408, 429, 500, 502, 503, 504), 3
+// times, the first wait 1 s, doubled at each retry. Errors name
 // the host only: the URL's query may carry secrets, and no error includes
 // a header or the response body; nothing is logged.
 func (h *httpToken) Token(ctx context.Context) (string, error) {

@@ -76,22 +76,6 @@ func WithVault(address, token, path string) Option {
 	}
 }
 
-// WithAWS adds options to the AWS SDK configuration of awskms:// keys
-// (config.LoadDefaultConfig), such as config.WithRegion or
-// config.WithHTTPClient. The default is the AWS CLI's: the environment
-// (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-// AWS_SESSION_TOKEN, AWS_PROFILE, AWS_CA_BUNDLE, AWS_ENDPOINT_URL_KMS, web
-// identity tokens), the shared config and credentials files, then the
-// role of the ECS task or EC2 instance. An endpoint in the URI
-// (awskms://HOST:PORT/KEY) overrides the configured one and is reached
-// over HTTPS.
-func WithAWS(opts ...func(*awsconfig.LoadOptions) error) Option {
-	return func(o *loadOptions) error {
-		o.aws = append(o.aws, opts...)
-		return nil
-	}
-}
-
 // WithGCP adds Google API client options for gcpkms:// keys, such as
 // option.WithEndpoint, option.WithCredentialsFile or
 // option.WithTokenSource. The default is Application Default Credentials
@@ -136,7 +120,12 @@ type Signer struct {
 //     (Google Cloud KMS; without a version, the newest enabled one; see
 //     WithGCP for credentials);
 //   - awskms://[ENDPOINT]/KEY, where KEY is a key id, key ARN, alias/NAME
-//     or alias ARN (AWS KMS; see WithAWS);
+//     or alias ARN (AWS KMS; configured as the AWS CLI is: the
+//     environment (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+//     AWS_SESSION_TOKEN, AWS_PROFILE, AWS_CA_BUNDLE, AWS_ENDPOINT_URL_KMS,
+//     web identity tokens), the shared config and credentials files, then
+//     the role of the ECS task or EC2 instance; an ENDPOINT in the URI
+//     overrides the configured one and is reached over HTTPS);
 //   - azurekms://VAULT.vault.azure.net/KEY[/VERSION] (Azure Key Vault;
 //     credentials from DefaultAzureCredential: AZURE_TENANT_ID,
 //     AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or a workload identity, a

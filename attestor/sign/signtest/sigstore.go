@@ -181,7 +181,7 @@ func (f *Sigstore) Keyless(t testing.TB, opts ...sign.KeylessOption) *sign.Keyle
 	all := append([]sign.KeylessOption{
 		sign.WithFulcioURL(f.fulcio.URL),
 		sign.WithRekorURL(f.rekor.URL),
-		sign.WithTokenOptions(Lookup(f.Env()), sign.WithTokenRetries(3, time.Millisecond)),
+		sign.WithTokenOptions(Lookup(f.Env())),
 	}, opts...)
 	k, err := sign.NewKeyless(context.Background(), all...)
 	if err != nil {

@@ -95,7 +95,7 @@
 // # Reads
 //
 // Listings use the largest page size and end on an empty token or a token
-// seen before, within WithMaxPages pages; on the open-source server also
+// seen before, within DefaultMaxPages pages; on the open-source server also
 // on an empty page (its PostgreSQL store follows the last page with an
 // empty one whose token starts the listing again). Container Analysis may
 // return an empty page with a token before a filtered listing ends, so v1

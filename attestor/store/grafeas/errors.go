@@ -14,7 +14,7 @@ import (
 // Sentinel errors. Callers branch on them with errors.Is.
 var (
 	// ErrTooManyPages is returned by Get and Put when a listing does not end
-	// within the page bound (WithMaxPages): a server that keeps returning
+	// within the page bound (DefaultMaxPages): a server that keeps returning
 	// new page tokens. It matches fault.ErrUnavailable.
 	ErrTooManyPages = errors.New("listing did not end within the page bound")
 

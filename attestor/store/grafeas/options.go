@@ -159,40 +159,14 @@ func WithNoteProject(project string) Option {
 	}
 }
 
-// WithHTTPClient sets the HTTP client whose transport carries the requests
-// (its Timeout is replaced by WithTimeout's; its redirect policy, if any,
-// runs after this package's: at most 10 redirects, none from https to
-// plain http, the token kept to its origin). It conflicts with
-// WithTLSConfig. The default is a pooled client with the system roots.
-func WithHTTPClient(c *http.Client) Option {
-	return func(o *options) error {
-		if c == nil {
-			return fault.Invalid(errors.New("grafeas: nil HTTP client"))
-		}
-		o.httpClient = c
-		return nil
-	}
-}
-
 // WithTLSConfig sets the TLS configuration: server roots and client
-// certificates (see TLSConfig). It conflicts with WithHTTPClient.
+// certificates (see TLSConfig).
 func WithTLSConfig(c *tls.Config) Option {
 	return func(o *options) error {
 		if c == nil {
 			return fault.Invalid(errors.New("grafeas: nil TLS config"))
 		}
 		o.tlsConfig = c
-		return nil
-	}
-}
-
-// WithTokenSource sends a bearer token from ts with every request.
-func WithTokenSource(ts oauth2.TokenSource) Option {
-	return func(o *options) error {
-		if ts == nil {
-			return fault.Invalid(errors.New("grafeas: nil token source"))
-		}
-		o.tokenSource = ts
 		return nil
 	}
 }
@@ -215,56 +189,6 @@ func WithToken(token string) Option {
 func WithApplicationDefaultCredentials() Option {
 	return func(o *options) error {
 		o.adc = true
-		return nil
-	}
-}
-
-// WithRetry sets how many times a failed request (connection error,
-// timeout, 429, 5xx but 501) is retried, and the bounds of the exponential
-// backoff with jitter between attempts. A Retry-After header is honoured
-// up to waitMax. The defaults are DefaultRetries, DefaultRetryWaitMin and
-// DefaultRetryWaitMax.
-func WithRetry(retries int, waitMin, waitMax time.Duration) Option {
-	return func(o *options) error {
-		if retries < 0 || waitMin < 0 || waitMax < waitMin {
-			return fault.Invalid(fmt.Errorf("grafeas: invalid retry policy (%d retries, wait %s..%s)", retries, waitMin, waitMax))
-		}
-		o.retries, o.retryWaitMin, o.retryWaitMax = retries, waitMin, waitMax
-		return nil
-	}
-}
-
-// WithTimeout bounds each request attempt. The default is DefaultTimeout.
-func WithTimeout(d time.Duration) Option {
-	return func(o *options) error {
-		if d <= 0 {
-			return fault.Invalid(fmt.Errorf("grafeas: invalid timeout %s", d))
-		}
-		o.timeout = d
-		return nil
-	}
-}
-
-// WithPageSize sets the page size of listings. The default is
-// DefaultPageSize, the largest the open-source server accepts.
-func WithPageSize(n int) Option {
-	return func(o *options) error {
-		if n < 1 || n > 1000 {
-			return fault.Invalid(fmt.Errorf("grafeas: page size %d not in 1..1000", n))
-		}
-		o.pageSize = n
-		return nil
-	}
-}
-
-// WithMaxPages bounds the pages of one listing. The default is
-// DefaultMaxPages.
-func WithMaxPages(n int) Option {
-	return func(o *options) error {
-		if n < 1 {
-			return fault.Invalid(fmt.Errorf("grafeas: invalid page bound %d", n))
-		}
-		o.maxPages = n
 		return nil
 	}
 }
@@ -336,24 +260,6 @@ func WithAuthorityNote(note string) Option {
 			return err
 		}
 		o.authorityProj, o.authorityNote = "", n
-		return nil
-	}
-}
-
-// WithStepNotes adds what is known of steps (keys, expected rules,
-// threshold) to the notes created for them. A note that exists already is
-// not changed.
-func WithStepNotes(steps ...StepNote) Option {
-	return func(o *options) error {
-		if o.steps == nil {
-			o.steps = map[string]StepNote{}
-		}
-		for _, s := range steps {
-			if err := workspace.ValidateStepName(s.Name); err != nil {
-				return err
-			}
-			o.steps[s.Name] = s
-		}
 		return nil
 	}
 }

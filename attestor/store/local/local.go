@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,46 +34,22 @@ const (
 // Dir is a store.Store over a directory. Its methods are safe for
 // concurrent use, also by several processes sharing the directory.
 type Dir struct {
-	root   string
-	logger *slog.Logger
+	root string
 }
 
 var _ store.Store = (*Dir)(nil)
 
-// Option configures a Dir.
-type Option func(*Dir) error
-
-// WithLogger logs what Get skips (oversize or malformed files) to l. The
-// default discards logs.
-func WithLogger(l *slog.Logger) Option {
-	return func(d *Dir) error {
-		if l == nil {
-			return fault.Invalid(errors.New("local: nil logger"))
-		}
-		d.logger = l
-		return nil
-	}
-}
-
 // New returns the store over root, creating the directory if needed.
-func New(root string, opts ...Option) (*Dir, error) {
+func New(root string) (*Dir, error) {
 	if root == "" {
 		return nil, fault.Invalid(errors.New("local: empty directory"))
 	}
-	d := &Dir{root: filepath.Clean(root), logger: slog.New(slog.DiscardHandler)}
-	for _, opt := range opts {
-		if err := opt(d); err != nil {
-			return nil, err
-		}
-	}
+	d := &Dir{root: filepath.Clean(root)}
 	if err := os.MkdirAll(d.root, 0o755); err != nil {
 		return nil, fault.Invalid(fmt.Errorf("creating store directory %q: %w", root, err))
 	}
 	return d, nil
 }
-
-// Root returns the store's directory.
-func (d *Dir) Root() string { return d.root }
 
 // SubjectDir returns the directory that holds subject's attestations.
 func (d *Dir) SubjectDir(subject store.Subject) string {
@@ -151,8 +126,7 @@ func (d *Dir) Put(ctx context.Context, subject store.Subject, atts ...store.Atte
 // Get returns the attestations stored for subject, sorted by digest. A
 // subject with none returns none and no error. Files larger than
 // store.MaxEnvelopeSize (store.MaxBundleSize for bundles), that do not
-// parse, or whose content does not match their name are skipped and
-// logged.
+// parse, or whose content does not match their name are skipped.
 func (d *Dir) Get(ctx context.Context, subject store.Subject) ([]store.Attestation, error) {
 	if err := checkSubject(subject); err != nil {
 		return nil, err
@@ -177,20 +151,16 @@ func (d *Dir) Get(ctx context.Context, subject store.Subject) ([]store.Attestati
 		base := filepath.Join(dir, strings.TrimSuffix(name, suffixEnvelope))
 		env, err := readBounded(base+suffixEnvelope, store.MaxEnvelopeSize)
 		if err != nil {
-			d.logger.Warn("skipping attestation", "file", base+suffixEnvelope, "err", err)
 			continue
 		}
-		bundle, err := readBounded(base+suffixBundle, store.MaxBundleSize)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			d.logger.Warn("skipping bundle", "file", base+suffixBundle, "err", err)
-		}
+		// A bundle that cannot be read is left out (its attestation is
+		// kept).
+		bundle, _ := readBounded(base+suffixBundle, store.MaxBundleSize)
 		a, err := store.NewAttestation(env, bundle)
 		if err != nil {
-			d.logger.Warn("skipping attestation", "file", base+suffixEnvelope, "err", err)
 			continue
 		}
 		if dg, _ := a.Digest(); dg != filepath.Base(base) {
-			d.logger.Warn("skipping attestation whose content does not match its name", "file", base+suffixEnvelope)
 			continue
 		}
 		out = append(out, a)

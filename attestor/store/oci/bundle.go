@@ -77,15 +77,6 @@ func NewBundle(raw []byte, hint string) ([]byte, error) {
 	return out, nil
 }
 
-// EnvelopeFromBundle returns the DSSE envelope a sigstore bundle carries,
-// as JSON in the encoding cosign and attestor use (standard base64). A
-// bundle without a DSSE envelope returns an error matching
-// fault.ErrInvalidInput.
-func EnvelopeFromBundle(bundle []byte) ([]byte, error) {
-	env, _, err := envelopeFromBundle(bundle, "")
-	return env, err
-}
-
 // envelopeFromBundle returns the bundle's envelope and its public key
 // hint. keyID, when not empty, is given to a signature without one.
 func envelopeFromBundle(bundle []byte, keyID string) ([]byte, string, error) {

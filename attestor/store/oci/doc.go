@@ -51,16 +51,16 @@
 // and a Put that fails midway leaves what was there. Get is bounded: at
 // most MaxLayers layers and MaxReferrers referrers, manifests of at most
 // MaxManifestSize bytes, envelopes of at most store.MaxEnvelopeSize, a
-// total read budget (WithReadLimit), per-request and per-call time limits
-// (WithRequestTimeout, WithTimeout), at most 10 redirects per request
+// total read budget (DefaultReadLimit), per-request and per-call time
+// limits (60s, and WithTimeout), at most 10 redirects per request
 // (never from https to plain http unless WithInsecure; a redirect loop
 // fails with ErrTooManyRedirects), and at most 64 KiB read of an answer
 // that is not a success. Larger or malformed items are skipped and
 // logged; a hostile registry cannot make it read without bound or hang.
 //
 // Requests are retried with exponential backoff on 408, 429 (honouring
-// Retry-After), 5xx and connection resets, each at most as many times as
-// WithRetry says (go-containerregistry's own retries do not repeat them). Reads (manifests, blobs, the
+// Retry-After), 5xx and connection resets, each tried at most 5 times
+// (go-containerregistry's own retries do not repeat them). Reads (manifests, blobs, the
 // referrers list, the .att image) are read whole within each attempt's
 // time limit, so that an answer that never comes, is cut short or stalls
 // is retried too; writes are never sent again in a way that could

@@ -110,22 +110,10 @@ func WithScheme(s Scheme) Option {
 	}
 }
 
-// WithKeychain resolves credentials with kc. The default is the docker
-// config and its credential helpers (authn.DefaultKeychain), then
-// GITHUB_TOKEN for ghcr.io. It conflicts with WithBasicAuth.
-func WithKeychain(kc authn.Keychain) Option {
-	return func(o *options) error {
-		if kc == nil {
-			return fault.Invalid(errors.New("oci: nil keychain"))
-		}
-		o.keychain = kc
-		return nil
-	}
-}
-
 // WithBasicAuth authenticates to every registry with username and
 // password (or token). The password is never logged or put in an error.
-// It conflicts with WithKeychain.
+// The default is the docker config and its credential helpers
+// (authn.DefaultKeychain), then GITHUB_TOKEN for ghcr.io.
 func WithBasicAuth(username, password string) Option {
 	return func(o *options) error {
 		if username == "" || password == "" {
@@ -149,45 +137,6 @@ func WithInsecure() Option {
 	}
 }
 
-// WithTransport sends requests through t. The default is a clone of
-// http.DefaultTransport with a 30s response-header timeout. Retries,
-// bounds and time limits are applied around t.
-func WithTransport(t http.RoundTripper) Option {
-	return func(o *options) error {
-		if t == nil {
-			return fault.Invalid(errors.New("oci: nil transport"))
-		}
-		o.transport = t
-		return nil
-	}
-}
-
-// WithRetry makes at most attempts tries of each request (at least 1),
-// waiting backoff, then twice as long each time (with jitter), at most
-// 30s or what a 429's Retry-After asks, capped at 30s. The default is 5
-// attempts from 500ms.
-func WithRetry(attempts int, backoff time.Duration) Option {
-	return func(o *options) error {
-		if attempts < 1 || backoff < 0 {
-			return fault.Invalid(fmt.Errorf("oci: invalid retry policy (%d attempts, backoff %s)", attempts, backoff))
-		}
-		o.attempts, o.backoff = attempts, backoff
-		return nil
-	}
-}
-
-// WithRequestTimeout bounds each HTTP request, reading its response
-// included. The default is 60s.
-func WithRequestTimeout(d time.Duration) Option {
-	return func(o *options) error {
-		if d <= 0 {
-			return fault.Invalid(fmt.Errorf("oci: invalid request timeout %s", d))
-		}
-		o.requestTimeout = d
-		return nil
-	}
-}
-
 // WithTimeout bounds each Put and Get, retries included. The default is
 // 5 minutes.
 func WithTimeout(d time.Duration) Option {
@@ -196,32 +145,6 @@ func WithTimeout(d time.Duration) Option {
 			return fault.Invalid(fmt.Errorf("oci: invalid timeout %s", d))
 		}
 		o.timeout = d
-		return nil
-	}
-}
-
-// WithConflictRetries sets how many times Put re-reads, merges and writes
-// again a tag that another writer replaced, and settle how long it waits
-// after writing before checking (jittered up to twice as long). The
-// default is 8 times, 500ms.
-func WithConflictRetries(n int, settle time.Duration) Option {
-	return func(o *options) error {
-		if n < 1 || settle < 0 {
-			return fault.Invalid(fmt.Errorf("oci: invalid conflict policy (%d, %s)", n, settle))
-		}
-		o.conflicts, o.settle = n, settle
-		return nil
-	}
-}
-
-// WithReadLimit bounds the bytes one Put or Get reads from the registry
-// in all. The default is DefaultReadLimit (64 MiB).
-func WithReadLimit(n int64) Option {
-	return func(o *options) error {
-		if n < MaxManifestSize {
-			return fault.Invalid(fmt.Errorf("oci: read limit %d is less than one manifest (%d)", n, MaxManifestSize))
-		}
-		o.readLimit = n
 		return nil
 	}
 }
@@ -273,18 +196,6 @@ func WithTrustedMaterial(trusted root.TrustedMaterial) Option {
 			return fault.Invalid(errors.New("oci: nil trusted material"))
 		}
 		o.trusted = trusted
-		return nil
-	}
-}
-
-// WithEnv reads GITHUB_TOKEN and GITHUB_ACTOR through getenv. The default
-// is os.Getenv.
-func WithEnv(getenv func(string) string) Option {
-	return func(o *options) error {
-		if getenv == nil {
-			return fault.Invalid(errors.New("oci: nil getenv"))
-		}
-		o.getenv = getenv
 		return nil
 	}
 }
