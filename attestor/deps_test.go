@@ -289,8 +289,9 @@ var packageGraph = map[string][]string{
 	// The HTTP policy every client shares.
 	"attestor/internal/redirect": nil,
 	"attestor/internal/retry":    {"attestor/internal/redirect"},
-	// The recording engine.
-	"attestor": {"attestor/envelope", "attestor/fault", "attestor/safefile", "attestor/workspace"},
+	// The recording engine, and the hashing under it.
+	"attestor/hashing": {"attestor/fault", "attestor/safefile"},
+	"attestor":         {"attestor/envelope", "attestor/fault", "attestor/hashing", "attestor/safefile", "attestor/workspace"},
 	// Signers and stores: never the engine, the gate or promote.
 	"attestor/sign":          {"attestor/envelope", "attestor/fault", "attestor/internal/redirect", "attestor/internal/retry", "attestor/safefile"},
 	"attestor/sign/kms":      {"attestor/envelope", "attestor/fault", "attestor/sign"},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/hashing"
 )
 
 // libraryDirHash is golang.org/x/mod/sumdb/dirhash's Hash1 of dir, as the
@@ -170,7 +171,7 @@ func TestDirHashExcludes(t *testing.T) {
 	writeFile(t, filepath.Join(deps, "cache.pyc"), "default exclude\n")
 	writeFile(t, filepath.Join(deps, "docs", "big.md"), "-e exclude\n")
 	r := p.recorder(t, newFakeSigner(), attestor.WithDirHash("deps"),
-		attestor.WithHashOptions(attestor.WithExcludes("deps/docs/")))
+		attestor.WithHashOptions(hashing.WithExcludes("deps/docs/")))
 	res, err := r.Run(context.Background(), attestor.Step{Name: "s", Products: []string{"deps"}, Command: []string{"true"}})
 	if err != nil {
 		t.Fatal(err)
@@ -274,10 +275,8 @@ func TestDirHashBadInput(t *testing.T) {
 			[]string{"deps/a/b"}, nil, `"deps/a/b": it lies inside "deps"`},
 		{"absolute path inside", []attestor.Option{attestor.WithDirHash("deps")},
 			[]string{"ABS/deps/pkg1"}, nil, `it lies inside "deps"`},
-		{"with lstrip", []attestor.Option{attestor.WithDirHash("deps"), attestor.WithHashOptions(attestor.WithLStrip("src/"))},
+		{"with lstrip", []attestor.Option{attestor.WithDirHash("deps"), attestor.WithHashOptions(hashing.WithLStrip("src/"))},
 			[]string{"deps"}, nil, "--dirhash and --lstrip"},
-		{"without sha256", []attestor.Option{attestor.WithDirHash("deps"), attestor.WithHashOptions(attestor.WithAlgorithms("sha512"))},
-			[]string{"deps"}, nil, "sha256"},
 		{"negated pattern", []attestor.Option{attestor.WithDirHash("!deps")},
 			[]string{"deps"}, nil, `"!deps"`},
 		{"name with a newline", []attestor.Option{attestor.WithDirHash("deps")},
@@ -292,7 +291,7 @@ func TestDirHashBadInput(t *testing.T) {
 				tt.setup(p.base)
 			}
 			r, err := attestor.NewRecorder(p.ws, newFakeSigner(), append([]attestor.Option{
-				attestor.WithHashOptions(attestor.WithBaseDir(p.base)), attestor.WithRedact(nil),
+				attestor.WithHashOptions(hashing.WithBaseDir(p.base)), attestor.WithRedact(nil),
 			}, tt.opts...)...)
 			if err == nil {
 				paths := make([]string, len(tt.paths))
@@ -330,23 +329,13 @@ func TestDirHashBadInput(t *testing.T) {
 // directories are skipped as before.
 func TestDirHashDirLink(t *testing.T) {
 	t.Parallel()
-	for _, walker := range []string{"default", "portable"} {
-		t.Run(walker, func(t *testing.T) {
-			t.Parallel()
-			testDirHashDirLink(t, walker == "portable")
-		})
-	}
-}
-
-func testDirHashDirLink(t *testing.T, portable bool) {
+	// Both walkers refuse such a link the same way, in the Hasher:
+	// TestDirLinkBothWalkers (attestor/hashing).
 	p := newProject(t, "")
 	deps := filepath.Join(p.base, "deps")
 	writeDepsTree(t, deps, 20)
 	run := func(opts ...attestor.Option) (string, error) {
 		t.Helper()
-		if portable {
-			opts = append(opts, attestor.WithHashOptions(attestor.WithPortableWalk()))
-		}
 		r := p.recorder(t, newFakeSigner(), opts...)
 		res, err := r.Run(context.Background(), attestor.Step{Name: "s", Materials: []string{"."}, Command: []string{"true"}})
 		if err != nil {
@@ -370,7 +359,7 @@ func testDirHashDirLink(t *testing.T, portable bool) {
 	if !errors.Is(err, fault.ErrInvalidInput) || !strings.Contains(err.Error(), "deps/evil") || !strings.Contains(err.Error(), "follow") {
 		t.Errorf("error %v: want fault.ErrInvalidInput naming deps/evil and --follow-symlink-dirs", err)
 	}
-	followed, err := run(attestor.WithDirHash("deps"), attestor.WithHashOptions(attestor.WithFollowSymlinkDirs()))
+	followed, err := run(attestor.WithDirHash("deps"), attestor.WithHashOptions(hashing.WithFollowSymlinkDirs()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +391,7 @@ func TestDirHashRealPathInside(t *testing.T) {
 	if err := os.Symlink(p.base, link); err != nil {
 		t.Fatal(err)
 	}
-	r, err := attestor.NewRecorder(p.ws, newFakeSigner(), attestor.WithHashOptions(attestor.WithBaseDir(link)), attestor.WithDirHash("deps"))
+	r, err := attestor.NewRecorder(p.ws, newFakeSigner(), attestor.WithHashOptions(hashing.WithBaseDir(link)), attestor.WithDirHash("deps"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,19 +22,6 @@ var (
 	// started and not stopped. It wraps fault.ErrInvalidInput.
 	ErrPending = fault.New("step already started (run 'record stop' first)", fault.ErrInvalidInput)
 
-	// ErrSymlinkCycle is returned by the Hasher when following directory
-	// symlinks leads back into a directory already being walked. It wraps
-	// fault.ErrInvalidInput.
-	ErrSymlinkCycle = fault.New("symlink cycle", fault.ErrInvalidInput)
-
-	// ErrOutsideRoot is returned when a path, or the target of a symlink,
-	// lies outside the recorded root. It wraps fault.ErrInvalidInput.
-	ErrOutsideRoot = fault.New("path outside the recorded root", fault.ErrInvalidInput)
-
-	// ErrArtifactChanged is returned when a file changes while it is being
-	// hashed. It wraps fault.ErrInvalidInput.
-	ErrArtifactChanged = fault.New("file changed while being hashed", fault.ErrInvalidInput)
-
 	// ErrTimeout is returned when the wrapped command exceeded its timeout
 	// and was killed.
 	ErrTimeout = errors.New("command timed out")

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/hashing"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/workspace"
 )
@@ -63,7 +64,7 @@ func ExampleRecorder_Run() {
 		log.Fatal(err)
 	}
 	rec, err := attestor.NewRecorder(ws, exampleSigner(),
-		attestor.WithHashOptions(attestor.WithBaseDir(dir)),
+		attestor.WithHashOptions(hashing.WithBaseDir(dir)),
 		attestor.WithFormat(attestor.FormatBoth), // a DSSE envelope and a classic in-toto link
 	)
 	if err != nil {
@@ -102,7 +103,7 @@ func ExampleRecorder_Start() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rec, err := attestor.NewRecorder(ws, exampleSigner(), attestor.WithHashOptions(attestor.WithBaseDir(dir)))
+	rec, err := attestor.NewRecorder(ws, exampleSigner(), attestor.WithHashOptions(hashing.WithBaseDir(dir)))
 	if err != nil {
 		log.Fatal(err)
 	}

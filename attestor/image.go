@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/hashing"
 	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -103,7 +104,7 @@ func (r *Recorder) images(s Step) (*stepImages, error) {
 	if (len(si.materials) > 0 || len(si.products) > 0) && r.o.resolveImage == nil {
 		return nil, fault.Invalidf("step %q names an image, but this recorder cannot resolve images (no image resolver)", s.Name)
 	}
-	if err := r.dirs.checkPaths(slices.Concat(si.materialFiles, si.productFiles)); err != nil {
+	if err := r.dirs.CheckPaths(slices.Concat(si.materialFiles, si.productFiles)); err != nil {
 		return nil, err
 	}
 	return &si, nil
@@ -112,19 +113,19 @@ func (r *Recorder) images(s Step) (*stepImages, error) {
 // resolveImages resolves images and returns their artifacts. With
 // keepGoing, an image that cannot be resolved is left out and its error
 // joined to the others; without it, the first error returns.
-func (r *Recorder) resolveImages(ctx context.Context, what string, images []imageRef, keepGoing bool) ([]fileSum, error) {
+func (r *Recorder) resolveImages(ctx context.Context, what string, images []imageRef, keepGoing bool) ([]hashing.FileSum, error) {
 	var (
-		out  []fileSum
+		out  []hashing.FileSum
 		errs []error
 	)
 	for _, img := range images {
 		digest, err := r.o.resolveImage(ctx, img.ref)
 		if err == nil {
 			hexDigest, ok := strings.CutPrefix(digest, "sha256:")
-			if !ok || !isHex64(hexDigest) {
+			if !ok || !hashing.IsHex64(hexDigest) {
 				err = fmt.Errorf("image %q: the registry names its manifest %q, not a sha256 digest", img.arg, digest)
 			} else {
-				out = append(out, fileSum{name: img.name, sums: sums{hexDigest}})
+				out = append(out, hashing.FileSum{Name: img.name, Sums: hashing.Sums{hexDigest}})
 				r.o.logger.Debug("image resolved", "what", what, "image", img.arg, "digest", digest)
 				continue
 			}
@@ -144,11 +145,11 @@ func (r *Recorder) resolveImages(ctx context.Context, what string, images []imag
 
 // withImages adds the image artifacts to hs (sorted by name) and returns
 // the list, sorted by name.
-func withImages(hs, images []fileSum) []fileSum {
+func withImages(hs, images []hashing.FileSum) []hashing.FileSum {
 	if len(images) == 0 {
 		return hs
 	}
 	hs = append(hs, images...)
-	slices.SortFunc(hs, func(a, b fileSum) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(hs, func(a, b hashing.FileSum) int { return strings.Compare(a.Name, b.Name) })
 	return hs
 }

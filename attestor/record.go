@@ -7,6 +7,7 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/hashing"
 	"github.com/attestor/attestor/attestor/workspace"
 
 	linkv0 "github.com/in-toto/attestation/go/predicates/link/v0"
@@ -221,7 +222,7 @@ func (r *Record) Link() in_toto.Link {
 }
 
 // link is Link for a record whose artifacts are in the compact form.
-func (r *Record) link(materials, products []fileSum) in_toto.Link {
+func (r *Record) link(materials, products []hashing.FileSum) in_toto.Link {
 	return in_toto.Link{
 		Type:        "link",
 		Name:        r.Step,
@@ -233,10 +234,10 @@ func (r *Record) link(materials, products []fileSum) in_toto.Link {
 	}
 }
 
-func hashObjsOf(hs []fileSum) map[string]in_toto.HashObj {
+func hashObjsOf(hs []hashing.FileSum) map[string]in_toto.HashObj {
 	m := make(map[string]in_toto.HashObj, len(hs))
 	for i := range hs {
-		m[hs[i].name] = in_toto.HashObj(hs[i].digest())
+		m[hs[i].Name] = in_toto.HashObj(hs[i].Digest())
 	}
 	return m
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/hashing"
 	"github.com/attestor/attestor/attestor/safefile"
 	"github.com/attestor/attestor/attestor/workspace"
 
@@ -56,7 +57,7 @@ func (f Format) legacy() bool { return f == FormatLegacy || f == FormatBoth }
 type Option func(*recorderOptions) error
 
 type recorderOptions struct {
-	hashOpts       []HashOption
+	hashOpts       []hashing.Option
 	format         Format
 	stdout, stderr io.Writer
 	timeout        time.Duration
@@ -75,7 +76,7 @@ type recorderOptions struct {
 // WithHashOptions sets the options of the Recorder's Hasher (base
 // directory, excludes, lstrip, symlinks, line endings). The workspace is
 // always excluded as well.
-func WithHashOptions(opts ...HashOption) Option {
+func WithHashOptions(opts ...hashing.Option) Option {
 	return func(o *recorderOptions) error {
 		o.hashOpts = append(o.hashOpts, opts...)
 		return nil
@@ -238,8 +239,8 @@ func WithLogger(l *slog.Logger) Option {
 type Recorder struct {
 	ws     *workspace.Workspace
 	signer envelope.Signer
-	hasher *Hasher
-	dirs   *dirHasher // nil: no WithDirHash
+	hasher *hashing.Hasher
+	dirs   *hashing.DirHasher // nil: no WithDirHash
 	o      recorderOptions
 }
 
@@ -280,26 +281,24 @@ func NewRecorder(ws *workspace.Workspace, signer envelope.Signer, opts ...Option
 	}
 	// The cache first: WithoutCache among the caller's options turns it
 	// off whatever the order.
-	h, err := NewHasher(append(append([]HashOption{cache}, o.hashOpts...), exclude...)...)
+	h, err := hashing.NewHasher(append(append([]hashing.Option{cache}, o.hashOpts...), exclude...)...)
 	if err != nil {
 		return nil, err
 	}
-	dirs, err := newDirHasher(o.dirHash, o.hashOpts)
+	dirs, err := hashing.NewDirHasher(o.dirHash, o.hashOpts)
 	if err != nil {
 		return nil, err
 	}
-	if dirs != nil {
-		h.dirLink = dirs.checkLink
-	}
+	h.UseDirHasher(dirs)
 	return &Recorder{ws: ws, signer: signer, hasher: h, dirs: dirs, o: o}, nil
 }
 
 // cache returns the hash cache option of a Recorder that signs with
 // signer: a cache in memory, or with WithWorkspaceCache the workspace's
 // cache file, sealed with a key derived from the signing key.
-func (o *recorderOptions) cache(ws *workspace.Workspace, signer envelope.Signer) (HashOption, error) {
+func (o *recorderOptions) cache(ws *workspace.Workspace, signer envelope.Signer) (hashing.Option, error) {
 	if !o.workspaceCache {
-		return WithCache(NewCache()), nil
+		return hashing.WithCache(hashing.NewCache()), nil
 	}
 	kd, ok := signer.(envelope.KeyDeriver)
 	if !ok {
@@ -309,19 +308,16 @@ func (o *recorderOptions) cache(ws *workspace.Workspace, signer envelope.Signer)
 	if err != nil {
 		return nil, fault.Invalid(fmt.Errorf("a workspace hash cache needs a key to seal it with: %w", err))
 	}
-	return WithCacheFile(ws.Path(CacheFile), key), nil
+	return hashing.WithCacheFile(ws.Path(hashing.CacheFile), key), nil
 }
 
 // workspaceExclude returns the option that keeps the workspace out of the
 // record when it lies below the hasher's base directory.
-func workspaceExclude(ws *workspace.Workspace, hashOpts []HashOption) ([]HashOption, error) {
-	var ho hashOptions
-	for _, opt := range hashOpts {
-		if err := opt(&ho); err != nil {
-			return nil, err
-		}
+func workspaceExclude(ws *workspace.Workspace, hashOpts []hashing.Option) ([]hashing.Option, error) {
+	base, err := hashing.BaseDir(hashOpts...)
+	if err != nil {
+		return nil, err
 	}
-	base := ho.baseDir
 	if base == "" {
 		base = "."
 	}
@@ -347,7 +343,7 @@ func workspaceExclude(ws *workspace.Workspace, hashOpts []HashOption) ([]HashOpt
 	if err != nil || rel == "." || !filepath.IsLocal(rel) {
 		return nil, nil
 	}
-	return []HashOption{WithExcludes("/" + escapePattern(filepath.ToSlash(rel)) + "/")}, nil
+	return []hashing.Option{hashing.WithExcludes("/" + escapePattern(filepath.ToSlash(rel)) + "/")}, nil
 }
 
 // escapePattern escapes the characters that an exclude pattern reads as
@@ -396,7 +392,7 @@ type Result struct {
 	TimedOut bool
 
 	rec                 *Record // without its artifacts
-	materials, products []fileSum
+	materials, products []hashing.FileSum
 	envelope            *dsse.Envelope // when it was built in memory
 	envelopeFile        string
 }
@@ -407,8 +403,8 @@ type Result struct {
 // and its descriptors anew.
 func (r *Result) Record() *Record {
 	rec := *r.rec
-	rec.Materials = descriptors(r.materials)
-	rec.Products = descriptors(r.products)
+	rec.Materials = hashing.Descriptors(r.materials)
+	rec.Products = hashing.Descriptors(r.products)
 	return &rec
 }
 
@@ -437,7 +433,7 @@ func (r *Result) Envelope() (*dsse.Envelope, error) {
 func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 	// The hash cache file is written in the background: done before
 	// the step is.
-	defer r.hasher.flush()
+	defer r.hasher.Flush()
 	if err := workspace.ValidateStepName(s.Name); err != nil {
 		return nil, err
 	}
@@ -529,13 +525,13 @@ func (r *Recorder) Run(ctx context.Context, s Step) (*Result, error) {
 	return res, runErr
 }
 
-func (r *Recorder) hash(ctx context.Context, what string, paths []string) ([]fileSum, error) {
+func (r *Recorder) hash(ctx context.Context, what string, paths []string) ([]hashing.FileSum, error) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
-	hs, err := r.hasher.hash(ctx, paths)
+	hs, err := r.hasher.HashFiles(ctx, paths)
 	if err == nil {
-		hs, err = r.dirs.group(hs)
+		hs, err = r.dirs.Group(hs)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("recording %s: %w", what, err)
@@ -581,21 +577,21 @@ type pendingDigest struct {
 	SHA512  string `json:"sha512,omitempty"`
 }
 
-func pendingDigestOf(f *fileSum) pendingDigest {
-	s := &f.sums
-	return pendingDigest{DirHash: f.dirHash, SHA256: s[0], SHA384: s[1], SHA512: s[2]}
+func pendingDigestOf(f *hashing.FileSum) pendingDigest {
+	s := &f.Sums
+	return pendingDigest{DirHash: f.DirHash, SHA256: s[0], SHA384: s[1], SHA512: s[2]}
 }
 
-func (d pendingDigest) sums() sums { return sums{d.SHA256, d.SHA384, d.SHA512} }
+func (d pendingDigest) sums() hashing.Sums { return hashing.Sums{d.SHA256, d.SHA384, d.SHA512} }
 
-// fileSum returns the pending material named name, and false when its
+// toFileSum returns the pending material named name, and false when its
 // digests are not valid.
-func (d pendingDigest) fileSum(name string) (fileSum, bool) {
+func (d pendingDigest) toFileSum(name string) (hashing.FileSum, bool) {
 	if d.DirHash != "" {
-		return fileSum{name: name, dirHash: d.DirHash}, isHex64(d.DirHash) && d.sums() == sums{}
+		return hashing.FileSum{Name: name, DirHash: d.DirHash}, hashing.IsHex64(d.DirHash) && d.sums() == hashing.Sums{}
 	}
 	s := d.sums()
-	return fileSum{name: name, sums: s}, s.valid()
+	return hashing.FileSum{Name: name, Sums: s}, s.Valid()
 }
 
 func pendingName(step string) string { return step + workspace.SuffixPending }
@@ -607,7 +603,7 @@ func pendingName(step string) string { return step + workspace.SuffixPending }
 func (r *Recorder) Start(ctx context.Context, s Step) error {
 	// The hash cache file is written in the background: done before
 	// the step is.
-	defer r.hasher.flush()
+	defer r.hasher.Flush()
 	if err := workspace.ValidateStepName(s.Name); err != nil {
 		return err
 	}
@@ -631,7 +627,7 @@ func (r *Recorder) Start(ctx context.Context, s Step) error {
 	materials = withImages(materials, imgs)
 	p := pending{Version: 1, Step: s.Name, Command: r.redactArgs(s.Command), StartedOn: started.UTC()}
 	for i := range materials {
-		p.Materials = append(p.Materials, artifact{Name: materials[i].name, Digest: pendingDigestOf(&materials[i])})
+		p.Materials = append(p.Materials, artifact{Name: materials[i].Name, Digest: pendingDigestOf(&materials[i])})
 	}
 	data, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
@@ -654,7 +650,7 @@ func (r *Recorder) Start(ctx context.Context, s Step) error {
 func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 	// The hash cache file is written in the background: done before
 	// the step is.
-	defer r.hasher.flush()
+	defer r.hasher.Flush()
 	if err := workspace.ValidateStepName(s.Name); err != nil {
 		return nil, err
 	}
@@ -699,9 +695,9 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 		StartedOn:  p.StartedOn,
 		FinishedOn: r.o.clock(),
 	}
-	materials := make([]fileSum, len(p.Materials))
+	materials := make([]hashing.FileSum, len(p.Materials))
 	for i, m := range p.Materials {
-		f, ok := m.Digest.fileSum(m.Name)
+		f, ok := m.Digest.toFileSum(m.Name)
 		if m.Name == "" || !ok {
 			return nil, fault.Invalidf("pending record %s is corrupt: remove it and start the step again", r.ws.Path(name))
 		}
@@ -724,7 +720,7 @@ func (r *Recorder) Stop(ctx context.Context, s Step) (*Result, error) {
 // room for the DSSE pre-authentication header, signed there, and streamed
 // from there into the envelope file: a step over a large tree holds its
 // payload once.
-func (r *Recorder) write(ctx context.Context, rec *Record, materials, products []fileSum) (*Result, error) {
+func (r *Recorder) write(ctx context.Context, rec *Record, materials, products []hashing.FileSum) (*Result, error) {
 	keyID, err := r.signer.KeyID()
 	if err != nil {
 		return nil, fmt.Errorf("reading key id: %w", err)
@@ -854,4 +850,30 @@ func signLink(ctx context.Context, signer envelope.LegacySigner, keyID string, l
 		return nil, fmt.Errorf("encoding link %q: %w", link.Name, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// WithDirHash records every directory that matches one of patterns as one
+// artifact: named by its path, with the digest {"dirHash": HEX} (see
+// DirHashAlgorithm) over the files below it that the excludes leave,
+// instead of an artifact per file. Patterns use the exclude syntax
+// (gitignore, see WithExcludes) and are matched against directory names
+// relative to the base directory; where directories nest, the outermost
+// that matches is the artifact. The digest is computed from the per-file
+// sha256 digests the Hasher produces (in parallel, with its cache), so the
+// Hasher must compute sha256. Symbolic links to files count as the file
+// they lead to (as dirhash.HashDir reads them); a link to a directory
+// inside one is a fault.ErrInvalidInput error (as in dirhash.HashDir: skipped,
+// what it leads to would be out of the digest) unless
+// WithFollowSymlinkDirs follows it or an exclude leaves it out. The
+// spec's shell line instead skips every symbolic link. With WithNormalizeLineEndings the files' digests, and so
+// the dirHash, are of their normalized content. A directory below which nothing is recorded is not an
+// artifact. A path given to record that lies inside a matching directory,
+// a name with a newline below one, and WithLStrip together with
+// WithDirHash are fault.ErrInvalidInput errors. There are no patterns by
+// default.
+func WithDirHash(patterns ...string) Option {
+	return func(o *recorderOptions) error {
+		o.dirHash = append(o.dirHash, patterns...)
+		return nil
+	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/hashing"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/workspace"
 )
@@ -186,7 +187,7 @@ func (p *project) wsFiles(t *testing.T) []string {
 func (p *project) recorder(t *testing.T, signer envelope.Signer, opts ...attestor.Option) *attestor.Recorder {
 	t.Helper()
 	all := append([]attestor.Option{
-		attestor.WithHashOptions(attestor.WithBaseDir(p.base)),
+		attestor.WithHashOptions(hashing.WithBaseDir(p.base)),
 		attestor.WithClock(func() time.Time { return t0 }),
 		attestor.WithRedact(nil),
 	}, opts...)
@@ -823,7 +824,7 @@ func TestRecorderWorkspaceNotRecorded(t *testing.T) {
 			// Without the default excludes, which would hide *.link files.
 			r := p.recorder(t, newFakeLegacySigner(),
 				attestor.WithFormat(attestor.FormatBoth),
-				attestor.WithHashOptions(attestor.WithoutDefaultExcludes()),
+				attestor.WithHashOptions(hashing.WithoutDefaultExcludes()),
 			)
 			ctx := context.Background()
 			all := []string{"."}
@@ -888,7 +889,7 @@ func TestRecorderWorkspaceNotRecordedThroughSymlinks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := attestor.NewRecorder(ws, newFakeSigner(), attestor.WithHashOptions(attestor.WithBaseDir(base)))
+			r, err := attestor.NewRecorder(ws, newFakeSigner(), attestor.WithHashOptions(hashing.WithBaseDir(base)))
 			if err != nil {
 				t.Fatal(err)
 			}

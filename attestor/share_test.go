@@ -9,17 +9,19 @@ import (
 	"unsafe"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/hashing"
+	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/workspace"
 )
 
 func TestShareUnchanged(t *testing.T) {
 	t.Parallel()
-	fs := func(name, hex string) fileSum {
+	fs := func(name, hex string) hashing.FileSum {
 		// A name of its own, as each walk allocates it.
-		return fileSum{name: string([]byte("src/" + name)), sums: sums{hex}}
+		return hashing.FileSum{Name: string([]byte("src/" + name)), Sums: hashing.Sums{hex}}
 	}
-	materials := []fileSum{fs("a", "11"), fs("b", "22"), fs("d", "44")}
-	products := []fileSum{fs("a", "11"), fs("b", "2f"), fs("c", "33"), fs("d", "44"), fs("e", "55")}
+	materials := []hashing.FileSum{fs("a", "11"), fs("b", "22"), fs("d", "44")}
+	products := []hashing.FileSum{fs("a", "11"), fs("b", "2f"), fs("c", "33"), fs("d", "44"), fs("e", "55")}
 	got := shareUnchanged(materials, products)
 	want := []struct {
 		name   string
@@ -29,12 +31,12 @@ func TestShareUnchanged(t *testing.T) {
 		t.Fatalf("got %d products, want %d", len(got), len(want))
 	}
 	for i, w := range want {
-		if got[i].name != "src/"+w.name {
-			t.Errorf("product %d is %q, want %q", i, got[i].name, w.name)
+		if got[i].Name != "src/"+w.name {
+			t.Errorf("product %d is %q, want %q", i, got[i].Name, w.name)
 		}
 		shared := false
 		for _, m := range materials {
-			if unsafe.StringData(got[i].name) == unsafe.StringData(m.name) {
+			if unsafe.StringData(got[i].Name) == unsafe.StringData(m.Name) {
 				shared = true
 			}
 		}
@@ -42,7 +44,7 @@ func TestShareUnchanged(t *testing.T) {
 			t.Errorf("product %q shares the material's name: %v, want %v", w.name, shared, w.shared)
 		}
 	}
-	if got[1].sums[0] != "2f" {
+	if got[1].Sums[0] != "2f" {
 		t.Errorf("a changed product kept the material's digest")
 	}
 }
@@ -59,7 +61,11 @@ func testRecorder(t *testing.T, dir string, opts ...Option) *Recorder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewRecorder(ws, cacheTestSigner{priv}, append([]Option{WithHashOptions(WithBaseDir(dir))}, opts...)...)
+	signer, err := sign.New(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRecorder(ws, signer, append([]Option{WithHashOptions(hashing.WithBaseDir(dir))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/hashing"
 	"github.com/attestor/attestor/attestor/workspace"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -57,7 +58,7 @@ func (r *Record) MarshalStatement() ([]byte, error) {
 // appendStatement appends the record's statement, with the given subjects
 // and materials, to buf: compact JSON, byte for byte what encoding/json
 // (without HTML escaping) makes of it, the artifacts written by hand.
-func (r *Record) appendStatement(buf []byte, by map[string]any, subjects, materials []fileSum) ([]byte, error) {
+func (r *Record) appendStatement(buf []byte, by map[string]any, subjects, materials []hashing.FileSum) ([]byte, error) {
 	head, err := appendJSON(nil, by)
 	if err != nil {
 		return nil, fmt.Errorf("encoding byproducts of step %q: %w", r.Step, err)
@@ -84,7 +85,7 @@ func (r *Record) appendStatement(buf []byte, by map[string]any, subjects, materi
 			buf = append(buf, ',')
 		}
 		buf = append(buf, `{"name":`...)
-		buf = appendJSONString(buf, subjects[i].name)
+		buf = appendJSONString(buf, subjects[i].Name)
 		buf = append(buf, `,"digest":`...)
 		buf = appendDigest(buf, &subjects[i])
 		buf = append(buf, '}')
@@ -108,7 +109,7 @@ func (r *Record) appendStatement(buf []byte, by map[string]any, subjects, materi
 			buf = append(buf, `{"digest":`...)
 			buf = appendDigest(buf, &materials[i])
 			buf = append(buf, `,"name":`...)
-			buf = appendJSONString(buf, materials[i].name)
+			buf = appendJSONString(buf, materials[i].Name)
 			buf = append(buf, '}')
 		}
 		buf = append(buf, ']')
@@ -121,16 +122,16 @@ func (r *Record) appendStatement(buf []byte, by map[string]any, subjects, materi
 
 // artifactsSize is the size of hs in the statement, when no name needs
 // escaping.
-func artifactsSize(hs []fileSum) int {
+func artifactsSize(hs []hashing.FileSum) int {
 	n := 0
 	for i := range hs {
-		n += len(hs[i].name) + len(`{"name":"","digest":{}},`)
-		if v := hs[i].dirHash; v != "" {
-			n += len(DirHashAlgorithm) + len(v) + len(`"":"",`)
+		n += len(hs[i].Name) + len(`{"name":"","digest":{}},`)
+		if v := hs[i].DirHash; v != "" {
+			n += len(hashing.DirHashAlgorithm) + len(v) + len(`"":"",`)
 		}
-		for j, v := range hs[i].sums {
+		for j, v := range hs[i].Sums {
 			if v != "" {
-				n += len(cacheAlgorithms[j].name) + len(v) + len(`"":"",`)
+				n += len(hashing.Algorithms[j].Name) + len(v) + len(`"":"",`)
 			}
 		}
 	}
@@ -138,20 +139,20 @@ func artifactsSize(hs []fileSum) int {
 }
 
 // appendDigest appends the artifact's digest map (see fileSum.digest).
-func appendDigest(buf []byte, f *fileSum) []byte {
-	if f.dirHash == "" {
-		return appendSums(buf, &f.sums)
+func appendDigest(buf []byte, f *hashing.FileSum) []byte {
+	if f.DirHash == "" {
+		return appendSums(buf, &f.Sums)
 	}
 	buf = append(buf, '{')
-	buf = appendJSONString(buf, DirHashAlgorithm)
+	buf = appendJSONString(buf, hashing.DirHashAlgorithm)
 	buf = append(buf, ':')
-	buf = appendJSONString(buf, f.dirHash)
+	buf = appendJSONString(buf, f.DirHash)
 	return append(buf, '}')
 }
 
 // appendSums appends the digests as a JSON object, keys sorted (the order
 // of cacheAlgorithms).
-func appendSums(buf []byte, s *sums) []byte {
+func appendSums(buf []byte, s *hashing.Sums) []byte {
 	buf = append(buf, '{')
 	first := true
 	for i, v := range s {
@@ -162,7 +163,7 @@ func appendSums(buf []byte, s *sums) []byte {
 			buf = append(buf, ',')
 		}
 		first = false
-		buf = appendJSONString(buf, cacheAlgorithms[i].name)
+		buf = appendJSONString(buf, hashing.Algorithms[i].Name)
 		buf = append(buf, ':')
 		buf = appendJSONString(buf, v)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/hashing"
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/store"
@@ -24,7 +25,7 @@ func (c *chain) stepWith(name string, opts []attestor.Option, materials, product
 	c.when = c.when.Add(time.Minute)
 	when := c.when
 	rec, err := attestor.NewRecorder(c.ws, c.key("ci"), append([]attestor.Option{
-		attestor.WithHashOptions(attestor.WithBaseDir(c.base)),
+		attestor.WithHashOptions(hashing.WithBaseDir(c.base)),
 		attestor.WithClock(func() time.Time { return when }),
 	}, opts...)...)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/gate"
+	"github.com/attestor/attestor/attestor/hashing"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/workspace"
 )
@@ -54,7 +55,7 @@ func newLegacyFixture(tb testing.TB) *legacyFixture {
 	}
 	ci, layoutKey := fuzzSigner(tb, "fuzz ci"), fuzzSigner(tb, "fuzz layout")
 	rec, err := attestor.NewRecorder(ws, ci, attestor.WithFormat(attestor.FormatBoth),
-		attestor.WithHashOptions(attestor.WithBaseDir(base)))
+		attestor.WithHashOptions(hashing.WithBaseDir(base)))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/attestor/attestor/actions"
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
+	"github.com/attestor/attestor/attestor/hashing"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/workspace"
@@ -105,7 +106,7 @@ func (c *chain) step(name, signer string, materials, products, command []string,
 	c.when = c.when.Add(time.Minute)
 	when := c.when
 	rec, err := attestor.NewRecorder(c.ws, c.key(signer),
-		attestor.WithHashOptions(attestor.WithBaseDir(c.base)),
+		attestor.WithHashOptions(hashing.WithBaseDir(c.base)),
 		attestor.WithClock(func() time.Time { return when }))
 	if err != nil {
 		c.t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 
 	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/hashing"
 	"github.com/attestor/attestor/attestor/sign"
 )
 
@@ -214,7 +215,7 @@ func (c *chain) recordBoth(s *sign.Signer, step ruleStep) {
 	c.t.Helper()
 	ctx := context.Background()
 	rec, err := attestor.NewRecorder(c.ws, s, attestor.WithFormat(attestor.FormatBoth),
-		attestor.WithHashOptions(attestor.WithBaseDir(c.base)), attestor.WithClock(func() time.Time { return now.Add(-time.Hour) }))
+		attestor.WithHashOptions(hashing.WithBaseDir(c.base)), attestor.WithClock(func() time.Time { return now.Add(-time.Hour) }))
 	if err != nil {
 		c.t.Fatal(err)
 	}

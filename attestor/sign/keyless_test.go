@@ -17,6 +17,7 @@ import (
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/hashing"
 	"github.com/attestor/attestor/attestor/workspace"
 
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -240,7 +241,7 @@ func TestKeylessTokenNeverShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec, err := attestor.NewRecorder(ws, k, attestor.WithLogger(logger),
-		attestor.WithHashOptions(attestor.WithBaseDir(dir)))
+		attestor.WithHashOptions(hashing.WithBaseDir(dir)))
 	if err != nil {
 		t.Fatal(err)
 	}

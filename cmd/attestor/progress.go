@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/hashing"
 )
 
 const (
@@ -34,7 +34,7 @@ type hashProgress struct {
 
 // newHashProgress returns the progress function for the hasher, or nil
 // when there is nothing to show.
-func newHashProgress(w io.Writer, terminal bool, verbose bool, log *slog.Logger) func(attestor.Progress) {
+func newHashProgress(w io.Writer, terminal bool, verbose bool, log *slog.Logger) func(hashing.Progress) {
 	if !terminal && !verbose {
 		return nil
 	}
@@ -46,7 +46,7 @@ func newHashProgress(w io.Writer, terminal bool, verbose bool, log *slog.Logger)
 }
 
 // report is called by the hasher, from one goroutine at a time.
-func (p *hashProgress) report(r attestor.Progress) {
+func (p *hashProgress) report(r hashing.Progress) {
 	if r.Done {
 		if p.drawn {
 			fmt.Fprint(p.w, "\r\x1b[K")
@@ -66,7 +66,7 @@ func (p *hashProgress) report(r attestor.Progress) {
 }
 
 // progressLine describes r in one short line.
-func progressLine(r attestor.Progress) string {
+func progressLine(r hashing.Progress) string {
 	s := fmt.Sprintf("attestor: hashing %d/%d files, %s/%s", r.Files, r.TotalFiles, humanBytes(r.Bytes), humanBytes(r.TotalBytes))
 	if r.TotalBytes > 0 {
 		s += fmt.Sprintf(" (%d%%)", r.Bytes*100/r.TotalBytes)

@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestor/attestor/attestor"
+	"github.com/attestor/attestor/attestor/hashing"
 )
 
 func TestHashProgressTerminal(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
 	show := newHashProgress(&out, true, false, slog.New(slog.DiscardHandler))
-	at := func(elapsed time.Duration, files int, done bool) attestor.Progress {
-		return attestor.Progress{Files: files, Bytes: int64(files) * 1e6, TotalFiles: 10, TotalBytes: 10e6,
+	at := func(elapsed time.Duration, files int, done bool) hashing.Progress {
+		return hashing.Progress{Files: files, Bytes: int64(files) * 1e6, TotalFiles: 10, TotalBytes: 10e6,
 			CachedFiles: 2, CachedBytes: 2e6, Elapsed: elapsed, Done: done}
 	}
 	show(at(0, 0, false))
@@ -52,9 +52,9 @@ func TestHashProgressNotTerminal(t *testing.T) {
 	// Verbose in a CI log: only the summary of each pass, as a log line.
 	var out bytes.Buffer
 	show := newHashProgress(&out, false, true, slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	show(attestor.Progress{TotalFiles: 3, TotalBytes: 30})
-	show(attestor.Progress{Files: 1, Bytes: 10, TotalFiles: 3, TotalBytes: 30, Elapsed: time.Second})
-	show(attestor.Progress{Files: 3, Bytes: 30, TotalFiles: 3, TotalBytes: 30, CachedFiles: 1, CachedBytes: 10, Elapsed: 2 * time.Second, Done: true})
+	show(hashing.Progress{TotalFiles: 3, TotalBytes: 30})
+	show(hashing.Progress{Files: 1, Bytes: 10, TotalFiles: 3, TotalBytes: 30, Elapsed: time.Second})
+	show(hashing.Progress{Files: 3, Bytes: 30, TotalFiles: 3, TotalBytes: 30, CachedFiles: 1, CachedBytes: 10, Elapsed: 2 * time.Second, Done: true})
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 1 {
 		t.Fatalf("want one log line, got %q", out.String())

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/hashing"
 	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/spf13/pflag"
@@ -49,7 +50,7 @@ func (f *stepFlags) addCommon(fs *pflag.FlagSet) {
 	fs.StringVar(&f.baseDir, "base-dir", ".", "directory that recorded paths are relative to")
 	fs.BoolVar(&f.followSymlinkDirs, "follow-symlink-dirs", false, "follow symlinks to directories")
 	fs.BoolVar(&f.normalizeLineEndings, "normalize-line-endings", false, "hash files with CRLF line endings as LF")
-	fs.BoolVar(&f.noDefaultExcludes, "no-default-excludes", false, "do not apply the default excludes ("+strings.Join(attestor.DefaultExcludes, " ")+")")
+	fs.BoolVar(&f.noDefaultExcludes, "no-default-excludes", false, "do not apply the default excludes ("+strings.Join(hashing.DefaultExcludes, " ")+")")
 	fs.BoolVar(&f.noCache, "no-cache", false, "read every file: do not reuse, between the materials and the products, the digests of files that did not change")
 	fs.BoolVar(&f.workspaceCache, "workspace-cache", false, "keep the digests of unchanged files in the workspace for later steps signed with the same key file (trusts that nothing left running between the steps rewrites files through shared memory maps)")
 	fs.StringVar(&f.key, "key", "", keyFlagHelp)
@@ -96,27 +97,27 @@ func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.
 	if err != nil {
 		return nil, err
 	}
-	hashOpts := []attestor.HashOption{attestor.WithBaseDir(f.baseDir)}
+	hashOpts := []hashing.Option{hashing.WithBaseDir(f.baseDir)}
 	if f.noDefaultExcludes {
-		hashOpts = append(hashOpts, attestor.WithoutDefaultExcludes())
+		hashOpts = append(hashOpts, hashing.WithoutDefaultExcludes())
 	}
 	if len(f.excludes) > 0 {
-		hashOpts = append(hashOpts, attestor.WithExcludes(f.excludes...))
+		hashOpts = append(hashOpts, hashing.WithExcludes(f.excludes...))
 	}
 	if len(f.lstrip) > 0 {
-		hashOpts = append(hashOpts, attestor.WithLStrip(f.lstrip...))
+		hashOpts = append(hashOpts, hashing.WithLStrip(f.lstrip...))
 	}
 	if f.followSymlinkDirs {
-		hashOpts = append(hashOpts, attestor.WithFollowSymlinkDirs())
+		hashOpts = append(hashOpts, hashing.WithFollowSymlinkDirs())
 	}
 	if f.normalizeLineEndings {
-		hashOpts = append(hashOpts, attestor.WithNormalizeLineEndings())
+		hashOpts = append(hashOpts, hashing.WithNormalizeLineEndings())
 	}
 	if f.noCache {
-		hashOpts = append(hashOpts, attestor.WithoutCache())
+		hashOpts = append(hashOpts, hashing.WithoutCache())
 	}
 	if show := newHashProgress(g.stderr, isTerminal(g.stderr), g.verbose, g.logger); show != nil {
-		hashOpts = append(hashOpts, attestor.WithProgress(show))
+		hashOpts = append(hashOpts, hashing.WithProgress(show))
 	}
 	var opts []attestor.Option
 	if len(f.dirHash) > 0 {

@@ -1,4 +1,4 @@
-package attestor
+package hashing
 
 import (
 	"crypto/sha256"
@@ -18,35 +18,9 @@ import (
 // sha256sum` prints inside the directory.
 const DirHashAlgorithm = "dirHash"
 
-// WithDirHash records every directory that matches one of patterns as one
-// artifact: named by its path, with the digest {"dirHash": HEX} (see
-// DirHashAlgorithm) over the files below it that the excludes leave,
-// instead of an artifact per file. Patterns use the exclude syntax
-// (gitignore, see WithExcludes) and are matched against directory names
-// relative to the base directory; where directories nest, the outermost
-// that matches is the artifact. The digest is computed from the per-file
-// sha256 digests the Hasher produces (in parallel, with its cache), so the
-// Hasher must compute sha256. Symbolic links to files count as the file
-// they lead to (as dirhash.HashDir reads them); a link to a directory
-// inside one is a fault.ErrInvalidInput error (as in dirhash.HashDir: skipped,
-// what it leads to would be out of the digest) unless
-// WithFollowSymlinkDirs follows it or an exclude leaves it out. The
-// spec's shell line instead skips every symbolic link. With WithNormalizeLineEndings the files' digests, and so
-// the dirHash, are of their normalized content. A directory below which nothing is recorded is not an
-// artifact. A path given to record that lies inside a matching directory,
-// a name with a newline below one, and WithLStrip together with
-// WithDirHash are fault.ErrInvalidInput errors. There are no patterns by
-// default.
-func WithDirHash(patterns ...string) Option {
-	return func(o *recorderOptions) error {
-		o.dirHash = append(o.dirHash, patterns...)
-		return nil
-	}
-}
-
-// dirHasher groups the files below matching directories into one artifact
+// DirHasher groups the files below matching directories into one artifact
 // each.
-type dirHasher struct {
+type DirHasher struct {
 	match *excluder
 	// absBase is the base directory, absolute, and realBase the same
 	// with its symbolic links resolved, to name the given paths relative
@@ -54,9 +28,9 @@ type dirHasher struct {
 	absBase, realBase string
 }
 
-// newDirHasher compiles patterns for a Recorder whose Hasher has the
+// NewDirHasher compiles patterns for a Recorder whose Hasher has the
 // options hashOpts; nil when there are none.
-func newDirHasher(patterns []string, hashOpts []HashOption) (*dirHasher, error) {
+func NewDirHasher(patterns []string, hashOpts []Option) (*DirHasher, error) {
 	if len(patterns) == 0 {
 		return nil, nil
 	}
@@ -93,19 +67,19 @@ func newDirHasher(patterns []string, hashOpts []HashOption) (*dirHasher, error) 
 	if err != nil {
 		real = abs // the Hasher names what is wrong with it
 	}
-	return &dirHasher{match: ex, absBase: abs, realBase: real}, nil
+	return &DirHasher{match: ex, absBase: abs, realBase: real}, nil
 }
 
 // matches reports whether the directory name (relative, '/'-separated) is
 // to be one artifact.
-func (d *dirHasher) matches(name string) bool {
+func (d *DirHasher) matches(name string) bool {
 	return name != "." && d.match.prune(name)
 }
 
 // outermost returns the outermost directory above name (not name itself)
 // that matches, and false when none does. seen caches the verdict of each
 // directory.
-func (d *dirHasher) outermost(name string, seen map[string]bool) (string, bool) {
+func (d *DirHasher) outermost(name string, seen map[string]bool) (string, bool) {
 	for i := 0; i < len(name); i++ {
 		if name[i] != '/' {
 			continue
@@ -123,9 +97,9 @@ func (d *dirHasher) outermost(name string, seen map[string]bool) (string, bool) 
 	return "", false
 }
 
-// checkPaths fails when a path to record lies inside a directory that is
+// CheckPaths fails when a path to record lies inside a directory that is
 // recorded as one artifact: its digest would be over part of it.
-func (d *dirHasher) checkPaths(paths []string) error {
+func (d *DirHasher) CheckPaths(paths []string) error {
 	if d == nil {
 		return nil
 	}
@@ -156,24 +130,24 @@ func (d *dirHasher) checkPaths(paths []string) error {
 // planted there after a step recorded the directory would leave its
 // digest unchanged while the next command follows it. dirhash.HashDir
 // fails on such a link too. Called concurrently by the walk.
-func (d *dirHasher) checkLink(name string) error {
+func (d *DirHasher) checkLink(name string) error {
 	if dir, ok := d.outermost(name, map[string]bool{}); ok {
 		return fault.Invalidf("recording %q: a symbolic link to a directory inside %q, which --dirhash records as one artifact: what it leads to would not be in its dirHash (pass --follow-symlink-dirs to record it, or exclude it with -e)", name, dir)
 	}
 	return nil
 }
 
-// group replaces the files of hs (sorted by name) that lie below a
+// Group replaces the files of hs (sorted by name) that lie below a
 // matching directory by one artifact for the directory, and returns the
 // list, still sorted by name.
-func (d *dirHasher) group(hs []fileSum) ([]fileSum, error) {
+func (d *DirHasher) Group(hs []FileSum) ([]FileSum, error) {
 	if d == nil || len(hs) == 0 {
 		return hs, nil
 	}
 	seen := map[string]bool{}
 	out := hs[:0]
 	for i := 0; i < len(hs); {
-		dir, ok := d.outermost(hs[i].name, seen)
+		dir, ok := d.outermost(hs[i].Name, seen)
 		if !ok {
 			out = append(out, hs[i])
 			i++
@@ -183,14 +157,14 @@ func (d *dirHasher) group(hs []fileSum) ([]fileSum, error) {
 		// prefix are contiguous in sorted order.
 		prefix := dir + "/"
 		j := i
-		for j < len(hs) && strings.HasPrefix(hs[j].name, prefix) {
+		for j < len(hs) && strings.HasPrefix(hs[j].Name, prefix) {
 			j++
 		}
 		sum, err := dirHash(hs[i:j], len(prefix))
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, fileSum{name: dir, dirHash: sum})
+		out = append(out, FileSum{Name: dir, DirHash: sum})
 		i = j
 	}
 	// The directory's name sorts before its files' ("d" < "d/...") but
@@ -198,7 +172,7 @@ func (d *dirHasher) group(hs []fileSum) ([]fileSum, error) {
 	// "d/a"). Clear what the grouping left behind for the garbage
 	// collector.
 	clear(hs[len(out):])
-	byName := func(a, b fileSum) int { return strings.Compare(a.name, b.name) }
+	byName := func(a, b FileSum) int { return strings.Compare(a.Name, b.Name) }
 	if !slices.IsSortedFunc(out, byName) {
 		slices.SortFunc(out, byName)
 	}
@@ -207,17 +181,17 @@ func (d *dirHasher) group(hs []fileSum) ([]fileSum, error) {
 
 // dirHash returns Hash1 of the files hs (sorted by name, each name with a
 // prefix of strip bytes, the directory's), in lowercase hex.
-func dirHash(hs []fileSum, strip int) (string, error) {
+func dirHash(hs []FileSum, strip int) (string, error) {
 	h := sha256.New()
 	var line []byte
 	for i := range hs {
-		name := hs[i].name[strip:]
+		name := hs[i].Name[strip:]
 		if strings.Contains(name, "\n") {
-			return "", fault.Invalidf("recording %q: dirHash does not support names with a newline", hs[i].name)
+			return "", fault.Invalidf("recording %q: dirHash does not support names with a newline", hs[i].Name)
 		}
-		sum := hs[i].sums[0] // sha256: cacheAlgorithms[0]
+		sum := hs[i].Sums[0] // sha256: cacheAlgorithms[0]
 		if len(sum) != 2*sha256.Size {
-			return "", fault.Invalidf("recording %q: no sha256 digest for its directory's dirHash", hs[i].name)
+			return "", fault.Invalidf("recording %q: no sha256 digest for its directory's dirHash", hs[i].Name)
 		}
 		line = append(line[:0], sum...)
 		line = append(line, "  "...)

@@ -1,4 +1,4 @@
-package attestor
+package hashing
 
 import (
 	"crypto/hmac"
@@ -46,16 +46,16 @@ const (
 	MinCacheKeySize = 16
 )
 
-// cacheAlgorithms are the algorithms whose digests a Cache keeps, in the
+// Algorithms are the algorithms whose digests a Cache keeps, in the
 // order of cacheEntry.sums.
-var cacheAlgorithms = [...]struct {
-	name string
-	size int
+var Algorithms = [...]struct {
+	Name string
+	Size int
 }{{"sha256", 32}, {"sha384", 48}, {"sha512", 64}}
 
 func cacheAlgorithm(name string) int {
-	for i, a := range cacheAlgorithms {
-		if a.name == name {
+	for i, a := range Algorithms {
+		if a.Name == name {
 			return i
 		}
 	}
@@ -116,7 +116,7 @@ type cacheEntry struct {
 	mtime, ctime int64 // ns since the epoch
 	normalized   bool
 	used         int64 // when the pass that last hashed or used it began, ns
-	sums         [len(cacheAlgorithms)]string
+	sums         [len(Algorithms)]string
 }
 
 // NewCache returns an empty Cache that lives in memory. Share it between
@@ -146,7 +146,7 @@ func OpenCache(path string, key []byte) (*Cache, error) {
 // WithCache makes the Hasher use c: files that have not changed since c
 // learned their digests are not read again (see Cache). A nil c means no
 // cache. The default is no cache.
-func WithCache(c *Cache) HashOption {
+func WithCache(c *Cache) Option {
 	return func(o *hashOptions) error {
 		o.cache = c
 		return nil
@@ -156,7 +156,7 @@ func WithCache(c *Cache) HashOption {
 // WithCacheFile is WithCache(OpenCache(path, key)): the Hasher keeps its
 // cache in the file path, which other processes (the other phases of a
 // build) holding key share.
-func WithCacheFile(path string, key []byte) HashOption {
+func WithCacheFile(path string, key []byte) Option {
 	return func(o *hashOptions) error {
 		c, err := OpenCache(path, key)
 		if err != nil {
@@ -169,7 +169,7 @@ func WithCacheFile(path string, key []byte) HashOption {
 
 // WithoutCache turns the cache off, whatever WithCache or WithCacheFile
 // options come before or after it: every file is read.
-func WithoutCache() HashOption {
+func WithoutCache() Option {
 	return func(o *hashOptions) error {
 		o.noCache = true
 		return nil
@@ -226,8 +226,8 @@ func (c *Cache) begin() *cachePass {
 // lookup fills, for each file it knows unchanged, results[i].sums with its
 // digests in algs and hit[i] with true. key names a file by its absolute
 // name. It fails when the cache file is not a regular file.
-func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, normalized bool, hit []bool, results []fileSum) error {
-	var idx [len(cacheAlgorithms)]int
+func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, normalized bool, hit []bool, results []FileSum) error {
+	var idx [len(Algorithms)]int
 	for i, a := range algs {
 		idx[i] = cacheAlgorithm(a)
 		if idx[i] < 0 {
@@ -272,11 +272,11 @@ func (p *cachePass) lookup(files []fileEntry, prefix string, algs []string, norm
 				if !ok {
 					continue
 				}
-				var d sums
+				var d Sums
 				for j := range algs {
 					d[idx[j]] = e.sums[idx[j]]
 				}
-				results[i].sums = d
+				results[i].Sums = d
 				hit[i] = true
 				// Several passes may use one entry at once: under the
 				// read lock, used is only written atomically.
@@ -299,7 +299,7 @@ func (p *cachePass) expect(n int) {
 // add remembers the digests of a file read by this pass: f as listed, st
 // as it was after the last read. A file that changed in between, or too
 // near the pass's start, is not remembered.
-func (p *cachePass) add(key string, f *fileEntry, st *fileStat, normalized bool, digest *sums) bool {
+func (p *cachePass) add(key string, f *fileEntry, st *fileStat, normalized bool, digest *Sums) bool {
 	if st.dev != f.dev || st.ino != f.ino || st.size != f.size ||
 		st.mtime != f.mtime || st.ctime != f.ctime {
 		return false
@@ -465,7 +465,7 @@ func encodeCache(entries map[string]*cacheEntry, key []byte) []byte {
 		for i, s := range e.sums {
 			if s != "" {
 				n, _ := hex.Decode(raw[:], []byte(s))
-				b = append(b, raw[:cacheAlgorithms[i].size][:n]...)
+				b = append(b, raw[:Algorithms[i].Size][:n]...)
 			}
 		}
 	}
@@ -517,14 +517,14 @@ func decodeCache(data, key []byte) (map[string]*cacheEntry, error) {
 		e.ctime = r.varint()
 		e.used = r.varint()
 		flags := r.byte()
-		if flags>>(1+len(cacheAlgorithms)) != 0 {
+		if flags>>(1+len(Algorithms)) != 0 {
 			return nil, errCorruptCache
 		}
 		e.normalized = flags&1 != 0
-		for j, a := range cacheAlgorithms {
+		for j, a := range Algorithms {
 			if flags&(2<<j) != 0 {
 				start := len(hexBuf)
-				hexBuf = hex.AppendEncode(hexBuf, r.bytes(a.size))
+				hexBuf = hex.AppendEncode(hexBuf, r.bytes(a.Size))
 				refs = append(refs, hexRef{&e.sums[j], start, len(hexBuf)})
 			}
 		}

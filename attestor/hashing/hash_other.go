@@ -1,6 +1,6 @@
 //go:build !linux
 
-package attestor
+package hashing
 
 import "context"
 

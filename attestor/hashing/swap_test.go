@@ -1,4 +1,4 @@
-package attestor
+package hashing
 
 import (
 	"errors"
@@ -38,7 +38,7 @@ func idOfPath(t *testing.T, path string, follow bool) fileID {
 // swapAfterWalk returns a progress option that calls swap once, when the
 // walk is done and before any file is read: the moment a process racing
 // the hasher would aim for.
-func swapAfterWalk(t *testing.T, swap func()) HashOption {
+func swapAfterWalk(t *testing.T, swap func()) Option {
 	done := false
 	return WithProgress(func(p Progress) {
 		if !done && !p.Done {
@@ -85,7 +85,7 @@ func TestHashSymlinkSwapAfterWalk(t *testing.T) {
 					t.Error(err)
 				}
 			})
-			got, err := hashRun(t, base, []string{"f"}, append([]HashOption{swap, WithWorkers(1)}, wl.opts...)...)
+			got, err := hashRun(t, base, []string{"f"}, append([]Option{swap, WithWorkers(1)}, wl.opts...)...)
 			if !errors.Is(err, ErrArtifactChanged) {
 				t.Fatalf("hash after the swap: %v, %v; want ErrArtifactChanged", got, err)
 			}
@@ -118,7 +118,7 @@ func TestHashLinkRepointedAfterWalk(t *testing.T) {
 					t.Error(err)
 				}
 			})
-			got, err := hashRun(t, base, []string{"l"}, append([]HashOption{swap, WithWorkers(1)}, wl.opts...)...)
+			got, err := hashRun(t, base, []string{"l"}, append([]Option{swap, WithWorkers(1)}, wl.opts...)...)
 			if !errors.Is(err, ErrArtifactChanged) && !errors.Is(err, ErrOutsideRoot) {
 				t.Fatalf("hash after the link moved: %v, %v; want ErrArtifactChanged or ErrOutsideRoot", got, err)
 			}
@@ -142,7 +142,7 @@ func TestHashReplacedAfterWalk(t *testing.T) {
 					t.Error(err)
 				}
 			})
-			if got, err := hashRun(t, base, []string{"f"}, append([]HashOption{swap, WithWorkers(1)}, wl.opts...)...); !errors.Is(err, ErrArtifactChanged) {
+			if got, err := hashRun(t, base, []string{"f"}, append([]Option{swap, WithWorkers(1)}, wl.opts...)...); !errors.Is(err, ErrArtifactChanged) {
 				t.Fatalf("hash after the rename: %v, %v; want ErrArtifactChanged", got, err)
 			}
 		})
@@ -161,7 +161,7 @@ func TestReadDirSwapped(t *testing.T) {
 			base, outside := t.TempDir(), t.TempDir()
 			hashTree(t, base, map[string]string{"d/a": "a"})
 			hashTree(t, outside, map[string]string{"a": "a", "secret": "s"})
-			h, err := NewHasher(append([]HashOption{WithBaseDir(base)}, c.opts...)...)
+			h, err := NewHasher(append([]Option{WithBaseDir(base)}, c.opts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -200,10 +200,10 @@ func TestReadDirLinkRepointed(t *testing.T) {
 	}
 }
 
-func testReadDirLinkRepointed(t *testing.T, opts []HashOption) {
+func testReadDirLinkRepointed(t *testing.T, opts []Option) {
 	base, outside := t.TempDir(), t.TempDir()
 	hashTree(t, base, map[string]string{"in/a": "a", "l": "->in"})
-	h, err := NewHasher(append([]HashOption{WithBaseDir(base), WithFollowSymlinkDirs()}, opts...)...)
+	h, err := NewHasher(append([]Option{WithBaseDir(base), WithFollowSymlinkDirs()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestPinNamedPath(t *testing.T) {
 			base, outside := t.TempDir(), t.TempDir()
 			hashTree(t, base, map[string]string{"d/sub/a": "a"})
 			hashTree(t, outside, map[string]string{"d/sub/secret": "s"})
-			h, err := NewHasher(append([]HashOption{WithBaseDir(base)}, c.opts...)...)
+			h, err := NewHasher(append([]Option{WithBaseDir(base)}, c.opts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,7 +270,7 @@ func TestPinNamedPath(t *testing.T) {
 // walkerCase is a case of a test run with each walker.
 type walkerCase struct {
 	name, arg string
-	opts      []HashOption
+	opts      []Option
 }
 
 // walkerCases returns each of args with each walker.

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package attestor
+package hashing
 
 // inMemoryDir reports whether the directory path is on a memory file
 // system; outside Linux it is not told apart (see the Linux version).

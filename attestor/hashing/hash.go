@@ -1,4 +1,4 @@
-package attestor
+package hashing
 
 import (
 	"bytes"
@@ -25,6 +25,22 @@ import (
 	ita1 "github.com/in-toto/attestation/go/v1"
 )
 
+// Sentinel errors of the Hasher. Each wraps fault.ErrInvalidInput.
+var (
+	// ErrSymlinkCycle is returned by the Hasher when following directory
+	// symlinks leads back into a directory already being walked. It wraps
+	// fault.ErrInvalidInput.
+	ErrSymlinkCycle = fault.New("symlink cycle", fault.ErrInvalidInput)
+
+	// ErrOutsideRoot is returned when a path, or the target of a symlink,
+	// lies outside the recorded root. It wraps fault.ErrInvalidInput.
+	ErrOutsideRoot = fault.New("path outside the recorded root", fault.ErrInvalidInput)
+
+	// ErrArtifactChanged is returned when a file changes while it is being
+	// hashed. It wraps fault.ErrInvalidInput.
+	ErrArtifactChanged = fault.New("file changed while being hashed", fault.ErrInvalidInput)
+)
+
 // DefaultExcludes are the exclude patterns applied unless
 // WithoutDefaultExcludes is given: those of the in-toto reference
 // implementation. The workspace directory is always excluded by the Recorder.
@@ -47,8 +63,8 @@ const (
 	progressInterval = 100 * time.Millisecond
 )
 
-// HashOption configures a Hasher.
-type HashOption func(*hashOptions) error
+// Option configures a Hasher.
+type Option func(*hashOptions) error
 
 type hashOptions struct {
 	baseDir              string
@@ -70,7 +86,7 @@ type hashOptions struct {
 // that recorded names are relative to, and that no recorded file may lie
 // outside of. The default is ".", the working directory at the time of the
 // Hash call.
-func WithBaseDir(dir string) HashOption {
+func WithBaseDir(dir string) Option {
 	return func(o *hashOptions) error {
 		o.baseDir = dir
 		return nil
@@ -88,7 +104,7 @@ func WithBaseDir(dir string) HashOption {
 // nothing below it can be re-included. As in in-toto, the paths given to
 // Hash are matched too, the base directory as ".": with "." given, ".*"
 // excludes everything unless followed by "!.". There are none by default.
-func WithExcludes(patterns ...string) HashOption {
+func WithExcludes(patterns ...string) Option {
 	return func(o *hashOptions) error {
 		o.excludes = append(o.excludes, patterns...)
 		return nil
@@ -97,7 +113,7 @@ func WithExcludes(patterns ...string) HashOption {
 
 // WithoutDefaultExcludes drops DefaultExcludes; only the patterns given with
 // WithExcludes apply.
-func WithoutDefaultExcludes() HashOption {
+func WithoutDefaultExcludes() Option {
 	return func(o *hashOptions) error {
 		o.noDefaultExcludes = true
 		return nil
@@ -110,7 +126,7 @@ func WithoutDefaultExcludes() HashOption {
 // with "/"). No prefix may be a prefix of another, and two files whose
 // names become the same, or a name that becomes empty or not a clean
 // relative name, make Hash fail. There are none by default.
-func WithLStrip(prefixes ...string) HashOption {
+func WithLStrip(prefixes ...string) Option {
 	return func(o *hashOptions) error {
 		for _, p := range prefixes {
 			if p == "" {
@@ -127,7 +143,7 @@ func WithLStrip(prefixes ...string) HashOption {
 // back into a directory being walked is an ErrSymlinkCycle error. By
 // default such links are skipped (unless named explicitly). Symbolic links
 // to files are always followed.
-func WithFollowSymlinkDirs() HashOption {
+func WithFollowSymlinkDirs() Option {
 	return func(o *hashOptions) error {
 		o.followSymlinkDirs = true
 		return nil
@@ -138,42 +154,9 @@ func WithFollowSymlinkDirs() HashOption {
 // does: every CRLF, and then every remaining CR, is read as LF. Use it for
 // text only: "a\r\n" and "a\n" get the same digest. The default is to hash
 // the bytes as they are.
-func WithNormalizeLineEndings() HashOption {
+func WithNormalizeLineEndings() Option {
 	return func(o *hashOptions) error {
 		o.normalizeLineEndings = true
-		return nil
-	}
-}
-
-// WithWorkers sets how many files are hashed at once. n must be at least
-// 1. The default is runtime.GOMAXPROCS(0).
-func WithWorkers(n int) HashOption {
-	return func(o *hashOptions) error {
-		if n < 1 {
-			return fault.Invalidf("hash workers must be at least 1, not %d", n)
-		}
-		o.workers = n
-		return nil
-	}
-}
-
-// WithAlgorithms sets the digests computed for each file, by in-toto name:
-// "sha256", "sha384", "sha512". It replaces the list of an earlier
-// WithAlgorithms. The default is "sha256" alone.
-func WithAlgorithms(algs ...string) HashOption {
-	return func(o *hashOptions) error {
-		if len(algs) == 0 {
-			return fault.Invalidf("no hash algorithm given")
-		}
-		o.algorithms = o.algorithms[:0]
-		for _, a := range algs {
-			if hashAlgorithms[a] == nil {
-				return fault.Invalidf("unknown hash algorithm %q (known: sha256, sha384, sha512)", a)
-			}
-			if !slices.Contains(o.algorithms, a) {
-				o.algorithms = append(o.algorithms, a)
-			}
-		}
 		return nil
 	}
 }
@@ -182,30 +165,9 @@ func WithAlgorithms(algs ...string) HashOption {
 // when the walk is done, at most every 100ms while hashing, and once at the
 // end, with Done set (also when hashing fails). Calls come from one
 // goroutine at a time and must return quickly. The default is no reports.
-func WithProgress(fn func(Progress)) HashOption {
+func WithProgress(fn func(Progress)) Option {
 	return func(o *hashOptions) error {
 		o.progress = fn
-		return nil
-	}
-}
-
-// withBufferSize sets the read buffer of each worker. For tests.
-func withBufferSize(n int) HashOption {
-	return func(o *hashOptions) error {
-		if n < 1 {
-			return fault.Invalidf("buffer size must be at least 1, not %d", n)
-		}
-		o.bufferSize = n
-		return nil
-	}
-}
-
-// withPortableWalk makes the Hasher walk with the walker of the systems
-// other than Linux (portableWalk), on Linux too. For the tests that
-// compare the two.
-func withPortableWalk() HashOption {
-	return func(o *hashOptions) error {
-		o.portableWalk = true
 		return nil
 	}
 }
@@ -257,7 +219,7 @@ type Hasher struct {
 // fault.ErrInvalidInput error when an option is invalid: a malformed exclude
 // pattern, an unknown algorithm, lstrip prefixes of which one is a prefix of
 // another.
-func NewHasher(opts ...HashOption) (*Hasher, error) {
+func NewHasher(opts ...Option) (*Hasher, error) {
 	o := hashOptions{
 		baseDir:    ".",
 		workers:    runtime.GOMAXPROCS(0),
@@ -321,24 +283,26 @@ func NewHasher(opts ...HashOption) (*Hasher, error) {
 // on a cycle of directory links; with ErrArtifactChanged when a file changes
 // while it is hashed; and with ctx's error when ctx ends first.
 func (h *Hasher) Hash(ctx context.Context, paths []string) ([]*ita1.ResourceDescriptor, error) {
-	defer h.flush()
-	hs, err := h.hash(ctx, paths)
+	defer h.Flush()
+	hs, err := h.HashFiles(ctx, paths)
 	if err != nil {
 		return nil, err
 	}
-	return descriptors(hs), nil
+	return Descriptors(hs), nil
 }
 
-// flush waits until the cache file, if any, holds what the passes so far
-// learned (hash leaves it to be written in the background).
-func (h *Hasher) flush() {
+// Flush waits until the cache file, if any, holds what the passes so far
+// learned (HashFiles leaves it to be written in the background).
+func (h *Hasher) Flush() {
 	if h.cache != nil {
 		h.cache.flush()
 	}
 }
 
-// hash is Hash, with the result in the compact form the Recorder keeps.
-func (h *Hasher) hash(ctx context.Context, paths []string) ([]fileSum, error) {
+// HashFiles is Hash, with the result in the compact form the Recorder
+// keeps (sorted by name), and the cache file written in the background
+// (see Flush).
+func (h *Hasher) HashFiles(ctx context.Context, paths []string) ([]FileSum, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -486,6 +450,27 @@ type fileReader interface {
 
 // newWalk starts a walk of the base directory: with the Linux walker
 // unless withPortableWalk was given or the system is not Linux.
+// UseDirHasher makes the walk refuse a symbolic link to a directory inside
+// a directory d records as one artifact (see DirHasher.CheckLink's
+// reasons): the Recorder sets it when it records --dirhash directories.
+func (h *Hasher) UseDirHasher(d *DirHasher) {
+	if d != nil {
+		h.dirLink = d.checkLink
+	}
+}
+
+// BaseDir returns the base directory opts set (WithBaseDir): "" for the
+// working directory.
+func BaseDir(opts ...Option) (string, error) {
+	var o hashOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return "", err
+		}
+	}
+	return o.baseDir, nil
+}
+
 func (h *Hasher) newWalk(ctx context.Context) (walker, error) {
 	if h.portableWalk {
 		return h.newPortableWalk(ctx)
@@ -687,8 +672,8 @@ func (h *Hasher) strip(files []fileEntry) error {
 // walk's open base directory) with a pool of workers, largest file first,
 // and returns their descriptors in the same order. Files that pass's cache
 // knows unchanged are not read.
-func (h *Hasher) hashAll(ctx context.Context, w walker, files []fileEntry, pass *cachePass, start time.Time) ([]fileSum, error) {
-	results := make([]fileSum, len(files))
+func (h *Hasher) hashAll(ctx context.Context, w walker, files []fileEntry, pass *cachePass, start time.Time) ([]FileSum, error) {
+	results := make([]FileSum, len(files))
 	var (
 		total       int64
 		cachedFiles int
@@ -707,7 +692,7 @@ func (h *Hasher) hashAll(ctx context.Context, w walker, files []fileEntry, pass 
 	order := make([]int, 0, len(files))
 	for i := range files {
 		total += files[i].size
-		results[i].name = files[i].out
+		results[i].Name = files[i].out
 		if known != nil && known[i] {
 			cachedFiles++
 			cachedBytes += files[i].size
@@ -780,7 +765,7 @@ func (h *Hasher) hashAll(ctx context.Context, w walker, files []fileEntry, pass 
 					cancel()
 					return
 				}
-				results[order[i]].sums = digest
+				results[order[i]].Sums = digest
 				if pass != nil {
 					wk.remember(pass, cacheKey(f), f, &digest)
 				}
@@ -833,10 +818,10 @@ func (h *Hasher) newWorker(w walker) *worker {
 // the file read is, from before the first read to after the last, the
 // regular file of the identity, size and modification time the walk
 // listed.
-func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int64) (sums, error) {
+func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int64) (Sums, error) {
 	r, err := wk.w.open(f)
 	if err != nil {
-		return sums{}, err
+		return Sums{}, err
 	}
 	defer r.close()
 	for _, h := range wk.hashes {
@@ -848,12 +833,12 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 	for n <= f.size {
 		select {
 		case <-done:
-			return sums{}, ctx.Err()
+			return Sums{}, ctx.Err()
 		default:
 		}
 		m, err := r.read(wk.buf)
 		if err != nil {
-			return sums{}, fault.Invalid(fmt.Errorf("reading %q: %w", f.name, err))
+			return Sums{}, fault.Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 		}
 		if m == 0 {
 			break
@@ -875,21 +860,21 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 	}
 	st := &wk.st
 	if err := r.stat(st); err != nil {
-		return sums{}, fault.Invalid(fmt.Errorf("reading %q: %w", f.name, err))
+		return Sums{}, fault.Invalid(fmt.Errorf("reading %q: %w", f.name, err))
 	}
 	switch {
 	case !st.mode.IsRegular():
-		return sums{}, fmt.Errorf("%w: %q is no longer a regular file", ErrArtifactChanged, f.name)
+		return Sums{}, fmt.Errorf("%w: %q is no longer a regular file", ErrArtifactChanged, f.name)
 	case st.dev != f.dev || st.ino != f.ino:
 		// Another file than the one listed: replaced, renamed over, or
 		// reached through a directory swapped since.
-		return sums{}, fmt.Errorf("%w: %q is not the file that was listed (device and inode differ)", ErrArtifactChanged, f.name)
+		return Sums{}, fmt.Errorf("%w: %q is not the file that was listed (device and inode differ)", ErrArtifactChanged, f.name)
 	case n != f.size || st.size != f.size:
-		return sums{}, fmt.Errorf("%w: %q was %d bytes when listed, %d bytes read, now %d bytes", ErrArtifactChanged, f.name, f.size, n, st.size)
+		return Sums{}, fmt.Errorf("%w: %q was %d bytes when listed, %d bytes read, now %d bytes", ErrArtifactChanged, f.name, f.size, n, st.size)
 	case st.mtime != f.mtime:
-		return sums{}, fmt.Errorf("%w: %q was modified at %v, after it was listed", ErrArtifactChanged, f.name, time.Unix(0, st.mtime).UTC().Truncate(time.Second))
+		return Sums{}, fmt.Errorf("%w: %q was modified at %v, after it was listed", ErrArtifactChanged, f.name, time.Unix(0, st.mtime).UTC().Truncate(time.Second))
 	}
-	var digest sums
+	var digest Sums
 	for i, h := range wk.hashes {
 		wk.sum = h.Sum(wk.sum[:0])
 		digest[wk.algorithms[i]] = hex.EncodeToString(wk.sum)
@@ -898,7 +883,7 @@ func (wk *worker) hash(ctx context.Context, f *fileEntry, bytesDone *atomic.Int6
 }
 
 // remember adds the file just hashed to the cache pass.
-func (wk *worker) remember(pass *cachePass, key string, f *fileEntry, digest *sums) {
+func (wk *worker) remember(pass *cachePass, key string, f *fileEntry, digest *Sums) {
 	pass.add(key, f, &wk.st, wk.normalize, digest)
 }
 

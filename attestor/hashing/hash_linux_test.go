@@ -1,4 +1,4 @@
-package attestor
+package hashing
 
 import "testing"
 
@@ -7,7 +7,7 @@ import "testing"
 func TestLinuxWalkerIsDefault(t *testing.T) {
 	t.Parallel()
 	for _, wl := range walkers {
-		h, err := NewHasher(append([]HashOption{WithBaseDir(t.TempDir())}, wl.opts...)...)
+		h, err := NewHasher(append([]Option{WithBaseDir(t.TempDir())}, wl.opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package attestor
+package hashing
 
 import (
 	"fmt"
@@ -378,12 +378,7 @@ func (ex *excluder) coversBelow(name string) bool {
 	return false
 }
 
-// match reports whether p matches name exactly as pathspec does.
-func (p *pattern) match(name string) bool {
-	return p.matchName(name, segmentable(name))
-}
-
-// matchName is match, told whether name is segmentable.
+// matchName is whether p matches name exactly as pathspec does, told whether name is segmentable.
 func (p *pattern) matchName(name string, segmentable bool) bool {
 	if !p.segOK || !segmentable {
 		return p.re.MatchString(name)

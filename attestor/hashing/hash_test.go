@@ -1,4 +1,4 @@
-package attestor
+package hashing
 
 import (
 	"bytes"
@@ -85,9 +85,9 @@ func sha256Only(files ...string) []hashed {
 	return out
 }
 
-func hashRun(t *testing.T, base string, paths []string, opts ...HashOption) ([]hashed, error) {
+func hashRun(t *testing.T, base string, paths []string, opts ...Option) ([]hashed, error) {
 	t.Helper()
-	h, err := NewHasher(append([]HashOption{WithBaseDir(base)}, opts...)...)
+	h, err := NewHasher(append([]Option{WithBaseDir(base)}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewHasher: %v", err)
 	}
@@ -148,11 +148,11 @@ func TestHash(t *testing.T) {
 	tests := []struct {
 		name  string
 		paths []string
-		opts  []HashOption
+		opts  []Option
 		want  []hashed
 	}{
 		{"default excludes", []string{"."}, nil, all(defaults...)},
-		{"no default excludes", []string{"."}, []HashOption{WithoutDefaultExcludes()}, all()},
+		{"no default excludes", []string{"."}, []Option{WithoutDefaultExcludes()}, all()},
 		{"no paths", nil, nil, nil},
 		{"one file", []string{"src/main.go"}, nil, sha256Only("src/main.go", "package main")},
 		{"dot slash and trailing slash", []string{"./src/util/"}, nil, sha256Only(
@@ -161,20 +161,20 @@ func TestHash(t *testing.T) {
 			"src/main.go", "package main", "src/util/.hidden.go", "dot", "src/util/generated/g.go", "gen",
 			"src/util/generated/g_test", "gen", "src/util/u.go", "package util")},
 		{"a named path matches excludes too", []string{"src/util/u.pyc", "src/main.go"}, nil, sha256Only("src/main.go", "package main")},
-		{"a named path inside an excluded directory", []string{"node_modules/m/index.js"}, []HashOption{WithExcludes("node_modules")}, nil},
-		{"directory name at any depth", []string{"."}, []HashOption{WithExcludes("node_modules")},
+		{"a named path inside an excluded directory", []string{"node_modules/m/index.js"}, []Option{WithExcludes("node_modules")}, nil},
+		{"directory name at any depth", []string{"."}, []Option{WithExcludes("node_modules")},
 			all(append(defaults, "node_modules", "web/node_modules")...)},
-		{"trailing slash", []string{"."}, []HashOption{WithExcludes("build/")}, all(append(defaults, "build")...)},
-		{"anchored", []string{"."}, []HashOption{WithExcludes("/dist")}, all(append(defaults, "dist/app.tar")...)},
-		{"double star", []string{"docs"}, []HashOption{WithExcludes("docs/**/*.md")}, nil},
-		{"inner double star", []string{"docs"}, []HashOption{WithExcludes("docs/**/more.md")}, sha256Only("docs/api.md", "api", "docs/guide/intro.md", "intro")},
-		{"leading double star", []string{"."}, []HashOption{WithExcludes("**/generated")},
+		{"trailing slash", []string{"."}, []Option{WithExcludes("build/")}, all(append(defaults, "build")...)},
+		{"anchored", []string{"."}, []Option{WithExcludes("/dist")}, all(append(defaults, "dist/app.tar")...)},
+		{"double star", []string{"docs"}, []Option{WithExcludes("docs/**/*.md")}, nil},
+		{"inner double star", []string{"docs"}, []Option{WithExcludes("docs/**/more.md")}, sha256Only("docs/api.md", "api", "docs/guide/intro.md", "intro")},
+		{"leading double star", []string{"."}, []Option{WithExcludes("**/generated")},
 			all(append(defaults, "src/util/generated")...)},
-		{"negation", []string{"logs"}, []HashOption{WithExcludes("*.log", "!keep.log")}, sha256Only("logs/keep.log", "k")},
-		{"negation inside a trailing-slash directory", []string{"build"}, []HashOption{WithExcludes("build/", "!build/keep.txt")},
+		{"negation", []string{"logs"}, []Option{WithExcludes("*.log", "!keep.log")}, sha256Only("logs/keep.log", "k")},
+		{"negation inside a trailing-slash directory", []string{"build"}, []Option{WithExcludes("build/", "!build/keep.txt")},
 			sha256Only("build/keep.txt", "kept")},
-		{"no negation inside an excluded directory", []string{"build"}, []HashOption{WithExcludes("build", "!build/keep.txt")}, nil},
-		{"dot files", []string{"."}, []HashOption{WithoutDefaultExcludes(), WithExcludes(".*", "!.")},
+		{"no negation inside an excluded directory", []string{"build"}, []Option{WithExcludes("build", "!build/keep.txt")}, nil},
+		{"dot files", []string{"."}, []Option{WithoutDefaultExcludes(), WithExcludes(".*", "!.")},
 			all(".git", ".hidden", "src/util/.hidden.go")},
 		{"names with spaces and UTF-8", []string{"spaced name", "unicodé"}, nil, sha256Only(
 			"spaced name/and file.txt", "spaces", "unicodé/naïve.txt", "utf-8")},
@@ -248,7 +248,7 @@ func TestHashSymlinks(t *testing.T) {
 		name    string
 		tree    map[string]string
 		paths   []string
-		opts    []HashOption
+		opts    []Option
 		want    []hashed
 		wantErr error
 		errHas  string
@@ -275,7 +275,7 @@ func TestHashSymlinks(t *testing.T) {
 			name:  "directory link is followed on request",
 			tree:  map[string]string{"real/f": "content", "dl": "->real"},
 			paths: []string{"."},
-			opts:  []HashOption{WithFollowSymlinkDirs()},
+			opts:  []Option{WithFollowSymlinkDirs()},
 			want:  sha256Only("dl/f", "content", "real/f", "content"),
 		},
 		{
@@ -288,14 +288,14 @@ func TestHashSymlinks(t *testing.T) {
 			name:  "an excluded directory link is not followed",
 			tree:  map[string]string{"real/f": "content", "dl": "->real"},
 			paths: []string{"."},
-			opts:  []HashOption{WithFollowSymlinkDirs(), WithExcludes("dl")},
+			opts:  []Option{WithFollowSymlinkDirs(), WithExcludes("dl")},
 			want:  sha256Only("real/f", "content"),
 		},
 		{
 			name:    "cycle",
 			tree:    map[string]string{"a/f": "content", "a/up": "->.."},
 			paths:   []string{"a"},
-			opts:    []HashOption{WithFollowSymlinkDirs()},
+			opts:    []Option{WithFollowSymlinkDirs()},
 			wantErr: ErrSymlinkCycle,
 			errHas:  `"a/up/a" leads back to "a"`,
 		},
@@ -303,7 +303,7 @@ func TestHashSymlinks(t *testing.T) {
 			name:    "cycle through two links",
 			tree:    map[string]string{"a/f": "x", "a/to-b": "->../b", "b/to-a": "->../a"},
 			paths:   []string{"."},
-			opts:    []HashOption{WithFollowSymlinkDirs()},
+			opts:    []Option{WithFollowSymlinkDirs()},
 			wantErr: ErrSymlinkCycle,
 		},
 		{
@@ -316,7 +316,7 @@ func TestHashSymlinks(t *testing.T) {
 			name:  "the same directory through two links is not a cycle",
 			tree:  map[string]string{"real/f": "c", "l1": "->real", "l2": "->real"},
 			paths: []string{"l1", "l2"},
-			opts:  []HashOption{WithFollowSymlinkDirs()},
+			opts:  []Option{WithFollowSymlinkDirs()},
 			want:  sha256Only("l1/f", "c", "l2/f", "c"),
 		},
 		{
@@ -330,7 +330,7 @@ func TestHashSymlinks(t *testing.T) {
 			name:    "directory link outside the base directory",
 			tree:    map[string]string{"base/f": "in", "other/g": "out", "base/leak": "->../other"},
 			paths:   []string{"."},
-			opts:    []HashOption{WithFollowSymlinkDirs()},
+			opts:    []Option{WithFollowSymlinkDirs()},
 			wantErr: ErrOutsideRoot,
 			errHas:  `"leak"`,
 		},
@@ -365,14 +365,14 @@ func TestHashSymlinks(t *testing.T) {
 			name:  "an excluded broken link is no error",
 			tree:  map[string]string{"f": "x", ".#lock": "->user@host.1234"},
 			paths: []string{"."},
-			opts:  []HashOption{WithExcludes(".#*")},
+			opts:  []Option{WithExcludes(".#*")},
 			want:  sha256Only("f", "x"),
 		},
 		{
 			name:  "a broken link in a pruned directory is no error",
 			tree:  map[string]string{"f": "x", "build/dangling": "->nowhere"},
 			paths: []string{"."},
-			opts:  []HashOption{WithExcludes("build/")},
+			opts:  []Option{WithExcludes("build/")},
 			want:  sha256Only("f", "x"),
 		},
 		{
@@ -651,7 +651,7 @@ func TestHashAlgorithms(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.algs, ","), func(t *testing.T) {
 			t.Parallel()
-			var opts []HashOption
+			var opts []Option
 			if tt.algs != nil {
 				opts = append(opts, WithAlgorithms(tt.algs...))
 			}
@@ -674,7 +674,7 @@ func TestNewHasherErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		opt  HashOption
+		opt  Option
 	}{
 		{"zero workers", WithWorkers(0)},
 		{"negative workers", WithWorkers(-1)},
@@ -705,7 +705,7 @@ func TestHashDeterministic(t *testing.T) {
 	}
 	hashTree(t, dir, files)
 	var first []hashed
-	for _, opts := range [][]HashOption{
+	for _, opts := range [][]Option{
 		{WithWorkers(1)}, {WithWorkers(3)}, {WithWorkers(16), withBufferSize(512)}, {},
 	} {
 		got, err := hashRun(t, dir, []string{"."}, opts...)
@@ -776,9 +776,9 @@ func TestHashChanged(t *testing.T) {
 
 // workerFile lists the file name in dir with a walk of dir, made with
 // opts, and returns the walk and the listing, for a worker.
-func workerFile(t *testing.T, dir, name string, opts ...HashOption) (walker, *fileEntry) {
+func workerFile(t *testing.T, dir, name string, opts ...Option) (walker, *fileEntry) {
 	t.Helper()
-	h, err := NewHasher(append([]HashOption{WithBaseDir(dir)}, opts...)...)
+	h, err := NewHasher(append([]Option{WithBaseDir(dir)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -798,10 +798,10 @@ func workerFile(t *testing.T, dir, name string, opts ...HashOption) (walker, *fi
 // the Linux walker and portableWalk.
 var walkers = []struct {
 	name string
-	opts []HashOption
+	opts []Option
 }{
 	{"system", nil},
-	{"portable", []HashOption{withPortableWalk()}},
+	{"portable", []Option{withPortableWalk()}},
 }
 
 // TestWorkerChanged checks the fstat after reading against listings that
@@ -996,11 +996,11 @@ func TestWorkerAllocs(t *testing.T) {
 // goldenCases are the option sets recorded in testdata/hash/golden.json.
 var goldenCases = []struct {
 	name string
-	opts []HashOption
+	opts []Option
 }{
 	{"default", nil},
-	{"excludes and normalized line endings", []HashOption{WithExcludes("node_modules", "build/", "!*.bin"), WithNormalizeLineEndings()}},
-	{"all algorithms, lstrip, no default excludes", []HashOption{WithoutDefaultExcludes(), WithAlgorithms("sha256", "sha384", "sha512"), WithLStrip("src/", "docs/")}},
+	{"excludes and normalized line endings", []Option{WithExcludes("node_modules", "build/", "!*.bin"), WithNormalizeLineEndings()}},
+	{"all algorithms, lstrip, no default excludes", []Option{WithoutDefaultExcludes(), WithAlgorithms("sha256", "sha384", "sha512"), WithLStrip("src/", "docs/")}},
 }
 
 // TestHashGolden records testdata/hash/tree with each of goldenCases and
@@ -1106,7 +1106,7 @@ func TestHashAgreesWithInToto(t *testing.T) {
 			}
 			slices.SortFunc(want, func(a, b hashed) int { return strings.Compare(a.Name, b.Name) })
 
-			opts := []HashOption{WithoutDefaultExcludes(), WithExcludes(excludes...)}
+			opts := []Option{WithoutDefaultExcludes(), WithExcludes(excludes...)}
 			if tt.follow {
 				opts = append(opts, WithFollowSymlinkDirs())
 			}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package attestor
+package hashing
 
 import (
 	"context"
@@ -40,8 +40,8 @@ func benchTree(b *testing.B, n, size int) (string, int64) {
 	return dir, total
 }
 
-func benchHash(b *testing.B, dir string, total int64, opts ...HashOption) {
-	h, err := NewHasher(append([]HashOption{WithBaseDir(dir)}, opts...)...)
+func benchHash(b *testing.B, dir string, total int64, opts ...Option) {
+	h, err := NewHasher(append([]Option{WithBaseDir(dir)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,12 +1,8 @@
-package attestor
+package hashing
 
 import (
 	"context"
-	"crypto"
-	"crypto/ed25519"
-	"crypto/sha256"
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
-	"github.com/attestor/attestor/attestor/workspace"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -51,10 +45,10 @@ func futureCacheKey(path string, key []byte) *Cache {
 
 // cachedHash hashes paths under dir with c and returns the result and the
 // last progress report.
-func cachedHash(t *testing.T, dir string, c *Cache, opts ...HashOption) ([]hashed, Progress) {
+func cachedHash(t *testing.T, dir string, c *Cache, opts ...Option) ([]hashed, Progress) {
 	t.Helper()
 	var last Progress
-	opts = append([]HashOption{WithCache(c), WithProgress(func(p Progress) { last = p })}, opts...)
+	opts = append([]Option{WithCache(c), WithProgress(func(p Progress) { last = p })}, opts...)
 	got, err := hashRun(t, dir, []string{"."}, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -272,7 +266,7 @@ func TestWithoutCache(t *testing.T) {
 	dir := t.TempDir()
 	hashTree(t, dir, map[string]string{"a": "a"})
 	c := futureCache("")
-	for _, opts := range [][]HashOption{
+	for _, opts := range [][]Option{
 		{WithCache(c), WithoutCache()},
 		{WithoutCache(), WithCache(c)},
 		{WithoutCache(), WithCacheFile(filepath.Join(dir, "cache"), testCacheKey)},
@@ -472,119 +466,4 @@ func TestCacheConcurrentUse(t *testing.T) {
 			t.Error(err)
 		}
 	}
-}
-
-// cacheTestSigner signs with an ed25519 key.
-type cacheTestSigner struct{ priv ed25519.PrivateKey }
-
-func (s cacheTestSigner) Sign(_ context.Context, msg []byte) ([]byte, error) {
-	return ed25519.Sign(s.priv, msg), nil
-}
-func (s cacheTestSigner) KeyID() (string, error)   { return "0123456789abcdef", nil }
-func (s cacheTestSigner) Public() crypto.PublicKey { return s.priv.Public() }
-
-// TestRecorderRunWithCache records a step whose command rewrites a
-// product in place (same size, mtime set back) and leaves another alone:
-// with the workspace cache the products pass reads only the changed file,
-// and records its new digest.
-func TestRecorderRunWithCache(t *testing.T) {
-	t.Parallel()
-	base := t.TempDir()
-	hashTree(t, base, map[string]string{"src/a": "aaaa", "src/b": "bbbb"})
-	settle()
-	ws, err := workspace.Open(filepath.Join(base, ".attestor"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := futureCache(ws.Path(CacheFile))
-	var last []Progress
-	r, err := NewRecorder(ws, cacheTestSigner{priv}, WithHashOptions(WithBaseDir(base), WithCache(c),
-		WithProgress(func(p Progress) {
-			if p.Done {
-				last = append(last, p)
-			}
-		})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := filepath.Join(base, "src", "a")
-	fi, err := os.Stat(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stamp := fi.ModTime().Format("200601021504.05")
-	res, err := r.Run(context.Background(), Step{
-		Name: "build", Materials: []string{"src"}, Products: []string{"src"},
-		Command: []string{"sh", "-c", `printf AAAA > "$1" && touch -t "$2" "$1"`, "sh", a, stamp},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := hashedOf(res.Record().Materials), sha256Only("src/a", "aaaa", "src/b", "bbbb"); !cmp.Equal(got, want) {
-		t.Errorf("materials %v, want %v", got, want)
-	}
-	if got, want := hashedOf(res.Record().Products), sha256Only("src/a", "AAAA", "src/b", "bbbb"); !cmp.Equal(got, want) {
-		t.Errorf("products %v, want %v", got, want)
-	}
-	if len(last) != 2 || last[1].CachedFiles != 1 {
-		t.Errorf("passes %+v: want the products pass to take 1 file (src/b) from the cache", last)
-	}
-	if _, err := os.Stat(ws.Path(CacheFile)); err != nil {
-		t.Errorf("no cache file in the workspace: %v", err)
-	}
-}
-
-// derivingTestSigner is cacheTestSigner with a key it derives secrets
-// from, as a key file's signer does.
-type derivingTestSigner struct{ cacheTestSigner }
-
-func (s derivingTestSigner) DeriveKey(purpose string) ([]byte, error) {
-	sum := sha256.Sum256(append(s.priv.Seed(), purpose...))
-	return sum[:], nil
-}
-
-// TestRecorderCacheScope: by default the hash cache lives in the process
-// (nothing is written to the workspace, so nothing between two steps can
-// make a later one trust a digest); WithWorkspaceCache keeps it in the
-// workspace, sealed with a key derived from the signing key, and refuses
-// a signer that has none.
-func TestRecorderCacheScope(t *testing.T) {
-	t.Parallel()
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := func(t *testing.T, signer envelope.Signer, opts ...Option) (*workspace.Workspace, error) {
-		t.Helper()
-		base := t.TempDir()
-		hashTree(t, base, map[string]string{"src/a": "a"})
-		ws, err := workspace.Open(filepath.Join(base, ".attestor"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := NewRecorder(ws, signer, append([]Option{WithHashOptions(WithBaseDir(base))}, opts...)...)
-		if err != nil {
-			return ws, err
-		}
-		_, err = r.Run(t.Context(), Step{Name: "s", Materials: []string{"src"}, Products: []string{"src"}, Command: []string{"true"}})
-		return ws, err
-	}
-	t.Run("default", func(t *testing.T) {
-		ws, err := run(t, derivingTestSigner{cacheTestSigner{priv}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := os.Stat(ws.Path(CacheFile)); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("a cache file in the workspace without WithWorkspaceCache: %v", err)
-		}
-	})
-	t.Run("no key to seal it with", func(t *testing.T) {
-		if _, err := run(t, cacheTestSigner{priv}, WithWorkspaceCache()); !errors.Is(err, fault.ErrInvalidInput) {
-			t.Errorf("WithWorkspaceCache with a signer that derives no key: %v, want fault.ErrInvalidInput", err)
-		}
-	})
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package attestor
+package hashing
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package attestor
+package hashing
 
 import (
 	"bytes"
@@ -77,22 +77,22 @@ func TestWalkersAgree(t *testing.T) {
 		name  string
 		base  string
 		paths []string
-		opts  []HashOption
+		opts  []Option
 	}{
 		{"everything", base, []string{"."}, nil},
-		{"follow directory links", base, []string{"."}, []HashOption{WithFollowSymlinkDirs()}},
-		{"excludes and re-includes", base, []string{"."}, []HashOption{WithExcludes("node_modules", "*.o", "!b/keep.o", "/odd/", "deep/**/z")}},
-		{"no default excludes, all algorithms, normalized", base, []string{"."}, []HashOption{WithoutDefaultExcludes(), WithAlgorithms("sha256", "sha384", "sha512"), WithNormalizeLineEndings()}},
-		{"lstrip", base, []string{"src", "b"}, []HashOption{WithLStrip("src/", "b/")}},
+		{"follow directory links", base, []string{"."}, []Option{WithFollowSymlinkDirs()}},
+		{"excludes and re-includes", base, []string{"."}, []Option{WithExcludes("node_modules", "*.o", "!b/keep.o", "/odd/", "deep/**/z")}},
+		{"no default excludes, all algorithms, normalized", base, []string{"."}, []Option{WithoutDefaultExcludes(), WithAlgorithms("sha256", "sha384", "sha512"), WithNormalizeLineEndings()}},
+		{"lstrip", base, []string{"src", "b"}, []Option{WithLStrip("src/", "b/")}},
 		{"named paths and links", base, []string{"a.txt", "links/to-file", "links/to-dir", "links/abs-to-file", "b/d", filepath.Join(base, "src")}, nil},
 		{"overlapping paths", base, []string{"b", "b/d/e", "b/c.txt"}, nil},
-		{"one worker, small buffer", base, []string{"."}, []HashOption{WithWorkers(1), withBufferSize(7)}},
+		{"one worker, small buffer", base, []string{"."}, []Option{WithWorkers(1), withBufferSize(7)}},
 		{"broken link", bad, []string{"broken"}, nil},
 		{"broken link in a directory", bad, []string{"dir"}, nil},
 		{"link to a file outside", bad, []string{"out"}, nil},
-		{"link to a directory outside, followed", bad, []string{"."}, []HashOption{WithFollowSymlinkDirs(), WithExcludes("broken", "dir", "out", "cyc")}},
+		{"link to a directory outside, followed", bad, []string{"."}, []Option{WithFollowSymlinkDirs(), WithExcludes("broken", "dir", "out", "cyc")}},
 		{"link to a directory outside, not followed", bad, []string{"outdir", "ok"}, nil},
-		{"cycle", bad, []string{"cyc"}, []HashOption{WithFollowSymlinkDirs(), WithExcludes("/broken", "/dir", "/out", "/outdir")}},
+		{"cycle", bad, []string{"cyc"}, []Option{WithFollowSymlinkDirs(), WithExcludes("/broken", "/dir", "/out", "/outdir")}},
 		{"cycle not followed", bad, []string{"cyc"}, nil},
 		{"missing", bad, []string{"ok", "missing"}, nil},
 		{"outside the base", bad, []string{outside}, nil},
@@ -104,7 +104,7 @@ func TestWalkersAgree(t *testing.T) {
 			t.Parallel()
 			var outs [][]byte
 			for _, wl := range walkers {
-				opts := append([]HashOption{WithBaseDir(c.base)}, c.opts...)
+				opts := append([]Option{WithBaseDir(c.base)}, c.opts...)
 				h, err := NewHasher(append(opts, wl.opts...)...)
 				if err != nil {
 					t.Fatal(err)
