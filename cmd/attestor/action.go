@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -229,11 +228,12 @@ func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliA
 	}
 	end := gh.Group("attestor " + strings.Join(call.shown, " "))
 	var (
-		out   bytes.Buffer
-		graph *gate.Graph // the chain verify or promote checked
+		out    bytes.Buffer
+		graph  *gate.Graph // the chain verify or promote checked
+		result any         // the command's typed result
 	)
 	code := executeWith(ctx, &globals{stdout: &out, stderr: g.stderr, environ: g.environ, keyPEM: call.keyPEM, argsInMemory: len(cliArgs) == 0,
-		graph: func(gr *gate.Graph) { graph = gr }}, call.args)
+		graph: func(gr *gate.Graph) { graph = gr }, result: func(r any) { result = r }}, call.args)
 	if out.Len() > 0 {
 		// The command's properties are printed again below, with the
 		// action's: a Run Job's log (stdout and stderr) has each once.
@@ -241,7 +241,7 @@ func runAction(ctx context.Context, g *globals, gh *github.Action, environ, cliA
 	}
 	end()
 
-	outputs, summary := actionResult(g, gh, call, out.Bytes(), code)
+	outputs, summary := actionResult(gh, call, result, code)
 	if graph != nil && (call.command == "verify" || call.command == "promote") {
 		summary.Mermaid = graph.Mermaid()
 	}
@@ -497,9 +497,10 @@ func isKeyReference(in actionInput, v string) bool {
 	return in.kind == kindKey && !strings.Contains(v, "-----BEGIN")
 }
 
-// actionResult reads the command's --json output and the workspace into
-// the action's outputs and step summary.
-func actionResult(g *globals, gh *github.Action, call *actionCall, out []byte, code int) (map[string]string, *github.Summary) {
+// actionResult makes the action's outputs and step summary from the
+// command's typed result (nil when it printed none: it failed early) and
+// the workspace.
+func actionResult(gh *github.Action, call *actionCall, result any, code int) (map[string]string, *github.Summary) {
 	outputs := map[string]string{}
 	sum := &github.Summary{Title: "attestor " + call.command}
 	dir := call.dir
@@ -520,130 +521,81 @@ func actionResult(g *globals, gh *github.Action, call *actionCall, out []byte, c
 		}
 	}
 
-	switch call.command {
-	case "run", "record-start", "record-stop":
-		var s struct {
-			stepSummary
-			Pending bool `json:"pending"`
+	var verified *gate.Result // what verify or promote checked
+	switch r := result.(type) {
+	case pendingSummary:
+		sum.Rows = append(sum.Rows, github.Row{Step: r.Step, Verdict: "started"})
+	case stepSummary:
+		verdict := "recorded"
+		if r.ExitCode != nil {
+			verdict = fmt.Sprintf("recorded, exit %d", *r.ExitCode)
+			outputs[outExitCode] = strconv.Itoa(*r.ExitCode)
 		}
-		if json.Unmarshal(out, &s) == nil && s.Step != "" {
-			verdict := "recorded"
-			switch {
-			case s.Pending:
-				verdict = "started"
-			case s.ExitCode != nil:
-				verdict = fmt.Sprintf("recorded, exit %d", *s.ExitCode)
-				outputs[outExitCode] = strconv.Itoa(*s.ExitCode)
-			}
-			if s.TimedOut {
-				verdict += ", timed out"
-			}
-			var subjects []string
-			if !s.Pending {
-				subjects = []string{fmt.Sprintf("%d materials", s.Materials), fmt.Sprintf("%d products", s.Products)}
-			}
-			sum.Rows = append(sum.Rows, github.Row{Step: s.Step, Signers: keyIDsOf(s.Files), Subjects: subjects, Verdict: verdict})
-			for _, f := range s.Files {
-				sum.Notes = append(sum.Notes, "Wrote "+f+".")
-			}
+		if r.TimedOut {
+			verdict += ", timed out"
 		}
-	case "provenance":
-		var p provenanceSummary
-		if json.Unmarshal(out, &p) == nil && p.Digest != "" {
-			outputs[outProvenanceDigest] = p.Digest
-			sum.Rows = append(sum.Rows, github.Row{Step: "(provenance)", Signers: keyIDsOf([]string{p.File}), Subjects: p.Subjects, Verdict: "signed " + p.Digest})
+		subjects := []string{fmt.Sprintf("%d materials", r.Materials), fmt.Sprintf("%d products", r.Products)}
+		sum.Rows = append(sum.Rows, github.Row{Step: r.Step, Signers: keyIDsOf(r.Files), Subjects: subjects, Verdict: verdict})
+		for _, f := range r.Files {
+			sum.Notes = append(sum.Notes, "Wrote "+f+".")
 		}
-	case "push":
-		var p struct {
-			Image        string `json:"image"`
-			DryRun       bool   `json:"dryRun"`
-			Attestations []struct {
-				Digest        string   `json:"digest"`
-				PredicateType string   `json:"predicateType"`
-				Schemes       []string `json:"schemes"`
-			} `json:"attestations"`
+	case provenanceSummary:
+		if r.Digest == "" {
+			break
 		}
-		if json.Unmarshal(out, &p) == nil && p.Image != "" {
-			sum.Subject = p.Image
-			outputs[outImage] = p.Image
-			if _, d, ok := strings.Cut(p.Image, "@"); ok {
-				outputs[outImageDigest] = d
-			}
-			for _, a := range p.Attestations {
-				verdict := "already attached"
-				if len(a.Schemes) > 0 {
-					verdict = "pushed (" + strings.Join(a.Schemes, ", ") + ")"
-					if p.DryRun {
-						verdict = "would push (" + strings.Join(a.Schemes, ", ") + ")"
-					}
+		outputs[outProvenanceDigest] = r.Digest
+		sum.Rows = append(sum.Rows, github.Row{Step: "(provenance)", Signers: keyIDsOf([]string{r.File}), Subjects: r.Subjects, Verdict: "signed " + r.Digest})
+	case pushSummary:
+		if r.Result == nil || r.Image == "" {
+			break
+		}
+		sum.Subject = r.Image
+		outputs[outImage] = r.Image
+		if _, d, ok := strings.Cut(r.Image, "@"); ok {
+			outputs[outImageDigest] = d
+		}
+		for _, a := range r.Attestations {
+			verdict := "already attached"
+			if len(a.Schemes) > 0 {
+				schemes := make([]string, len(a.Schemes))
+				for i, s := range a.Schemes {
+					schemes[i] = string(s)
 				}
-				sum.Rows = append(sum.Rows, github.Row{Step: a.PredicateType, Subjects: []string{"sha256:" + a.Digest}, Verdict: verdict})
+				verdict = "pushed (" + strings.Join(schemes, ", ") + ")"
+				if r.DryRun {
+					verdict = "would push (" + strings.Join(schemes, ", ") + ")"
+				}
 			}
-			if p.DryRun {
-				sum.Notes = append(sum.Notes, "Dry run: nothing was written to the registry.")
-			}
+			sum.Rows = append(sum.Rows, github.Row{Step: a.PredicateType, Subjects: []string{"sha256:" + a.Digest}, Verdict: verdict})
 		}
-	case "verify", "promote":
-		var (
-			res   *gate.Result
-			promo struct {
-				Source      string       `json:"source"`
-				Destination string       `json:"destination"`
-				Tag         string       `json:"tag"`
-				Copied      bool         `json:"copied"`
-				DryRun      bool         `json:"dryRun"`
-				Result      *gate.Result `json:"result"`
-			}
-		)
-		if call.command == "verify" {
-			var v gate.Result
-			if json.Unmarshal(out, &v) == nil && v.Verdict != "" {
-				res = &v
-			}
-		} else if json.Unmarshal(out, &promo) == nil && promo.Result != nil && promo.Result.Verdict != "" {
-			res = promo.Result
+		if r.DryRun {
+			sum.Notes = append(sum.Notes, "Dry run: nothing was written to the registry.")
 		}
-		if res == nil {
+	case *verifyOutput:
+		verified = r.Result
+	case *promoteOutput:
+		if r.Result != nil {
+			verified = r.Result.Result
+		}
+	}
+	if verified != nil && verified.Verdict == "" {
+		verified = nil
+	}
+	if call.command == "verify" || call.command == "promote" {
+		if verified == nil {
 			if code != 0 {
 				outputs[outVerified] = "false"
 			}
-			break
+		} else {
+			verifySummary(outputs, sum, verified)
 		}
-		outputs[outVerified] = strconv.FormatBool(res.Verified)
-		outputs[outVerdict] = res.Verdict
-		// The provenance the gate accepted, rather than the workspace's.
-		delete(outputs, outProvenanceDigest)
-		if d := acceptedProvenance(res); d != "" {
-			outputs[outProvenanceDigest] = d
-		}
-		sum.Verdict = res.Verdict
-		if res.Subject.Name != "" {
-			sum.Subject = res.Subject.Name
-			if res.Subject.Digest != "" {
-				sum.Subject += "@" + res.Subject.Digest
-				outputs[outImageDigest] = res.Subject.Digest
-				outputs[outImage] = sum.Subject
-			}
-		}
-		for _, s := range res.Steps {
-			sum.Rows = append(sum.Rows, github.Row{Step: s.Name, Signers: s.Signers, Subjects: []string{fmt.Sprintf("%d record(s)", s.Records)}, Verdict: s.Verdict})
-		}
-		if p := res.Provenance; p != nil {
-			sum.Rows = append(sum.Rows, github.Row{Step: "(provenance)", Signers: p.Signers, Subjects: p.Steps, Verdict: p.Verdict})
-		}
-		for _, a := range res.Attestations {
-			sum.Rows = append(sum.Rows, github.Row{Step: a.PredicateType, Signers: a.Signers, Verdict: a.Verdict})
-		}
-		for _, r := range res.Reasons {
-			sum.Notes = append(sum.Notes, "- "+r.Code+": "+oneLine(r.Message))
-		}
-		if call.command == "promote" && promo.Destination != "" {
-			outputs[outPromotedImage] = promo.Destination
+		if p, ok := result.(*promoteOutput); ok && verified != nil && p.Destination != "" {
+			outputs[outPromotedImage] = p.Destination
 			switch {
-			case promo.Copied:
-				sum.Notes = append(sum.Notes, "Promoted to "+promo.Destination+".")
-			case promo.DryRun:
-				sum.Notes = append(sum.Notes, "Dry run: would promote to "+promo.Destination+".")
+			case p.Copied:
+				sum.Notes = append(sum.Notes, "Promoted to "+p.Destination+".")
+			case p.DryRun:
+				sum.Notes = append(sum.Notes, "Dry run: would promote to "+p.Destination+".")
 			}
 		}
 	}
@@ -651,6 +603,39 @@ func actionResult(g *globals, gh *github.Action, call *actionCall, out []byte, c
 		sum.Notes = append(sum.Notes, fmt.Sprintf("attestor %s exited with status %d; see the step's log.", call.command, code))
 	}
 	return outputs, sum
+}
+
+// verifySummary writes what the gate decided into the outputs and the
+// step summary.
+func verifySummary(outputs map[string]string, sum *github.Summary, res *gate.Result) {
+	outputs[outVerified] = strconv.FormatBool(res.Verified)
+	outputs[outVerdict] = res.Verdict
+	// The provenance the gate accepted, rather than the workspace's.
+	delete(outputs, outProvenanceDigest)
+	if d := acceptedProvenance(res); d != "" {
+		outputs[outProvenanceDigest] = d
+	}
+	sum.Verdict = res.Verdict
+	if res.Subject.Name != "" {
+		sum.Subject = res.Subject.Name
+		if res.Subject.Digest != "" {
+			sum.Subject += "@" + res.Subject.Digest
+			outputs[outImageDigest] = res.Subject.Digest
+			outputs[outImage] = sum.Subject
+		}
+	}
+	for _, s := range res.Steps {
+		sum.Rows = append(sum.Rows, github.Row{Step: s.Name, Signers: s.Signers, Subjects: []string{fmt.Sprintf("%d record(s)", s.Records)}, Verdict: s.Verdict})
+	}
+	if p := res.Provenance; p != nil {
+		sum.Rows = append(sum.Rows, github.Row{Step: "(provenance)", Signers: p.Signers, Subjects: p.Steps, Verdict: p.Verdict})
+	}
+	for _, a := range res.Attestations {
+		sum.Rows = append(sum.Rows, github.Row{Step: a.PredicateType, Signers: a.Signers, Verdict: a.Verdict})
+	}
+	for _, r := range res.Reasons {
+		sum.Notes = append(sum.Notes, "- "+r.Code+": "+oneLine(r.Message))
+	}
 }
 
 // acceptedProvenance returns the digest of the provenance envelope the gate

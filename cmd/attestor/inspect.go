@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -33,14 +34,17 @@ type inspectOutput struct {
 	Files []string `json:"files,omitempty"`
 }
 
+// inspectFlags are the flags of the command newInspectCmd makes.
+type inspectFlags struct {
+	subj       subjectFlags
+	src        sourceFlags
+	keyPath    string
+	policyPath string
+	outputDir  string
+}
+
 func newInspectCmd(g *globals) *cobra.Command {
-	var (
-		subj       subjectFlags
-		src        sourceFlags
-		keyPath    string
-		policyPath string
-		outputDir  string
-	)
+	var fl inspectFlags
 	cmd := &cobra.Command{
 		Use:   "inspect --image REF | --artifact PATH [--from dir,oci,grafeas] [--key KEY | --policy FILE] [--output-dir DIR]",
 		Short: "List the attestations of an image or a file: where each is, what it is, who signed it",
@@ -76,77 +80,81 @@ source (registry, Grafeas) failed; what the other sources hold is listed.`,
   attestor inspect --artifact dist/app.tar --key ci.pub --output-dir attestations --json`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if keyPath != "" && policyPath != "" {
-				return fault.Invalid(errors.New("give --key or --policy, not both"))
-			}
-			var opts []gate.InspectOption
-			if keyPath != "" {
-				key, err := sign.LoadVerifier(keyPath)
-				if err != nil {
-					return fault.Invalid(err)
-				}
-				opts = append(opts, gate.WithInspectKey(key))
-			}
-			if policyPath != "" {
-				policy, err := gate.LoadPolicy(policyPath)
-				if err != nil {
-					return err
-				}
-				vopts, err := src.verifierOptions(g)
-				if err != nil {
-					return err
-				}
-				v, err := gate.NewVerifier(policy, vopts...)
-				if err != nil {
-					return err
-				}
-				opts = append(opts, gate.WithInspectPolicy(v))
-			}
-			if outputDir != "" {
-				if fi, err := os.Stat(outputDir); err == nil && !fi.IsDir() {
-					return fault.Invalid(fmt.Errorf("--output-dir %q is not a directory", outputDir))
-				}
-			}
-			subject, sources, err := subj.withSources(ctx, &src, g)
-			if err != nil {
-				return err
-			}
-			inv, ierr := gate.Inspect(ctx, subject, sources, opts...)
-			if inv == nil {
-				return ierr
-			}
-			out := &inspectOutput{Inventory: inv}
-			if outputDir != "" {
-				if out.Files, err = writeInventory(outputDir, inv); err != nil {
-					return err
-				}
-			}
-			if g.json {
-				if err := g.printJSON(out); err != nil {
-					return err
-				}
-			}
-			writeInspectTable(g.stderr, out)
-			if ierr != nil {
-				// Reported in the table; what the others hold is listed.
-				code := 3
-				if errors.Is(ierr, fault.ErrInvalidInput) {
-					code = 2
-				}
-				return &exitError{code: code}
-			}
-			return nil
+			return runInspect(cmd.Context(), g, &fl)
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&subj.image, "image", "", "image to inspect: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:...")
-	fs.StringVar(&subj.artifact, "artifact", "", "file to inspect")
-	fs.StringVar(&keyPath, "key", "", "public key to check every signature with (PEM, cosign .pub, certificate, in-toto JSON)")
-	fs.StringVar(&policyPath, "policy", "", "policy whose functionaries every signature is checked against")
-	fs.StringVar(&outputDir, "output-dir", "", "write each envelope (and sigstore bundle) to this directory, named by its digest")
-	src.register(cmd)
+	fs.StringVar(&fl.subj.image, "image", "", "image to inspect: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:...")
+	fs.StringVar(&fl.subj.artifact, "artifact", "", "file to inspect")
+	fs.StringVar(&fl.keyPath, "key", "", "public key to check every signature with (PEM, cosign .pub, certificate, in-toto JSON)")
+	fs.StringVar(&fl.policyPath, "policy", "", "policy whose functionaries every signature is checked against")
+	fs.StringVar(&fl.outputDir, "output-dir", "", "write each envelope (and sigstore bundle) to this directory, named by its digest")
+	fl.src.register(cmd)
 	return cmd
+}
+
+// runInspect runs the command newInspectCmd makes, with its flags fl.
+func runInspect(ctx context.Context, g *globals, fl *inspectFlags) error {
+	if fl.keyPath != "" && fl.policyPath != "" {
+		return fault.Invalid(errors.New("give --key or --policy, not both"))
+	}
+	var opts []gate.InspectOption
+	if fl.keyPath != "" {
+		key, err := sign.LoadVerifier(fl.keyPath)
+		if err != nil {
+			return fault.Invalid(err)
+		}
+		opts = append(opts, gate.WithInspectKey(key))
+	}
+	if fl.policyPath != "" {
+		policy, err := gate.LoadPolicy(fl.policyPath)
+		if err != nil {
+			return err
+		}
+		vopts, err := fl.src.verifierOptions(g)
+		if err != nil {
+			return err
+		}
+		v, err := gate.NewVerifier(policy, vopts...)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, gate.WithInspectPolicy(v))
+	}
+	if fl.outputDir != "" {
+		if fi, err := os.Stat(fl.outputDir); err == nil && !fi.IsDir() {
+			return fault.Invalid(fmt.Errorf("--output-dir %q is not a directory", fl.outputDir))
+		}
+	}
+	subject, sources, err := fl.subj.withSources(ctx, &fl.src, g)
+	if err != nil {
+		return err
+	}
+	inv, ierr := gate.Inspect(ctx, subject, sources, opts...)
+	if inv == nil {
+		return ierr
+	}
+	out := &inspectOutput{Inventory: inv}
+	if fl.outputDir != "" {
+		if out.Files, err = writeInventory(fl.outputDir, inv); err != nil {
+			return err
+		}
+	}
+	if g.json {
+		if err := g.printJSON(out); err != nil {
+			return err
+		}
+	}
+	writeInspectTable(g.stderr, out)
+	if ierr != nil {
+		// Reported in the table; what the others hold is listed.
+		code := 3
+		if errors.Is(ierr, fault.ErrInvalidInput) {
+			code = 2
+		}
+		return &exitError{code: code}
+	}
+	return nil
 }
 
 // writeInventory writes every envelope and bundle of inv to dir, named by

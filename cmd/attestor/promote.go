@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -42,18 +43,21 @@ type simpleSigningFile struct {
 	Image       string `json:"image"`
 }
 
+// promoteFlags are the flags of the command newPromoteCmd makes.
+type promoteFlags struct {
+	src        sourceFlags
+	policyPath string
+	key        string
+	dryRun     bool
+	noteProj   string
+	authority  string
+	payload    string
+	keyID      string
+	graph      graphFlags
+}
+
 func newPromoteCmd(g *globals) *cobra.Command {
-	var (
-		src        sourceFlags
-		policyPath string
-		key        string
-		dryRun     bool
-		noteProj   string
-		authority  string
-		payload    string
-		keyID      string
-		graph      graphFlags
-	)
+	var fl promoteFlags
 	cmd := &cobra.Command{
 		Use:   "promote SRC DST --policy FILE --key REF [--dry-run]",
 		Short: "Verify an image and, only if it passes, copy it by digest and sign its promotion",
@@ -97,143 +101,147 @@ Grafeas failed.`,
   attestor promote localhost:5000/app@sha256:... localhost:5000/prod/app --policy policy.yaml --key release.key --dry-run --json`,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if src.grafeasProj == "" && (noteProj != "" || authority != "") {
-				return fault.Invalid(errors.New("--grafeas-note-project and --grafeas-authority-note need --grafeas-project"))
-			}
-			if policyPath == "" {
-				return fault.Invalid(errors.New("--policy is required"))
-			}
-			if _, err := graph.resolve(); err != nil {
-				return err
-			}
-			policy, err := gate.LoadPolicy(policyPath)
-			if err != nil {
-				return err
-			}
-			typ, err := binauthzPayloadType(payload)
-			if err != nil {
-				return err
-			}
-			signer, err := g.loadSigner(ctx, key)
-			if err != nil {
-				return err
-			}
-			ssOpts := []promote.SimpleSigningOption{promote.WithPayloadType(typ)}
-			if keyID == "" {
-				keyID = binauthzKeyID(g, signer)
-			}
-			if keyID != "" {
-				ssOpts = append(ssOpts, promote.WithPublicKeyID(keyID))
-			}
-			reg, err := src.registry(g)
-			if err != nil {
-				return err
-			}
-			opts := []promote.Option{promote.WithRegistry(reg), promote.WithSimpleSigning(ssOpts...)}
-			if len(src.from) > 0 {
-				sources, err := src.sources(g, src.from)
-				if err != nil {
-					return err
-				}
-				opts = append(opts, promote.WithSources(sources...))
-			}
-			if src.grafeasProj != "" {
-				var gopts []grafeas.Option
-				if noteProj != "" {
-					gopts = append(gopts, grafeas.WithNoteProject(noteProj))
-				}
-				if authority != "" {
-					gopts = append(gopts, grafeas.WithAuthorityNote(authority))
-				}
-				c, err := src.grafeas(g, gopts...)
-				if err != nil {
-					return err
-				}
-				opts = append(opts, promote.WithGrafeas(c))
-			}
-			if dryRun {
-				opts = append(opts, promote.WithDryRun())
-			}
-			vopts, err := src.verifierOptions(g)
-			if err != nil {
-				return err
-			}
-			v, err := gate.NewVerifier(policy, vopts...)
-			if err != nil {
-				return err
-			}
-			p, perr := promote.Image(ctx, v, args[0], args[1], signer, opts...)
-			if p == nil {
-				return perr
-			}
-			out := &promoteOutput{Result: p}
-			if p.SimpleSigning != nil {
-				files, err := savePromotion(g, p, dryRun)
-				if err != nil {
-					return err
-				}
-				out.Files = files
-			}
-			if g.json {
-				if err := g.printJSON(out); err != nil {
-					return err
-				}
-			}
-			writeVerifyTable(g.stderr, &verifyOutput{Result: p.Result, Summary: "-"})
-			if err := graph.emit(g, policy, p.Result); err != nil {
-				return err
-			}
-			promoted := ""
-			if perr == nil && p.Copied {
-				promoted = p.Destination
-			}
-			if err := g.emitSpinnaker(p.Result, promoted); err != nil {
-				return err
-			}
-			switch {
-			case perr != nil && errors.Is(perr, gate.ErrNotVerified):
-				g.printf("attestor: %s not promoted: verification failed; nothing was copied or written\n", p.Source)
-				return &exitError{code: 1}
-			case perr != nil:
-				return perr
-			}
-			verb := "promoted"
-			if dryRun {
-				verb = "dry run: would promote"
-			}
-			dest := p.Destination
-			if p.Tag != "" {
-				dest += " (tag " + p.Tag + ")"
-			}
-			g.printf("attestor: %s %s to %s\n", verb, p.Source, dest)
-			for _, w := range p.Written {
-				if w == "grafeas-authority" {
-					g.printf("  Binary Authorization / Kritis attestation in Grafeas on %s (publicKeyId %s)\n", p.AuthorityNote, p.SimpleSigning.PublicKeyID)
-					continue
-				}
-				g.printf("  promotion attestation written to %s\n", w)
-			}
-			for _, f := range out.Files {
-				g.printf("  saved %s\n", f)
-			}
-			for _, m := range p.Pending {
-				g.printf("  not written: %s\n", m)
-			}
-			return nil
+			return runPromote(cmd.Context(), g, &fl, args)
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&policyPath, "policy", "", "policy file, YAML or JSON (required)")
-	fs.StringVar(&key, "key", "", "key that signs the promotion attestation (required; env ATTESTOR_KEY)")
-	fs.BoolVar(&dryRun, "dry-run", false, "verify and sign, but copy and write nothing remote; save the attestations in the workspace")
-	fs.StringVar(&noteProj, "grafeas-note-project", "", "Grafeas project holding the notes (default: --grafeas-project)")
-	fs.StringVar(&payload, "binauthz-payload", "gcloud", "critical.type of the Binary Authorization / Kritis payload: gcloud (\"Google cloud binauthz container signature\", as gcloud writes it) or atomic (\"atomic container signature\", as Kritis writes it)")
-	fs.StringVar(&keyID, "binauthz-key-id", "", "publicKeyId of the Binary Authorization / Kritis signature: the id of the key in the attestor (default: a gcpkms:// key version's resource name //cloudkms.googleapis.com/v1/..., else ni:///sha-256;... of the public key)")
-	fs.StringVar(&authority, "grafeas-authority-note", "", "the attestation authority's note that the Binary Authorization / Kritis attestation is written on: NOTE (in the note project) or projects/PROJECT/notes/NOTE (default: attestor-authority)")
-	src.register(cmd)
-	graph.register(cmd)
+	fs.StringVar(&fl.policyPath, "policy", "", "policy file, YAML or JSON (required)")
+	fs.StringVar(&fl.key, "key", "", "key that signs the promotion attestation (required; env ATTESTOR_KEY)")
+	fs.BoolVar(&fl.dryRun, "dry-run", false, "verify and sign, but copy and write nothing remote; save the attestations in the workspace")
+	fs.StringVar(&fl.noteProj, "grafeas-note-project", "", "Grafeas project holding the notes (default: --grafeas-project)")
+	fs.StringVar(&fl.payload, "binauthz-payload", "gcloud", "critical.type of the Binary Authorization / Kritis payload: gcloud (\"Google cloud binauthz container signature\", as gcloud writes it) or atomic (\"atomic container signature\", as Kritis writes it)")
+	fs.StringVar(&fl.keyID, "binauthz-key-id", "", "publicKeyId of the Binary Authorization / Kritis signature: the id of the key in the attestor (default: a gcpkms:// key version's resource name //cloudkms.googleapis.com/v1/..., else ni:///sha-256;... of the public key)")
+	fs.StringVar(&fl.authority, "grafeas-authority-note", "", "the attestation authority's note that the Binary Authorization / Kritis attestation is written on: NOTE (in the note project) or projects/PROJECT/notes/NOTE (default: attestor-authority)")
+	fl.src.register(cmd)
+	fl.graph.register(cmd)
 	return cmd
+}
+
+// runPromote runs the command newPromoteCmd makes, with its flags fl.
+func runPromote(ctx context.Context, g *globals, fl *promoteFlags, args []string) error {
+	if fl.src.grafeasProj == "" && (fl.noteProj != "" || fl.authority != "") {
+		return fault.Invalid(errors.New("--grafeas-note-project and --grafeas-authority-note need --grafeas-project"))
+	}
+	if fl.policyPath == "" {
+		return fault.Invalid(errors.New("--policy is required"))
+	}
+	if _, err := fl.graph.resolve(); err != nil {
+		return err
+	}
+	policy, err := gate.LoadPolicy(fl.policyPath)
+	if err != nil {
+		return err
+	}
+	typ, err := binauthzPayloadType(fl.payload)
+	if err != nil {
+		return err
+	}
+	signer, err := g.loadSigner(ctx, fl.key)
+	if err != nil {
+		return err
+	}
+	ssOpts := []promote.SimpleSigningOption{promote.WithPayloadType(typ)}
+	if fl.keyID == "" {
+		fl.keyID = binauthzKeyID(g, signer)
+	}
+	if fl.keyID != "" {
+		ssOpts = append(ssOpts, promote.WithPublicKeyID(fl.keyID))
+	}
+	reg, err := fl.src.registry(g)
+	if err != nil {
+		return err
+	}
+	opts := []promote.Option{promote.WithRegistry(reg), promote.WithSimpleSigning(ssOpts...)}
+	if len(fl.src.from) > 0 {
+		sources, err := fl.src.sources(g, fl.src.from)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, promote.WithSources(sources...))
+	}
+	if fl.src.grafeasProj != "" {
+		var gopts []grafeas.Option
+		if fl.noteProj != "" {
+			gopts = append(gopts, grafeas.WithNoteProject(fl.noteProj))
+		}
+		if fl.authority != "" {
+			gopts = append(gopts, grafeas.WithAuthorityNote(fl.authority))
+		}
+		c, err := fl.src.grafeas(g, gopts...)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, promote.WithGrafeas(c))
+	}
+	if fl.dryRun {
+		opts = append(opts, promote.WithDryRun())
+	}
+	vopts, err := fl.src.verifierOptions(g)
+	if err != nil {
+		return err
+	}
+	v, err := gate.NewVerifier(policy, vopts...)
+	if err != nil {
+		return err
+	}
+	p, perr := promote.Image(ctx, v, args[0], args[1], signer, opts...)
+	if p == nil {
+		return perr
+	}
+	out := &promoteOutput{Result: p}
+	if p.SimpleSigning != nil {
+		files, err := savePromotion(g, p, fl.dryRun)
+		if err != nil {
+			return err
+		}
+		out.Files = files
+	}
+	if g.json {
+		if err := g.printJSON(out); err != nil {
+			return err
+		}
+	}
+	writeVerifyTable(g.stderr, &verifyOutput{Result: p.Result, Summary: "-"})
+	if err := fl.graph.emit(g, policy, p.Result); err != nil {
+		return err
+	}
+	promoted := ""
+	if perr == nil && p.Copied {
+		promoted = p.Destination
+	}
+	if err := g.emitSpinnaker(p.Result, promoted); err != nil {
+		return err
+	}
+	switch {
+	case perr != nil && errors.Is(perr, gate.ErrNotVerified):
+		g.printf("attestor: %s not promoted: verification failed; nothing was copied or written\n", p.Source)
+		return &exitError{code: 1}
+	case perr != nil:
+		return perr
+	}
+	verb := "promoted"
+	if fl.dryRun {
+		verb = "dry run: would promote"
+	}
+	dest := p.Destination
+	if p.Tag != "" {
+		dest += " (tag " + p.Tag + ")"
+	}
+	g.printf("attestor: %s %s to %s\n", verb, p.Source, dest)
+	for _, w := range p.Written {
+		if w == "grafeas-authority" {
+			g.printf("  Binary Authorization / Kritis attestation in Grafeas on %s (publicKeyId %s)\n", p.AuthorityNote, p.SimpleSigning.PublicKeyID)
+			continue
+		}
+		g.printf("  promotion attestation written to %s\n", w)
+	}
+	for _, f := range out.Files {
+		g.printf("  saved %s\n", f)
+	}
+	for _, m := range p.Pending {
+		g.printf("  not written: %s\n", m)
+	}
+	return nil
 }
 
 // savePromotion saves the signed simple-signing payload (and, in a dry run,

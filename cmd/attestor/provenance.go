@@ -28,16 +28,19 @@ import (
 	"github.com/attestor/attestor/provenance"
 )
 
+// provenanceFlags are the flags of the command newProvenanceCmd makes.
+type provenanceFlags struct {
+	subjects    []string
+	key         string
+	sf          signerFlags
+	slsaVersion string
+	builderID   string
+	buildType   string
+	source      string
+}
+
 func newProvenanceCmd(g *globals) *cobra.Command {
-	var (
-		subjects    []string
-		key         string
-		sf          signerFlags
-		slsaVersion string
-		builderID   string
-		buildType   string
-		source      string
-	)
+	var fl provenanceFlags
 	cmd := &cobra.Command{
 		Use:   "provenance [--subject PATH|oci://REF]... [--key REF] [--slsa-version 1|0.2]",
 		Short: "Sign the build's SLSA provenance from the step records and the CI platform's facts",
@@ -58,97 +61,101 @@ the resolved dependencies.`,
   attestor provenance --subject bin/app --key ci.key --slsa-version 0.2`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			version, err := provenance.ParseVersion(slsaVersion)
-			if err != nil {
-				return err
-			}
-			opts := []provenance.Option{
-				provenance.WithVersion(version),
-				provenance.WithBuilderID(builderID),
-				provenance.WithBuildType(buildType),
-			}
-			if source != "" {
-				src, err := actions.ParseSource(source)
-				if err != nil {
-					return fault.Invalid(err)
-				}
-				opts = append(opts, provenance.WithSource(src))
-			}
-			signer, err := sf.signer(ctx, g, key)
-			if err != nil {
-				return err
-			}
-			ws, err := workspace.Open(g.dir)
-			if err != nil {
-				return err
-			}
-			steps, err := readSteps(ctx, ws, signer)
-			if err != nil {
-				return err
-			}
-			if len(steps) == 0 {
-				return fmt.Errorf("workspace %s: %w", ws.Dir(), provenance.ErrNoSteps)
-			}
-			subs, err := resolveSubjects(ctx, subjects)
-			if err != nil {
-				return err
-			}
-			facts, err := actions.Detect(ctx, os.Environ())
-			if err != nil {
-				return fault.Invalid(fmt.Errorf("reading the CI platform's facts: %w", err))
-			}
-			g.logger.Debug("platform detected", "platform", facts.Platform, "builderId", facts.BuilderID, "invocation", facts.InvocationURL)
-			st, err := provenance.Build(provenance.Input{Facts: facts, Steps: steps, Subjects: subs}, opts...)
-			if err != nil {
-				return err
-			}
-			keyID, err := signer.KeyID()
-			if err != nil {
-				return fmt.Errorf("reading key id: %w", err)
-			}
-			env, data, err := envelope.SignStatement(ctx, signer, st)
-			if err != nil {
-				return err
-			}
-			var bundle []byte
-			if bs, ok := signer.(envelope.BundleSigner); ok {
-				if bundle, err = bs.Bundle(ctx, env); err != nil {
-					return err
-				}
-			}
-			name := workspace.AttestationName("provenance", keyID)
-			if err := ws.Write(name, data); err != nil {
-				return err
-			}
-			if bundle != nil {
-				if err := ws.Write(workspace.BundleName(workspace.ReservedPrefix+"provenance", keyID), bundle); err != nil {
-					return err
-				}
-			}
-			sum := sha256.Sum256(data)
-			out := provenanceSummary{
-				File:     ws.Path(name),
-				Digest:   "sha256:" + hex.EncodeToString(sum[:]),
-				Subjects: subjectStrings(st.GetSubject()),
-			}
-			if g.json {
-				return g.printJSON(out)
-			}
-			g.printf("attestor: signed SLSA v%s provenance of %s (%d step records, %s): %s\n",
-				version, strings.Join(out.Subjects, ", "), len(steps), facts.Platform, out.File)
-			return nil
+			return runProvenance(cmd.Context(), g, &fl)
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringArrayVar(&subjects, "subject", nil, "artifact the provenance is about: a file, or an image as oci://REF (repeatable; default: the final step's products)")
-	fs.StringVar(&key, "key", "", keyFlagHelp)
-	sf.add(fs)
-	fs.StringVar(&slsaVersion, "slsa-version", string(provenance.V1), "SLSA provenance version: 1 or 0.2")
-	fs.StringVar(&builderID, "builder-id", "", "builder id (default: the CI platform's)")
-	fs.StringVar(&buildType, "build-type", "", "build type URI (default: the CI platform's)")
-	fs.StringVar(&source, "source", "", "source built, REPO[@refs/...|@COMMIT] (default: the CI platform's)")
+	fs.StringArrayVar(&fl.subjects, "subject", nil, "artifact the provenance is about: a file, or an image as oci://REF (repeatable; default: the final step's products)")
+	fs.StringVar(&fl.key, "key", "", keyFlagHelp)
+	fl.sf.add(fs)
+	fs.StringVar(&fl.slsaVersion, "slsa-version", string(provenance.V1), "SLSA provenance version: 1 or 0.2")
+	fs.StringVar(&fl.builderID, "builder-id", "", "builder id (default: the CI platform's)")
+	fs.StringVar(&fl.buildType, "build-type", "", "build type URI (default: the CI platform's)")
+	fs.StringVar(&fl.source, "source", "", "source built, REPO[@refs/...|@COMMIT] (default: the CI platform's)")
 	return cmd
+}
+
+// runProvenance runs the command newProvenanceCmd makes, with its flags fl.
+func runProvenance(ctx context.Context, g *globals, fl *provenanceFlags) error {
+	version, err := provenance.ParseVersion(fl.slsaVersion)
+	if err != nil {
+		return err
+	}
+	opts := []provenance.Option{
+		provenance.WithVersion(version),
+		provenance.WithBuilderID(fl.builderID),
+		provenance.WithBuildType(fl.buildType),
+	}
+	if fl.source != "" {
+		src, err := actions.ParseSource(fl.source)
+		if err != nil {
+			return fault.Invalid(err)
+		}
+		opts = append(opts, provenance.WithSource(src))
+	}
+	signer, err := fl.sf.signer(ctx, g, fl.key)
+	if err != nil {
+		return err
+	}
+	ws, err := workspace.Open(g.dir)
+	if err != nil {
+		return err
+	}
+	steps, err := readSteps(ctx, ws, signer)
+	if err != nil {
+		return err
+	}
+	if len(steps) == 0 {
+		return fmt.Errorf("workspace %s: %w", ws.Dir(), provenance.ErrNoSteps)
+	}
+	subs, err := resolveSubjects(ctx, fl.subjects)
+	if err != nil {
+		return err
+	}
+	facts, err := actions.Detect(ctx, os.Environ())
+	if err != nil {
+		return fault.Invalid(fmt.Errorf("reading the CI platform's facts: %w", err))
+	}
+	g.logger.Debug("platform detected", "platform", facts.Platform, "builderId", facts.BuilderID, "invocation", facts.InvocationURL)
+	st, err := provenance.Build(provenance.Input{Facts: facts, Steps: steps, Subjects: subs}, opts...)
+	if err != nil {
+		return err
+	}
+	keyID, err := signer.KeyID()
+	if err != nil {
+		return fmt.Errorf("reading key id: %w", err)
+	}
+	env, data, err := envelope.SignStatement(ctx, signer, st)
+	if err != nil {
+		return err
+	}
+	var bundle []byte
+	if bs, ok := signer.(envelope.BundleSigner); ok {
+		if bundle, err = bs.Bundle(ctx, env); err != nil {
+			return err
+		}
+	}
+	name := workspace.AttestationName("provenance", keyID)
+	if err := ws.Write(name, data); err != nil {
+		return err
+	}
+	if bundle != nil {
+		if err := ws.Write(workspace.BundleName(workspace.ReservedPrefix+"provenance", keyID), bundle); err != nil {
+			return err
+		}
+	}
+	sum := sha256.Sum256(data)
+	out := provenanceSummary{
+		File:     ws.Path(name),
+		Digest:   "sha256:" + hex.EncodeToString(sum[:]),
+		Subjects: subjectStrings(st.GetSubject()),
+	}
+	if g.json {
+		return g.printJSON(out)
+	}
+	g.printf("attestor: signed SLSA v%s provenance of %s (%d step records, %s): %s\n",
+		version, strings.Join(out.Subjects, ", "), len(steps), facts.Platform, out.File)
+	return nil
 }
 
 // provenanceSummary is the --json output of provenance.

@@ -30,19 +30,22 @@ const (
 // maxPasswordStdin bounds what --registry-password-stdin reads.
 const maxPasswordStdin = 64 << 10
 
+// pushFlags are the flags of the command newPushCmd makes.
+type pushFlags struct {
+	image         string
+	to            []string
+	scheme        string
+	dryRun        bool
+	username      string
+	passwordStdin bool
+	insecure      bool
+	timeout       time.Duration
+	trustedRoot   string
+	gf            grafeasFlags
+}
+
 func newPushCmd(g *globals) *cobra.Command {
-	var (
-		image         string
-		to            []string
-		scheme        string
-		dryRun        bool
-		username      string
-		passwordStdin bool
-		insecure      bool
-		timeout       time.Duration
-		trustedRoot   string
-		gf            grafeasFlags
-	)
+	var fl pushFlags
 	cmd := &cobra.Command{
 		Use:   "push --image REF [--to oci,grafeas] [--oci-scheme cosign|referrers|both] [--dry-run]",
 		Short: "Attach every signed attestation in the workspace to an image in its registry",
@@ -71,111 +74,116 @@ occurrences on the image; see the --grafeas-* flags.`,
   attestor push --image localhost:5000/app:dev --dry-run --json`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if image == "" {
-				return fault.Invalid(errors.New("--image is required"))
-			}
-			toOCI, toGrafeas := false, false
-			for _, t := range to {
-				switch strings.TrimSpace(t) {
-				case "oci":
-					toOCI = true
-				case "grafeas":
-					toGrafeas = true
-				default:
-					return fault.Invalid(fmt.Errorf("--to %q: use oci, grafeas or both (oci,grafeas)", t))
-				}
-			}
-			if !toOCI && !toGrafeas {
-				return fault.Invalid(errors.New("--to: name oci, grafeas or both"))
-			}
-			sch, err := oci.ParseScheme(scheme)
-			if err != nil {
-				return err
-			}
-			ws, err := workspace.Open(g.dir)
-			if err != nil {
-				return err
-			}
-			atts, names, err := local.ReadWorkspace(ws)
-			if errors.Is(err, store.ErrTooLarge) {
-				return fmt.Errorf("%w (a step over a large tree: record each big directory as one artifact with --dirhash DIR, or leave it out with -e)", err)
-			}
-			if err != nil {
-				return err
-			}
-			if len(atts) == 0 {
-				return fault.Invalid(fmt.Errorf("no signed attestations in workspace %s: run 'attestor run' or 'attestor provenance' first", ws.Dir()))
-			}
-			opts := []oci.Option{oci.WithScheme(sch), oci.WithLogger(g.logger), oci.WithUserAgent("attestor/" + version)}
-			if timeout > 0 {
-				opts = append(opts, oci.WithTimeout(timeout))
-			}
-			if insecure {
-				opts = append(opts, oci.WithInsecure())
-			}
-			if trustedRoot != "" {
-				tr, err := sign.LoadTrustedRoot(trustedRoot)
-				if err != nil {
-					return err
-				}
-				opts = append(opts, oci.WithTrustedMaterial(tr))
-			}
-			switch {
-			case passwordStdin && username == "":
-				return fault.Invalid(errors.New("--registry-password-stdin needs --registry-username"))
-			case username != "" && !passwordStdin:
-				return fault.Invalid(errors.New("--registry-username needs --registry-password-stdin (the password is read from stdin, never from a flag)"))
-			case username != "":
-				password, err := readPassword(cmd.InOrStdin())
-				if err != nil {
-					return err
-				}
-				opts = append(opts, oci.WithBasicAuth(username, password))
-			}
-			var dry *oci.DryRun
-			if dryRun {
-				if dry, err = oci.NewDryRun(ws.Path(dryRunOCIDir)); err != nil {
-					return err
-				}
-				opts = append(opts, oci.WithDryRun(dry))
-			}
-			reg, err := oci.New(opts...)
-			if err != nil {
-				return err
-			}
-			subject, err := pushSubject(cmd.Context(), reg, image, toOCI)
-			if err != nil {
-				return err
-			}
-			var errs []error
-			if toOCI {
-				res, err := reg.Push(cmd.Context(), subject, atts...)
-				if err != nil {
-					errs = append(errs, err)
-				} else if err := g.pushedOCI(cmd.Context(), res, names, atts, ws, dry); err != nil {
-					errs = append(errs, err)
-				}
-			}
-			if toGrafeas {
-				if err := pushGrafeas(cmd.Context(), g, subject, atts, &gf); err != nil {
-					errs = append(errs, err)
-				}
-			}
-			return errors.Join(errs...)
+			return pushAttestations(cmd.Context(), cmd, g, &fl)
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&image, "image", "", "image to attach the attestations to: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:... (required)")
-	fs.StringSliceVar(&to, "to", []string{"oci"}, "where to push: oci")
-	fs.StringVar(&scheme, "oci-scheme", string(oci.SchemeBoth), "how to attach: cosign (.att tag), referrers (OCI 1.1 + sigstore bundle) or both")
-	fs.BoolVar(&dryRun, "dry-run", false, "write nothing to the registry: print every write and save it under <dir>/_dry-run/")
-	fs.StringVar(&username, "registry-username", "", "registry user name (with --registry-password-stdin); default: docker config, credential helpers, GITHUB_TOKEN for ghcr.io")
-	fs.BoolVar(&passwordStdin, "registry-password-stdin", false, "read the registry password or token from stdin")
-	fs.BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS to a registry that is not on loopback")
-	fs.DurationVar(&timeout, "timeout", 0, "give up after this long, retries included (default 5m)")
-	fs.StringVar(&trustedRoot, "trusted-root", "", "sigstore trusted_root.json whose Fulcio CAs complete the certificate chain annotation of keyless attestations in the cosign .att scheme (default: empty chain: verifiers use their own trusted root)")
-	gf.register(fs)
+	fs.StringVar(&fl.image, "image", "", "image to attach the attestations to: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:... (required)")
+	fs.StringSliceVar(&fl.to, "to", []string{"oci"}, "where to push: oci")
+	fs.StringVar(&fl.scheme, "oci-scheme", string(oci.SchemeBoth), "how to attach: cosign (.att tag), referrers (OCI 1.1 + sigstore bundle) or both")
+	fs.BoolVar(&fl.dryRun, "dry-run", false, "write nothing to the registry: print every write and save it under <dir>/_dry-run/")
+	fs.StringVar(&fl.username, "registry-username", "", "registry user name (with --registry-password-stdin); default: docker config, credential helpers, GITHUB_TOKEN for ghcr.io")
+	fs.BoolVar(&fl.passwordStdin, "registry-password-stdin", false, "read the registry password or token from stdin")
+	fs.BoolVar(&fl.insecure, "insecure", false, "allow plain HTTP and unverified TLS to a registry that is not on loopback")
+	fs.DurationVar(&fl.timeout, "timeout", 0, "give up after this long, retries included (default 5m)")
+	fs.StringVar(&fl.trustedRoot, "trusted-root", "", "sigstore trusted_root.json whose Fulcio CAs complete the certificate chain annotation of keyless attestations in the cosign .att scheme (default: empty chain: verifiers use their own trusted root)")
+	fl.gf.register(fs)
 	return cmd
+}
+
+// pushAttestations runs the command newPushCmd makes, with its flags fl.
+func pushAttestations(ctx context.Context, cmd *cobra.Command, g *globals, fl *pushFlags) error {
+	if fl.image == "" {
+		return fault.Invalid(errors.New("--image is required"))
+	}
+	toOCI, toGrafeas := false, false
+	for _, t := range fl.to {
+		switch strings.TrimSpace(t) {
+		case "oci":
+			toOCI = true
+		case "grafeas":
+			toGrafeas = true
+		default:
+			return fault.Invalid(fmt.Errorf("--to %q: use oci, grafeas or both (oci,grafeas)", t))
+		}
+	}
+	if !toOCI && !toGrafeas {
+		return fault.Invalid(errors.New("--to: name oci, grafeas or both"))
+	}
+	sch, err := oci.ParseScheme(fl.scheme)
+	if err != nil {
+		return err
+	}
+	ws, err := workspace.Open(g.dir)
+	if err != nil {
+		return err
+	}
+	atts, names, err := local.ReadWorkspace(ws)
+	if errors.Is(err, store.ErrTooLarge) {
+		return fmt.Errorf("%w (a step over a large tree: record each big directory as one artifact with --dirhash DIR, or leave it out with -e)", err)
+	}
+	if err != nil {
+		return err
+	}
+	if len(atts) == 0 {
+		return fault.Invalid(fmt.Errorf("no signed attestations in workspace %s: run 'attestor run' or 'attestor provenance' first", ws.Dir()))
+	}
+	opts := []oci.Option{oci.WithScheme(sch), oci.WithLogger(g.logger), oci.WithUserAgent("attestor/" + version)}
+	if fl.timeout > 0 {
+		opts = append(opts, oci.WithTimeout(fl.timeout))
+	}
+	if fl.insecure {
+		opts = append(opts, oci.WithInsecure())
+	}
+	if fl.trustedRoot != "" {
+		tr, err := sign.LoadTrustedRoot(fl.trustedRoot)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, oci.WithTrustedMaterial(tr))
+	}
+	switch {
+	case fl.passwordStdin && fl.username == "":
+		return fault.Invalid(errors.New("--registry-password-stdin needs --registry-username"))
+	case fl.username != "" && !fl.passwordStdin:
+		return fault.Invalid(errors.New("--registry-username needs --registry-password-stdin (the password is read from stdin, never from a flag)"))
+	case fl.username != "":
+		password, err := readPassword(cmd.InOrStdin())
+		if err != nil {
+			return err
+		}
+		opts = append(opts, oci.WithBasicAuth(fl.username, password))
+	}
+	var dry *oci.DryRun
+	if fl.dryRun {
+		if dry, err = oci.NewDryRun(ws.Path(dryRunOCIDir)); err != nil {
+			return err
+		}
+		opts = append(opts, oci.WithDryRun(dry))
+	}
+	reg, err := oci.New(opts...)
+	if err != nil {
+		return err
+	}
+	subject, err := pushSubject(ctx, reg, fl.image, toOCI)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if toOCI {
+		res, err := reg.Push(ctx, subject, atts...)
+		if err != nil {
+			errs = append(errs, err)
+		} else if err := g.pushedOCI(ctx, res, names, atts, ws, dry); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if toGrafeas {
+		if err := pushGrafeas(ctx, g, subject, atts, &fl.gf); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // pushedOCI saves a dry run's attestations for verify --from dir and

@@ -37,7 +37,7 @@ func newRecordStartCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if g.json {
-				return g.printJSON(map[string]any{"step": f.step, "pending": true})
+				return g.printJSON(pendingSummary{Step: f.step, Pending: true})
 			}
 			g.printf("attestor: step %s started\n", f.step)
 			return nil

@@ -39,6 +39,11 @@ type globals struct {
 	// graph, if set, receives the chain graph of every verification
 	// verify or promote makes (the action's step summary draws it).
 	graph func(*gate.Graph)
+	// result, if set, receives the typed result of the command (what
+	// --json prints: stepSummary, pendingSummary, provenanceSummary,
+	// pushSummary, *verifyOutput, *promoteOutput): the action reads its
+	// outputs from it.
+	result func(any)
 }
 
 // exitError carries an exit code chosen by a command (run exits with the
@@ -191,8 +196,12 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
-// printJSON writes v as indented JSON on stdout.
+// printJSON writes v, a command's typed result, as indented JSON on
+// stdout, and hands it to g.result.
 func (g *globals) printJSON(v any) error {
+	if g.result != nil {
+		g.result(v)
+	}
 	enc := jsonEncoder(g.stdout)
 	return enc.Encode(v)
 }

@@ -154,7 +154,13 @@ func (f *stepFlags) recorder(ctx context.Context, g *globals, extra ...attestor.
 	return attestor.NewRecorder(ws, signer, append(opts, extra...)...)
 }
 
-// stepSummary is the --json output of the commands that record a step.
+// pendingSummary is the --json output of record start.
+type pendingSummary struct {
+	Step    string `json:"step"`
+	Pending bool   `json:"pending"`
+}
+
+// stepSummary is the --json output of run and record stop.
 type stepSummary struct {
 	Step      string   `json:"step"`
 	ExitCode  *int     `json:"exitCode,omitempty"`

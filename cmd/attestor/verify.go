@@ -228,18 +228,21 @@ type verifyOutput struct {
 	Summary string `json:"summary,omitempty"`
 }
 
+// verifyFlags are the flags of the command newVerifyCmd makes.
+type verifyFlags struct {
+	subj        subjectFlags
+	src         sourceFlags
+	policyPath  string
+	key         string
+	layoutPath  string
+	layoutKeys  []string
+	policyURI   string
+	resourceURI string
+	graph       graphFlags
+}
+
 func newVerifyCmd(g *globals) *cobra.Command {
-	var (
-		subj        subjectFlags
-		src         sourceFlags
-		policyPath  string
-		key         string
-		layoutPath  string
-		layoutKeys  []string
-		policyURI   string
-		resourceURI string
-		graph       graphFlags
-	)
+	var fl verifyFlags
 	cmd := &cobra.Command{
 		Use:   "verify --image REF | --artifact PATH --policy FILE [--from oci,grafeas,dir] [--key REF]",
 		Short: "Verify the chain of attestations of an image or a file against a policy",
@@ -283,76 +286,80 @@ Exit status: 0 verified, 1 verification failed, 2 bad input (a bad policy),
   attestor verify --layout root.layout --layout-key alice.pub`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if layoutPath != "" || len(layoutKeys) > 0 {
-				if subj.image != "" || subj.artifact != "" || len(src.from) > 0 || policyURI != "" || resourceURI != "" || graph.file != "" {
-					return fault.Invalid(errors.New("--layout verifies the workspace's legacy links: --image, --artifact, --from, --policy-uri, --resource-uri and --graph do not apply"))
-				}
-				return runVerifyLayout(ctx, g, layoutPath, layoutKeys, policyPath)
-			}
-			if policyPath == "" {
-				return fault.Invalid(errors.New("--policy is required"))
-			}
-			if _, err := graph.resolve(); err != nil {
-				return err
-			}
-			sopts := subj.summaryOptions(policyURI, resourceURI)
-			if policyURI != "" || resourceURI != "" {
-				if !g.hasKey(key) {
-					return fault.Invalid(errors.New("--policy-uri and --resource-uri go into the verification summary: they need --key"))
-				}
-				if err := checkSummaryOptions(sopts); err != nil {
-					return err
-				}
-			}
-			policy, err := gate.LoadPolicy(policyPath)
-			if err != nil {
-				return err
-			}
-			subject, sources, err := subj.withSources(ctx, &src, g)
-			if err != nil {
-				return err
-			}
-			var signer envelope.Signer
-			if g.hasKey(key) {
-				if signer, err = g.loadSigner(ctx, key); err != nil {
-					return err
-				}
-			}
-			vopts, err := src.verifierOptions(g)
-			if err != nil {
-				return err
-			}
-			out, err := verifySubject(ctx, policy, subject, sources, signer, g, vopts, sopts...)
-			if out != nil {
-				if perr := g.reportVerify(out); perr != nil {
-					return perr
-				}
-				if perr := g.emitSpinnaker(out.Result, ""); perr != nil {
-					return perr
-				}
-				if gerr := graph.emit(g, policy, out.Result); gerr != nil {
-					return gerr
-				}
-			}
-			if err != nil {
-				return err
-			}
-			return nil
+			return runVerify(cmd.Context(), g, &fl)
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&subj.image, "image", "", "image to verify: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:...")
-	fs.StringVar(&subj.artifact, "artifact", "", "file to verify")
-	fs.StringVar(&policyPath, "policy", "", "policy file, YAML or JSON (key paths are relative to its directory)")
-	fs.StringVar(&key, "key", "", "sign a verification summary with this key and write it to the workspace (env ATTESTOR_KEY)")
-	fs.StringVar(&layoutPath, "layout", "", "verify a classic signed in-toto layout over the workspace's legacy links instead of a policy")
-	fs.StringSliceVar(&layoutKeys, "layout-key", nil, "public key of the layout's signer (with --layout; repeatable)")
-	fs.StringVar(&policyURI, "policy-uri", "", "the policy's URI in the verification summary, where it is published (default: pkg:generic/NAME?checksum=sha256:HEX of the policy file)")
-	fs.StringVar(&resourceURI, "resource-uri", "", "the subject's URI in the verification summary, where it is expected to come from (default: https://REGISTRY/REPO@DIGEST for an image, pkg:generic/NAME?checksum=sha256:HEX for a file)")
-	src.register(cmd)
-	graph.register(cmd)
+	fs.StringVar(&fl.subj.image, "image", "", "image to verify: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:...")
+	fs.StringVar(&fl.subj.artifact, "artifact", "", "file to verify")
+	fs.StringVar(&fl.policyPath, "policy", "", "policy file, YAML or JSON (key paths are relative to its directory)")
+	fs.StringVar(&fl.key, "key", "", "sign a verification summary with this key and write it to the workspace (env ATTESTOR_KEY)")
+	fs.StringVar(&fl.layoutPath, "layout", "", "verify a classic signed in-toto layout over the workspace's legacy links instead of a policy")
+	fs.StringSliceVar(&fl.layoutKeys, "layout-key", nil, "public key of the layout's signer (with --layout; repeatable)")
+	fs.StringVar(&fl.policyURI, "policy-uri", "", "the policy's URI in the verification summary, where it is published (default: pkg:generic/NAME?checksum=sha256:HEX of the policy file)")
+	fs.StringVar(&fl.resourceURI, "resource-uri", "", "the subject's URI in the verification summary, where it is expected to come from (default: https://REGISTRY/REPO@DIGEST for an image, pkg:generic/NAME?checksum=sha256:HEX for a file)")
+	fl.src.register(cmd)
+	fl.graph.register(cmd)
 	return cmd
+}
+
+// runVerify runs the command newVerifyCmd makes, with its flags fl.
+func runVerify(ctx context.Context, g *globals, fl *verifyFlags) error {
+	if fl.layoutPath != "" || len(fl.layoutKeys) > 0 {
+		if fl.subj.image != "" || fl.subj.artifact != "" || len(fl.src.from) > 0 || fl.policyURI != "" || fl.resourceURI != "" || fl.graph.file != "" {
+			return fault.Invalid(errors.New("--layout verifies the workspace's legacy links: --image, --artifact, --from, --policy-uri, --resource-uri and --graph do not apply"))
+		}
+		return runVerifyLayout(ctx, g, fl.layoutPath, fl.layoutKeys, fl.policyPath)
+	}
+	if fl.policyPath == "" {
+		return fault.Invalid(errors.New("--policy is required"))
+	}
+	if _, err := fl.graph.resolve(); err != nil {
+		return err
+	}
+	sopts := fl.subj.summaryOptions(fl.policyURI, fl.resourceURI)
+	if fl.policyURI != "" || fl.resourceURI != "" {
+		if !g.hasKey(fl.key) {
+			return fault.Invalid(errors.New("--policy-uri and --resource-uri go into the verification summary: they need --key"))
+		}
+		if err := checkSummaryOptions(sopts); err != nil {
+			return err
+		}
+	}
+	policy, err := gate.LoadPolicy(fl.policyPath)
+	if err != nil {
+		return err
+	}
+	subject, sources, err := fl.subj.withSources(ctx, &fl.src, g)
+	if err != nil {
+		return err
+	}
+	var signer envelope.Signer
+	if g.hasKey(fl.key) {
+		if signer, err = g.loadSigner(ctx, fl.key); err != nil {
+			return err
+		}
+	}
+	vopts, err := fl.src.verifierOptions(g)
+	if err != nil {
+		return err
+	}
+	out, err := verifySubject(ctx, policy, subject, sources, signer, g, vopts, sopts...)
+	if out != nil {
+		if perr := g.reportVerify(out); perr != nil {
+			return perr
+		}
+		if perr := g.emitSpinnaker(out.Result, ""); perr != nil {
+			return perr
+		}
+		if gerr := fl.graph.emit(g, policy, out.Result); gerr != nil {
+			return gerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return nil
 }
 
 // verifySubject fetches, verifies and writes the summary (made with
