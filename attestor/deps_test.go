@@ -311,12 +311,13 @@ var packageGraph = map[string][]string{
 	"attestor/promote":                {"attestor/envelope", "attestor/fault", "attestor/gate", "attestor/store", "attestor/store/grafeas", "attestor/store/oci", "attestor/workspace"},
 	// Test kits: imported by tests only (TestLayering checks that too).
 	"attestor/internal/faulttest": nil,
+	"attestor/internal/testkit":   {"attestor", "attestor/envelope", "attestor/sign", "attestor/store", "attestor/store/oci", "attestor/workspace"},
 	"attestor/sign/signtest":      {"attestor/envelope", "attestor/sign"},
 	"attestor/store/storetest":    {"attestor/envelope", "attestor/fault", "attestor/sign", "attestor/store"},
 }
 
 // testKits are the packages of packageGraph that only tests may import.
-var testKits = []string{"attestor/internal/faulttest", "attestor/sign/signtest", "attestor/store/storetest"}
+var testKits = []string{"attestor/internal/faulttest", "attestor/internal/testkit", "attestor/sign/signtest", "attestor/store/storetest"}
 
 // TestLayering enforces the package graph of the README's Development
 // section: every package's code imports exactly the packages of ours that

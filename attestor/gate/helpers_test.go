@@ -2,7 +2,6 @@ package gate
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	"github.com/attestor/attestor/attestor"
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/hashing"
+	"github.com/attestor/attestor/attestor/internal/testkit"
 	"github.com/attestor/attestor/attestor/sign"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/workspace"
@@ -59,27 +59,14 @@ func newChain(t testing.TB) *chain {
 	return c
 }
 
-// key returns the signer of the named functionary, generating an Ed25519
-// key and writing its public key to keys/<name>.pub on first use.
+// key returns the signer of the named functionary (testkit.Key), writing
+// its public key to keys/<name>.pub on first use.
 func (c *chain) key(name string) *sign.Signer {
 	c.t.Helper()
 	if s, ok := c.signers[name]; ok {
 		return s
 	}
-	// Deterministic keys (and Ed25519 signatures): results are golden.
-	seed := sha256.Sum256([]byte("attestor gate test key " + name))
-	priv := ed25519.NewKeyFromSeed(seed[:])
-	s, err := sign.New(priv)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	pub, err := sign.MarshalPublicKey(s.Public())
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(c.keys, name+".pub"), pub, 0o644); err != nil {
-		c.t.Fatal(err)
-	}
+	s := testkit.Key(c.t, c.keys, name)
 	c.signers[name] = s
 	return s
 }

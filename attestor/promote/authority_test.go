@@ -7,8 +7,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/attestor/attestor/attestor/gate"
+	"github.com/attestor/attestor/attestor/internal/testkit"
 	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/grafeas"
 	"github.com/attestor/attestor/attestor/store/oci"
@@ -74,7 +76,7 @@ func TestPromoteAuthority(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			host := startRegistry(t)
+			host := testkit.Registry(t)
 			reg, err := oci.New()
 			if err != nil {
 				t.Fatal(err)
@@ -82,9 +84,9 @@ func TestPromoteAuthority(t *testing.T) {
 			c := newChain(t)
 			c.key("ci")
 			release := c.key("release")
-			img := pushed(t, host, "team/app", false)
-			c.attest(reg, img, tt.signer)
-			v, err := gate.NewVerifier(c.policy(imagePolicy))
+			img := testkit.PushImage(t, host, "team/app", false)
+			testkit.AttestPush(c.t, reg, img, c.key(tt.signer), now.Add(-time.Hour))
+			v, err := gate.NewVerifier(c.policy(testkit.ImagePolicy))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,22 +151,9 @@ func TestPromoteAuthority(t *testing.T) {
 // TestPromoteAuthorityFails: a failed authority write is an error.
 func TestPromoteAuthorityFails(t *testing.T) {
 	t.Parallel()
-	host := startRegistry(t)
-	reg, err := oci.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newChain(t)
-	c.key("ci")
-	release := c.key("release")
-	img := pushed(t, host, "team/app", false)
-	c.attest(reg, img, "ci")
-	v, err := gate.NewVerifier(c.policy(imagePolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, reg, _, v, release := attestedImage(t)
 	boom := errors.New("boom")
-	_, err = Image(t.Context(), v, host+"/team/app:dev", host+"/prod/app", release, WithRegistry(reg), WithGrafeas(&fakeAuthority{fail: boom}))
+	_, err := Image(t.Context(), v, host+"/team/app:dev", host+"/prod/app", release, WithRegistry(reg), WithGrafeas(&fakeAuthority{fail: boom}))
 	if !errors.Is(err, boom) {
 		t.Errorf("Image = %v, want the write's error", err)
 	}

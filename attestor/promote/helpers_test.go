@@ -1,33 +1,17 @@
 package promote
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/json"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	ita1 "github.com/in-toto/attestation/go/v1"
-
-	"github.com/attestor/attestor/attestor"
-	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/gate"
+	"github.com/attestor/attestor/attestor/internal/testkit"
 	"github.com/attestor/attestor/attestor/sign"
-	"github.com/attestor/attestor/attestor/store"
 	"github.com/attestor/attestor/attestor/store/oci"
-	"github.com/attestor/attestor/attestor/workspace"
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // now is when the test records say their step ran.
@@ -46,25 +30,14 @@ func newChain(t testing.TB) *chain {
 	return &chain{t: t, keys: t.TempDir(), signers: map[string]*sign.Signer{}}
 }
 
-// key returns the signer of the named functionary, generating an Ed25519
-// key and writing its public key to keys/<name>.pub on first use.
+// key returns the signer of the named functionary (testkit.Key), writing
+// its public key to keys/<name>.pub on first use.
 func (c *chain) key(name string) *sign.Signer {
 	c.t.Helper()
 	if s, ok := c.signers[name]; ok {
 		return s
 	}
-	seed := sha256.Sum256([]byte("attestor gate test key " + name))
-	s, err := sign.New(ed25519.NewKeyFromSeed(seed[:]))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	pub, err := sign.MarshalPublicKey(s.Public())
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(c.keys, name+".pub"), pub, 0o644); err != nil {
-		c.t.Fatal(err)
-	}
+	s := testkit.Key(c.t, c.keys, name)
 	c.signers[name] = s
 	return s
 }
@@ -88,76 +61,24 @@ func dump(v any) string {
 	return string(b)
 }
 
-func startRegistry(t *testing.T) string {
+// attestedImage pushes an image to an in-process registry with the
+// one-step chain of testkit.ImagePolicy attached (signed by ci), and
+// returns the registry's host and client, the image, a verifier of the
+// policy and the signer of the functionary release.
+func attestedImage(t *testing.T) (host string, reg *oci.Registry, img name.Digest, v *gate.Verifier, release *sign.Signer) {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true)))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
-// pushed pushes a random image (or index) to host/repo:tag and returns
-// its digest reference.
-func pushed(t *testing.T, host, repo string, index bool) name.Digest {
-	t.Helper()
-	ref, err := name.NewTag(host + "/" + repo + ":dev")
+	host = testkit.Registry(t)
+	reg, err := oci.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var h v1.Hash
-	if index {
-		idx, err := random.Index(128, 1, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.WriteIndex(ref, idx); err != nil {
-			t.Fatal(err)
-		}
-		h, _ = idx.Digest()
-	} else {
-		img, err := random.Image(128, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(ref, img); err != nil {
-			t.Fatal(err)
-		}
-		h, _ = img.Digest()
+	c := newChain(t)
+	release = c.key("release")
+	img = testkit.PushImage(t, host, "team/app", false)
+	testkit.AttestPush(t, reg, img, c.key("ci"), now.Add(-time.Hour))
+	v, err = gate.NewVerifier(c.policy(testkit.ImagePolicy))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return ref.Context().Digest(h.String())
+	return host, reg, img, v, release
 }
-
-// attest signs a one-step chain whose product is the image, with the
-// named functionary, and attaches it to the image.
-func (c *chain) attest(reg *oci.Registry, img name.Digest, signer string) {
-	c.t.Helper()
-	hex := strings.TrimPrefix(img.DigestStr(), "sha256:")
-	rec := &attestor.Record{Step: "push", Command: []string{"docker", "push"},
-		Materials: []*ita1.ResourceDescriptor{{Name: "Dockerfile", Digest: map[string]string{"sha256": strings.Repeat("1", 64)}}},
-		Products:  []*ita1.ResourceDescriptor{{Name: workspace.ImagePrefix + img.Context().Name(), Digest: map[string]string{"sha256": hex}}},
-		StartedOn: now.Add(-time.Hour), FinishedOn: now.Add(-time.Hour)}
-	st, err := rec.Statement()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	_, data, err := envelope.SignStatement(context.Background(), c.key(signer), st)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	att, err := store.NewAttestation(data, nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	sub, _ := store.ImageSubject(img)
-	if err := reg.Put(context.Background(), sub, att); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-const imagePolicy = `version: 1
-expires: 2099-12-31T00:00:00Z
-functionaries: {ci: {key: ci.pub}, release: {key: release.pub}}
-steps:
-  - name: push
-    functionaries: [ci]
-    products: [[ALLOW, "oci://*"], [DISALLOW, "*"]]
-`

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/attestor/attestor/attestor/envelope"
 	"github.com/attestor/attestor/attestor/fault"
+	"github.com/attestor/attestor/attestor/internal/testkit"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -41,10 +43,10 @@ func TestPromote(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			host := startRegistry(t)
+			host := testkit.Registry(t)
 			dstHost := host
 			if tt.other {
-				dstHost = startRegistry(t)
+				dstHost = testkit.Registry(t)
 			}
 			reg, err := oci.New()
 			if err != nil {
@@ -53,11 +55,11 @@ func TestPromote(t *testing.T) {
 			c := newChain(t)
 			c.key("ci")
 			release := c.key("release")
-			img := pushed(t, host, "team/app", tt.index)
+			img := testkit.PushImage(t, host, "team/app", tt.index)
 			if tt.signer != "" {
-				c.attest(reg, img, tt.signer)
+				testkit.AttestPush(c.t, reg, img, c.key(tt.signer), now.Add(-time.Hour))
 			}
-			v, err := gate.NewVerifier(c.policy(imagePolicy))
+			v, err := gate.NewVerifier(c.policy(testkit.ImagePolicy))
 			if err != nil {
 				t.Fatal(err)
 			}
