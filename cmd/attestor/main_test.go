@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"go/build"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -223,4 +224,10 @@ func assertContains(t *testing.T, what, s string, want ...string) {
 			t.Errorf("%s does not contain %q:\n%s", what, w, s)
 		}
 	}
+}
+
+// execute runs the CLI in the test process (executeWith with plain
+// globals) and returns its exit code.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return executeWith(ctx, &globals{stdout: stdout, stderr: stderr}, args)
 }

@@ -52,14 +52,10 @@ type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-// execute runs the CLI and returns the process exit code: 0 success, 1
-// verification failed (or an unexpected error), 2 bad usage or input, 3 an
-// external system failed; run returns the wrapped command's code.
-func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return executeWith(ctx, &globals{stdout: stdout, stderr: stderr}, args)
-}
-
-// executeWith is execute with the globals g starts from.
+// executeWith runs the CLI with the globals g starts from and returns the
+// process exit code: 0 success, 1 verification failed (or an unexpected
+// error), 2 bad usage or input, 3 an external system failed; run returns
+// the wrapped command's code.
 func executeWith(ctx context.Context, g *globals, args []string) int {
 	stderr := g.stderr
 	root := newRootCmd(g)
