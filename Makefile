@@ -30,7 +30,7 @@ test-short:
 
 ## bench: Go benchmarks of the hasher (MB/s; large files as a share of cores x single-core SHA-256) and of the gate
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./attestor/
+	$(GO) test -run '^$$' -bench . -benchmem ./attestor/hashing/
 	$(GO) test -run '^$$' -bench VerifyChain -benchtime 3x -benchmem ./attestor/gate/
 
 ## fuzz: every Go fuzz target for a bounded time (about 5 minutes; FUZZTIME=30s for longer; .ci/fuzz)

@@ -328,7 +328,7 @@ if section large; then
 	echo
 	echo "== large files: 4 x 128 MiB, hasher vs cores x single-core SHA-256 (go test -bench, $(nproc) cores)"
 	if command -v go >/dev/null; then
-		(cd "$REPO" && go test -run '^$' -bench 'BenchmarkHashLargeFiles$|BenchmarkReadPageCache' -benchtime 5x -count "$N" ./attestor/) >"$WORK/large.log" 2>&1 || { sed 's/^/    /' "$WORK/large.log" | tail -n 20; failed=1; }
+		(cd "$REPO" && go test -run '^$' -bench 'BenchmarkHashLargeFiles$|BenchmarkReadPageCache' -benchtime 5x -count "$N" ./attestor/hashing/) >"$WORK/large.log" 2>&1 || { sed 's/^/    /' "$WORK/large.log" | tail -n 20; failed=1; }
 		grep '^Benchmark' "$WORK/large.log" | sed 's/^/  /'
 		python3 - "$WORK/large.log" <<'PY'
 import re, statistics, sys
